@@ -1,0 +1,90 @@
+//! The capability provider contract.
+//!
+//! A provider is started with its config and an [`Invoker`] for calling
+//! components, is told about links that name it ([`Provider::link_put`] /
+//! [`Provider::link_del`]), answers health checks and shuts down on request.
+//! The same implementation runs builtin, inside a host process, where the
+//! host's invoker calls local components in process and others over NATS.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use trellis_lattice::rpc::CallContext;
+use trellis_protocol::control::ConfigValues;
+use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
+use trellis_protocol::link::Link;
+use trellis_protocol::{ComponentId, LatticeName};
+
+/// Failure of a provider operation, reported back to whoever asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider's or a link's config is wrong; the message says how.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// A resource the provider needs (a port, a file) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Health as a provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Working.
+    Healthy,
+    /// Not working, with the reason.
+    Unhealthy(String),
+}
+
+/// How a provider calls components. Hosts implement it local-first.
+pub trait Invoker: Send + Sync + 'static {
+    /// Calls `wasi:http/incoming-handler.handle` on `target`.
+    fn invoke_http(
+        &self,
+        target: ComponentId,
+        request: HttpRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<HttpResponse>>;
+}
+
+/// What a provider gets at start.
+#[derive(Clone)]
+pub struct ProviderContext {
+    /// The provider's id in the lattice.
+    pub provider_id: ComponentId,
+    /// The lattice it serves.
+    pub lattice: LatticeName,
+    /// Its merged named config.
+    pub config: ConfigValues,
+    /// For calling components.
+    pub invoker: Arc<dyn Invoker>,
+}
+
+/// A link that names the provider, with the named configs already resolved.
+#[derive(Debug, Clone)]
+pub struct LinkContext {
+    /// The link.
+    pub link: Link,
+    /// Merged `source_config` values.
+    pub source_config: ConfigValues,
+    /// Merged `target_config` values.
+    pub target_config: ConfigValues,
+}
+
+/// The provider contract.
+pub trait Provider: Send + Sync + 'static {
+    /// Starts the provider. Called once before any link.
+    fn start(&self, ctx: ProviderContext) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// A link naming this provider (as source or target) was created or
+    /// changed (including a change of one of its configs).
+    fn link_put(&self, link: LinkContext) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// A link naming this provider was deleted.
+    fn link_del(&self, link: Link) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// Current health.
+    fn health(&self) -> BoxFuture<'_, Health>;
+
+    /// Stops serving and releases every resource.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,305 @@
+//! Command-line grammar. Global flags are accepted before or after the
+//! subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Trellis: WebAssembly components on a NATS lattice, from edge to cloud.
+#[derive(Debug, Parser)]
+#[command(name = "trellis", version, about)]
+pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// NATS server of the lattice [default: nats://127.0.0.1:4222].
+    #[arg(long, global = true, env = "TRELLIS_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Lattice name.
+    #[arg(
+        long,
+        global = true,
+        env = "TRELLIS_LATTICE",
+        default_value = "default"
+    )]
+    pub lattice: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Seconds to wait for a control reply.
+    #[arg(long, global = true, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Table,
+    /// Machine-readable JSON on stdout.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a single-node lattice for development: nats-server and a host.
+    Up(UpArgs),
+    /// Stop what `trellis up --detach` started.
+    Down(DownArgs),
+    /// Run a host that joins the lattice.
+    Host(HostArgs),
+    /// Show hosts, inventories or links.
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Start a component or provider.
+    #[command(subcommand)]
+    Start(StartCommand),
+    /// Change the instance bound of a running component.
+    #[command(subcommand)]
+    Scale(ScaleCommand),
+    /// Stop a component or provider.
+    #[command(subcommand)]
+    Stop(StopCommand),
+    /// Manage named config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage links.
+    #[command(subcommand)]
+    Link(LinkCommand),
+}
+
+/// Host settings shared by `trellis host` and `trellis up`.
+#[derive(Debug, Args, Clone)]
+pub struct HostFlags {
+    /// Host name [default: the machine's hostname].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Label KEY=VALUE (repeatable); `os` and `arch` are added automatically.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Heartbeat period in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub heartbeat_ms: u64,
+    /// Seed file keeping the host identity across restarts (created if missing).
+    #[arg(long)]
+    pub seed_file: Option<PathBuf>,
+    /// Execution time limit of one invocation, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_execution_ms: u64,
+    /// Memory cap of one instance, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub max_memory_mb: u64,
+    /// Instances that may exist at once on this host.
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+    /// Largest artifact the host fetches, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_artifact_mb: u64,
+    /// Compile cache directory [default: ~/.trellis/cache].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Run unsigned components (signing is not enforced yet).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+/// `trellis host`.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Host settings.
+    #[command(flatten)]
+    pub host: HostFlags,
+}
+
+/// `trellis up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Host settings.
+    #[command(flatten)]
+    pub host: HostFlags,
+    /// nats-server executable [default: from PATH].
+    #[arg(long)]
+    pub nats_server_bin: Option<PathBuf>,
+    /// Port of the nats-server `up` starts.
+    #[arg(long, default_value_t = 4222)]
+    pub nats_port: u16,
+    /// State directory (JetStream data, logs, pid file) [default: ~/.trellis/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Return once the lattice is ready; stop it later with `trellis down`.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// `trellis down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// State directory given to `trellis up` [default: ~/.trellis/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `trellis get ...`.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Hosts of the lattice.
+    Hosts,
+    /// What hosts run (all hosts, or one).
+    Inventory {
+        /// Only this host.
+        host_id: Option<String>,
+    },
+    /// Links of the lattice.
+    Links,
+}
+
+/// Where a workload goes.
+#[derive(Debug, Args)]
+pub struct Placement {
+    /// Host id; without it the host with the fewest components is used.
+    #[arg(long)]
+    pub host: Option<String>,
+}
+
+/// `trellis start ...`.
+#[derive(Debug, Subcommand)]
+pub enum StartCommand {
+    /// Start a component from a file:// image.
+    Component {
+        /// file://PATH of a wasm32-wasip2 component.
+        image: String,
+        /// Component id, unique in the lattice.
+        id: String,
+        /// Host placement.
+        #[command(flatten)]
+        placement: Placement,
+        /// Concurrent instance bound.
+        #[arg(long, default_value_t = 1)]
+        max: u32,
+        /// Named config (repeatable).
+        #[arg(long = "config", value_name = "NAME")]
+        config: Vec<String>,
+    },
+    /// Start a provider from a builtin:// image.
+    Provider {
+        /// builtin://NAME, e.g. builtin://http-server.
+        image: String,
+        /// Provider id, unique in the lattice.
+        id: String,
+        /// Host placement.
+        #[command(flatten)]
+        placement: Placement,
+        /// Named config (repeatable).
+        #[arg(long = "config", value_name = "NAME")]
+        config: Vec<String>,
+    },
+}
+
+/// `trellis scale ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScaleCommand {
+    /// Change a running component's instance bound.
+    Component {
+        /// Component id.
+        id: String,
+        /// New bound (0 stops it).
+        #[arg(long)]
+        max: u32,
+        /// Only on this host [default: every host running it].
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+/// `trellis stop ...`.
+#[derive(Debug, Subcommand)]
+pub enum StopCommand {
+    /// Stop a component.
+    Component {
+        /// Component id.
+        id: String,
+        /// Only on this host [default: every host running it].
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Stop a provider.
+    Provider {
+        /// Provider id.
+        id: String,
+        /// Only on this host [default: every host running it].
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+/// `trellis config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Store a named config (replaces it whole).
+    Put {
+        /// Config name.
+        name: String,
+        /// KEY=VALUE pairs.
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        values: Vec<String>,
+    },
+    /// Show a named config.
+    Get {
+        /// Config name.
+        name: String,
+    },
+    /// Delete a named config.
+    Del {
+        /// Config name.
+        name: String,
+    },
+}
+
+/// `trellis link ...`.
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Create or update a link.
+    Put {
+        /// Caller (e.g. the http-server provider).
+        source_id: String,
+        /// Callee (e.g. the component).
+        target_id: String,
+        /// WIT namespace, e.g. wasi.
+        namespace: String,
+        /// WIT package, e.g. http.
+        package: String,
+        /// Interface of the package (repeatable), e.g. incoming-handler.
+        #[arg(long = "interface", required = true)]
+        interfaces: Vec<String>,
+        /// Link name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Named config for the source side (repeatable).
+        #[arg(long = "source-config", value_name = "NAME")]
+        source_config: Vec<String>,
+        /// Named config for the target side (repeatable).
+        #[arg(long = "target-config", value_name = "NAME")]
+        target_config: Vec<String>,
+    },
+    /// Delete a link.
+    Del {
+        /// Caller.
+        source_id: String,
+        /// WIT namespace.
+        namespace: String,
+        /// WIT package.
+        package: String,
+        /// Link name.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}

@@ -1,0 +1,102 @@
+//! `trellis get hosts|inventory|links`.
+
+use trellis_protocol::ControlVerb;
+use trellis_protocol::inventory::HostInventory;
+use trellis_protocol::link::Link;
+
+use super::{DISCOVERY_WINDOW, connect, host_id};
+use crate::args::{GetCommand, GlobalArgs};
+use crate::output::{Table, pairs, print};
+
+pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
+    let lattice = connect(global).await?;
+    match cmd {
+        GetCommand::Hosts => {
+            let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
+            print(global.output, &hosts, || {
+                let mut table =
+                    Table::new(&["ID", "NAME", "UPTIME", "COMPONENTS", "PROVIDERS", "LABELS"]);
+                for h in &hosts {
+                    table.row(vec![
+                        h.id.to_string(),
+                        h.name.clone(),
+                        format!("{}s", h.uptime_seconds),
+                        h.components.to_string(),
+                        h.providers.to_string(),
+                        pairs(&h.labels),
+                    ]);
+                }
+                table
+            })
+        }
+        GetCommand::Inventory { host_id: None } => {
+            let all = lattice.inventories(DISCOVERY_WINDOW).await?;
+            print_inventories(global, &all)
+        }
+        GetCommand::Inventory { host_id: Some(id) } => {
+            let id = host_id(&id)?;
+            let inventory: Option<HostInventory> = lattice
+                .control(ControlVerb::HostInventory(id.clone()), &(), None)
+                .await?;
+            let all: Vec<HostInventory> = inventory.into_iter().collect();
+            print_inventories(global, &all)
+        }
+        GetCommand::Links => {
+            let links: Vec<Link> = lattice
+                .control(ControlVerb::LinkList, &(), None)
+                .await?
+                .unwrap_or_default();
+            print(global.output, &links, || {
+                let mut table =
+                    Table::new(&["SOURCE", "TARGET", "INTERFACES", "NAME", "SOURCE CONFIG"]);
+                for l in &links {
+                    let interfaces = l
+                        .interfaces
+                        .iter()
+                        .map(|i| format!("{}:{}/{i}", l.wit_namespace, l.wit_package))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    table.row(vec![
+                        l.source_id.to_string(),
+                        l.target_id.to_string(),
+                        interfaces,
+                        l.name.to_string(),
+                        l.source_config
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ]);
+                }
+                table
+            })
+        }
+    }
+}
+
+fn print_inventories(global: &GlobalArgs, all: &[HostInventory]) -> anyhow::Result<()> {
+    print(global.output, &all, || {
+        let mut table = Table::new(&["HOST", "KIND", "ID", "IMAGE", "MAX"]);
+        for inv in all {
+            for c in &inv.components {
+                table.row(vec![
+                    inv.name.clone(),
+                    "component".into(),
+                    c.id.to_string(),
+                    c.image.clone(),
+                    c.max.to_string(),
+                ]);
+            }
+            for p in &inv.providers {
+                table.row(vec![
+                    inv.name.clone(),
+                    "provider".into(),
+                    p.id.to_string(),
+                    p.image.clone(),
+                    String::new(),
+                ]);
+            }
+        }
+        table
+    })
+}

@@ -1,0 +1,97 @@
+//! One module per command group; this one dispatches and holds what they
+//! share (connecting, parsing `k=v`, choosing hosts).
+
+mod config;
+mod get;
+mod host;
+mod link;
+mod up;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use trellis_lattice::{Lattice, LatticeConfig};
+use trellis_protocol::{HostId, LatticeName};
+
+use crate::args::{Cli, Command, GlobalArgs};
+
+/// Default NATS URL when neither flag nor env var gives one.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// How long a scatter-gather listens for hosts.
+pub const DISCOVERY_WINDOW: Duration = Duration::from_millis(750);
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Up(args) => up::up(&global, args).await,
+        Command::Down(args) => up::down(args).await,
+        Command::Host(args) => host::run(&global, args).await,
+        Command::Get(cmd) => get::run(&global, cmd).await,
+        Command::Start(cmd) => workload::start(&global, cmd).await,
+        Command::Scale(cmd) => workload::scale(&global, cmd).await,
+        Command::Stop(cmd) => workload::stop(&global, cmd).await,
+        Command::Config(cmd) => config::run(&global, cmd).await,
+        Command::Link(cmd) => link::run(&global, cmd).await,
+    }
+}
+
+/// Connection settings from the global flags.
+pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
+    Ok(LatticeConfig {
+        nats_url: global
+            .nats_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned()),
+        lattice: LatticeName::new(global.lattice.clone()).context("--lattice")?,
+        connection_name: "trellis-cli".into(),
+        request_timeout: Duration::from_secs(global.timeout),
+        ..LatticeConfig::default()
+    })
+}
+
+/// Connects to the lattice named by the global flags.
+pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Lattice> {
+    Ok(Lattice::connect(&lattice_config(global)?).await?)
+}
+
+/// Parses `KEY=VALUE` arguments, naming the bad one.
+pub fn parse_pairs(what: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for item in items {
+        match item.split_once('=') {
+            Some((key, value)) if !key.is_empty() => {
+                map.insert(key.to_owned(), value.to_owned());
+            }
+            _ => bail!("{what} `{item}` is not KEY=VALUE"),
+        }
+    }
+    Ok(map)
+}
+
+/// Parses a host id argument.
+pub fn host_id(text: &str) -> anyhow::Result<HostId> {
+    HostId::new(text).with_context(|| "--host (see `trellis get hosts` for ids)".to_owned())
+}
+
+/// The host to place a new workload on: the given one, or the one with the
+/// fewest components (ties by id, so the choice is stable).
+pub async fn choose_host(lattice: &Lattice, requested: Option<&str>) -> anyhow::Result<HostId> {
+    if let Some(text) = requested {
+        return host_id(text);
+    }
+    let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
+    hosts
+        .into_iter()
+        .min_by(|a, b| a.components.cmp(&b.components).then(a.id.cmp(&b.id)))
+        .map(|h| h.id)
+        .with_context(|| {
+            format!(
+                "no hosts in lattice `{}`; start one with `trellis up` or `trellis host`",
+                lattice.name()
+            )
+        })
+}

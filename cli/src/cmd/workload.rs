@@ -1,0 +1,213 @@
+//! `trellis start|scale|stop component|provider`.
+
+use anyhow::{Context, bail};
+use trellis_lattice::Lattice;
+use trellis_protocol::control::{ScaleComponentRequest, StartProviderRequest, StopProviderRequest};
+use trellis_protocol::inventory::{ComponentDescription, ProviderDescription};
+use trellis_protocol::{ComponentId, ConfigName, ControlVerb, HostId};
+
+use super::{DISCOVERY_WINDOW, choose_host, connect, host_id};
+use crate::args::{GlobalArgs, ScaleCommand, StartCommand, StopCommand};
+use crate::output::done;
+
+const FILE_SCHEME: &str = "file://";
+
+fn component_id(text: String) -> anyhow::Result<ComponentId> {
+    ComponentId::new(text).context("id")
+}
+
+fn config_names(names: Vec<String>) -> anyhow::Result<Vec<ConfigName>> {
+    names
+        .into_iter()
+        .map(|n| ConfigName::new(n).context("--config"))
+        .collect()
+}
+
+/// Reads a `file://` image; the bytes go to the lattice's object store so
+/// hosts never need the file.
+fn read_image(image: &str) -> anyhow::Result<Vec<u8>> {
+    let Some(path) = image.strip_prefix(FILE_SCHEME) else {
+        bail!(
+            "component image `{image}` is not supported; use file://PATH (e.g. file://./build/app.wasm)"
+        );
+    };
+    std::fs::read(path).with_context(|| format!("cannot read component file {path}"))
+}
+
+pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
+    match cmd {
+        StartCommand::Component {
+            image,
+            id,
+            placement,
+            max,
+            config,
+        } => {
+            let id = component_id(id)?;
+            if max == 0 {
+                bail!("--max must be at least 1 to start a component");
+            }
+            let config = config_names(config)?;
+            let bytes = read_image(&image)?;
+            let lattice = connect(global).await?;
+            let artifact = lattice.store().await?.put_artifact(&bytes).await?;
+            let host = choose_host(&lattice, placement.host.as_deref()).await?;
+            let request = ScaleComponentRequest {
+                component_id: id.clone(),
+                image,
+                artifact: Some(artifact),
+                max,
+                config,
+                annotations: Default::default(),
+            };
+            let started: Option<ComponentDescription> = lattice
+                .control(ControlVerb::ComponentScale(host.clone()), &request, None)
+                .await
+                .with_context(|| format!("starting component {id} on host {host}"))?;
+            done(
+                global.output,
+                &serde_json::json!({"host_id": host, "component": started}),
+                &format!("Component {id} started on host {host} (max {max})."),
+            )
+        }
+        StartCommand::Provider {
+            image,
+            id,
+            placement,
+            config,
+        } => {
+            let id = component_id(id)?;
+            let config = config_names(config)?;
+            let lattice = connect(global).await?;
+            let host = choose_host(&lattice, placement.host.as_deref()).await?;
+            let request = StartProviderRequest {
+                provider_id: id.clone(),
+                image,
+                config,
+                annotations: Default::default(),
+            };
+            let started: Option<ProviderDescription> = lattice
+                .control(ControlVerb::ProviderStart(host.clone()), &request, None)
+                .await
+                .with_context(|| format!("starting provider {id} on host {host}"))?;
+            done(
+                global.output,
+                &serde_json::json!({"host_id": host, "provider": started}),
+                &format!("Provider {id} started on host {host}."),
+            )
+        }
+    }
+}
+
+/// Hosts that run `id` (as a component, or a provider when `provider`),
+/// or just the requested one.
+async fn hosts_running(
+    lattice: &Lattice,
+    id: &ComponentId,
+    provider: bool,
+    requested: Option<&str>,
+) -> anyhow::Result<Vec<HostId>> {
+    if let Some(text) = requested {
+        return Ok(vec![host_id(text)?]);
+    }
+    let hosts: Vec<HostId> = lattice
+        .inventories(DISCOVERY_WINDOW)
+        .await?
+        .into_iter()
+        .filter(|inv| {
+            if provider {
+                inv.providers.iter().any(|p| &p.id == id)
+            } else {
+                inv.components.iter().any(|c| &c.id == id)
+            }
+        })
+        .map(|inv| inv.id)
+        .collect();
+    if hosts.is_empty() {
+        let kind = if provider { "provider" } else { "component" };
+        bail!(
+            "{kind} {id} is not running on any host of lattice `{}`",
+            lattice.name()
+        );
+    }
+    Ok(hosts)
+}
+
+async fn scale_on_hosts(
+    global: &GlobalArgs,
+    id: ComponentId,
+    max: u32,
+    host: Option<String>,
+) -> anyhow::Result<Vec<HostId>> {
+    let lattice = connect(global).await?;
+    let hosts = hosts_running(&lattice, &id, false, host.as_deref()).await?;
+    for host in &hosts {
+        let request = ScaleComponentRequest {
+            component_id: id.clone(),
+            image: String::new(),
+            artifact: None,
+            max,
+            config: Vec::new(),
+            annotations: Default::default(),
+        };
+        lattice
+            .control::<_, serde_json::Value>(
+                ControlVerb::ComponentScale(host.clone()),
+                &request,
+                None,
+            )
+            .await
+            .with_context(|| format!("scaling component {id} on host {host}"))?;
+    }
+    Ok(hosts)
+}
+
+pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()> {
+    let ScaleCommand::Component { id, max, host } = cmd;
+    let id = component_id(id)?;
+    let hosts = scale_on_hosts(global, id.clone(), max, host).await?;
+    done(
+        global.output,
+        &serde_json::json!({"component_id": id, "max": max, "hosts": hosts}),
+        &format!(
+            "Component {id} scaled to max {max} on {} host(s).",
+            hosts.len()
+        ),
+    )
+}
+
+pub async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
+    match cmd {
+        StopCommand::Component { id, host } => {
+            let id = component_id(id)?;
+            let hosts = scale_on_hosts(global, id.clone(), 0, host).await?;
+            done(
+                global.output,
+                &serde_json::json!({"component_id": id, "stopped_on": hosts}),
+                &format!("Component {id} stopped on {} host(s).", hosts.len()),
+            )
+        }
+        StopCommand::Provider { id, host } => {
+            let id = component_id(id)?;
+            let lattice = connect(global).await?;
+            let hosts = hosts_running(&lattice, &id, true, host.as_deref()).await?;
+            for host in &hosts {
+                lattice
+                    .control::<_, serde_json::Value>(
+                        ControlVerb::ProviderStop(host.clone()),
+                        &StopProviderRequest {
+                            provider_id: id.clone(),
+                        },
+                        None,
+                    )
+                    .await
+                    .with_context(|| format!("stopping provider {id} on host {host}"))?;
+            }
+            done(
+                global.output,
+                &serde_json::json!({"provider_id": id, "stopped_on": hosts}),
+                &format!("Provider {id} stopped on {} host(s).", hosts.len()),
+            )
+        }
+    }
+}

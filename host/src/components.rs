@@ -1,0 +1,179 @@
+//! Components scaled on this host: their prepared code, their concurrency
+//! bound and their NATS subscription.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use trellis_protocol::ComponentId;
+use trellis_protocol::inventory::ComponentDescription;
+use trellis_protocol::invocation::{
+    ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
+};
+
+use crate::runtime::PreparedHttp;
+
+/// One scaled component.
+pub struct RunningComponent {
+    description: RwLock<ComponentDescription>,
+    code: RwLock<PreparedHttp>,
+    permits: RwLock<Arc<Semaphore>>,
+    rpc_task: RwLock<Option<JoinHandle<()>>>,
+}
+
+impl Drop for RunningComponent {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .rpc_task
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl RunningComponent {
+    /// Wraps prepared code with its description.
+    pub fn new(description: ComponentDescription, code: PreparedHttp) -> Self {
+        Self {
+            permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
+            description: RwLock::new(description),
+            code: RwLock::new(code),
+            rpc_task: RwLock::new(None),
+        }
+    }
+
+    /// A snapshot of its description.
+    pub fn description(&self) -> ComponentDescription {
+        self.description
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the concurrency bound. Calls in flight keep their permits
+    /// from the old bound; new calls use the new one.
+    pub fn set_max(&self, max: u32) {
+        *self.permits.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Semaphore::new(max as usize));
+        self.description
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .max = max;
+    }
+
+    /// Swaps in new code (component update).
+    pub fn replace_code(&self, code: PreparedHttp, image: String, digest: String) {
+        *self.code.write().unwrap_or_else(PoisonError::into_inner) = code;
+        let mut description = self
+            .description
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        description.image = image;
+        description.digest = digest;
+    }
+
+    /// Remembers the NATS subscription task, aborted when this is dropped.
+    pub fn set_rpc_task(&self, task: JoinHandle<()>) {
+        *self
+            .rpc_task
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+
+    /// Runs one request, waiting at most `wait` for a free instance slot.
+    pub async fn invoke_http(
+        &self,
+        request: HttpRequest,
+        wait: Duration,
+    ) -> InvocationReply<HttpResponse> {
+        let permits = self
+            .permits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let id = self
+            .description
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id
+            .clone();
+        let permit = match tokio::time::timeout(wait, permits.acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(InvocationError::new(
+                    ErrorKind::Busy,
+                    format!("all instances of {id} are busy"),
+                ));
+            }
+        };
+        let code = self
+            .code
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let reply = code.handle(request).await;
+        drop(permit);
+        reply
+    }
+}
+
+/// The components of this host, by id.
+#[derive(Default)]
+pub struct Components {
+    by_id: RwLock<HashMap<ComponentId, Arc<RunningComponent>>>,
+}
+
+impl Components {
+    /// The running component with `id`.
+    pub fn get(&self, id: &ComponentId) -> Option<Arc<RunningComponent>> {
+        self.by_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Adds a component (the caller checked it is not running).
+    pub fn insert(&self, component: Arc<RunningComponent>) {
+        let id = component.description().id;
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, component);
+    }
+
+    /// Removes a component; its subscription ends when the last in-flight
+    /// call lets go of it.
+    pub fn remove(&self, id: &ComponentId) -> Option<Arc<RunningComponent>> {
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+
+    /// Descriptions of all components, sorted by id.
+    pub fn descriptions(&self) -> Vec<ComponentDescription> {
+        let mut all: Vec<_> = self
+            .by_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|c| c.description())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Removes every component (host shutdown).
+    pub fn clear(&self) {
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}

@@ -1,0 +1,49 @@
+//! Host settings. Data only: the CLI fills it from flags.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use trellis_lattice::LatticeConfig;
+
+use crate::runtime::RuntimeConfig;
+
+/// Everything a host needs to start.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// How to reach the lattice.
+    pub lattice: LatticeConfig,
+    /// Human name (defaults to the machine's hostname in the CLI).
+    pub name: String,
+    /// Labels besides the automatic `os` and `arch`.
+    pub labels: BTreeMap<String, String>,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// Seed file keeping the host's identity across restarts; `None` means
+    /// a new identity each start.
+    pub seed_file: Option<PathBuf>,
+    /// Runtime limits and compile cache location.
+    pub runtime: RuntimeConfig,
+    /// Largest artifact the host fetches.
+    pub max_artifact_bytes: u64,
+    /// Run unsigned artifacts (signing arrives later; accepted now).
+    pub allow_unsigned: bool,
+    /// How long a scatter-gather waits for hosts (link validation).
+    pub discovery_window: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            lattice: LatticeConfig::default(),
+            name: "trellis-host".into(),
+            labels: BTreeMap::new(),
+            heartbeat: Duration::from_secs(5),
+            seed_file: None,
+            runtime: RuntimeConfig::default(),
+            max_artifact_bytes: 64 << 20,
+            allow_unsigned: false,
+            discovery_window: Duration::from_millis(500),
+        }
+    }
+}

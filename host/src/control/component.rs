@@ -1,0 +1,160 @@
+//! `component.scale` and `component.update`.
+
+use std::sync::Arc;
+
+use trellis_protocol::control::{
+    ArtifactRef, ScaleComponentRequest, UpdateComponentRequest, parse_request,
+};
+use trellis_protocol::event::data::{ComponentScaleFailed, ComponentScaled};
+use trellis_protocol::inventory::ComponentDescription;
+use trellis_protocol::{ComponentId, EventType};
+
+use super::{Outcome, data};
+use crate::components::RunningComponent;
+use crate::host::{HostContext, publish};
+use crate::runtime::PreparedHttp;
+use crate::runtime::cache::CacheOutcome;
+
+pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+    let request: ScaleComponentRequest = parse_request(body)?;
+    let _guard = ctx.workload_lock.lock().await;
+    let id = request.component_id.clone();
+    if let Some(running) = ctx.components.get(&id) {
+        let current = running.description();
+        if let Some(artifact) = &request.artifact
+            && artifact.sha256 != current.digest
+        {
+            return Err(format!(
+                "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
+                current.image, current.digest
+            ));
+        }
+        if request.max == 0 {
+            ctx.components.remove(&id);
+            announce(ctx, &current, 0).await;
+            tracing::info!(component = %id, "component stopped");
+            return Ok(serde_json::Value::Null);
+        }
+        running.set_max(request.max);
+        announce(ctx, &current, request.max).await;
+        return data(running.description());
+    }
+    if request.max == 0 {
+        return Err(format!("component {id} is not running on this host"));
+    }
+    match start(ctx, &request).await {
+        Ok(description) => {
+            announce(ctx, &description, description.max).await;
+            data(description)
+        }
+        Err(error) => {
+            publish(
+                ctx,
+                EventType::ComponentScaleFailed,
+                ComponentScaleFailed {
+                    host_id: ctx.info.id.clone(),
+                    component_id: id,
+                    image: request.image.clone(),
+                    error: error.clone(),
+                },
+            )
+            .await;
+            Err(error)
+        }
+    }
+}
+
+async fn start(
+    ctx: &Arc<HostContext>,
+    request: &ScaleComponentRequest,
+) -> Result<ComponentDescription, String> {
+    let id = &request.component_id;
+    let artifact = request.artifact.as_ref().ok_or_else(|| {
+        format!(
+            "no artifact given for component {id}; pass a file:// image to the CLI, which uploads it"
+        )
+    })?;
+    let code = prepare(ctx, id, artifact).await?;
+    let description = ComponentDescription {
+        id: id.clone(),
+        image: request.image.clone(),
+        digest: artifact.sha256.clone(),
+        max: request.max,
+        config: request.config.clone(),
+        annotations: request.annotations.clone(),
+    };
+    let component = Arc::new(RunningComponent::new(description.clone(), code));
+    let components = ctx.components.clone();
+    let served = id.clone();
+    let task = ctx
+        .lattice
+        .serve_http(id, move |request, call| {
+            let component = components.get(&served);
+            async move {
+                match component {
+                    Some(component) => component.invoke_http(request, call.remaining()).await,
+                    None => Err(trellis_protocol::invocation::InvocationError::new(
+                        trellis_protocol::invocation::ErrorKind::NotFound,
+                        "component stopped",
+                    )),
+                }
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    component.set_rpc_task(task);
+    ctx.components.insert(component);
+    tracing::info!(component = %id, digest = %artifact.sha256, max = request.max, "component started");
+    Ok(description)
+}
+
+/// Fetches, verifies, compiles (or loads from cache) and pre-instantiates.
+async fn prepare(
+    ctx: &HostContext,
+    id: &ComponentId,
+    artifact: &ArtifactRef,
+) -> Result<PreparedHttp, String> {
+    let bytes = ctx
+        .store
+        .get_artifact(artifact, ctx.config.max_artifact_bytes)
+        .await
+        .map_err(|e| format!("cannot fetch component {id}: {e}"))?;
+    let runtime = ctx.runtime.clone();
+    let (code, outcome) = tokio::task::spawn_blocking(move || runtime.prepare_http(&bytes))
+        .await
+        .map_err(|e| format!("compiling component {id} failed: {e}"))?
+        .map_err(|e| format!("component {id}: {e}"))?;
+    let cached = outcome == CacheOutcome::Hit;
+    tracing::info!(component = %id, cache_hit = cached, "component prepared");
+    Ok(code)
+}
+
+pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+    let request: UpdateComponentRequest = parse_request(body)?;
+    let _guard = ctx.workload_lock.lock().await;
+    let id = &request.component_id;
+    let running = ctx
+        .components
+        .get(id)
+        .ok_or_else(|| format!("component {id} is not running on this host"))?;
+    let code = prepare(ctx, id, &request.artifact).await?;
+    running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
+    let description = running.description();
+    announce(ctx, &description, description.max).await;
+    data(description)
+}
+
+async fn announce(ctx: &HostContext, description: &ComponentDescription, max: u32) {
+    publish(
+        ctx,
+        EventType::ComponentScaled,
+        ComponentScaled {
+            host_id: ctx.info.id.clone(),
+            component_id: description.id.clone(),
+            image: description.image.clone(),
+            max,
+            annotations: description.annotations.clone(),
+        },
+    )
+    .await;
+}

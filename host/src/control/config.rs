@@ -1,0 +1,58 @@
+//! `config.put`, `config.get`, `config.del`.
+
+use trellis_protocol::control::{ConfigValues, parse_request};
+use trellis_protocol::event::data::ConfigChanged;
+use trellis_protocol::{ConfigName, EventType};
+
+use super::{Outcome, data};
+use crate::host::{HostContext, publish};
+
+pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
+    let values: ConfigValues = parse_request(body)?;
+    if let Some(key) = values.keys().find(|k| k.is_empty()) {
+        return Err(format!(
+            "config {name}: empty key `{key}`; keys must not be empty"
+        ));
+    }
+    ctx.store
+        .put_config(name, &values)
+        .await
+        .map_err(|e| e.to_string())?;
+    publish(
+        ctx,
+        EventType::ConfigSet,
+        ConfigChanged { name: name.clone() },
+    )
+    .await;
+    data(values)
+}
+
+pub(super) async fn get(ctx: &HostContext, name: &ConfigName) -> Outcome {
+    match ctx
+        .store
+        .get_config(name)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(values) => data(values),
+        None => Err(format!("no config named {name}")),
+    }
+}
+
+pub(super) async fn del(ctx: &HostContext, name: &ConfigName) -> Outcome {
+    if !ctx
+        .store
+        .del_config(name)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("no config named {name}"));
+    }
+    publish(
+        ctx,
+        EventType::ConfigDeleted,
+        ConfigChanged { name: name.clone() },
+    )
+    .await;
+    Ok(serde_json::Value::Null)
+}

@@ -1,0 +1,89 @@
+//! `link.put`, `link.del`, `link.list`.
+
+use std::sync::Arc;
+
+use trellis_protocol::control::{DeleteLinkRequest, parse_request};
+use trellis_protocol::link::{Link, LinkKey};
+use trellis_protocol::{ComponentId, EventType};
+
+use super::{Outcome, data};
+use crate::host::{HostContext, publish};
+
+pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+    let link: Link = parse_request(body)?;
+    link.validate()?;
+    let storage = |e: trellis_lattice::LatticeError| e.to_string();
+    if let Some(existing) = ctx.store.get_link(&link.key()).await.map_err(storage)?
+        && existing.target_id != link.target_id
+    {
+        return Err(format!(
+            "a link from {} on {}:{} named {} already targets {}; delete it first",
+            link.source_id, link.wit_namespace, link.wit_package, link.name, existing.target_id
+        ));
+    }
+    let unknown = unknown_ids(ctx, [&link.source_id, &link.target_id]).await?;
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown component or provider: {}; start it before linking (see `trellis get inventory`)",
+            unknown.join(", ")
+        ));
+    }
+    ctx.store.put_link(&link).await.map_err(storage)?;
+    publish(ctx, EventType::LinkPut, &link).await;
+    data(link)
+}
+
+/// Ids among `ids` that no host of the lattice runs. Local ones answer at
+/// once; the rest need a scatter-gather of inventories.
+async fn unknown_ids<'a>(
+    ctx: &HostContext,
+    ids: impl IntoIterator<Item = &'a ComponentId>,
+) -> Result<Vec<String>, String> {
+    let is_local =
+        |id: &ComponentId| ctx.components.get(id).is_some() || ctx.providers.get(id).is_some();
+    let mut missing: Vec<&ComponentId> = ids.into_iter().filter(|id| !is_local(id)).collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inventories = ctx
+        .lattice
+        .inventories(ctx.config.discovery_window)
+        .await
+        .map_err(|e| format!("cannot list the lattice's inventory: {e}"))?;
+    let known = |id: &ComponentId| {
+        inventories.iter().any(|inv| {
+            inv.components.iter().any(|c| &c.id == id) || inv.providers.iter().any(|p| &p.id == id)
+        })
+    };
+    Ok(missing
+        .into_iter()
+        .filter(|id| !known(id))
+        .map(ToString::to_string)
+        .collect())
+}
+
+pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+    let request: DeleteLinkRequest = parse_request(body)?;
+    let key = LinkKey {
+        source_id: request.source_id,
+        wit_namespace: request.wit_namespace,
+        wit_package: request.wit_package,
+        name: request.name,
+    };
+    let deleted = ctx.store.del_link(&key).await.map_err(|e| e.to_string())?;
+    match deleted {
+        Some(link) => {
+            publish(ctx, EventType::LinkDeleted, &link).await;
+            data(link)
+        }
+        None => Err(format!(
+            "no link from {} on {}:{} named {}",
+            key.source_id, key.wit_namespace, key.wit_package, key.name
+        )),
+    }
+}
+
+pub(super) async fn list(ctx: &HostContext) -> Outcome {
+    data(ctx.store.list_links().await.map_err(|e| e.to_string())?)
+}

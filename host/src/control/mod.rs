@@ -1,0 +1,156 @@
+//! The control interface: subscriptions, dispatch and replies.
+//!
+//! Three subscriptions: host-specific verbs (`ctl.*.*.{host}`), the
+//! scatter-gather ping, and every control subject in a lattice-wide queue
+//! group, where lattice-wide verbs (links, config) are handled once and
+//! subjects nobody else claims get an error reply instead of silence.
+
+mod component;
+mod config;
+mod host;
+mod link;
+mod provider;
+
+use std::sync::Arc;
+
+use async_nats::Message;
+use futures::StreamExt;
+use serde::Serialize;
+use trellis_lattice::LatticeError;
+use trellis_protocol::control::Reply;
+use trellis_protocol::subject::pattern;
+use trellis_protocol::{ControlVerb, Subject};
+
+use crate::host::HostContext;
+
+/// What a handler returns: reply data, or the reason for refusing.
+type Outcome = Result<serde_json::Value, String>;
+
+/// Serialises reply data.
+fn data<T: Serialize>(value: T) -> Outcome {
+    serde_json::to_value(value).map_err(|e| format!("cannot encode reply: {e}"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    HostSpecific,
+    Ping,
+    LatticeWide,
+}
+
+/// Subscribes and spawns one loop per subscription; each request runs in
+/// its own task so a slow one (a compile) never blocks a ping.
+pub(crate) async fn serve(
+    ctx: Arc<HostContext>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, LatticeError> {
+    let nats = ctx.lattice.nats().clone();
+    let lattice = ctx.lattice.name().clone();
+    let nats_err = |e: async_nats::SubscribeError| LatticeError::Nats {
+        operation: "subscribe control",
+        reason: e.to_string(),
+    };
+    let subs = [
+        (
+            Route::HostSpecific,
+            nats.subscribe(pattern::host_control(&lattice, &ctx.info.id))
+                .await
+                .map_err(nats_err)?,
+        ),
+        (
+            Route::Ping,
+            nats.subscribe(Subject::control(&lattice, ControlVerb::HostPing).to_string())
+                .await
+                .map_err(nats_err)?,
+        ),
+        (
+            Route::LatticeWide,
+            nats.queue_subscribe(
+                pattern::all_control(&lattice),
+                pattern::control_queue_group(&lattice),
+            )
+            .await
+            .map_err(nats_err)?,
+        ),
+    ];
+    Ok(subs
+        .into_iter()
+        .map(|(route, mut sub)| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move { dispatch(ctx, route, msg).await });
+                }
+            })
+        })
+        .collect())
+}
+
+async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
+    let Some(reply_to) = msg.reply.clone() else {
+        tracing::debug!(subject = %msg.subject, "control message without reply subject ignored");
+        return;
+    };
+    let verb = match msg.subject.as_str().parse::<Subject>() {
+        Ok(Subject::Control { verb, .. }) => verb,
+        Ok(other) => {
+            return respond(
+                &ctx,
+                reply_to,
+                Err(format!("`{other}` is not a control subject")),
+            )
+            .await;
+        }
+        Err(e) => return respond(&ctx, reply_to, Err(e.to_string())).await,
+    };
+    // Each verb is answered on exactly one route; the catch-all queue
+    // subscription stays quiet about verbs another route owns.
+    let owner = match (&verb, verb.host()) {
+        (ControlVerb::HostPing, _) => Route::Ping,
+        (_, Some(_)) => Route::HostSpecific,
+        (_, None) => Route::LatticeWide,
+    };
+    if owner != route {
+        return;
+    }
+    let body = &msg.payload;
+    let outcome = match verb {
+        ControlVerb::HostPing => host::ping(&ctx),
+        ControlVerb::HostInventory(_) => data(ctx.inventory()),
+        ControlVerb::HostStop(_) => host::stop(&ctx, body),
+        ControlVerb::HostLabels(_) => host::labels(&ctx, body).await,
+        ControlVerb::ComponentScale(_) => component::scale(&ctx, body).await,
+        ControlVerb::ComponentUpdate(_) => component::update(&ctx, body).await,
+        ControlVerb::ProviderStart(_) => provider::start(&ctx, body).await,
+        ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
+        ControlVerb::LinkPut => link::put(&ctx, body).await,
+        ControlVerb::LinkDel => link::del(&ctx, body).await,
+        ControlVerb::LinkList => link::list(&ctx).await,
+        ControlVerb::ConfigPut(name) => config::put(&ctx, &name, body).await,
+        ControlVerb::ConfigGet(name) => config::get(&ctx, &name).await,
+        ControlVerb::ConfigDel(name) => config::del(&ctx, &name).await,
+    };
+    if let Err(reason) = &outcome {
+        tracing::info!(subject = %msg.subject, %reason, "control request refused");
+    }
+    respond(&ctx, reply_to, outcome).await;
+}
+
+async fn respond(ctx: &HostContext, reply_to: async_nats::Subject, outcome: Outcome) {
+    let reply = match outcome {
+        Ok(serde_json::Value::Null) => Reply::<serde_json::Value> {
+            ok: true,
+            error: None,
+            data: None,
+        },
+        Ok(value) => Reply::success(value),
+        Err(reason) => Reply::failure(reason),
+    };
+    let payload = match serde_json::to_vec(&reply) {
+        Ok(payload) => payload,
+        Err(e) => format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes(),
+    };
+    if let Err(e) = ctx.lattice.nats().publish(reply_to, payload.into()).await {
+        tracing::warn!(%e, "could not send control reply");
+    }
+}

@@ -1,0 +1,19 @@
+//! Periodic `host_heartbeat` events carrying the full inventory.
+
+use std::sync::Arc;
+
+use trellis_protocol::EventType;
+
+use crate::host::{HostContext, publish};
+
+/// Publishes a heartbeat every period until the task is aborted at
+/// shutdown. The first one goes out at once so a new host is visible
+/// without waiting a period.
+pub(crate) async fn run(ctx: Arc<HostContext>) {
+    let mut ticker = tokio::time::interval(ctx.config.heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        publish(&ctx, EventType::HostHeartbeat, ctx.inventory()).await;
+    }
+}

@@ -1,0 +1,255 @@
+//! The host orchestrator: connects, starts the sub-managers, serves until
+//! told to stop, then stops everything and says so.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use trellis_lattice::Lattice;
+use trellis_lattice::store::LatticeStore;
+use trellis_protocol::event::data::{HostStarted, HostStopped};
+use trellis_protocol::inventory::{HostInventory, Labels};
+use trellis_protocol::{EventType, HostId};
+
+use crate::components::Components;
+use crate::config::HostConfig;
+use crate::identity::{Identity, IdentityError};
+use crate::links::LinkState;
+use crate::providers::Providers;
+use crate::runtime::{Runtime, RuntimeError};
+use crate::{control, heartbeat, links};
+
+/// Trellis version reported by hosts.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Identity problems.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Lattice connection or storage problems.
+    #[error(transparent)]
+    Lattice(#[from] trellis_lattice::LatticeError),
+    /// Engine problems.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A label the user gave is invalid.
+    #[error("label `{0}`: {1}")]
+    Label(String, String),
+}
+
+/// Who the host is.
+pub struct HostInfo {
+    /// Host id.
+    pub id: HostId,
+    /// Human name.
+    pub name: String,
+    /// Labels, including `os` and `arch`.
+    pub labels: RwLock<Labels>,
+    /// When it started.
+    pub started: Instant,
+}
+
+/// Shared state of a running host; control handlers get it.
+pub struct HostContext {
+    /// Identity and labels.
+    pub info: HostInfo,
+    /// Lattice connection.
+    pub lattice: Lattice,
+    /// Lattice buckets.
+    pub store: LatticeStore,
+    /// Wasm runtime.
+    pub runtime: Arc<Runtime>,
+    /// Scaled components.
+    pub components: Arc<Components>,
+    /// Running providers.
+    pub providers: Providers,
+    /// Links and configs.
+    pub links: LinkState,
+    /// Settings.
+    pub config: HostConfig,
+    /// Serializes scale/update/start/stop so two requests for one id
+    /// cannot interleave.
+    pub workload_lock: tokio::sync::Mutex<()>,
+    stop: watch::Sender<Option<String>>,
+}
+
+impl HostContext {
+    /// The full inventory (same shape as heartbeats).
+    pub fn inventory(&self) -> HostInventory {
+        HostInventory {
+            id: self.info.id.clone(),
+            name: self.info.name.clone(),
+            lattice: self.lattice.name().clone(),
+            labels: self.labels(),
+            version: VERSION.into(),
+            uptime_seconds: self.info.started.elapsed().as_secs(),
+            components: self.components.descriptions(),
+            providers: self
+                .providers
+                .all()
+                .into_iter()
+                .map(|p| p.description)
+                .collect(),
+        }
+    }
+
+    /// Current labels.
+    pub fn labels(&self) -> Labels {
+        self.info
+            .labels
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Asks the host to stop (used by `host.stop`).
+    pub fn request_stop(&self, reason: &str) {
+        let _ = self.stop.send(Some(reason.to_owned()));
+    }
+}
+
+/// Label keys the host sets itself.
+pub const AUTOMATIC_LABELS: [&str; 2] = ["os", "arch"];
+
+fn initial_labels(config: &HostConfig) -> Result<Labels, HostError> {
+    let mut labels = BTreeMap::new();
+    labels.insert("os".to_owned(), std::env::consts::OS.to_owned());
+    labels.insert("arch".to_owned(), std::env::consts::ARCH.to_owned());
+    for (key, value) in &config.labels {
+        if AUTOMATIC_LABELS.contains(&key.as_str()) {
+            return Err(HostError::Label(
+                key.clone(),
+                "is set by the host itself".into(),
+            ));
+        }
+        if key.is_empty() {
+            return Err(HostError::Label(
+                key.clone(),
+                "key must not be empty".into(),
+            ));
+        }
+        labels.insert(key.clone(), value.clone());
+    }
+    Ok(labels)
+}
+
+/// A started host; [`RunningHost::run_until`] serves until told to stop.
+pub struct RunningHost {
+    ctx: Arc<HostContext>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stopped: watch::Receiver<Option<String>>,
+}
+
+/// Starts a host: identity, lattice connection, runtime, subscriptions,
+/// heartbeat. When this returns the host answers control requests.
+pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
+    let identity = Identity::load_or_create(config.seed_file.as_deref())?;
+    let labels = initial_labels(&config)?;
+    let mut lattice_config = config.lattice.clone();
+    lattice_config.connection_name = format!("trellis-host {}", config.name);
+    let lattice = Lattice::connect(&lattice_config).await?;
+    let store = lattice.store().await?;
+    let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
+    let (stop, stopped) = watch::channel(None);
+    let ctx = Arc::new(HostContext {
+        info: HostInfo {
+            id: identity.id.clone(),
+            name: config.name.clone(),
+            labels: RwLock::new(labels),
+            started: Instant::now(),
+        },
+        lattice,
+        store,
+        runtime,
+        components: Arc::new(Components::default()),
+        providers: Providers::default(),
+        links: LinkState::default(),
+        config,
+        workload_lock: tokio::sync::Mutex::new(()),
+        stop,
+    });
+    let mut tasks = links::spawn_watchers(ctx.clone()).await?;
+    tasks.extend(control::serve(ctx.clone()).await?);
+    tasks.push(tokio::spawn(heartbeat::run(ctx.clone())));
+    ctx.lattice.flush().await?;
+    publish(
+        &ctx,
+        EventType::HostStarted,
+        HostStarted {
+            host_id: ctx.info.id.clone(),
+            name: ctx.info.name.clone(),
+            labels: ctx.labels(),
+            version: VERSION.into(),
+        },
+    )
+    .await;
+    tracing::info!(id = %ctx.info.id, name = %ctx.info.name, lattice = %ctx.lattice.name(), "host started");
+    Ok(RunningHost {
+        ctx,
+        tasks,
+        stopped,
+    })
+}
+
+impl RunningHost {
+    /// The host's id.
+    pub fn id(&self) -> &HostId {
+        &self.ctx.info.id
+    }
+
+    /// Serves until `shutdown` resolves or a `host.stop` request arrives,
+    /// then stops providers and components and publishes `host_stopped`.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
+        let reason = tokio::select! {
+            () = shutdown => "signal".to_owned(),
+            changed = self.stopped.wait_for(Option::is_some) => changed
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| "stop requested".into()),
+        };
+        let ctx = self.ctx;
+        tracing::info!(%reason, "host stopping");
+        for task in &self.tasks {
+            task.abort();
+        }
+        for provider in ctx.providers.drain() {
+            provider.provider.shutdown().await;
+        }
+        ctx.components.clear();
+        publish(
+            &ctx,
+            EventType::HostStopped,
+            HostStopped {
+                host_id: ctx.info.id.clone(),
+                name: ctx.info.name.clone(),
+                reason,
+            },
+        )
+        .await;
+        if let Err(e) = ctx.lattice.flush().await {
+            tracing::warn!(%e, "could not flush host_stopped");
+        }
+        tracing::info!(id = %ctx.info.id, "host stopped");
+    }
+}
+
+/// Starts a host and serves until `shutdown` or a `host.stop` request.
+pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
+    start(config).await?.run_until(shutdown).await;
+    Ok(())
+}
+
+/// Publishes an event from this host; failures are logged, not fatal.
+pub(crate) async fn publish<T: serde::Serialize>(ctx: &HostContext, event: EventType, data: T) {
+    if let Err(e) = ctx
+        .lattice
+        .publish_event(event, ctx.info.id.as_str(), data)
+        .await
+    {
+        tracing::warn!(%e, %event, "could not publish event");
+    }
+}

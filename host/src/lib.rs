@@ -1,0 +1,27 @@
+//! Trellis host: runs WebAssembly components and builtin capability
+//! providers as a member of a NATS lattice.
+//!
+//! - [`config`]: settings (data only).
+//! - [`identity`]: the host's Ed25519 key and `N...` id.
+//! - [`runtime`]: wasmtime engine, compile cache, per-request instances.
+//! - [`components`]: scaled components and their concurrency bounds.
+//! - [`providers`]: builtin providers running in the host.
+//! - [`links`]: links and named config from the lattice, pushed to providers.
+//! - [`invoker`]: local-first invocation for providers.
+//! - [`control`]: the control interface, one file per command group.
+//! - [`heartbeat`]: periodic inventory events.
+//! - [`host`]: the orchestrator ([`run`]).
+
+pub mod components;
+pub mod config;
+mod control;
+mod heartbeat;
+pub mod host;
+pub mod identity;
+pub mod invoker;
+pub mod links;
+pub mod providers;
+pub mod runtime;
+
+pub use config::HostConfig;
+pub use host::{HostError, RunningHost, run, start};

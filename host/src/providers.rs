@@ -1,0 +1,92 @@
+//! Providers running in this host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use trellis_protocol::ComponentId;
+use trellis_protocol::inventory::ProviderDescription;
+use trellis_provider_sdk::Provider;
+
+/// Image scheme of providers compiled into the host.
+pub const BUILTIN_SCHEME: &str = "builtin://";
+
+/// A provider compiled into the host, by the name after `builtin://`.
+pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
+    let Some(name) = image.strip_prefix(BUILTIN_SCHEME) else {
+        return Err(format!(
+            "provider image `{image}` is not supported: this host runs builtin providers \
+             (builtin://http-server); external provider executables are not supported yet"
+        ));
+    };
+    match name {
+        trellis_provider_http_server::BUILTIN_NAME => Ok(trellis_provider_http_server::builtin()),
+        other => Err(format!(
+            "unknown builtin provider `{other}`; available: builtin://http-server"
+        )),
+    }
+}
+
+/// One running provider.
+#[derive(Clone)]
+pub struct RunningProvider {
+    /// What it is.
+    pub description: ProviderDescription,
+    /// The implementation.
+    pub provider: Arc<dyn Provider>,
+}
+
+/// The providers of this host, by id.
+#[derive(Default)]
+pub struct Providers {
+    by_id: RwLock<HashMap<ComponentId, RunningProvider>>,
+}
+
+impl Providers {
+    /// The provider with `id`.
+    pub fn get(&self, id: &ComponentId) -> Option<RunningProvider> {
+        self.by_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Adds a started provider.
+    pub fn insert(&self, provider: RunningProvider) {
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(provider.description.id.clone(), provider);
+    }
+
+    /// Removes a provider (the caller shuts it down).
+    pub fn remove(&self, id: &ComponentId) -> Option<RunningProvider> {
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+
+    /// All providers, sorted by id.
+    pub fn all(&self) -> Vec<RunningProvider> {
+        let mut all: Vec<_> = self
+            .by_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.description.id.cmp(&b.description.id));
+        all
+    }
+
+    /// Removes and returns every provider (host shutdown).
+    pub fn drain(&self) -> Vec<RunningProvider> {
+        self.by_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, p)| p)
+            .collect()
+    }
+}

@@ -1,0 +1,206 @@
+//! The engine and its settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::cache::{CacheOutcome, CompileCache};
+use super::http::PreparedHttp;
+use super::state::StoreState;
+
+/// How often the epoch advances; the granularity of execution deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Runtime limits and locations.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Wall-clock bound on one invocation's guest execution.
+    pub max_execution: Duration,
+    /// Cap on one instance's linear memory.
+    pub max_memory_bytes: usize,
+    /// Instances that may exist at once on this host (all components).
+    pub max_instances: u32,
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_execution: Duration::from_secs(10),
+            max_memory_bytes: 256 << 20,
+            max_instances: 1000,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Failures of preparing a component.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine could not be built.
+    #[error("cannot configure the wasm engine: {0}")]
+    Engine(String),
+    /// Not a WebAssembly component at all.
+    #[error(
+        "not a WebAssembly component: {0}. Build it for wasm32-wasip2 (a core module is not enough)"
+    )]
+    NotAComponent(String),
+    /// A component whose imports this host cannot satisfy.
+    #[error("component cannot be linked: {0}")]
+    Link(String),
+    /// A component that does not export `wasi:http/incoming-handler`.
+    #[error("component does not export wasi:http/incoming-handler: {0}")]
+    NotHttp(String),
+}
+
+/// Advances the engine epoch on a thread until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("trellis-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(%e, "no epoch thread: deadlines will not fire"));
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The host's wasm runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    cache: CompileCache,
+    config: RuntimeConfig,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption) and a
+    /// linker with all of WASI 0.2 and wasi:http.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = build_engine(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let cache = CompileCache::new(&engine, config.cache_dir.as_deref());
+        Ok(Self {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            linker,
+            cache,
+            config,
+        })
+    }
+
+    /// The runtime's limits.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Compiles (or loads from cache) and pre-instantiates an HTTP
+    /// component. CPU-bound: call it from a blocking thread.
+    pub fn prepare_http(&self, bytes: &[u8]) -> Result<(PreparedHttp, CacheOutcome), RuntimeError> {
+        if !has_component_header(bytes) {
+            return Err(RuntimeError::NotAComponent(
+                "the file does not start with the component-model header".into(),
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, bytes, &sha256)
+            .map_err(|e| RuntimeError::NotAComponent(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        let proxy = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+            .map_err(|e| RuntimeError::NotHttp(format!("{e:#}")))?;
+        Ok((
+            PreparedHttp::new(
+                proxy,
+                self.config.max_execution,
+                self.config.max_memory_bytes,
+            ),
+            outcome,
+        ))
+    }
+}
+
+/// The 8-byte preamble of a component (magic, then layer 1 version 0x0d).
+fn has_component_header(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
+}
+
+fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true).epoch_interruption(true);
+    let n = config.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust component instantiates a few core modules and memories; size
+    // the pool so `n` component instances fit.
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(2))
+        .total_stacks(n)
+        .max_memory_size(config.max_memory_bytes);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&wasm) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            // Some machines cap virtual memory below what the pool reserves;
+            // run on-demand there rather than not at all.
+            tracing::warn!(%e, "pooling allocator unavailable; allocating instances on demand");
+            wasm.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_modules_and_garbage_are_refused_clearly() {
+        let runtime = Runtime::new(RuntimeConfig {
+            max_instances: 4,
+            ..Default::default()
+        })
+        .unwrap();
+        let core_module = b"\0asm\x01\0\0\0";
+        let err = runtime.prepare_http(core_module).err().unwrap().to_string();
+        assert!(
+            err.contains("not a WebAssembly component") && err.contains("wasm32-wasip2"),
+            "{err}"
+        );
+        let err = runtime.prepare_http(b"hello").err().unwrap().to_string();
+        assert!(err.contains("not a WebAssembly component"), "{err}");
+    }
+}

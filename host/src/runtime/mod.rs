@@ -1,0 +1,15 @@
+//! The WebAssembly runtime: one engine per host, components compiled once
+//! (and cached on disk), a fresh pooled instance per invocation.
+//!
+//! - [`engine`]: engine settings (pooling, epochs, memory cap) and the ticker.
+//! - [`cache`]: compiled components on disk, keyed by sha256 and engine.
+//! - [`state`]: per-instance store data (WASI, wasi:http, limits).
+//! - [`http`]: running one `wasi:http/incoming-handler` call.
+
+pub mod cache;
+pub mod engine;
+mod http;
+mod state;
+
+pub use engine::{Runtime, RuntimeConfig, RuntimeError};
+pub use http::PreparedHttp;

@@ -1,0 +1,128 @@
+//! Control requests: one host, one reply; or scatter-gather over all hosts.
+
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use trellis_protocol::control::{PingReply, Reply};
+use trellis_protocol::inventory::HostInventory;
+use trellis_protocol::{ControlVerb, Subject};
+
+use crate::connect::Lattice;
+use crate::error::{ControlError, LatticeError};
+
+impl Lattice {
+    /// Sends a control request and unwraps the `{ok, error, data}` envelope.
+    pub async fn control<Req, Resp>(
+        &self,
+        verb: ControlVerb,
+        request: &Req,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Resp>, ControlError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let body = serde_json::to_vec(request).map_err(|e| ControlError::BadReply {
+            subject: verb_subject(self, &verb),
+            reason: format!("cannot encode request: {e}"),
+        })?;
+        let subject = verb_subject(self, &verb);
+        let reply = self
+            .control_raw(
+                &subject,
+                body.into(),
+                timeout.unwrap_or(self.request_timeout),
+            )
+            .await?;
+        let envelope: Reply<Resp> =
+            serde_json::from_slice(&reply).map_err(|e| ControlError::BadReply {
+                subject,
+                reason: e.to_string(),
+            })?;
+        envelope.into_result().map_err(ControlError::Refused)
+    }
+
+    /// Sends raw bytes to any subject and returns the raw reply. Used by the
+    /// typed calls above and by tests that probe bad input.
+    pub async fn control_raw(
+        &self,
+        subject: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, ControlError> {
+        let request = async_nats::Request::new()
+            .payload(body)
+            .timeout(Some(timeout));
+        match self.client.send_request(subject.to_owned(), request).await {
+            Ok(msg) => Ok(msg.payload),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::TimedOut => ControlError::TimedOut {
+                    subject: subject.to_owned(),
+                    timeout,
+                },
+                RequestErrorKind::NoResponders => ControlError::NoResponders {
+                    subject: subject.to_owned(),
+                },
+                RequestErrorKind::Other => LatticeError::nats("request", e).into(),
+            }),
+        }
+    }
+
+    /// Scatter-gather `host.ping`: every reply that arrives within `window`.
+    pub async fn ping_hosts(&self, window: Duration) -> Result<Vec<PingReply>, ControlError> {
+        let subject = verb_subject(self, &ControlVerb::HostPing);
+        let inbox = self.client.new_inbox();
+        let mut replies = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| LatticeError::nats("subscribe", e))?;
+        self.client
+            .publish_with_reply(subject.clone(), inbox, Bytes::from_static(b"{}"))
+            .await
+            .map_err(|e| LatticeError::nats("publish", e))?;
+        let deadline = tokio::time::Instant::now() + window;
+        let mut hosts = Vec::new();
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
+            // A no-responders status arrives as an empty message with a status.
+            if msg.status.is_some() {
+                break;
+            }
+            match serde_json::from_slice::<Reply<PingReply>>(&msg.payload) {
+                Ok(Reply {
+                    ok: true,
+                    data: Some(ping),
+                    ..
+                }) => hosts.push(ping),
+                Ok(other) => {
+                    tracing::warn!(error = ?other.error, "host answered ping with an error")
+                }
+                Err(e) => tracing::warn!(%e, "malformed ping reply ignored"),
+            }
+        }
+        hosts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(hosts)
+    }
+
+    /// Every host's full inventory: a ping to find the hosts, then one
+    /// `host.inventory` request each.
+    pub async fn inventories(&self, window: Duration) -> Result<Vec<HostInventory>, ControlError> {
+        let hosts = self.ping_hosts(window).await?;
+        let mut inventories = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            let inv: Option<HostInventory> = self
+                .control(ControlVerb::HostInventory(host.id.clone()), &(), None)
+                .await?;
+            inventories.extend(inv);
+        }
+        Ok(inventories)
+    }
+}
+
+fn verb_subject(lattice: &Lattice, verb: &ControlVerb) -> String {
+    Subject::control(&lattice.lattice, verb.clone()).to_string()
+}

@@ -1,0 +1,21 @@
+//! Trellis lattice client: everything that talks NATS for hosts, providers
+//! and the CLI.
+//!
+//! - [`connect`]: connection settings and the [`Lattice`] handle.
+//! - [`control`]: control requests, including scatter-gather `host.ping`.
+//! - [`events`]: publishing CloudEvents.
+//! - [`body`]: large bodies moved as pulled chunks.
+//! - [`rpc`]: invocations across hosts with deadlines.
+//! - [`store`]: links and named config in JetStream KV, artifacts in the
+//!   object store.
+
+pub mod body;
+pub mod connect;
+pub mod control;
+pub mod error;
+pub mod events;
+pub mod rpc;
+pub mod store;
+
+pub use connect::{Lattice, LatticeConfig};
+pub use error::{ControlError, LatticeError};

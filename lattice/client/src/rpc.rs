@@ -1,0 +1,227 @@
+//! Invocations across hosts.
+//!
+//! The caller publishes to `trellis.{lattice}.rpc.{target}.{iface}.{fn}`;
+//! every host running the target subscribes with the target's queue group,
+//! so NATS hands each call to one instance wherever it runs.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::{HeaderMap, RequestErrorKind};
+use futures::StreamExt;
+use tokio::time::Instant;
+use trellis_protocol::invocation::{
+    self, ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply, header,
+};
+use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::subject::pattern;
+use trellis_protocol::{ComponentId, LinkName, Subject};
+
+use crate::connect::Lattice;
+use crate::error::LatticeError;
+
+/// Who calls and until when; carried in NATS headers.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// Calling component or provider.
+    pub source: Option<ComponentId>,
+    /// Link the call goes through.
+    pub link_name: LinkName,
+    /// Trace id for correlating logs across hosts.
+    pub trace_id: String,
+    /// When the caller stops waiting.
+    pub deadline: SystemTime,
+}
+
+impl CallContext {
+    /// A context with a fresh trace id and a deadline `timeout` from now.
+    pub fn new(source: Option<ComponentId>, link_name: LinkName, timeout: Duration) -> Self {
+        Self {
+            source,
+            link_name,
+            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            deadline: SystemTime::now() + timeout,
+        }
+    }
+
+    /// Time left until the deadline (zero when past).
+    pub fn remaining(&self) -> Duration {
+        self.deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn to_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(source) = &self.source {
+            headers.insert(header::SOURCE, source.as_str());
+        }
+        headers.insert(header::LINK_NAME, self.link_name.as_str());
+        headers.insert(header::TRACE_ID, self.trace_id.as_str());
+        let deadline_ms = self
+            .deadline
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        headers.insert(header::DEADLINE_MS, deadline_ms.to_string().as_str());
+        headers
+    }
+
+    fn from_headers(headers: Option<&HeaderMap>, fallback: Duration) -> Self {
+        let get = |name: &str| {
+            headers
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let deadline = get(header::DEADLINE_MS)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+            .unwrap_or_else(|| SystemTime::now() + fallback);
+        Self {
+            source: get(header::SOURCE).and_then(|s| ComponentId::new(s).ok()),
+            link_name: get(header::LINK_NAME)
+                .and_then(|s| LinkName::new(s).ok())
+                .unwrap_or_default(),
+            trace_id: get(header::TRACE_ID).unwrap_or_default(),
+            deadline,
+        }
+    }
+}
+
+fn instant_deadline(ctx: &CallContext) -> Instant {
+    Instant::now() + ctx.remaining()
+}
+
+fn handle_fn() -> WitName {
+    WitName::new("handle").unwrap_or_else(|e| unreachable!("`handle` is a WIT name: {e}"))
+}
+
+impl Lattice {
+    /// Sends an HTTP request to any instance of `target` in the lattice.
+    /// The request body must be inline; large ones are streamed here.
+    pub async fn invoke_http(
+        &self,
+        target: &ComponentId,
+        request: HttpRequest,
+        ctx: &CallContext,
+    ) -> InvocationReply<HttpResponse> {
+        let internal = |e: LatticeError| InvocationError::new(ErrorKind::Internal, e.to_string());
+        let mut request = request;
+        if let invocation::Body::Inline(bytes) = &mut request.body {
+            let bytes = std::mem::take(bytes);
+            request.body = self
+                .offer_body(bytes, ctx.remaining())
+                .await
+                .map_err(internal)?;
+        }
+        let subject = Subject::rpc(
+            &self.lattice,
+            target,
+            &InterfaceRef::http_incoming_handler(),
+            &handle_fn(),
+        );
+        let msg = async_nats::Request::new()
+            .payload(invocation::encode(&request).into())
+            .headers(ctx.to_headers())
+            .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
+        let reply = match self.client.send_request(subject.to_string(), msg).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                return Err(match e.kind() {
+                    RequestErrorKind::NoResponders => InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!("no instance of {target} is running"),
+                    ),
+                    RequestErrorKind::TimedOut => InvocationError::new(
+                        ErrorKind::DeadlineExceeded,
+                        format!("{target} did not answer in time"),
+                    ),
+                    RequestErrorKind::Other => internal(LatticeError::nats("invoke", e)),
+                });
+            }
+        };
+        let mut response: HttpResponse =
+            invocation::decode::<InvocationReply<HttpResponse>>(&reply.payload)
+                .map_err(|e| InvocationError::new(ErrorKind::Internal, e.to_string()))??;
+        let body = std::mem::replace(&mut response.body, invocation::Body::Inline(Vec::new()));
+        let bytes = self
+            .fetch_body(body, instant_deadline(ctx))
+            .await
+            .map_err(internal)?;
+        response.body = invocation::Body::Inline(bytes);
+        Ok(response)
+    }
+
+    /// Serves HTTP invocations of `target` from this process until the
+    /// returned task is aborted. `handler` gets requests with inline bodies.
+    pub async fn serve_http<F, Fut>(
+        &self,
+        target: &ComponentId,
+        handler: F,
+    ) -> Result<tokio::task::JoinHandle<()>, LatticeError>
+    where
+        F: Fn(HttpRequest, CallContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = InvocationReply<HttpResponse>> + Send + 'static,
+    {
+        let mut sub = self
+            .client
+            .queue_subscribe(
+                pattern::rpc_target(&self.lattice, target),
+                pattern::rpc_queue_group(&self.lattice, target),
+            )
+            .await
+            .map_err(|e| LatticeError::nats("subscribe rpc", e))?;
+        let lattice = self.clone();
+        let handler = std::sync::Arc::new(handler);
+        Ok(tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let Some(reply_to) = msg.reply.clone() else {
+                    continue;
+                };
+                let lattice = lattice.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let ctx =
+                        CallContext::from_headers(msg.headers.as_ref(), lattice.request_timeout);
+                    let result = lattice
+                        .answer_http(&msg.payload, ctx.clone(), &*handler)
+                        .await;
+                    let payload = invocation::encode(&result);
+                    if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
+                        tracing::warn!(%e, trace_id = %ctx.trace_id, "could not send invocation reply");
+                    }
+                });
+            }
+        }))
+    }
+
+    async fn answer_http<F, Fut>(
+        &self,
+        payload: &[u8],
+        ctx: CallContext,
+        handler: &F,
+    ) -> InvocationReply<HttpResponse>
+    where
+        F: Fn(HttpRequest, CallContext) -> Fut,
+        Fut: Future<Output = InvocationReply<HttpResponse>>,
+    {
+        let mut request: HttpRequest = invocation::decode(payload)
+            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()))?;
+        let body = std::mem::replace(&mut request.body, invocation::Body::Inline(Vec::new()));
+        request.body = invocation::Body::Inline(
+            self.fetch_body(body, instant_deadline(&ctx))
+                .await
+                .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()))?,
+        );
+        let ttl = ctx.remaining() + Duration::from_secs(5);
+        let mut response = handler(request, ctx).await?;
+        if let invocation::Body::Inline(bytes) = &mut response.body {
+            let bytes = std::mem::take(bytes);
+            response.body = self
+                .offer_body(bytes, ttl)
+                .await
+                .map_err(|e| InvocationError::new(ErrorKind::Internal, e.to_string()))?;
+        }
+        Ok(response)
+    }
+}

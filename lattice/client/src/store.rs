@@ -1,0 +1,301 @@
+//! Lattice-wide state in JetStream: links and named config in KV buckets,
+//! artifacts in an object store. Every host sees the same buckets, so a link
+//! made through one host applies on all, and a restarted host recovers them.
+
+use async_nats::jetstream::{kv, object_store};
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use trellis_protocol::ConfigName;
+use trellis_protocol::control::{ArtifactRef, ConfigValues};
+use trellis_protocol::link::{Link, LinkKey};
+
+use crate::connect::Lattice;
+use crate::error::LatticeError;
+
+/// Handles to the lattice's buckets.
+#[derive(Clone)]
+pub struct LatticeStore {
+    links: kv::Store,
+    config: kv::Store,
+    artifacts: object_store::ObjectStore,
+    artifacts_bucket: String,
+}
+
+/// A change seen by [`LatticeStore::watch_links`].
+#[derive(Debug, Clone)]
+pub enum LinkChange {
+    /// A link was stored (new or replaced).
+    Put(Link),
+    /// The link stored under this key was deleted.
+    Deleted(String),
+}
+
+/// A change seen by [`LatticeStore::watch_config`].
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    /// A config was stored.
+    Put(ConfigName, ConfigValues),
+    /// A config was deleted.
+    Deleted(ConfigName),
+}
+
+impl Lattice {
+    /// Opens (creating when missing) the lattice's buckets.
+    pub async fn store(&self) -> Result<LatticeStore, LatticeError> {
+        let links = self
+            .kv_bucket(format!("TRELLIS_LINKS_{}", self.lattice))
+            .await?;
+        let config = self
+            .kv_bucket(format!("TRELLIS_CONFIG_{}", self.lattice))
+            .await?;
+        let artifacts_bucket = format!("TRELLIS_ARTIFACTS_{}", self.lattice);
+        let artifacts = match self.js.get_object_store(&artifacts_bucket).await {
+            Ok(store) => store,
+            Err(_) => self
+                .js
+                .create_object_store(object_store::Config {
+                    bucket: artifacts_bucket.clone(),
+                    description: Some("Trellis artifacts by sha256".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| LatticeError::storage(&artifacts_bucket, e))?,
+        };
+        Ok(LatticeStore {
+            links,
+            config,
+            artifacts,
+            artifacts_bucket,
+        })
+    }
+
+    async fn kv_bucket(&self, bucket: String) -> Result<kv::Store, LatticeError> {
+        if let Ok(store) = self.js.get_key_value(&bucket).await {
+            return Ok(store);
+        }
+        self.js
+            .create_key_value(kv::Config {
+                bucket: bucket.clone(),
+                history: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LatticeError::storage(&bucket, e))
+    }
+}
+
+impl LatticeStore {
+    /// Stores a link under its key, replacing one with the same key.
+    pub async fn put_link(&self, link: &Link) -> Result<(), LatticeError> {
+        let value = serde_json::to_vec(link).map_err(|e| LatticeError::storage("link", e))?;
+        self.links
+            .put(link.key().storage_key(), value.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| LatticeError::storage("put link", e))
+    }
+
+    /// The link stored under `key`, if any.
+    pub async fn get_link(&self, key: &LinkKey) -> Result<Option<Link>, LatticeError> {
+        let raw = self
+            .links
+            .get(key.storage_key())
+            .await
+            .map_err(|e| LatticeError::storage("get link", e))?;
+        raw.map(|bytes| decode_json("link", &bytes)).transpose()
+    }
+
+    /// Deletes the link under `key`; returns whether there was one.
+    pub async fn del_link(&self, key: &LinkKey) -> Result<Option<Link>, LatticeError> {
+        let existing = self.get_link(key).await?;
+        if existing.is_some() {
+            self.links
+                .delete(key.storage_key())
+                .await
+                .map_err(|e| LatticeError::storage("delete link", e))?;
+        }
+        Ok(existing)
+    }
+
+    /// All links, in key order.
+    pub async fn list_links(&self) -> Result<Vec<Link>, LatticeError> {
+        let mut keys: Vec<String> = match self.links.keys().await {
+            Ok(keys) => keys.filter_map(|k| async move { k.ok() }).collect().await,
+            Err(e) => return Err(LatticeError::storage("list links", e)),
+        };
+        keys.sort();
+        let mut links = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(bytes) = self
+                .links
+                .get(&key)
+                .await
+                .map_err(|e| LatticeError::storage("get link", e))?
+            {
+                links.push(decode_json("link", &bytes)?);
+            }
+        }
+        Ok(links)
+    }
+
+    /// Every link change from now on, after replaying the current links.
+    pub async fn watch_links(
+        &self,
+    ) -> Result<impl Stream<Item = LinkChange> + Send + 'static, LatticeError> {
+        let watch = self
+            .links
+            .watch_with_history(">")
+            .await
+            .map_err(|e| LatticeError::storage("watch links", e))?;
+        Ok(watch.filter_map(|entry| async move {
+            let entry = entry.ok()?;
+            match entry.operation {
+                kv::Operation::Put => match serde_json::from_slice::<Link>(&entry.value) {
+                    Ok(link) => Some(LinkChange::Put(link)),
+                    Err(e) => {
+                        tracing::warn!(key = %entry.key, %e, "ignoring corrupt link record");
+                        None
+                    }
+                },
+                kv::Operation::Delete | kv::Operation::Purge => {
+                    Some(LinkChange::Deleted(entry.key))
+                }
+            }
+        }))
+    }
+
+    /// Stores a named config.
+    pub async fn put_config(
+        &self,
+        name: &ConfigName,
+        values: &ConfigValues,
+    ) -> Result<(), LatticeError> {
+        let value = serde_json::to_vec(values).map_err(|e| LatticeError::storage("config", e))?;
+        self.config
+            .put(name.as_str(), value.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| LatticeError::storage("put config", e))
+    }
+
+    /// A named config, if stored.
+    pub async fn get_config(
+        &self,
+        name: &ConfigName,
+    ) -> Result<Option<ConfigValues>, LatticeError> {
+        let raw = self
+            .config
+            .get(name.as_str())
+            .await
+            .map_err(|e| LatticeError::storage("get config", e))?;
+        raw.map(|bytes| decode_json("config", &bytes)).transpose()
+    }
+
+    /// Deletes a named config; returns whether it existed.
+    pub async fn del_config(&self, name: &ConfigName) -> Result<bool, LatticeError> {
+        let existed = self.get_config(name).await?.is_some();
+        if existed {
+            self.config
+                .delete(name.as_str())
+                .await
+                .map_err(|e| LatticeError::storage("delete config", e))?;
+        }
+        Ok(existed)
+    }
+
+    /// Every config change from now on, after replaying current values.
+    pub async fn watch_config(
+        &self,
+    ) -> Result<impl Stream<Item = ConfigChange> + Send + 'static, LatticeError> {
+        let watch = self
+            .config
+            .watch_with_history(">")
+            .await
+            .map_err(|e| LatticeError::storage("watch config", e))?;
+        Ok(watch.filter_map(|entry| async move {
+            let entry = entry.ok()?;
+            let name = ConfigName::new(entry.key.clone()).ok()?;
+            match entry.operation {
+                kv::Operation::Put => serde_json::from_slice(&entry.value)
+                    .ok()
+                    .map(|values| ConfigChange::Put(name, values)),
+                kv::Operation::Delete | kv::Operation::Purge => Some(ConfigChange::Deleted(name)),
+            }
+        }))
+    }
+
+    /// Stores artifact bytes under their sha256 (idempotent).
+    pub async fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactRef, LatticeError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let name = format!("sha256-{sha256}");
+        let already = self
+            .artifacts
+            .info(&name)
+            .await
+            .is_ok_and(|info| !info.deleted && info.size == bytes.len());
+        if !already {
+            let mut reader = bytes;
+            self.artifacts
+                .put(name.as_str(), &mut reader)
+                .await
+                .map_err(|e| LatticeError::storage(format!("put artifact {name}"), e))?;
+        }
+        Ok(ArtifactRef {
+            bucket: self.artifacts_bucket.clone(),
+            name,
+            sha256,
+        })
+    }
+
+    /// Fetches an artifact, refusing ones over `max_bytes` and verifying
+    /// the digest.
+    pub async fn get_artifact(
+        &self,
+        artifact: &ArtifactRef,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, LatticeError> {
+        let what = || format!("artifact {}", artifact.name);
+        let info = self
+            .artifacts
+            .info(&artifact.name)
+            .await
+            .map_err(|e| LatticeError::storage(what(), e))?;
+        if info.size as u64 > max_bytes {
+            return Err(LatticeError::TooLarge {
+                name: artifact.name.clone(),
+                size: info.size as u64,
+                limit: max_bytes,
+            });
+        }
+        let mut object = self
+            .artifacts
+            .get(&artifact.name)
+            .await
+            .map_err(|e| LatticeError::storage(what(), e))?;
+        let mut bytes = Vec::with_capacity(info.size);
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| LatticeError::storage(what(), e))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != artifact.sha256 {
+            return Err(LatticeError::DigestMismatch {
+                name: artifact.name.clone(),
+                expected: artifact.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, LatticeError> {
+    serde_json::from_slice(bytes).map_err(|e| LatticeError::Corrupt {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}

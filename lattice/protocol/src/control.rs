@@ -1,0 +1,239 @@
+//! Control requests and the reply envelope.
+//!
+//! Every control reply is `{"ok": bool, "error"?: string, "data"?: T}`; a
+//! request body that does not parse gets `ok: false` with the parse error.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ComponentId, ConfigName, LinkName};
+use crate::inventory::Annotations;
+use crate::link::WitName;
+
+/// The reply envelope of every control verb.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>", serialize = "T: Serialize"))]
+pub struct Reply<T = serde_json::Value> {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// Why it failed, when `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The result, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+}
+
+impl<T> Reply<T> {
+    /// A successful reply carrying `data`.
+    pub fn success(data: T) -> Self {
+        Self {
+            ok: true,
+            error: None,
+            data: Some(data),
+        }
+    }
+
+    /// A failed reply.
+    pub fn failure(error: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            error: Some(error.into()),
+            data: None,
+        }
+    }
+
+    /// Turns the envelope into a `Result`.
+    pub fn into_result(self) -> Result<Option<T>, String> {
+        if self.ok {
+            Ok(self.data)
+        } else {
+            Err(self
+                .error
+                .unwrap_or_else(|| "request failed without a reason".into()))
+        }
+    }
+}
+
+impl Reply<()> {
+    /// A successful reply with no data.
+    pub fn done() -> Self {
+        Self {
+            ok: true,
+            error: None,
+            data: None,
+        }
+    }
+}
+
+/// Parses a request body, producing a message fit for a reply on failure.
+pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    if body.is_empty() {
+        return Err(format!(
+            "empty request body; expected a JSON {}",
+            short_type_name::<T>()
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "malformed request: {e}; expected a JSON {}",
+            short_type_name::<T>()
+        )
+    })
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Where a host gets a component's bytes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    /// JetStream object store bucket.
+    pub bucket: String,
+    /// Object name in the bucket.
+    pub name: String,
+    /// sha256 of the bytes, hex; the host verifies it.
+    pub sha256: String,
+}
+
+/// `component.scale.{host}`: start, rescale or (with `max: 0`) stop a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleComponentRequest {
+    /// Component id.
+    pub component_id: ComponentId,
+    /// Image reference as the user wrote it (shown in inventory).
+    #[serde(default)]
+    pub image: String,
+    /// Where to fetch the bytes; required unless the component already runs.
+    #[serde(default)]
+    pub artifact: Option<ArtifactRef>,
+    /// Concurrent instance bound; 0 stops the component.
+    pub max: u32,
+    /// Named configs for the component.
+    #[serde(default)]
+    pub config: Vec<ConfigName>,
+    /// Annotations (wadm marks its own workloads here).
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// `component.update.{host}`: swap the image of a running component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateComponentRequest {
+    /// Component id.
+    pub component_id: ComponentId,
+    /// New image reference.
+    pub image: String,
+    /// Where to fetch the new bytes.
+    pub artifact: ArtifactRef,
+}
+
+/// `provider.start.{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartProviderRequest {
+    /// Provider id.
+    pub provider_id: ComponentId,
+    /// `builtin://NAME` for providers compiled into the host.
+    pub image: String,
+    /// Named configs for the provider.
+    #[serde(default)]
+    pub config: Vec<ConfigName>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// `provider.stop.{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopProviderRequest {
+    /// Provider id.
+    pub provider_id: ComponentId,
+}
+
+/// `host.labels.{host}`: labels to put and to delete, applied together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelsRequest {
+    /// Labels to set.
+    #[serde(default)]
+    pub put: BTreeMap<String, String>,
+    /// Label keys to remove.
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
+/// `host.stop.{host}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopHostRequest {
+    /// How long in-flight work may take to finish, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// `link.del`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteLinkRequest {
+    /// Caller side.
+    pub source_id: ComponentId,
+    /// WIT namespace.
+    pub wit_namespace: WitName,
+    /// WIT package.
+    pub wit_package: WitName,
+    /// Link name (default `default`).
+    #[serde(default)]
+    pub name: LinkName,
+}
+
+/// A named config's values.
+pub type ConfigValues = BTreeMap<String, String>;
+
+/// Reply data of `host.ping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingReply {
+    /// Host id.
+    pub id: crate::id::HostId,
+    /// Human name.
+    pub name: String,
+    /// Host labels.
+    pub labels: crate::inventory::Labels,
+    /// Seconds since the host started.
+    pub uptime_seconds: u64,
+    /// Trellis version.
+    pub version: String,
+    /// Number of components running.
+    pub components: usize,
+    /// Number of providers running.
+    pub providers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_shapes() {
+        let ok = serde_json::to_value(Reply::success(3)).unwrap();
+        assert_eq!(ok, serde_json::json!({"ok": true, "data": 3}));
+        let err = serde_json::to_value(Reply::<()>::failure("nope")).unwrap();
+        assert_eq!(err, serde_json::json!({"ok": false, "error": "nope"}));
+        let back: Reply<u32> = serde_json::from_value(ok).unwrap();
+        assert_eq!(back.into_result(), Ok(Some(3)));
+    }
+
+    #[test]
+    fn malformed_requests_name_the_expected_type() {
+        let err = parse_request::<ScaleComponentRequest>(b"{not json").unwrap_err();
+        assert!(
+            err.contains("malformed request") && err.contains("ScaleComponentRequest"),
+            "{err}"
+        );
+        let err = parse_request::<ScaleComponentRequest>(b"").unwrap_err();
+        assert!(err.contains("empty"), "{err}");
+        let err = parse_request::<ScaleComponentRequest>(br#"{"component_id":"a.b","max":1}"#)
+            .unwrap_err();
+        assert!(err.contains("a.b"), "{err}");
+    }
+}

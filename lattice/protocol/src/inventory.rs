@@ -1,0 +1,69 @@
+//! What a host runs. `host.inventory` replies and `host_heartbeat` events
+//! carry the same [`HostInventory`], so a reader needs one parser.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ComponentId, ConfigName, HostId, LatticeName};
+
+/// Annotations attached by whoever started a workload (wadm puts the app here).
+pub type Annotations = BTreeMap<String, String>;
+
+/// Labels of a host (`os`, `arch`, and whatever the operator adds).
+pub type Labels = BTreeMap<String, String>;
+
+/// One scaled component on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentDescription {
+    /// Component id.
+    pub id: ComponentId,
+    /// Image reference as given by the user (`file://...`, `nats://...`).
+    pub image: String,
+    /// sha256 of the component bytes, hex.
+    pub digest: String,
+    /// Upper bound of concurrent instances.
+    pub max: u32,
+    /// Named configs given at scale time.
+    #[serde(default)]
+    pub config: Vec<ConfigName>,
+    /// Annotations given at scale time.
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// One running provider on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderDescription {
+    /// Provider id.
+    pub id: ComponentId,
+    /// Image reference (`builtin://http-server`, ...).
+    pub image: String,
+    /// Named configs given at start.
+    #[serde(default)]
+    pub config: Vec<ConfigName>,
+    /// Annotations given at start.
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// Everything a host runs, plus who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInventory {
+    /// Host id (public key).
+    pub id: HostId,
+    /// Human name.
+    pub name: String,
+    /// Lattice the host belongs to.
+    pub lattice: LatticeName,
+    /// Host labels.
+    pub labels: Labels,
+    /// Trellis version of the host.
+    pub version: String,
+    /// Seconds since the host started.
+    pub uptime_seconds: u64,
+    /// Components, sorted by id.
+    pub components: Vec<ComponentDescription>,
+    /// Providers, sorted by id.
+    pub providers: Vec<ProviderDescription>,
+}

@@ -1,0 +1,23 @@
+//! The Trellis lattice protocol.
+//!
+//! Everything two parties of a lattice must agree on lives here, with no IO:
+//! hosts, providers, wadm and the CLI all build and parse the same types.
+//!
+//! - [`id`]: validated identifier newtypes (lattice, host, component, link, config).
+//! - [`subject`]: every NATS subject as a type that builds and parses.
+//! - [`control`]: control requests and the `{ok, error?, data?}` reply envelope.
+//! - [`inventory`]: what a host runs; the heartbeat carries the same shape.
+//! - [`link`]: links between components/providers and their WIT interfaces.
+//! - [`event`]: CloudEvents 1.0 lattice events.
+//! - [`invocation`]: the versioned binary encoding of calls between hosts.
+
+pub mod control;
+pub mod event;
+pub mod id;
+pub mod inventory;
+pub mod invocation;
+pub mod link;
+pub mod subject;
+
+pub use id::{ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, StreamId};
+pub use subject::{ControlVerb, EventType, Subject, SubjectError};

@@ -1,0 +1,249 @@
+//! Links: which provider or component serves a source's WIT interface.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ComponentId, ConfigName, LinkName};
+
+/// Why a WIT name or interface reference is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WitError {
+    /// Not a kebab-case WIT identifier.
+    #[error("`{0}` is not a WIT name (lowercase letters, digits and `-`, starting with a letter)")]
+    BadName(String),
+    /// Not of the form `namespace:package/interface`.
+    #[error(
+        "`{0}` is not a WIT interface; write it as `namespace:package/interface`, e.g. `wasi:http/incoming-handler`"
+    )]
+    BadInterface(String),
+}
+
+/// A WIT identifier (namespace, package, interface or function name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WitName(String);
+
+impl WitName {
+    /// Validates a kebab-case WIT identifier.
+    pub fn new(value: impl Into<String>) -> Result<Self, WitError> {
+        let value = value.into();
+        let ok = value.len() <= 128
+            && value.starts_with(|c: char| c.is_ascii_lowercase())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(value))
+        } else {
+            Err(WitError::BadName(value))
+        }
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for WitName {
+    type Error = WitError;
+    fn try_from(s: String) -> Result<Self, WitError> {
+        Self::new(s)
+    }
+}
+
+impl From<WitName> for String {
+    fn from(n: WitName) -> String {
+        n.0
+    }
+}
+
+/// A versionless WIT interface: `namespace:package/interface`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InterfaceRef {
+    /// e.g. `wasi`
+    pub namespace: WitName,
+    /// e.g. `http`
+    pub package: WitName,
+    /// e.g. `incoming-handler`
+    pub interface: WitName,
+}
+
+impl InterfaceRef {
+    /// Builds a reference from its three parts.
+    pub fn new(namespace: WitName, package: WitName, interface: WitName) -> Self {
+        Self {
+            namespace,
+            package,
+            interface,
+        }
+    }
+
+    /// `wasi:http/incoming-handler`, the interface HTTP servers call.
+    pub fn http_incoming_handler() -> Self {
+        Self::new(
+            WitName("wasi".into()),
+            WitName("http".into()),
+            WitName("incoming-handler".into()),
+        )
+    }
+}
+
+impl fmt::Display for InterfaceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}/{}", self.namespace, self.package, self.interface)
+    }
+}
+
+impl FromStr for InterfaceRef {
+    type Err = WitError;
+    fn from_str(s: &str) -> Result<Self, WitError> {
+        let bad = || WitError::BadInterface(s.to_owned());
+        let (ns, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (pkg, iface) = rest.split_once('/').ok_or_else(bad)?;
+        Ok(Self::new(
+            WitName::new(ns).map_err(|_| bad())?,
+            WitName::new(pkg).map_err(|_| bad())?,
+            WitName::new(iface).map_err(|_| bad())?,
+        ))
+    }
+}
+
+impl TryFrom<String> for InterfaceRef {
+    type Error = WitError;
+    fn try_from(s: String) -> Result<Self, WitError> {
+        s.parse()
+    }
+}
+
+impl From<InterfaceRef> for String {
+    fn from(i: InterfaceRef) -> String {
+        i.to_string()
+    }
+}
+
+/// A link: calls from `source_id` on the listed interfaces of
+/// `wit_namespace:wit_package` go to `target_id`.
+///
+/// For an HTTP server provider the provider is the source and the component
+/// the target of `wasi:http/incoming-handler`; the provider reads its
+/// per-link settings (e.g. `address`) from `source_config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// Caller side.
+    pub source_id: ComponentId,
+    /// Callee side.
+    pub target_id: ComponentId,
+    /// Distinguishes several links of one source and package.
+    #[serde(default)]
+    pub name: LinkName,
+    /// WIT namespace, e.g. `wasi`.
+    pub wit_namespace: WitName,
+    /// WIT package, e.g. `http`.
+    pub wit_package: WitName,
+    /// Interfaces of the package this link covers, e.g. `incoming-handler`.
+    pub interfaces: Vec<WitName>,
+    /// Named configs the source uses for this link.
+    #[serde(default)]
+    pub source_config: Vec<ConfigName>,
+    /// Named configs the target uses for this link.
+    #[serde(default)]
+    pub target_config: Vec<ConfigName>,
+}
+
+impl Link {
+    /// The key identifying a link: one link per (source, namespace, package, name).
+    pub fn key(&self) -> LinkKey {
+        LinkKey {
+            source_id: self.source_id.clone(),
+            wit_namespace: self.wit_namespace.clone(),
+            wit_package: self.wit_package.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// Whether this link covers `interface`.
+    pub fn covers(&self, interface: &InterfaceRef) -> bool {
+        self.wit_namespace == interface.namespace
+            && self.wit_package == interface.package
+            && self.interfaces.contains(&interface.interface)
+    }
+
+    /// Checks what types cannot: at least one interface.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interfaces.is_empty() {
+            return Err(format!(
+                "link {} -> {} on {}:{} names no interface; give at least one (e.g. --interface incoming-handler)",
+                self.source_id, self.target_id, self.wit_namespace, self.wit_package
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Identity of a link (what `link.del` names).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LinkKey {
+    /// Caller side.
+    pub source_id: ComponentId,
+    /// WIT namespace.
+    pub wit_namespace: WitName,
+    /// WIT package.
+    pub wit_package: WitName,
+    /// Link name.
+    #[serde(default)]
+    pub name: LinkName,
+}
+
+impl LinkKey {
+    /// A key usable in a JetStream KV bucket (`[-_=.a-zA-Z0-9]` only):
+    /// every part is already restricted to `[-_a-zA-Z0-9]`.
+    pub fn storage_key(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.source_id, self.wit_namespace, self.wit_package, self.name
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_parse_and_print() {
+        let i: InterfaceRef = "wasi:http/incoming-handler".parse().unwrap();
+        assert_eq!(i, InterfaceRef::http_incoming_handler());
+        assert_eq!(i.to_string(), "wasi:http/incoming-handler");
+        for bad in [
+            "wasi",
+            "wasi:http",
+            "wasi/http:x",
+            "Wasi:http/x",
+            "wasi:http/x.y",
+        ] {
+            assert!(bad.parse::<InterfaceRef>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_defaults_and_coverage() {
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"http","target_id":"hello","wit_namespace":"wasi",
+                "wit_package":"http","interfaces":["incoming-handler"]}"#,
+        )
+        .unwrap();
+        assert_eq!(link.name.as_str(), "default");
+        assert!(link.covers(&InterfaceRef::http_incoming_handler()));
+        assert_eq!(link.key().storage_key(), "http.wasi.http.default");
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Full test run: dependencies, actors, binaries, then the whole workspace's
+# tests. Extra arguments go to `cargo test`; anything after `--` goes to the
+# test binaries (e.g. `scripts/test.sh -p trellis-tests -- --nocapture`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+# Every crate's tests use the same, new-enough nats-server (Debian's 2.9 is
+# too old for async-nats 0.45's JetStream API; see install-deps.sh).
+NATS_SERVER_BIN="$(bash scripts/install-deps.sh --print-nats-server)"
+export NATS_SERVER_BIN
+echo "test.sh: NATS_SERVER_BIN=$NATS_SERVER_BIN"
+
+bash scripts/build-actors.sh
+
+# The end-to-end tests run the built `trellis` binary; build it (and all
+# other binaries) up front: tests must not run cargo themselves.
+cargo build --workspace --bins
+
+cargo_args=()
+test_args=()
+seen_sep=0
+for arg in "$@"; do
+    if [ "$seen_sep" -eq 0 ] && [ "$arg" = "--" ]; then
+        seen_sep=1
+    elif [ "$seen_sep" -eq 0 ]; then
+        cargo_args+=("$arg")
+    else
+        test_args+=("$arg")
+    fi
+done
+
+# Whole workspace unless packages were picked (-p/--package).
+scope=(--workspace)
+for arg in "${cargo_args[@]}"; do
+    case "$arg" in -p | -p* | --package | --package=*) scope=() ;; esac
+done
+
+cargo test "${scope[@]}" "${cargo_args[@]}" -- --test-threads=2 "${test_args[@]}"
