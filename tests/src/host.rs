@@ -32,8 +32,8 @@ pub struct HostOpts {
     pub heartbeat_ms: Option<u64>,
     /// Host seed file (`--seed-file`), if set.
     pub seed_file: Option<PathBuf>,
-    /// Data directory (`--data-dir`), if set.
-    pub data_dir: Option<PathBuf>,
+    /// Compile cache directory (`--cache-dir`), if set.
+    pub cache_dir: Option<PathBuf>,
     /// Extra arguments appended after `--allow-unsigned`.
     pub extra_args: Vec<String>,
 }
@@ -46,7 +46,7 @@ impl Default for HostOpts {
             labels: Vec::new(),
             heartbeat_ms: None,
             seed_file: None,
-            data_dir: None,
+            cache_dir: None,
             extra_args: Vec::new(),
         }
     }
@@ -102,8 +102,8 @@ impl Host {
         if let Some(seed) = &opts.seed_file {
             cmd.arg("--seed-file").arg(seed);
         }
-        if let Some(data) = &opts.data_dir {
-            cmd.arg("--data-dir").arg(data);
+        if let Some(cache) = &opts.cache_dir {
+            cmd.arg("--cache-dir").arg(cache);
         }
         cmd.arg("--allow-unsigned")
             .args(&opts.extra_args)

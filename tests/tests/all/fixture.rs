@@ -1,0 +1,134 @@
+//! A lattice with two hosts and helpers to wire components to HTTP.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use trellis_tests::{Cli, Host, HostOpts, NatsServer, actor, free_port, unique_lattice};
+
+/// How long a freshly linked route may take to start listening.
+pub const ROUTE_READY: Duration = Duration::from_secs(15);
+
+/// nats-server, a CLI bound to a fresh lattice, and hosts `a` and `b`.
+pub struct Lattice {
+    pub nats: NatsServer,
+    pub cli: Cli,
+    pub name: String,
+    pub a: Host,
+    pub b: Host,
+}
+
+impl Lattice {
+    /// Host `a` is labelled zone=cloud, `b` zone=edge; `b_args` go to b.
+    pub fn start(prefix: &str, b_args: &[&str]) -> anyhow::Result<Self> {
+        let nats = NatsServer::start()?;
+        let name = unique_lattice(prefix);
+        let opts = |host: &str, zone: &str, extra: &[&str]| HostOpts {
+            lattice: name.clone(),
+            name: host.into(),
+            labels: vec![("zone".into(), zone.into())],
+            heartbeat_ms: Some(500),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            ..HostOpts::default()
+        };
+        let a = Host::spawn(&nats, opts("a", "cloud", &[]))?;
+        let b = Host::spawn(&nats, opts("b", "edge", b_args))?;
+        let cli = Cli::new(&nats, &name);
+        cli.run(&[
+            "start",
+            "provider",
+            "builtin://http-server",
+            "http",
+            "--host",
+            a.id(),
+        ])?
+        .ok()?;
+        Ok(Self {
+            nats,
+            cli,
+            name,
+            a,
+            b,
+        })
+    }
+
+    /// Starts an actor from `target/wasm` as component `id` on `host`.
+    pub fn start_component(
+        &self,
+        wasm: &str,
+        id: &str,
+        host: &Host,
+        max: u32,
+    ) -> anyhow::Result<()> {
+        let image = format!("file://{}", actor(wasm).display());
+        self.cli
+            .run(&[
+                "start",
+                "component",
+                &image,
+                id,
+                "--host",
+                host.id(),
+                "--max",
+                &max.to_string(),
+            ])?
+            .ok()
+            .with_context(|| format!("starting {id}"))?;
+        Ok(())
+    }
+
+    /// Links the http provider (on `a`) to `target` on a fresh port and
+    /// returns the base URL.
+    pub fn route(&self, target: &str) -> anyhow::Result<String> {
+        let port = free_port();
+        let config = format!("{target}-http");
+        self.cli
+            .run(&[
+                "config",
+                "put",
+                &config,
+                &format!("address=127.0.0.1:{port}"),
+            ])?
+            .ok()?;
+        self.cli
+            .run(&[
+                "link",
+                "put",
+                "http",
+                target,
+                "wasi",
+                "http",
+                "--interface",
+                "incoming-handler",
+                "--name",
+                target,
+                "--source-config",
+                &config,
+            ])?
+            .ok()?;
+        Ok(format!("http://127.0.0.1:{port}"))
+    }
+
+    /// A NATS client of the test itself (to watch subjects).
+    pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::connect(self.nats.url()).await?)
+    }
+
+    /// The lattice name as the protocol type.
+    pub fn lattice(&self) -> trellis_protocol::LatticeName {
+        trellis_protocol::LatticeName::new(self.name.clone()).expect("unique_lattice is valid")
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

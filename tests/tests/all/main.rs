@@ -1,0 +1,12 @@
+//! End-to-end tests: real nats-server, `trellis` host processes, real
+//! sockets and real components built from `actors/`. One binary, as in
+//! wasmtime, so linking happens once.
+
+mod control_errors;
+mod fixture;
+mod harness_smoke;
+mod hosts;
+mod http;
+mod lifecycle;
+mod misbehave;
+mod up;

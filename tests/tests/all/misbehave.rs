@@ -1,0 +1,61 @@
+//! Guests that trap, spin or eat memory fail only their own request.
+
+use trellis_tests::{http_get, wait_for_http};
+
+use crate::fixture::{Lattice, ROUTE_READY};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trap_loop_and_oom_fail_alone() -> anyhow::Result<()> {
+    // Short deadline and memory cap on host b keep the test quick.
+    let lattice = Lattice::start(
+        "misbehave",
+        &["--max-execution-ms", "1000", "--max-memory-mb", "32"],
+    )?;
+    lattice.start_component("misbehave", "bad", &lattice.b, 2)?;
+    lattice.start_component("hello_http", "good", &lattice.b, 2)?;
+    let bad = lattice.route("bad")?;
+    let good = lattice.route("good")?;
+    wait_for_http(&format!("{bad}/ok"), 200, ROUTE_READY).await?;
+    wait_for_http(&format!("{good}/"), 200, ROUTE_READY).await?;
+    let inventory_before = lattice
+        .cli
+        .run(&["get", "inventory", lattice.b.id()])?
+        .ok()?
+        .json()?;
+
+    for (path, expected, reason) in [
+        ("/trap", 500, "component trapped"),
+        ("/loop", 503, "execution time limit"),
+        ("/oom", 500, "component trapped"),
+    ] {
+        let (status, _, body) = http_get(&format!("{bad}{path}")).await?;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body.contains(reason), "{path}: {body}");
+        assert!(body.len() < 100, "error bodies stay short: {body}");
+        // The healthy route, on the same host, still answers.
+        let (status, _, body) = http_get(&format!("{good}/")).await?;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, &b"Hello from Trellis!"[..]),
+            "after {path}"
+        );
+        let (status, _, body) = http_get(&format!("{bad}/ok")).await?;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, &b"ok"[..]),
+            "same component after {path}"
+        );
+    }
+
+    let inventory_after = lattice
+        .cli
+        .run(&["get", "inventory", lattice.b.id()])?
+        .ok()?
+        .json()?;
+    assert_eq!(
+        inventory_before[0]["components"], inventory_after[0]["components"],
+        "inventory changed"
+    );
+    Ok(())
+}
