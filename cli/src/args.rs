@@ -69,6 +69,9 @@ pub enum Command {
     /// Stop a component or provider.
     #[command(subcommand)]
     Stop(StopCommand),
+    /// Replace the image of a running component in place.
+    #[command(subcommand)]
+    Update(UpdateCommand),
     /// Manage named config.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -235,6 +238,21 @@ pub enum StopCommand {
     Provider {
         /// Provider id.
         id: String,
+        /// Only on this host [default: every host running it].
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+/// `trellis update ...`.
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Swap a running component's code; its id, max and links stay.
+    Component {
+        /// Component id.
+        id: String,
+        /// file://PATH of the new component.
+        image: String,
         /// Only on this host [default: every host running it].
         #[arg(long)]
         host: Option<String>,

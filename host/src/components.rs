@@ -85,12 +85,14 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
-    /// Runs one request, waiting at most `wait` for a free instance slot.
+    /// Runs one request within `budget`: waiting for a free instance slot
+    /// (503 busy when none frees up), then for the guest's answer (504).
     pub async fn invoke_http(
         &self,
         request: HttpRequest,
-        wait: Duration,
+        budget: Duration,
     ) -> InvocationReply<HttpResponse> {
+        let deadline = tokio::time::Instant::now() + budget;
         let permits = self
             .permits
             .read()
@@ -102,7 +104,7 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner)
             .id
             .clone();
-        let permit = match tokio::time::timeout(wait, permits.acquire_owned()).await {
+        let permit = match tokio::time::timeout_at(deadline, permits.acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
                 return Err(InvocationError::new(
@@ -116,9 +118,16 @@ impl RunningComponent {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let reply = code.handle(request).await;
-        drop(permit);
-        reply
+        // The permit goes with the guest: a caller that stops waiting does
+        // not free the slot while the instance still runs.
+        tokio::time::timeout_at(deadline, code.handle(request, permit))
+            .await
+            .unwrap_or_else(|_| {
+                Err(InvocationError::new(
+                    ErrorKind::Timeout,
+                    format!("{id} did not answer in time"),
+                ))
+            })
     }
 }
 

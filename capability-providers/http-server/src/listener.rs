@@ -19,6 +19,10 @@ use trellis_provider_sdk::{ProviderContext, ProviderError};
 use crate::convert;
 use crate::settings::LinkSettings;
 
+/// How long past a request's deadline the provider still waits for the
+/// invoker's own answer.
+const BACKSTOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What a request needs to know; swapped in place when a link changes.
 struct Route {
     target: ComponentId,
@@ -141,8 +145,11 @@ async fn serve(
     };
     let request = convert::to_invocation(&parts, body);
     let call = CallContext::new(Some(ctx.provider_id.clone()), link_name, settings.timeout);
+    // The invoker honours the deadline itself and says why it gave up
+    // (busy, no instance, too slow); this outer bound only catches a path
+    // that failed to, hence the grace.
     let reply = tokio::time::timeout(
-        settings.timeout,
+        settings.timeout + BACKSTOP_GRACE,
         ctx.invoker.invoke_http(target, request, call),
     )
     .await;

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Start(cmd) => workload::start(&global, cmd).await,
         Command::Scale(cmd) => workload::scale(&global, cmd).await,
         Command::Stop(cmd) => workload::stop(&global, cmd).await,
+        Command::Update(cmd) => workload::update(&global, cmd).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
     }

@@ -1,13 +1,15 @@
-//! `trellis start|scale|stop component|provider`.
+//! `trellis start|scale|stop|update component|provider`.
 
 use anyhow::{Context, bail};
 use trellis_lattice::Lattice;
-use trellis_protocol::control::{ScaleComponentRequest, StartProviderRequest, StopProviderRequest};
+use trellis_protocol::control::{
+    ScaleComponentRequest, StartProviderRequest, StopProviderRequest, UpdateComponentRequest,
+};
 use trellis_protocol::inventory::{ComponentDescription, ProviderDescription};
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb, HostId};
 
 use super::{DISCOVERY_WINDOW, choose_host, connect, host_id};
-use crate::args::{GlobalArgs, ScaleCommand, StartCommand, StopCommand};
+use crate::args::{GlobalArgs, ScaleCommand, StartCommand, StopCommand, UpdateCommand};
 use crate::output::done;
 
 const FILE_SCHEME: &str = "file://";
@@ -210,4 +212,36 @@ pub async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+pub async fn update(global: &GlobalArgs, cmd: UpdateCommand) -> anyhow::Result<()> {
+    let UpdateCommand::Component { id, image, host } = cmd;
+    let id = component_id(id)?;
+    let bytes = read_image(&image)?;
+    let lattice = connect(global).await?;
+    let hosts = hosts_running(&lattice, &id, false, host.as_deref()).await?;
+    let artifact = lattice.store().await?.put_artifact(&bytes).await?;
+    for host in &hosts {
+        let request = UpdateComponentRequest {
+            component_id: id.clone(),
+            image: image.clone(),
+            artifact: artifact.clone(),
+        };
+        lattice
+            .control::<_, serde_json::Value>(
+                ControlVerb::ComponentUpdate(host.clone()),
+                &request,
+                None,
+            )
+            .await
+            .with_context(|| format!("updating component {id} on host {host}"))?;
+    }
+    done(
+        global.output,
+        &serde_json::json!({"component_id": id, "image": image, "hosts": hosts}),
+        &format!(
+            "Component {id} now runs {image} on {} host(s).",
+            hosts.len()
+        ),
+    )
 }

@@ -92,7 +92,7 @@ async fn start(
             let component = components.get(&served);
             async move {
                 match component {
-                    Some(component) => component.invoke_http(request, call.remaining()).await,
+                    Some(component) => component.invoke_http(request, call.callee_budget()).await,
                     None => Err(trellis_protocol::invocation::InvocationError::new(
                         trellis_protocol::invocation::ErrorKind::NotFound,
                         "component stopped",

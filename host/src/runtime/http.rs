@@ -37,7 +37,13 @@ impl PreparedHttp {
 
     /// Runs the request in a new instance. A trap, a blown deadline or a
     /// memory cap hit fails only this request.
-    pub async fn handle(&self, request: HttpRequest) -> InvocationReply<HttpResponse> {
+    /// `slot` is held until the guest finishes, even if the caller stops
+    /// waiting earlier.
+    pub async fn handle(
+        &self,
+        request: HttpRequest,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> InvocationReply<HttpResponse> {
         let hyper_request = to_hyper(request)?;
         let mut store = Store::new(self.proxy.engine(), StoreState::new(self.max_memory_bytes));
         store.limiter(|state| &mut state.limits);
@@ -66,6 +72,7 @@ impl PreparedHttp {
         // The guest may keep writing the body after it sends the head, so it
         // runs in its own task while this one reads the body.
         let guest = tokio::spawn(async move {
+            let _slot = slot;
             let instance = proxy.instantiate_async(&mut store).await?;
             instance
                 .wasi_http_incoming_handler()

@@ -51,6 +51,14 @@ impl CallContext {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// The time a callee may spend: the remaining time less a margin for
+    /// the reply's trip (a tenth, at most 100 ms), so that the callee's own
+    /// verdict (busy, too slow) reaches the caller before its deadline does.
+    pub fn callee_budget(&self) -> Duration {
+        let remaining = self.remaining();
+        remaining.saturating_sub((remaining / 10).min(Duration::from_millis(100)))
+    }
+
     fn to_headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(source) = &self.source {
@@ -133,7 +141,7 @@ impl Lattice {
                         format!("no instance of {target} is running"),
                     ),
                     RequestErrorKind::TimedOut => InvocationError::new(
-                        ErrorKind::DeadlineExceeded,
+                        ErrorKind::Timeout,
                         format!("{target} did not answer in time"),
                     ),
                     RequestErrorKind::Other => internal(LatticeError::nats("invoke", e)),

@@ -225,8 +225,13 @@ impl LatticeStore {
         }))
     }
 
-    /// Stores artifact bytes under their sha256 (idempotent).
+    /// Stores artifact bytes under their sha256 (idempotent), within
+    /// [`ARTIFACT_TIMEOUT`].
     pub async fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactRef, LatticeError> {
+        bounded("put artifact", self.put_artifact_unbounded(bytes)).await
+    }
+
+    async fn put_artifact_unbounded(&self, bytes: &[u8]) -> Result<ArtifactRef, LatticeError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let name = format!("sha256-{sha256}");
         let already = self
@@ -248,9 +253,21 @@ impl LatticeStore {
         })
     }
 
-    /// Fetches an artifact, refusing ones over `max_bytes` and verifying
-    /// the digest.
+    /// Fetches an artifact within [`ARTIFACT_TIMEOUT`], refusing ones over
+    /// `max_bytes` and verifying the digest.
     pub async fn get_artifact(
+        &self,
+        artifact: &ArtifactRef,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, LatticeError> {
+        bounded(
+            "get artifact",
+            self.get_artifact_unbounded(artifact, max_bytes),
+        )
+        .await
+    }
+
+    async fn get_artifact_unbounded(
         &self,
         artifact: &ArtifactRef,
         max_bytes: u64,
@@ -288,6 +305,19 @@ impl LatticeStore {
         }
         Ok(bytes)
     }
+}
+
+/// Bound on moving one artifact in or out of the object store (64 MiB at a
+/// slow link's pace still fits).
+pub const ARTIFACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn bounded<T>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, LatticeError>>,
+) -> Result<T, LatticeError> {
+    tokio::time::timeout(ARTIFACT_TIMEOUT, work)
+        .await
+        .map_err(|_| LatticeError::storage(what, format!("timed out after {ARTIFACT_TIMEOUT:?}")))?
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(

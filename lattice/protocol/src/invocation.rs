@@ -136,6 +136,8 @@ pub enum ErrorKind {
     Trapped,
     /// The guest ran past its execution deadline.
     DeadlineExceeded,
+    /// The caller's deadline passed before an answer came.
+    Timeout,
     /// The request could not be decoded or was refused.
     BadRequest,
     /// Anything else on the callee's side.
@@ -147,6 +149,7 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             Self::NotFound | Self::Busy | Self::DeadlineExceeded => 503,
+            Self::Timeout => 504,
             Self::BadRequest => 400,
             Self::Trapped | Self::Internal => 500,
         }

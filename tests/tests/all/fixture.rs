@@ -79,16 +79,22 @@ impl Lattice {
     /// Links the http provider (on `a`) to `target` on a fresh port and
     /// returns the base URL.
     pub fn route(&self, target: &str) -> anyhow::Result<String> {
+        self.route_with(target, target, &[])
+    }
+
+    /// Like [`Lattice::route`] with a link name and extra `k=v` settings.
+    pub fn route_with(
+        &self,
+        target: &str,
+        link: &str,
+        settings: &[&str],
+    ) -> anyhow::Result<String> {
         let port = free_port();
-        let config = format!("{target}-http");
-        self.cli
-            .run(&[
-                "config",
-                "put",
-                &config,
-                &format!("address=127.0.0.1:{port}"),
-            ])?
-            .ok()?;
+        let config = format!("{link}-http");
+        let address = format!("address=127.0.0.1:{port}");
+        let mut put = vec!["config", "put", &config, &address];
+        put.extend_from_slice(settings);
+        self.cli.run(&put)?.ok()?;
         self.cli
             .run(&[
                 "link",
@@ -100,7 +106,7 @@ impl Lattice {
                 "--interface",
                 "incoming-handler",
                 "--name",
-                target,
+                link,
                 "--source-config",
                 &config,
             ])?

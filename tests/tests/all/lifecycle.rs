@@ -111,3 +111,28 @@ async fn next_stopped(sub: &mut async_nats::Subscriber) -> anyhow::Result<serde_
     assert_eq!(event["type"], "dev.trellis.lattice.host_stopped");
     Ok(event)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_swaps_code_in_place() -> anyhow::Result<()> {
+    let lattice = Lattice::start("update", &[])?;
+    lattice.start_component("hello_http", "app", &lattice.b, 2)?;
+    let url = lattice.route("app")?;
+    let (_, _, body) = wait_for_http(&format!("{url}/"), 200, ROUTE_READY).await?;
+    assert_eq!(body, b"Hello from Trellis!");
+
+    let echo = format!("file://{}", trellis_tests::actor("http_echo").display());
+    lattice
+        .cli
+        .run(&["update", "component", "app", &echo])?
+        .ok()?;
+    let (status, _, body) = http_get(&format!("{url}/")).await?;
+    assert_eq!((status, body.as_slice()), (200, &b"echo ok"[..]));
+    let inventory = lattice
+        .cli
+        .run(&["get", "inventory", lattice.b.id()])?
+        .ok()?
+        .json()?;
+    assert_eq!(inventory[0]["components"][0]["image"], echo);
+    assert_eq!(inventory[0]["components"][0]["max"], 2);
+    Ok(())
+}

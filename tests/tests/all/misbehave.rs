@@ -59,3 +59,39 @@ async fn trap_loop_and_oom_fail_alone() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_bounds_concurrency_and_waiting_is_bounded() -> anyhow::Result<()> {
+    let lattice = Lattice::start("maxbound", &["--max-execution-ms", "3000"])?;
+    lattice.start_component("misbehave", "solo", &lattice.b, 1)?;
+    let slow = lattice.route("solo")?;
+    // Same component, but callers give up after 300 ms.
+    let quick = lattice.route_with("solo", "quick", &["timeout_ms=300"])?;
+    wait_for_http(&format!("{slow}/ok"), 200, ROUTE_READY).await?;
+    wait_for_http(&format!("{quick}/ok"), 200, ROUTE_READY).await?;
+
+    // One spinning request takes the only instance slot for 3 s...
+    let spinning = tokio::spawn(http_get(format!("{slow}/loop").leak()));
+    // ...so a caller that waits 300 ms for a slot gets a prompt 503.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let busy = loop {
+        let (status, _, body) = http_get(&format!("{quick}/ok")).await?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if status == 503 {
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "never saw the slot taken"
+        );
+    };
+    assert!(busy.contains("all instances of solo are busy"), "{busy}");
+
+    let (status, _, _) = spinning.await??;
+    assert_eq!(status, 503, "the spinning request hits the execution limit");
+    // The slot is free again.
+    let (status, _, body) = http_get(&format!("{quick}/ok")).await?;
+    assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
+    Ok(())
+}
