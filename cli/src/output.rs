@@ -81,3 +81,16 @@ pub fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Str
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_and_lines_have_no_trailing_space() {
+        let mut table = Table::new(&["ID", "NAME"]);
+        table.row(vec!["a-long-id".into(), "x".into()]);
+        table.row(vec!["b".into(), String::new()]);
+        assert_eq!(table.render(), "ID         NAME\na-long-id  x\nb\n");
+    }
+}

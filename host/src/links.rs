@@ -151,3 +151,59 @@ pub(crate) async fn spawn_watchers(
     });
     Ok(vec![link_task, config_task])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(n: &str) -> ConfigName {
+        ConfigName::new(n).unwrap()
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> ConfigValues {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn later_configs_win_and_unknown_ones_add_nothing() {
+        let state = LinkState::default();
+        state.apply_config(ConfigChange::Put(
+            name("base"),
+            values(&[("a", "1"), ("b", "1")]),
+        ));
+        state.apply_config(ConfigChange::Put(name("over"), values(&[("b", "2")])));
+        let merged = state.resolve(&[name("base"), name("missing"), name("over")]);
+        assert_eq!(merged, values(&[("a", "1"), ("b", "2")]));
+        state.apply_config(ConfigChange::Deleted(name("over")));
+        assert_eq!(
+            state.resolve(&[name("base"), name("over")]),
+            values(&[("a", "1"), ("b", "1")])
+        );
+    }
+
+    #[test]
+    fn config_changes_report_the_links_that_use_them() {
+        let state = LinkState::default();
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"http","target_id":"app","wit_namespace":"wasi","wit_package":"http",
+                "interfaces":["incoming-handler"],"source_config":["web"]}"#,
+        )
+        .unwrap();
+        state.put_link(link.clone());
+        let touched = state.apply_config(ConfigChange::Put(name("web"), values(&[])));
+        assert_eq!(touched, vec![link.clone()]);
+        assert!(
+            state
+                .apply_config(ConfigChange::Put(name("other"), values(&[])))
+                .is_empty()
+        );
+        assert_eq!(
+            state.involving(&ComponentId::new("app").unwrap()),
+            vec![link]
+        );
+        assert!(state.remove_link("http.wasi.http.default").is_some());
+    }
+}

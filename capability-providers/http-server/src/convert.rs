@@ -72,3 +72,55 @@ pub(crate) fn error_response(status: u16, message: &str) -> Response<Full<Bytes>
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_keep_end_to_end_headers_only() {
+        let (parts, ()) = hyper::Request::builder()
+            .method("POST")
+            .uri("/a/b?c=1")
+            .header("host", "example.test:8080")
+            .header("connection", "keep-alive")
+            .header("x-app", "1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let req = to_invocation(&parts, Bytes::from_static(b"body"));
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.path_with_query, "/a/b?c=1");
+        assert_eq!(req.authority.as_deref(), Some("example.test:8080"));
+        let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["host", "x-app"]);
+        assert_eq!(req.body, Body::Inline(b"body".to_vec()));
+    }
+
+    #[test]
+    fn guest_framing_headers_are_dropped_and_bad_status_is_contained() {
+        let ok = from_invocation(HttpResponse {
+            status: 201,
+            headers: vec![
+                Header {
+                    name: "content-length".into(),
+                    value: b"999".to_vec(),
+                },
+                Header {
+                    name: "x-app".into(),
+                    value: b"yes".to_vec(),
+                },
+            ],
+            body: Body::Inline(b"hi".to_vec()),
+        });
+        assert_eq!(ok.status(), 201);
+        assert!(ok.headers().get("content-length").is_none());
+        assert_eq!(ok.headers()["x-app"], "yes");
+        let bad = from_invocation(HttpResponse {
+            status: 42,
+            headers: vec![],
+            body: Body::Inline(vec![]),
+        });
+        assert_eq!(bad.status(), 500);
+    }
+}

@@ -57,3 +57,54 @@ impl LinkSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> Link {
+        serde_json::from_str(
+            r#"{"source_id":"http","target_id":"app","wit_namespace":"wasi",
+                "wit_package":"http","interfaces":["incoming-handler"]}"#,
+        )
+        .unwrap()
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> ConfigValues {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_address_is_given() {
+        let s =
+            LinkSettings::from_config(&link(), &config(&[("address", "127.0.0.1:8080")])).unwrap();
+        assert_eq!(s.address, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(s.max_body, DEFAULT_MAX_BODY);
+    }
+
+    #[test]
+    fn errors_name_the_link_and_the_key() {
+        let err = LinkSettings::from_config(&link(), &config(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("http -> app") && err.contains("address=127.0.0.1:8080"),
+            "{err}"
+        );
+        let err = LinkSettings::from_config(&link(), &config(&[("address", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`localhost` is not IP:PORT"), "{err}");
+        let err = LinkSettings::from_config(
+            &link(),
+            &config(&[("address", "127.0.0.1:1"), ("timeout_ms", "soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("timeout_ms `soon`"), "{err}");
+    }
+}

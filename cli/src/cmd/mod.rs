@@ -96,3 +96,21 @@ pub async fn choose_host(lattice: &Lattice, requested: Option<&str>) -> anyhow::
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_parse_and_errors_name_the_item() {
+        let map = parse_pairs("--label", &["a=1".into(), "b=x=y".into(), "c=".into()]).unwrap();
+        assert_eq!(map["a"], "1");
+        assert_eq!(map["b"], "x=y");
+        assert_eq!(map["c"], "");
+        let err = parse_pairs("--label", &["novalue".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--label `novalue` is not KEY=VALUE"), "{err}");
+        assert!(parse_pairs("--label", &["=v".into()]).is_err());
+    }
+}

@@ -233,3 +233,48 @@ impl Lattice {
         Ok(response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_survives_headers() {
+        let ctx = CallContext::new(
+            Some(ComponentId::new("http").unwrap()),
+            LinkName::new("web").unwrap(),
+            Duration::from_secs(5),
+        );
+        let back = CallContext::from_headers(Some(&ctx.to_headers()), Duration::from_secs(1));
+        assert_eq!(back.source, ctx.source);
+        assert_eq!(back.link_name, ctx.link_name);
+        assert_eq!(back.trace_id, ctx.trace_id);
+        // Millisecond precision on the wire.
+        let drift = ctx
+            .deadline
+            .duration_since(back.deadline)
+            .unwrap_or_default();
+        assert!(drift < Duration::from_millis(1), "{drift:?}");
+    }
+
+    #[test]
+    fn missing_headers_fall_back_to_defaults() {
+        let ctx = CallContext::from_headers(None, Duration::from_secs(2));
+        assert_eq!(ctx.link_name, LinkName::default());
+        assert!(ctx.source.is_none());
+        assert!(ctx.remaining() > Duration::from_secs(1));
+    }
+
+    #[test]
+    fn callee_budget_leaves_room_for_the_reply() {
+        let ctx = CallContext::new(None, LinkName::default(), Duration::from_millis(300));
+        let budget = ctx.callee_budget();
+        assert!(budget < ctx.remaining());
+        assert!(budget > Duration::from_millis(250), "{budget:?}");
+        let long = CallContext::new(None, LinkName::default(), Duration::from_secs(60));
+        // Budget first: `remaining` only shrinks, so this bounds the margin.
+        let budget = long.callee_budget();
+        let margin = long.remaining().saturating_sub(budget);
+        assert!(margin <= Duration::from_millis(100), "{margin:?}");
+    }
+}
