@@ -2,9 +2,10 @@
 //! JetStream KV watches, and the push of changes to local providers.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use trellis_lattice::store::{ConfigChange, LinkChange};
 use trellis_protocol::control::ConfigValues;
 use trellis_protocol::link::Link;
@@ -119,37 +120,98 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
     }
 }
 
-/// Follows the lattice's links and configs until the streams end or the
-/// tasks are aborted at shutdown.
+/// Pause before re-opening a watch that ended (e.g. across a reconnect).
+const REWATCH_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Follows the lattice's links and configs until the tasks are aborted at
+/// shutdown.
 pub(crate) async fn spawn_watchers(
     ctx: Arc<HostContext>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, trellis_lattice::LatticeError> {
-    let mut links = Box::pin(ctx.store.watch_links().await?);
-    let mut configs = Box::pin(ctx.store.watch_config().await?);
-    let link_ctx = ctx.clone();
-    let link_task = tokio::spawn(async move {
-        while let Some(change) = links.next().await {
-            match change {
-                LinkChange::Put(link) => {
-                    link_ctx.links.put_link(link.clone());
-                    notify(&link_ctx, &link, Notice::Put).await;
-                }
-                LinkChange::Deleted(key) => {
-                    if let Some(link) = link_ctx.links.remove_link(&key) {
-                        notify(&link_ctx, &link, Notice::Deleted).await;
-                    }
+    // Open both once up front so a host that cannot watch fails to start.
+    let links = ctx.store.watch_links().await?;
+    let configs = ctx.store.watch_config().await?;
+    let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx);
+    let link_task = tokio::spawn(follow(
+        "link",
+        links,
+        move || {
+            let ctx = c1.clone();
+            async move { ctx.store.watch_links().await }
+        },
+        move |change| {
+            let ctx = c2.clone();
+            async move { apply_link_change(&ctx, change).await }
+        },
+    ));
+    let config_task = tokio::spawn(follow(
+        "config",
+        configs,
+        move || {
+            let ctx = c3.clone();
+            async move { ctx.store.watch_config().await }
+        },
+        move |change| {
+            let ctx = c4.clone();
+            async move {
+                for link in ctx.links.apply_config(change) {
+                    notify(&ctx, &link, Notice::Put).await;
                 }
             }
-        }
-    });
-    let config_task = tokio::spawn(async move {
-        while let Some(change) = configs.next().await {
-            for link in ctx.links.apply_config(change) {
-                notify(&ctx, &link, Notice::Put).await;
-            }
-        }
-    });
+        },
+    ));
     Ok(vec![link_task, config_task])
+}
+
+/// Applies every item of a KV watch; a watch that ends (e.g. across a
+/// reconnect) is re-opened after [`REWATCH_DELAY`], and its replay of the
+/// current values re-syncs this host.
+async fn follow<T, S, Open, OpenFut, Apply, ApplyFut>(
+    what: &'static str,
+    first: S,
+    open: Open,
+    mut apply: Apply,
+) where
+    S: Stream<Item = T>,
+    Open: Fn() -> OpenFut,
+    OpenFut: Future<Output = Result<S, trellis_lattice::LatticeError>>,
+    Apply: FnMut(T) -> ApplyFut,
+    ApplyFut: Future<Output = ()>,
+{
+    let mut next = Some(first);
+    loop {
+        let stream = match next.take() {
+            Some(stream) => stream,
+            None => match open().await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(%e, "cannot watch {what}s; retrying");
+                    tokio::time::sleep(REWATCH_DELAY).await;
+                    continue;
+                }
+            },
+        };
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            apply(item).await;
+        }
+        tracing::warn!("{what} watch ended; re-opening");
+        tokio::time::sleep(REWATCH_DELAY).await;
+    }
+}
+
+async fn apply_link_change(ctx: &HostContext, change: LinkChange) {
+    match change {
+        LinkChange::Put(link) => {
+            ctx.links.put_link(link.clone());
+            notify(ctx, &link, Notice::Put).await;
+        }
+        LinkChange::Deleted(key) => {
+            if let Some(link) = ctx.links.remove_link(&key) {
+                notify(ctx, &link, Notice::Deleted).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

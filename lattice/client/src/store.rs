@@ -142,7 +142,7 @@ impl LatticeStore {
     /// Every link change from now on, after replaying the current links.
     pub async fn watch_links(
         &self,
-    ) -> Result<impl Stream<Item = LinkChange> + Send + 'static, LatticeError> {
+    ) -> Result<impl Stream<Item = LinkChange> + Send + use<>, LatticeError> {
         let watch = self
             .links
             .watch_with_history(">")
@@ -207,7 +207,7 @@ impl LatticeStore {
     /// Every config change from now on, after replaying current values.
     pub async fn watch_config(
         &self,
-    ) -> Result<impl Stream<Item = ConfigChange> + Send + 'static, LatticeError> {
+    ) -> Result<impl Stream<Item = ConfigChange> + Send + use<>, LatticeError> {
         let watch = self
             .config
             .watch_with_history(">")
