@@ -13,10 +13,12 @@ use trellis_protocol::invocation::{
     ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
 
+use crate::capabilities::ComponentCaps;
 use crate::runtime::PreparedHttp;
 
 /// One scaled component.
 pub struct RunningComponent {
+    caps: Arc<ComponentCaps>,
     description: RwLock<ComponentDescription>,
     code: RwLock<PreparedHttp>,
     permits: RwLock<Arc<Semaphore>>,
@@ -38,8 +40,13 @@ impl Drop for RunningComponent {
 
 impl RunningComponent {
     /// Wraps prepared code with its description.
-    pub fn new(description: ComponentDescription, code: PreparedHttp) -> Self {
+    pub fn new(
+        description: ComponentDescription,
+        code: PreparedHttp,
+        caps: Arc<ComponentCaps>,
+    ) -> Self {
         Self {
+            caps,
             permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
             description: RwLock::new(description),
             code: RwLock::new(code),
@@ -120,7 +127,7 @@ impl RunningComponent {
             .clone();
         // The permit goes with the guest: a caller that stops waiting does
         // not free the slot while the instance still runs.
-        tokio::time::timeout_at(deadline, code.handle(request, permit))
+        tokio::time::timeout_at(deadline, code.handle(request, permit, self.caps.clone()))
             .await
             .unwrap_or_else(|_| {
                 Err(InvocationError::new(

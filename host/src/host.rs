@@ -13,6 +13,7 @@ use trellis_protocol::event::data::{HostStarted, HostStopped};
 use trellis_protocol::inventory::{HostInventory, Labels};
 use trellis_protocol::{EventType, HostId};
 
+use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
 use crate::identity::{Identity, IdentityError};
@@ -66,9 +67,11 @@ pub struct HostContext {
     /// Scaled components.
     pub components: Arc<Components>,
     /// Running providers.
-    pub providers: Providers,
+    pub providers: Arc<Providers>,
     /// Links and configs.
-    pub links: LinkState,
+    pub links: Arc<LinkState>,
+    /// Routes components' key-value calls to providers.
+    pub keyvalue: Arc<KeyValueRouter>,
     /// Settings.
     pub config: HostConfig,
     /// Serializes scale/update/start/stop so two requests for one id
@@ -155,6 +158,13 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let store = lattice.store().await?;
     let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
     let (stop, stopped) = watch::channel(None);
+    let links = Arc::new(LinkState::default());
+    let providers = Arc::new(Providers::default());
+    let keyvalue = Arc::new(KeyValueRouter::new(
+        links.clone(),
+        providers.clone(),
+        lattice.clone(),
+    ));
     let ctx = Arc::new(HostContext {
         info: HostInfo {
             id: identity.id.clone(),
@@ -166,8 +176,9 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         store,
         runtime,
         components: Arc::new(Components::default()),
-        providers: Providers::default(),
-        links: LinkState::default(),
+        providers,
+        links,
+        keyvalue,
         config,
         workload_lock: tokio::sync::Mutex::new(()),
         stop,

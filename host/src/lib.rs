@@ -12,6 +12,8 @@
 //! - [`heartbeat`]: periodic inventory events.
 //! - [`host`]: the orchestrator ([`run`]).
 
+pub mod bindings;
+pub mod capabilities;
 pub mod components;
 pub mod config;
 mod control;

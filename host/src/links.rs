@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::{Stream, StreamExt};
-use trellis_lattice::store::{ConfigChange, LinkChange};
+use trellis_lattice::store::{ConfigChange, LinkChange, Revised};
 use trellis_protocol::control::ConfigValues;
-use trellis_protocol::link::Link;
+use trellis_protocol::link::{Link, LinkKey};
 use trellis_protocol::{ComponentId, ConfigName};
 use trellis_provider_sdk::LinkContext;
 
@@ -19,6 +20,8 @@ use crate::host::HostContext;
 pub struct LinkState {
     links: RwLock<HashMap<String, Link>>,
     configs: RwLock<HashMap<ConfigName, ConfigValues>>,
+    links_applied: AtomicU64,
+    config_applied: AtomicU64,
 }
 
 impl LinkState {
@@ -43,6 +46,25 @@ impl LinkState {
             target_config: self.resolve(&link.target_config),
             link: link.clone(),
         }
+    }
+
+    /// The links revision this host has fully applied (providers told).
+    pub fn links_revision(&self) -> u64 {
+        self.links_applied.load(Ordering::Acquire)
+    }
+
+    /// The config revision this host has fully applied.
+    pub fn config_revision(&self) -> u64 {
+        self.config_applied.load(Ordering::Acquire)
+    }
+
+    /// The link stored under `key`, if any.
+    pub fn get(&self, key: &LinkKey) -> Option<Link> {
+        self.links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key.storage_key())
+            .cloned()
     }
 
     /// Links in which `id` is the source or the target.
@@ -139,9 +161,15 @@ pub(crate) async fn spawn_watchers(
             let ctx = c1.clone();
             async move { ctx.store.watch_links().await }
         },
-        move |change| {
+        move |revised: Revised<LinkChange>| {
             let ctx = c2.clone();
-            async move { apply_link_change(&ctx, change).await }
+            async move {
+                apply_link_change(&ctx, revised.change).await;
+                // Only now, with providers told, is the revision applied.
+                ctx.links
+                    .links_applied
+                    .fetch_max(revised.revision, Ordering::AcqRel);
+            }
         },
     ));
     let config_task = tokio::spawn(follow(
@@ -151,12 +179,15 @@ pub(crate) async fn spawn_watchers(
             let ctx = c3.clone();
             async move { ctx.store.watch_config().await }
         },
-        move |change| {
+        move |revised: Revised<ConfigChange>| {
             let ctx = c4.clone();
             async move {
-                for link in ctx.links.apply_config(change) {
+                for link in ctx.links.apply_config(revised.change) {
                     notify(&ctx, &link, Notice::Put).await;
                 }
+                ctx.links
+                    .config_applied
+                    .fetch_max(revised.revision, Ordering::AcqRel);
             }
         },
     ));

@@ -20,8 +20,15 @@ pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
     };
     match name {
         trellis_provider_http_server::BUILTIN_NAME => Ok(trellis_provider_http_server::builtin()),
+        trellis_provider_keyvalue_sled::BUILTIN_NAME => {
+            Ok(Arc::new(trellis_provider_keyvalue_sled::SledProvider::new()))
+        }
+        trellis_provider_keyvalue_nats::BUILTIN_NAME => Ok(Arc::new(
+            trellis_provider_keyvalue_nats::NatsKvProvider::new(),
+        )),
         other => Err(format!(
-            "unknown builtin provider `{other}`; available: builtin://http-server"
+            "unknown builtin provider `{other}`; available: builtin://http-server, \
+             builtin://keyvalue-sled, builtin://keyvalue-nats"
         )),
     }
 }
@@ -33,6 +40,18 @@ pub struct RunningProvider {
     pub description: ProviderDescription,
     /// The implementation.
     pub provider: Arc<dyn Provider>,
+    /// Its NATS subscription for calls from other hosts; ends with the
+    /// last clone.
+    pub rpc: Arc<AbortOnDrop>,
+}
+
+/// A task aborted when this handle is dropped.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The providers of this host, by id.

@@ -1,10 +1,19 @@
 //! Shared support for the Trellis example actors.
 //!
 //! This crate runs `wit_bindgen::generate!` once for the world
-//! `trellis:actors/http-actor` (the repo's `wit/` root, which includes
-//! `wasi:http/proxy`) and exports the generated bindings as [`bindings`],
-//! plus the `export_http_actor!` macro that each actor crate invokes to
-//! export its `wasi:http/incoming-handler` implementation.
+//! `trellis:actors/capability-actor` (the repo's `wit/` root: the
+//! `wasi:http/proxy` world of `trellis:actors/http-actor` plus
+//! `wasi:keyvalue`, `wasi:logging` and `wasi:config`) and exports the
+//! generated bindings as [`bindings`], plus the `export_http_actor!` macro
+//! that each actor crate invokes to export its `wasi:http/incoming-handler`
+//! implementation.
+//!
+//! Generating every capability interface here does not add imports to actors
+//! that don't use them: when a core module is turned into a component, only
+//! the interfaces whose functions the module actually imports end up among
+//! the component's imports. An actor that never calls `wasi:keyvalue` (like
+//! `hello_http.wasm`) stays a pure `wasi:http/proxy` component that hosts
+//! without a key-value provider can run.
 //!
 //! On top of the bindings it offers the few helpers every actor needs:
 //! reading a whole request body, sending a response whose body is known up
@@ -18,13 +27,13 @@ extern crate self as actor_common;
 #[doc(hidden)]
 pub use wit_bindgen;
 
-/// Generated bindings for the `trellis:actors/http-actor` world.
+/// Generated bindings for the `trellis:actors/capability-actor` world.
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
         // Relative to this crate's Cargo.toml: actors/common -> <repo>/wit.
         path: "../../wit",
-        world: "trellis:actors/http-actor",
+        world: "trellis:actors/capability-actor",
         export_macro_name: "export_http_actor",
         pub_export_macro: true,
         default_bindings_module: "actor_common::bindings",
@@ -35,12 +44,20 @@ pub mod bindings {
     });
 }
 
+/// `wasi:config@0.2.0-rc.1` (`store`). The generated module's name carries
+/// the version because `wit/` also holds `wasi:config@0.2.0-draft`.
+pub use bindings::wasi::config0_2_0_rc_1 as config;
+/// `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`).
+pub use bindings::wasi::keyvalue;
+/// `wasi:logging@0.1.0-draft` (`logging`).
+pub use bindings::wasi::logging;
+
 /// `export_http_actor!(MyType)` exports `MyType`'s [`Guest`] impl as the
 /// component's `wasi:http/incoming-handler`.
 pub use bindings::export_http_actor;
 pub use bindings::exports::wasi::http::incoming_handler::Guest;
 pub use bindings::wasi::http::types::{
-    Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 pub use bindings::wasi::io::streams::{OutputStream, StreamError};
 
@@ -65,6 +82,55 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
         .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// The value of query parameter `name` in `query`, decoded the way HTML
+/// forms encode it (`+` is a space, `%XX` is the byte `0xXX`; a `%` not
+/// followed by two hex digits is kept as is).
+///
+/// `Ok(None)` if the parameter is absent; `Err` if its decoded bytes are not
+/// UTF-8.
+pub fn query_param_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, String> {
+    let Some(raw) = query_param(query, name) else {
+        return Ok(None);
+    };
+    String::from_utf8(percent_decode(raw))
+        .map(Some)
+        .map_err(|_| format!("query parameter {name:?} is not UTF-8 once decoded"))
+}
+
+/// Decodes `+` and `%XX` escapes (form encoding) in `s` to bytes.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let escaped = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|pair| Some(hex(pair[0])? << 4 | hex(pair[1])?));
+                if let Some(byte) = escaped {
+                    out.push(byte);
+                    i += 2;
+                } else {
+                    out.push(b'%');
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The first value of request header `name`, if present.
@@ -177,5 +243,43 @@ pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &[u8])], bo
     let mut writer = start_response(out, status, &all);
     if writer.write_all(body).is_ok() {
         let _ = writer.finish();
+    }
+}
+
+/// Sends a response without a body and without a `content-length` header,
+/// as `204 No Content` requires.
+pub fn respond_empty(out: ResponseOutparam, status: u16, headers: &[(&str, &[u8])]) {
+    let _ = start_response(out, status, headers).finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{percent_decode, query_param, query_param_decoded};
+
+    #[test]
+    fn percent_decode_handles_plus_escapes_and_stray_percents() {
+        assert_eq!(percent_decode("a+b%20c%2Fd"), b"a b c/d");
+        assert_eq!(percent_decode("%e2%9c%93"), "\u{2713}".as_bytes());
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%4"), b"%4");
+        assert_eq!(percent_decode("%zz1"), b"%zz1");
+        assert_eq!(percent_decode(""), b"");
+    }
+
+    #[test]
+    fn query_params_raw_and_decoded() {
+        let q = Some("key=my+key&bucket=&flag&msg=hi%21");
+        assert_eq!(query_param(q, "key"), Some("my+key"));
+        assert_eq!(query_param(q, "bucket"), Some(""));
+        assert_eq!(query_param(q, "flag"), Some(""));
+        assert_eq!(query_param(q, "nope"), None);
+        assert_eq!(query_param(None, "key"), None);
+        assert_eq!(
+            query_param_decoded(q, "key"),
+            Ok(Some("my key".to_string()))
+        );
+        assert_eq!(query_param_decoded(q, "msg"), Ok(Some("hi!".to_string())));
+        assert_eq!(query_param_decoded(q, "nope"), Ok(None));
+        assert!(query_param_decoded(Some("k=%ff"), "k").is_err());
     }
 }

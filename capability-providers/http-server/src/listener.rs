@@ -1,74 +1,103 @@
-//! One listening socket and the connections it accepted.
+//! One listening socket, its routing table and the connections it
+//! accepted, with a graceful drain when it closes.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use trellis_lattice::rpc::CallContext;
-use trellis_protocol::link::Link;
+use trellis_protocol::link::LinkKey;
 use trellis_protocol::{ComponentId, LinkName};
-use trellis_provider_sdk::{ProviderContext, ProviderError};
+use trellis_provider_sdk::Invoker;
 
 use crate::convert;
-use crate::settings::LinkSettings;
+use crate::routes::{Conflict, RouteTable, Rule};
 
 /// How long past a request's deadline the provider still waits for the
 /// invoker's own answer.
-const BACKSTOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+const BACKSTOP_GRACE: Duration = Duration::from_millis(500);
 
-/// What a request needs to know; swapped in place when a link changes.
-struct Route {
-    target: ComponentId,
-    settings: LinkSettings,
+/// How long a closing listener lets in-flight requests finish before it
+/// drops their connections.
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bound on a client sending a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Pause after a failed accept (e.g. out of file descriptors), so the loop
+/// does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Bound on the accept loop letting go of its socket once told to stop.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Who calls components on a request's behalf: the provider's id and the
+/// host's invoker.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    pub(crate) provider_id: ComponentId,
+    pub(crate) invoker: Arc<dyn Invoker>,
 }
 
-/// A listener; dropping it closes the socket and every connection.
+/// What serves the requests of one link.
+#[derive(Debug)]
+pub(crate) struct Route {
+    pub(crate) target: ComponentId,
+    pub(crate) link_name: LinkName,
+    pub(crate) timeout: Duration,
+    pub(crate) max_body: usize,
+}
+
+type Table = RouteTable<LinkKey, Arc<Route>>;
+
+/// A listener. [`Listener::close`] drains it; dropping it instead aborts
+/// the socket and every connection at once.
 pub(crate) struct Listener {
     address: SocketAddr,
-    route: Arc<RwLock<Route>>,
-    task: JoinHandle<()>,
+    routes: Arc<RwLock<Table>>,
+    stop: watch::Sender<bool>,
+    closed: Option<oneshot::Receiver<()>>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
 impl Listener {
-    pub(crate) async fn bind(
-        ctx: &ProviderContext,
-        link: &Link,
-        settings: LinkSettings,
-    ) -> Result<Self, ProviderError> {
-        let socket = TcpListener::bind(settings.address).await.map_err(|e| {
-            ProviderError::Unavailable(format!(
-                "cannot listen on {} for link {} -> {}: {e}",
-                settings.address, link.source_id, link.target_id
-            ))
-        })?;
-        let address = socket.local_addr().unwrap_or(settings.address);
-        let route = Arc::new(RwLock::new(Route {
-            target: link.target_id.clone(),
-            settings,
-        }));
+    /// Binds `address` with an empty routing table.
+    pub(crate) async fn bind(ctx: &Caller, address: SocketAddr) -> std::io::Result<Self> {
+        let socket = TcpListener::bind(address).await?;
+        let address = socket.local_addr().unwrap_or(address);
+        let routes = Arc::new(RwLock::new(Table::default()));
+        let (stop, stop_rx) = watch::channel(false);
+        let (closed_tx, closed) = oneshot::channel();
         let task = tokio::spawn(accept_loop(
             socket,
-            route.clone(),
+            routes.clone(),
             ctx.clone(),
-            link.name.clone(),
+            stop_rx,
+            closed_tx,
         ));
         Ok(Self {
             address,
-            route,
-            task,
+            routes,
+            stop,
+            closed: Some(closed),
+            task: Some(task),
         })
     }
 
@@ -76,81 +105,168 @@ impl Listener {
         self.address
     }
 
-    pub(crate) fn retarget(&self, target: ComponentId, settings: LinkSettings) {
-        *self.route.write().unwrap_or_else(PoisonError::into_inner) = Route { target, settings };
+    /// Adds or replaces the route of `key`; see [`RouteTable::insert`].
+    pub(crate) fn insert(
+        &self,
+        key: LinkKey,
+        rule: Rule,
+        route: Route,
+    ) -> Result<(), Box<Conflict<LinkKey>>> {
+        self.routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, rule, Arc::new(route))
+            .map_err(Box::new)
     }
+
+    /// Removes the route of `key`; true when no route is left.
+    pub(crate) fn remove(&self, key: &LinkKey) -> bool {
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        routes.remove(key);
+        routes.is_empty()
+    }
+
+    /// Stops accepting (the socket is closed when this returns) and starts
+    /// draining; the returned task ends once every connection finished or
+    /// [`DRAIN_TIMEOUT`] dropped the rest.
+    pub(crate) async fn close(mut self) -> Option<JoinHandle<()>> {
+        self.stop.send_replace(true);
+        if let Some(closed) = self.closed.take() {
+            // Err: the task already ended, and with it the socket.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
+        }
+        self.task.take()
+    }
+}
+
+/// Resolves once the listener is told to stop (or is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn accept_loop(
     socket: TcpListener,
-    route: Arc<RwLock<Route>>,
-    ctx: ProviderContext,
-    link_name: LinkName,
+    routes: Arc<RwLock<Table>>,
+    ctx: Caller,
+    mut stop: watch::Receiver<bool>,
+    closed: oneshot::Sender<()>,
 ) {
-    // Connections live in this task's JoinSet, so aborting the task (link
-    // deleted) drops them all along with the socket.
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = socket.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(%e, "accept failed");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let route = route.clone();
-                let ctx = ctx.clone();
-                let link_name = link_name.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        serve(req, route.clone(), ctx.clone(), link_name.clone())
-                    });
-                    if let Err(e) = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
-                        tracing::debug!(%e, "connection ended with an error");
-                    }
-                });
-            }
+            () = stopped(&mut stop) => break,
+            accepted = socket.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection(
+                        stream,
+                        routes.clone(),
+                        ctx.clone(),
+                        stop.clone(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(%e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+    drop(socket);
+    let _ = closed.send(());
+    let busy = connections.len();
+    let all_done = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_done).await.is_err() {
+        tracing::warn!(
+            busy,
+            left = connections.len(),
+            "http-server drain timed out; dropping the remaining connections"
+        );
+        connections.abort_all();
+    }
+}
+
+/// Serves one connection; on stop, finishes the request in flight (if any)
+/// and closes.
+async fn connection(
+    stream: TcpStream,
+    routes: Arc<RwLock<Table>>,
+    ctx: Caller,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |req| serve(req, routes.clone(), ctx.clone()));
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%e, "connection ended with an error");
     }
 }
 
 async fn serve(
     req: Request<Incoming>,
-    route: Arc<RwLock<Route>>,
-    ctx: ProviderContext,
-    link_name: LinkName,
+    routes: Arc<RwLock<Table>>,
+    ctx: Caller,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let (target, settings) = {
-        let route = route.read().unwrap_or_else(PoisonError::into_inner);
-        (route.target.clone(), route.settings.clone())
+    let arrival = Instant::now();
+    let route = {
+        let host = req.uri().authority().map(|a| a.as_str()).or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .find(req.uri().path(), host)
+            .cloned()
     };
+    let Some(route) = route else {
+        return Ok(convert::error_response(404, "no route for this request"));
+    };
+    let too_big =
+        || convert::error_response(413, &format!("request body over {} bytes", route.max_body));
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > route.max_body as u64) {
+        return Ok(too_big());
+    }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, settings.max_body).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    let collected =
+        tokio::time::timeout(route.timeout, Limited::new(body, route.max_body).collect()).await;
+    let body = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Ok(too_big()),
+        Ok(Err(_)) => return Ok(convert::error_response(400, "could not read request body")),
+        Err(_) => {
             return Ok(convert::error_response(
-                413,
-                &format!("request body over {} bytes", settings.max_body),
+                408,
+                "request body not received in time",
             ));
         }
-        Err(_) => return Ok(convert::error_response(400, "could not read request body")),
     };
     let request = convert::to_invocation(&parts, body);
-    let call = CallContext::new(Some(ctx.provider_id.clone()), link_name, settings.timeout);
+    let left = route.timeout.saturating_sub(arrival.elapsed());
+    let call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left);
     // The invoker honours the deadline itself and says why it gave up
     // (busy, no instance, too slow); this outer bound only catches a path
     // that failed to, hence the grace.
     let reply = tokio::time::timeout(
-        settings.timeout + BACKSTOP_GRACE,
-        ctx.invoker.invoke_http(target, request, call),
+        left + BACKSTOP_GRACE,
+        ctx.invoker.invoke_http(route.target.clone(), request, call),
     )
     .await;
     Ok(match reply {

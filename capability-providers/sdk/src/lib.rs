@@ -9,9 +9,11 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
 use trellis_protocol::control::ConfigValues;
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
+use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
 use trellis_protocol::link::Link;
 use trellis_protocol::{ComponentId, LatticeName};
 
@@ -57,6 +59,9 @@ pub struct ProviderContext {
     pub config: ConfigValues,
     /// For calling components.
     pub invoker: Arc<dyn Invoker>,
+    /// The lattice connection of the process running the provider (for
+    /// providers that keep their data in the lattice, e.g. JetStream KV).
+    pub connection: Lattice,
 }
 
 /// A link that names the provider, with the named configs already resolved.
@@ -87,4 +92,13 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Stops serving and releases every resource.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// Handles a `wasi:keyvalue` call from component `source`. Only
+    /// key-value providers override it.
+    fn keyvalue(&self, source: Option<ComponentId>, request: KvRequest) -> BoxFuture<'_, KvReply> {
+        let _ = (source, request);
+        Box::pin(futures::future::ready(Err(KvError::Other(
+            "this provider does not implement wasi:keyvalue".into(),
+        ))))
+    }
 }

@@ -7,9 +7,10 @@ use trellis_protocol::control::{
 };
 use trellis_protocol::event::data::{ComponentScaleFailed, ComponentScaled};
 use trellis_protocol::inventory::ComponentDescription;
-use trellis_protocol::{ComponentId, EventType};
+use trellis_protocol::{ComponentId, EventType, LinkName};
 
 use super::{Outcome, data};
+use crate::capabilities::ComponentCaps;
 use crate::components::RunningComponent;
 use crate::host::{HostContext, publish};
 use crate::runtime::PreparedHttp;
@@ -83,7 +84,14 @@ async fn start(
         config: request.config.clone(),
         annotations: request.annotations.clone(),
     };
-    let component = Arc::new(RunningComponent::new(description.clone(), code));
+    let caps = Arc::new(ComponentCaps {
+        component_id: id.clone(),
+        link_name: LinkName::default(),
+        config: request.config.clone(),
+        links: ctx.links.clone(),
+        keyvalue: ctx.keyvalue.clone(),
+    });
+    let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
     let components = ctx.components.clone();
     let served = id.clone();
     let task = ctx

@@ -4,6 +4,7 @@ use trellis_protocol::control::{ConfigValues, parse_request};
 use trellis_protocol::event::data::ConfigChanged;
 use trellis_protocol::{ConfigName, EventType};
 
+use super::barrier::{Bucket, await_applied};
 use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
@@ -14,10 +15,12 @@ pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Ou
             "config {name}: empty key `{key}`; keys must not be empty"
         ));
     }
-    ctx.store
+    let revision = ctx
+        .store
         .put_config(name, &values)
         .await
         .map_err(|e| e.to_string())?;
+    await_applied(ctx, Bucket::Config, revision).await;
     publish(
         ctx,
         EventType::ConfigSet,
@@ -40,14 +43,15 @@ pub(super) async fn get(ctx: &HostContext, name: &ConfigName) -> Outcome {
 }
 
 pub(super) async fn del(ctx: &HostContext, name: &ConfigName) -> Outcome {
-    if !ctx
+    let Some(revision) = ctx
         .store
         .del_config(name)
         .await
         .map_err(|e| e.to_string())?
-    {
+    else {
         return Err(format!("no config named {name}"));
-    }
+    };
+    await_applied(ctx, Bucket::Config, revision).await;
     publish(
         ctx,
         EventType::ConfigDeleted,

@@ -14,6 +14,8 @@ pub(super) fn ping(ctx: &HostContext) -> Outcome {
         version: VERSION.into(),
         components: ctx.components.descriptions().len(),
         providers: ctx.providers.all().len(),
+        links_revision: ctx.links.links_revision(),
+        config_revision: ctx.links.config_revision(),
     })
 }
 

@@ -6,6 +6,7 @@ use trellis_protocol::control::{DeleteLinkRequest, parse_request};
 use trellis_protocol::link::{Link, LinkKey};
 use trellis_protocol::{ComponentId, EventType};
 
+use super::barrier::{Bucket, await_applied};
 use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
@@ -28,7 +29,8 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             unknown.join(", ")
         ));
     }
-    ctx.store.put_link(&link).await.map_err(storage)?;
+    let revision = ctx.store.put_link(&link).await.map_err(storage)?;
+    await_applied(ctx, Bucket::Links, revision).await;
     publish(ctx, EventType::LinkPut, &link).await;
     data(link)
 }
@@ -73,7 +75,8 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     };
     let deleted = ctx.store.del_link(&key).await.map_err(|e| e.to_string())?;
     match deleted {
-        Some(link) => {
+        Some((link, revision)) => {
+            await_applied(ctx, Bucket::Links, revision).await;
             publish(ctx, EventType::LinkDeleted, &link).await;
             data(link)
         }

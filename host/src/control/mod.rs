@@ -5,6 +5,7 @@
 //! group, where lattice-wide verbs (links, config) are handled once and
 //! subjects nobody else claims get an error reply instead of silence.
 
+mod barrier;
 mod component;
 mod config;
 mod host;

@@ -12,7 +12,7 @@ use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 use crate::invoker::HostInvoker;
 use crate::links::{Notice, notify};
-use crate::providers::{RunningProvider, builtin};
+use crate::providers::{AbortOnDrop, RunningProvider, builtin};
 
 pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StartProviderRequest = parse_request(body)?;
@@ -36,6 +36,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
                 ctx.components.clone(),
                 ctx.lattice.clone(),
             )),
+            connection: ctx.lattice.clone(),
         })
         .await
         .map_err(|e| format!("provider {id} failed to start: {e}"))?;
@@ -45,9 +46,20 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         config: request.config.clone(),
         annotations: request.annotations.clone(),
     };
+    // Components on other hosts reach this provider over NATS.
+    let served = provider.clone();
+    let rpc = ctx
+        .lattice
+        .serve_keyvalue(id, move |request, call| {
+            let provider = served.clone();
+            async move { provider.keyvalue(call.source, request).await }
+        })
+        .await
+        .map_err(|e| format!("provider {id} cannot serve the lattice: {e}"))?;
     ctx.providers.insert(RunningProvider {
         description: description.clone(),
         provider,
+        rpc: Arc::new(AbortOnDrop(rpc)),
     });
     // Links made before the provider started apply now.
     for link in ctx.links.involving(id) {

@@ -99,13 +99,15 @@ pub struct Runtime {
 
 impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption) and a
-    /// linker with all of WASI 0.2 and wasi:http.
+    /// linker with all of WASI 0.2, wasi:http and the capability interfaces.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = build_engine(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        crate::capabilities::add_to_linker(&mut linker, |state: &mut StoreState| &mut state.caps)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache = CompileCache::new(&engine, config.cache_dir.as_deref());
         Ok(Self {

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::state::StoreState;
+use crate::capabilities::ComponentCaps;
 
 /// A compiled, pre-linked HTTP component; cheap to clone.
 #[derive(Clone)]
@@ -43,9 +44,13 @@ impl PreparedHttp {
         &self,
         request: HttpRequest,
         slot: tokio::sync::OwnedSemaphorePermit,
+        caps: std::sync::Arc<ComponentCaps>,
     ) -> InvocationReply<HttpResponse> {
         let hyper_request = to_hyper(request)?;
-        let mut store = Store::new(self.proxy.engine(), StoreState::new(self.max_memory_bytes));
+        let mut store = Store::new(
+            self.proxy.engine(),
+            StoreState::new(self.max_memory_bytes, caps),
+        );
         store.limiter(|state| &mut state.limits);
         // Yield to tokio at every epoch tick so a spinning guest cannot
         // starve other requests, and trap once the deadline has passed.

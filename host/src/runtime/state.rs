@@ -5,6 +5,8 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::{CapabilityView, ComponentCaps};
+
 /// Per-instance state. A fresh one per invocation, so nothing leaks between
 /// requests.
 pub(crate) struct StoreState {
@@ -12,13 +14,14 @@ pub(crate) struct StoreState {
     http: WasiHttpCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
+    pub(crate) caps: CapabilityView,
 }
 
 impl StoreState {
     /// Sandbox defaults: no preopened directories, no environment, no
     /// sockets (wasmtime-wasi denies them unless allowed), stdio to the
     /// host's so guest panics show in its log.
-    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(max_memory_bytes: usize, caps: std::sync::Arc<ComponentCaps>) -> Self {
         let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
         Self {
             wasi,
@@ -28,6 +31,10 @@ impl StoreState {
                 .memory_size(max_memory_bytes)
                 .trap_on_grow_failure(false)
                 .build(),
+            caps: CapabilityView {
+                caps,
+                table: ResourceTable::new(),
+            },
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`events`]: publishing CloudEvents.
 //! - [`body`]: large bodies moved as pulled chunks.
 //! - [`rpc`]: invocations across hosts with deadlines.
+//! - [`keyvalue`]: `wasi:keyvalue` calls across hosts.
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
 
@@ -14,6 +15,7 @@ pub mod connect;
 pub mod control;
 pub mod error;
 pub mod events;
+pub mod keyvalue;
 pub mod rpc;
 pub mod store;
 

@@ -59,7 +59,7 @@ impl CallContext {
         remaining.saturating_sub((remaining / 10).min(Duration::from_millis(100)))
     }
 
-    fn to_headers(&self) -> HeaderMap {
+    pub(crate) fn to_headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(source) = &self.source {
             headers.insert(header::SOURCE, source.as_str());
@@ -75,7 +75,7 @@ impl CallContext {
         headers
     }
 
-    fn from_headers(headers: Option<&HeaderMap>, fallback: Duration) -> Self {
+    pub(crate) fn from_headers(headers: Option<&HeaderMap>, fallback: Duration) -> Self {
         let get = |name: &str| {
             headers
                 .and_then(|h| h.get(name))

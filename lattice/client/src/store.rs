@@ -40,6 +40,16 @@ pub enum ConfigChange {
     Deleted(ConfigName),
 }
 
+/// A change with the bucket revision it was stored at. Revisions only grow,
+/// so "applied up to revision N" says a reader has seen every change so far.
+#[derive(Debug, Clone)]
+pub struct Revised<T> {
+    /// The change.
+    pub change: T,
+    /// Its revision in the bucket.
+    pub revision: u64,
+}
+
 impl Lattice {
     /// Opens (creating when missing) the lattice's buckets.
     pub async fn store(&self) -> Result<LatticeStore, LatticeError> {
@@ -86,13 +96,13 @@ impl Lattice {
 }
 
 impl LatticeStore {
-    /// Stores a link under its key, replacing one with the same key.
-    pub async fn put_link(&self, link: &Link) -> Result<(), LatticeError> {
+    /// Stores a link under its key, replacing one with the same key;
+    /// returns the revision it was stored at.
+    pub async fn put_link(&self, link: &Link) -> Result<u64, LatticeError> {
         let value = serde_json::to_vec(link).map_err(|e| LatticeError::storage("link", e))?;
         self.links
             .put(link.key().storage_key(), value.into())
             .await
-            .map(|_| ())
             .map_err(|e| LatticeError::storage("put link", e))
     }
 
@@ -106,16 +116,14 @@ impl LatticeStore {
         raw.map(|bytes| decode_json("link", &bytes)).transpose()
     }
 
-    /// Deletes the link under `key`; returns whether there was one.
-    pub async fn del_link(&self, key: &LinkKey) -> Result<Option<Link>, LatticeError> {
-        let existing = self.get_link(key).await?;
-        if existing.is_some() {
-            self.links
-                .delete(key.storage_key())
-                .await
-                .map_err(|e| LatticeError::storage("delete link", e))?;
-        }
-        Ok(existing)
+    /// Deletes the link under `key`; returns it and the revision of the
+    /// deletion, or `None` when there was no such link.
+    pub async fn del_link(&self, key: &LinkKey) -> Result<Option<(Link, u64)>, LatticeError> {
+        let Some(existing) = self.get_link(key).await? else {
+            return Ok(None);
+        };
+        let revision = delete_revision(&self.links, &key.storage_key(), "link").await?;
+        Ok(Some((existing, revision)))
     }
 
     /// All links, in key order.
@@ -142,7 +150,7 @@ impl LatticeStore {
     /// Every link change from now on, after replaying the current links.
     pub async fn watch_links(
         &self,
-    ) -> Result<impl Stream<Item = LinkChange> + Send + use<>, LatticeError> {
+    ) -> Result<impl Stream<Item = Revised<LinkChange>> + Send + use<>, LatticeError> {
         let watch = self
             .links
             .watch_with_history(">")
@@ -150,32 +158,31 @@ impl LatticeStore {
             .map_err(|e| LatticeError::storage("watch links", e))?;
         Ok(watch.filter_map(|entry| async move {
             let entry = entry.ok()?;
-            match entry.operation {
+            let revision = entry.revision;
+            let change = match entry.operation {
                 kv::Operation::Put => match serde_json::from_slice::<Link>(&entry.value) {
-                    Ok(link) => Some(LinkChange::Put(link)),
+                    Ok(link) => LinkChange::Put(link),
                     Err(e) => {
                         tracing::warn!(key = %entry.key, %e, "ignoring corrupt link record");
-                        None
+                        return None;
                     }
                 },
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    Some(LinkChange::Deleted(entry.key))
-                }
-            }
+                kv::Operation::Delete | kv::Operation::Purge => LinkChange::Deleted(entry.key),
+            };
+            Some(Revised { change, revision })
         }))
     }
 
-    /// Stores a named config.
+    /// Stores a named config; returns the revision it was stored at.
     pub async fn put_config(
         &self,
         name: &ConfigName,
         values: &ConfigValues,
-    ) -> Result<(), LatticeError> {
+    ) -> Result<u64, LatticeError> {
         let value = serde_json::to_vec(values).map_err(|e| LatticeError::storage("config", e))?;
         self.config
             .put(name.as_str(), value.into())
             .await
-            .map(|_| ())
             .map_err(|e| LatticeError::storage("put config", e))
     }
 
@@ -192,22 +199,21 @@ impl LatticeStore {
         raw.map(|bytes| decode_json("config", &bytes)).transpose()
     }
 
-    /// Deletes a named config; returns whether it existed.
-    pub async fn del_config(&self, name: &ConfigName) -> Result<bool, LatticeError> {
-        let existed = self.get_config(name).await?.is_some();
-        if existed {
-            self.config
-                .delete(name.as_str())
-                .await
-                .map_err(|e| LatticeError::storage("delete config", e))?;
+    /// Deletes a named config; returns the revision of the deletion, or
+    /// `None` when there was no such config.
+    pub async fn del_config(&self, name: &ConfigName) -> Result<Option<u64>, LatticeError> {
+        if self.get_config(name).await?.is_none() {
+            return Ok(None);
         }
-        Ok(existed)
+        Ok(Some(
+            delete_revision(&self.config, name.as_str(), "config").await?,
+        ))
     }
 
     /// Every config change from now on, after replaying current values.
     pub async fn watch_config(
         &self,
-    ) -> Result<impl Stream<Item = ConfigChange> + Send + use<>, LatticeError> {
+    ) -> Result<impl Stream<Item = Revised<ConfigChange>> + Send + use<>, LatticeError> {
         let watch = self
             .config
             .watch_with_history(">")
@@ -216,12 +222,16 @@ impl LatticeStore {
         Ok(watch.filter_map(|entry| async move {
             let entry = entry.ok()?;
             let name = ConfigName::new(entry.key.clone()).ok()?;
-            match entry.operation {
-                kv::Operation::Put => serde_json::from_slice(&entry.value)
-                    .ok()
-                    .map(|values| ConfigChange::Put(name, values)),
-                kv::Operation::Delete | kv::Operation::Purge => Some(ConfigChange::Deleted(name)),
-            }
+            let change = match entry.operation {
+                kv::Operation::Put => {
+                    ConfigChange::Put(name, serde_json::from_slice(&entry.value).ok()?)
+                }
+                kv::Operation::Delete | kv::Operation::Purge => ConfigChange::Deleted(name),
+            };
+            Some(Revised {
+                change,
+                revision: entry.revision,
+            })
         }))
     }
 
@@ -305,6 +315,20 @@ impl LatticeStore {
         }
         Ok(bytes)
     }
+}
+
+/// Deletes `key` and returns the revision of the delete marker (the KV
+/// client's delete does not report it).
+async fn delete_revision(store: &kv::Store, key: &str, what: &str) -> Result<u64, LatticeError> {
+    store
+        .delete(key)
+        .await
+        .map_err(|e| LatticeError::storage(format!("delete {what}"), e))?;
+    let marker = store
+        .entry(key)
+        .await
+        .map_err(|e| LatticeError::storage(format!("delete {what}"), e))?;
+    Ok(marker.map_or(0, |entry| entry.revision))
 }
 
 /// Bound on moving one artifact in or out of the object store (64 MiB at a

@@ -207,6 +207,12 @@ pub struct PingReply {
     pub components: usize,
     /// Number of providers running.
     pub providers: usize,
+    /// Revision of the lattice's links this host has applied.
+    #[serde(default)]
+    pub links_revision: u64,
+    /// Revision of the lattice's named configs this host has applied.
+    #[serde(default)]
+    pub config_revision: u64,
 }
 
 #[cfg(test)]

@@ -10,12 +10,14 @@
 //! - [`link`]: links between components/providers and their WIT interfaces.
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
+//! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
 
 pub mod control;
 pub mod event;
 pub mod id;
 pub mod inventory;
 pub mod invocation;
+pub mod keyvalue;
 pub mod link;
 pub mod subject;
 

@@ -2,11 +2,14 @@
 //! sockets and real components built from `actors/`. One binary, as in
 //! wasmtime, so linking happens once.
 
+mod config_logging;
 mod control_errors;
 mod fixture;
 mod harness_smoke;
 mod hosts;
 mod http;
+mod keyvalue;
 mod lifecycle;
 mod misbehave;
+mod routing;
 mod up;

@@ -1,0 +1,245 @@
+//! `wasi:keyvalue` (store, atomics, batch): each call goes to the provider
+//! that the component's link for the interface names, in process when the
+//! provider runs on this host, over NATS otherwise. The link is looked up
+//! on every call, so a link changed at runtime applies to the next call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trellis_lattice::Lattice;
+use trellis_lattice::rpc::CallContext;
+use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
+use trellis_protocol::link::{LinkKey, WitName};
+use trellis_protocol::{ComponentId, LinkName};
+use wasmtime::component::Resource;
+
+use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::capabilities::CapabilityView;
+use crate::links::LinkState;
+use crate::providers::Providers;
+
+/// Bound on one key-value call.
+pub const KV_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open bucket of one instance.
+pub struct Bucket {
+    name: String,
+}
+
+/// Finds the provider behind a component's key-value link and calls it.
+pub struct KeyValueRouter {
+    links: Arc<LinkState>,
+    providers: Arc<Providers>,
+    lattice: Lattice,
+}
+
+fn wit(name: &str) -> WitName {
+    WitName::new(name).unwrap_or_else(|e| unreachable!("static WIT name: {e}"))
+}
+
+impl KeyValueRouter {
+    /// A router over this host's links and providers and the lattice.
+    pub fn new(links: Arc<LinkState>, providers: Arc<Providers>, lattice: Lattice) -> Self {
+        Self {
+            links,
+            providers,
+            lattice,
+        }
+    }
+
+    /// Sends `request` from `source` through its link named `link_name`.
+    pub async fn call(
+        &self,
+        source: &ComponentId,
+        link_name: &LinkName,
+        request: KvRequest,
+    ) -> KvReply {
+        let (interface, _) = request.operation();
+        let key = LinkKey {
+            source_id: source.clone(),
+            wit_namespace: wit("wasi"),
+            wit_package: wit("keyvalue"),
+            name: link_name.clone(),
+        };
+        let link = self.links.get(&key).ok_or_else(|| {
+            KvError::Other(format!(
+                "no link from {source} for {interface} (link name {link_name}); link it to a \
+                 keyvalue provider: trellis link put {source} PROVIDER wasi keyvalue \
+                 --interface store --interface atomics --interface batch"
+            ))
+        })?;
+        if !link.covers(&interface) {
+            return Err(KvError::Other(format!(
+                "the link from {source} to {} (link name {link_name}) does not include {interface}; \
+                 add --interface {} to it",
+                link.target_id, interface.interface
+            )));
+        }
+        let target = link.target_id;
+        match self.providers.get(&target) {
+            Some(local) => local.provider.keyvalue(Some(source.clone()), request).await,
+            None => {
+                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), KV_TIMEOUT);
+                self.lattice.invoke_keyvalue(&target, &request, &ctx).await
+            }
+        }
+    }
+}
+
+fn to_wit(e: KvError) -> store::Error {
+    match e {
+        KvError::NoSuchStore => store::Error::NoSuchStore,
+        KvError::AccessDenied => store::Error::AccessDenied,
+        KvError::Other(message) => store::Error::Other(message),
+    }
+}
+
+fn unexpected(response: KvResponse) -> store::Error {
+    store::Error::Other(format!("provider sent an unexpected answer: {response:?}"))
+}
+
+type Answer<T> = wasmtime::Result<Result<T, store::Error>>;
+
+impl CapabilityView {
+    /// The call's future owns what it needs: the instance's resource table
+    /// is not `Sync`, so it must not be borrowed across the await.
+    fn kv(
+        &self,
+        request: KvRequest,
+    ) -> impl std::future::Future<Output = Result<KvResponse, store::Error>> + Send + 'static {
+        let caps = self.caps.clone();
+        async move {
+            caps.keyvalue
+                .call(&caps.component_id, &caps.link_name, request)
+                .await
+                .map_err(to_wit)
+        }
+    }
+
+    fn bucket_name(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<String> {
+        Ok(self.table.get(bucket)?.name.clone())
+    }
+}
+
+impl store::Host for CapabilityView {
+    async fn open(&mut self, identifier: String) -> Answer<Resource<Bucket>> {
+        match self
+            .kv(KvRequest::Open {
+                bucket: identifier.clone(),
+            })
+            .await
+        {
+            Ok(_) => Ok(Ok(self.table.push(Bucket { name: identifier })?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl store::HostBucket for CapabilityView {
+    async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Answer<Option<Vec<u8>>> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(match self.kv(KvRequest::Get { bucket, key }).await {
+            Ok(KvResponse::Value(value)) => Ok(value),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Answer<()> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(self
+            .kv(KvRequest::Set { bucket, key, value })
+            .await
+            .map(|_| ()))
+    }
+
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Answer<()> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(self.kv(KvRequest::Delete { bucket, key }).await.map(|_| ()))
+    }
+
+    async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Answer<bool> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(match self.kv(KvRequest::Exists { bucket, key }).await {
+            Ok(KvResponse::Exists(exists)) => Ok(exists),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Answer<store::KeyResponse> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(
+            match self.kv(KvRequest::ListKeys { bucket, cursor }).await {
+                Ok(KvResponse::Keys { keys, cursor }) => Ok(store::KeyResponse { keys, cursor }),
+                Ok(other) => Err(unexpected(other)),
+                Err(e) => Err(e),
+            },
+        )
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for CapabilityView {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Answer<u64> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(
+            match self.kv(KvRequest::Increment { bucket, key, delta }).await {
+                Ok(KvResponse::Count(n)) => Ok(n),
+                Ok(other) => Err(unexpected(other)),
+                Err(e) => Err(e),
+            },
+        )
+    }
+}
+
+impl batch::Host for CapabilityView {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Answer<Vec<Option<(String, Vec<u8>)>>> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(match self.kv(KvRequest::GetMany { bucket, keys }).await {
+            Ok(KvResponse::Values(values)) => Ok(values),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Answer<()> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(self
+            .kv(KvRequest::SetMany {
+                bucket,
+                items: key_values,
+            })
+            .await
+            .map(|_| ()))
+    }
+
+    async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Answer<()> {
+        let bucket = self.bucket_name(&bucket)?;
+        Ok(self
+            .kv(KvRequest::DeleteMany { bucket, keys })
+            .await
+            .map(|_| ()))
+    }
+}

@@ -1,0 +1,64 @@
+//! Host implementations of the capability interfaces, one file per
+//! interface, and the per-component context they share.
+//!
+//! - [`keyvalue`]: `wasi:keyvalue` store, atomics and batch, routed by link.
+//! - [`logging`]: `wasi:logging` into the host's log.
+//! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
+
+pub mod config;
+pub mod keyvalue;
+pub mod logging;
+
+use std::sync::Arc;
+
+use trellis_protocol::{ComponentId, ConfigName, LinkName};
+
+use crate::capabilities::keyvalue::KeyValueRouter;
+use crate::links::LinkState;
+
+/// What a component's instances need to reach their capabilities. One per
+/// scaled component, shared by all its instances.
+pub struct ComponentCaps {
+    /// The component's id (the source of its links).
+    pub component_id: ComponentId,
+    /// Link name used for capability calls (`default`).
+    pub link_name: LinkName,
+    /// Named configs given at scale time, resolved live on every call.
+    pub config: Vec<ConfigName>,
+    /// Links and config of the lattice.
+    pub links: Arc<LinkState>,
+    /// Where key-value calls go.
+    pub keyvalue: Arc<KeyValueRouter>,
+}
+
+/// Adds every capability interface to a linker.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut CapabilityView,
+) -> wasmtime::Result<()> {
+    use crate::bindings::wasi;
+    wasi::keyvalue::store::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::keyvalue::atomics::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::keyvalue::batch::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::logging::logging::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::config0_2_0_rc_1::store::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::config0_2_0_draft::store::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasi::config0_2_0_draft::runtime::add_to_linker::<T, HasCaps>(linker, get)?;
+    Ok(())
+}
+
+/// Per-instance capability state: the component's context and the
+/// instance's open key-value buckets.
+pub struct CapabilityView {
+    /// The component's context.
+    pub caps: Arc<ComponentCaps>,
+    /// Open buckets of this instance.
+    pub table: wasmtime::component::ResourceTable,
+}
+
+/// Marker tying the generated `add_to_linker` functions to [`CapabilityView`].
+pub struct HasCaps;
+
+impl wasmtime::component::HasData for HasCaps {
+    type Data<'a> = &'a mut CapabilityView;
+}
