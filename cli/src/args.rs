@@ -192,9 +192,10 @@ pub enum StartCommand {
         #[arg(long = "config", value_name = "NAME")]
         config: Vec<String>,
     },
-    /// Start a provider from a builtin:// image.
+    /// Start a provider: builtin://NAME, or file://PATH of a provider executable.
     Provider {
-        /// builtin://NAME, e.g. builtin://http-server.
+        /// builtin://NAME (http-server, keyvalue-sled, keyvalue-nats) or
+        /// file://PATH of an executable (e.g. trellis-provider-keyvalue-sled).
         image: String,
         /// Provider id, unique in the lattice.
         id: String,

@@ -5,7 +5,8 @@
 //! - [`identity`]: the host's Ed25519 key and `N...` id.
 //! - [`runtime`]: wasmtime engine, compile cache, per-request instances.
 //! - [`components`]: scaled components and their concurrency bounds.
-//! - [`providers`]: builtin providers running in the host.
+//! - [`providers`]: providers running in the host.
+//! - [`external`]: supervised external provider processes.
 //! - [`links`]: links and named config from the lattice, pushed to providers.
 //! - [`invoker`]: local-first invocation for providers.
 //! - [`control`]: the control interface, one file per command group.
@@ -17,6 +18,7 @@ pub mod capabilities;
 pub mod components;
 pub mod config;
 mod control;
+pub mod external;
 mod heartbeat;
 pub mod host;
 pub mod identity;

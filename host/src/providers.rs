@@ -14,8 +14,8 @@ pub const BUILTIN_SCHEME: &str = "builtin://";
 pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
     let Some(name) = image.strip_prefix(BUILTIN_SCHEME) else {
         return Err(format!(
-            "provider image `{image}` is not supported: this host runs builtin providers \
-             (builtin://http-server); external provider executables are not supported yet"
+            "provider image `{image}` is not supported: use builtin://NAME or file://PATH \
+             (an executable the CLI uploads)"
         ));
     };
     match name {
@@ -40,9 +40,12 @@ pub struct RunningProvider {
     pub description: ProviderDescription,
     /// The implementation.
     pub provider: Arc<dyn Provider>,
-    /// Its NATS subscription for calls from other hosts; ends with the
-    /// last clone.
-    pub rpc: Arc<AbortOnDrop>,
+    /// A builtin's NATS subscription for calls from other hosts (an
+    /// external process serves its own); ends with the last clone.
+    pub rpc: Option<Arc<AbortOnDrop>>,
+    /// Whether it runs as its own process (its supervisor reports its
+    /// lifecycle events).
+    pub external: bool,
 }
 
 /// A task aborted when this handle is dropped.

@@ -18,8 +18,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use trellis_protocol::ComponentId;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
-use trellis_protocol::link::Link;
-use trellis_provider_sdk::{Health, LinkContext, Provider, ProviderContext, ProviderError};
+use trellis_provider_sdk::{Health, Provider, ProviderContext, ProviderError};
 
 /// The image name hosts know this provider by.
 pub const BUILTIN_NAME: &str = "keyvalue-nats";
@@ -103,14 +102,6 @@ impl Provider for NatsKvProvider {
             js: jetstream::new(ctx.connection.nats().clone()),
             default_bucket,
         });
-        futures::future::ready(Ok(())).boxed()
-    }
-
-    fn link_put(&self, _link: LinkContext) -> BoxFuture<'_, Result<(), ProviderError>> {
-        futures::future::ready(Ok(())).boxed()
-    }
-
-    fn link_del(&self, _link: Link) -> BoxFuture<'_, Result<(), ProviderError>> {
         futures::future::ready(Ok(())).boxed()
     }
 

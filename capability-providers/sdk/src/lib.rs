@@ -5,8 +5,15 @@
 //! [`Provider::link_del`]), answers health checks and shuts down on request.
 //! The same implementation runs builtin, inside a host process, where the
 //! host's invoker calls local components in process and others over NATS.
+//!
+//! - [`links`]: following the lattice's links and config (hosts and
+//!   external provider processes alike).
+//! - [`external`]: running a provider as its own process under a host.
 
 use std::sync::Arc;
+
+pub mod external;
+pub mod links;
 
 use futures::future::BoxFuture;
 use trellis_lattice::Lattice;
@@ -81,11 +88,18 @@ pub trait Provider: Send + Sync + 'static {
     fn start(&self, ctx: ProviderContext) -> BoxFuture<'_, Result<(), ProviderError>>;
 
     /// A link naming this provider (as source or target) was created or
-    /// changed (including a change of one of its configs).
-    fn link_put(&self, link: LinkContext) -> BoxFuture<'_, Result<(), ProviderError>>;
+    /// changed (including a change of one of its configs). Providers that
+    /// keep no per-link state need not override it.
+    fn link_put(&self, link: LinkContext) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let _ = link;
+        Box::pin(futures::future::ready(Ok(())))
+    }
 
     /// A link naming this provider was deleted.
-    fn link_del(&self, link: Link) -> BoxFuture<'_, Result<(), ProviderError>>;
+    fn link_del(&self, link: Link) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let _ = link;
+        Box::pin(futures::future::ready(Ok(())))
+    }
 
     /// Current health.
     fn health(&self) -> BoxFuture<'_, Health>;

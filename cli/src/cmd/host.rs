@@ -47,24 +47,7 @@ fn machine_name() -> String {
         .unwrap_or_else(|| "trellis-host".into())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(%e, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
+pub use trellis_provider_sdk::external::shutdown_signal;
 
 pub async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
     let config = host_config(global, &args.host)?;

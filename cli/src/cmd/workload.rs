@@ -80,11 +80,24 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
         } => {
             let id = component_id(id)?;
             let config = config_names(config)?;
+            // A file:// provider is an executable, shipped like a component.
+            let executable = match image.strip_prefix(FILE_SCHEME) {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("cannot read provider executable {path}"))?,
+                ),
+                None => None,
+            };
             let lattice = connect(global).await?;
+            let artifact = match executable {
+                Some(bytes) => Some(lattice.store().await?.put_artifact(&bytes).await?),
+                None => None,
+            };
             let host = choose_host(&lattice, placement.host.as_deref()).await?;
             let request = StartProviderRequest {
                 provider_id: id.clone(),
                 image,
+                artifact,
                 config,
                 annotations: Default::default(),
             };

@@ -1,18 +1,24 @@
 //! `provider.start` and `provider.stop`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use trellis_protocol::EventType;
 use trellis_protocol::control::{StartProviderRequest, StopProviderRequest, parse_request};
 use trellis_protocol::event::data::ProviderChanged;
 use trellis_protocol::inventory::ProviderDescription;
-use trellis_provider_sdk::ProviderContext;
+use trellis_provider_sdk::{Provider, ProviderContext};
 
 use super::{Outcome, data};
+use crate::external::{ExternalProvider, ExternalSpec};
 use crate::host::{HostContext, publish};
 use crate::invoker::HostInvoker;
-use crate::links::{Notice, notify};
+use crate::links::notify;
 use crate::providers::{AbortOnDrop, RunningProvider, builtin};
+
+/// Image scheme of provider executables the CLI uploaded.
+const FILE_SCHEME: &str = "file://";
+use trellis_provider_sdk::links::Notice;
 
 pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StartProviderRequest = parse_request(body)?;
@@ -26,7 +32,24 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             "{id} is a component on this host; pick another provider id"
         ));
     }
-    let provider = builtin(&request.image)?;
+    let external = request.image.starts_with(FILE_SCHEME);
+    let provider: Arc<dyn Provider> = if external {
+        let artifact = request.artifact.as_ref().ok_or_else(|| {
+            format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it")
+        })?;
+        let exe = install_executable(ctx, id, artifact).await?;
+        Arc::new(ExternalProvider::new(ExternalSpec {
+            exe,
+            image: request.image.clone(),
+            provider_id: id.clone(),
+            annotations: request.annotations.clone(),
+            host_id: ctx.info.id.clone(),
+            nats_url: ctx.config.lattice.nats_url.clone(),
+            lattice: ctx.lattice.clone(),
+        }))
+    } else {
+        builtin(&request.image)?
+    };
     provider
         .start(ProviderContext {
             provider_id: id.clone(),
@@ -46,28 +69,74 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         config: request.config.clone(),
         annotations: request.annotations.clone(),
     };
-    // Components on other hosts reach this provider over NATS.
-    let served = provider.clone();
-    let rpc = ctx
-        .lattice
-        .serve_keyvalue(id, move |request, call| {
-            let provider = served.clone();
-            async move { provider.keyvalue(call.source, request).await }
-        })
-        .await
-        .map_err(|e| format!("provider {id} cannot serve the lattice: {e}"))?;
+    // Components on other hosts reach a builtin over NATS through the host;
+    // an external process subscribes itself.
+    let rpc = if external {
+        None
+    } else {
+        let served = provider.clone();
+        let task = ctx
+            .lattice
+            .serve_keyvalue(id, move |request, call| {
+                let provider = served.clone();
+                async move { provider.keyvalue(call.source, request).await }
+            })
+            .await
+            .map_err(|e| format!("provider {id} cannot serve the lattice: {e}"))?;
+        Some(Arc::new(AbortOnDrop(task)))
+    };
     ctx.providers.insert(RunningProvider {
         description: description.clone(),
         provider,
-        rpc: Arc::new(AbortOnDrop(rpc)),
+        rpc,
+        external,
     });
-    // Links made before the provider started apply now.
-    for link in ctx.links.involving(id) {
-        notify(ctx, &link, Notice::Put).await;
+    if !external {
+        // Links made before the provider started apply now.
+        for link in ctx.links.involving(id) {
+            notify(ctx, &link, Notice::Put).await;
+        }
+        publish(ctx, EventType::ProviderStarted, changed(ctx, &description)).await;
     }
-    publish(ctx, EventType::ProviderStarted, changed(ctx, &description)).await;
     tracing::info!(provider = %id, image = %request.image, "provider started");
     data(description)
+}
+
+/// Fetches a provider executable by digest and installs it (mode 0755)
+/// under the cache directory, named by its sha256; an installed one is
+/// reused.
+async fn install_executable(
+    ctx: &HostContext,
+    id: &trellis_protocol::ComponentId,
+    artifact: &trellis_protocol::control::ArtifactRef,
+) -> Result<PathBuf, String> {
+    let dir = ctx
+        .config
+        .runtime
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("trellis"))
+        .join("providers");
+    let path = dir.join(&artifact.sha256);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let bytes = ctx
+        .store
+        .get_artifact(artifact, ctx.config.max_artifact_bytes)
+        .await
+        .map_err(|e| format!("cannot fetch provider {id}: {e}"))?;
+    let install = |path: &PathBuf| -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, path)
+    };
+    install(&path)
+        .map_err(|e| format!("cannot install provider {id} at {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 pub(super) async fn stop(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
@@ -95,5 +164,7 @@ fn changed(ctx: &HostContext, description: &ProviderDescription) -> ProviderChan
         provider_id: description.id.clone(),
         image: description.image.clone(),
         annotations: description.annotations.clone(),
+        process_id: None,
+        reason: None,
     }
 }

@@ -137,8 +137,12 @@ pub struct UpdateComponentRequest {
 pub struct StartProviderRequest {
     /// Provider id.
     pub provider_id: ComponentId,
-    /// `builtin://NAME` for providers compiled into the host.
+    /// `builtin://NAME` for providers compiled into the host, or the
+    /// `file://` reference of an executable the CLI uploaded.
     pub image: String,
+    /// The executable of an external provider, in the object store.
+    #[serde(default)]
+    pub artifact: Option<ArtifactRef>,
     /// Named configs for the provider.
     #[serde(default)]
     pub config: Vec<ConfigName>,
@@ -189,6 +193,16 @@ pub struct DeleteLinkRequest {
 
 /// A named config's values.
 pub type ConfigValues = BTreeMap<String, String>;
+
+/// The answer of an external provider process to a health request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderHealthReply {
+    /// Whether it works.
+    pub healthy: bool,
+    /// Why not, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
 
 /// Reply data of `host.ping`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -149,6 +149,27 @@ pub mod data {
         pub image: String,
         /// Annotations of the provider.
         pub annotations: Annotations,
+        /// OS process id of an external provider.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub process_id: Option<u32>,
+        /// Why it stopped (`provider_stopped` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
+    }
+
+    /// `provider_health`: the result of one health check of an external
+    /// provider process.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ProviderHealth {
+        /// Host id.
+        pub host_id: HostId,
+        /// Provider id.
+        pub provider_id: ComponentId,
+        /// Whether it answered healthy.
+        pub healthy: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub message: Option<String>,
     }
 
     /// `config_set` / `config_deleted`.

@@ -258,6 +258,16 @@ pub enum Subject {
         /// The transfer.
         stream: StreamId,
     },
+    /// `trellis.{lattice}.prov.{provider}.{host}.health`: the health of the
+    /// external provider process that `host` runs for `provider`.
+    ProviderHealth {
+        /// Lattice the subject belongs to.
+        lattice: LatticeName,
+        /// The provider.
+        provider: ComponentId,
+        /// The host supervising the process.
+        host: HostId,
+    },
     /// `trellis.{lattice}.wadm.app.{op}`
     Wadm {
         /// Lattice the subject belongs to.
@@ -314,6 +324,7 @@ impl Subject {
             | Self::Event { lattice, .. }
             | Self::Rpc { lattice, .. }
             | Self::Stream { lattice, .. }
+            | Self::ProviderHealth { lattice, .. }
             | Self::Wadm { lattice, .. } => lattice,
         }
     }
@@ -335,6 +346,9 @@ impl fmt::Display for Subject {
                 ..
             } => write!(f, "rpc.{target}.{interface}.{function}"),
             Self::Stream { stream, .. } => write!(f, "stream.{stream}"),
+            Self::ProviderHealth { provider, host, .. } => {
+                write!(f, "prov.{provider}.{host}.health")
+            }
             Self::Wadm { op, .. } => write!(f, "wadm.app.{op}"),
         }
     }
@@ -379,12 +393,19 @@ impl FromStr for Subject {
             ["stream", stream] => StreamId::new(*stream)
                 .map(|stream| Self::Stream { lattice, stream })
                 .map_err(ParseFail::Id),
+            ["prov", provider, host, "health"] => (|| {
+                Ok(Self::ProviderHealth {
+                    lattice,
+                    provider: ComponentId::new(*provider).map_err(ParseFail::Id)?,
+                    host: HostId::new(*host).map_err(ParseFail::Id)?,
+                })
+            })(),
             ["wadm", "app", op] => WadmOp::from_token(op)
                 .map(|op| Self::Wadm { lattice, op })
                 .ok_or_else(|| ParseFail::Unknown(format!("unknown wadm operation `{op}`"))),
             _ => Err(ParseFail::Unknown(
                 "expected ctl.<verb>, evt.<type>, rpc.<target>.<interface>.<function>, \
-                 stream.<id> or wadm.app.<op>"
+                 stream.<id>, prov.<provider>.<host>.health or wadm.app.<op>"
                     .into(),
             )),
         };
@@ -483,6 +504,11 @@ mod tests {
             &WitName::new("handle").unwrap(),
         ));
         all.push(Subject::stream(&l, &StreamId::new("abc123").unwrap()));
+        all.push(Subject::ProviderHealth {
+            lattice: l.clone(),
+            provider: ComponentId::new("kv").unwrap(),
+            host: host(),
+        });
         all
     }
 

@@ -4,6 +4,7 @@
 
 mod config_logging;
 mod control_errors;
+mod external;
 mod fixture;
 mod harness_smoke;
 mod hosts;

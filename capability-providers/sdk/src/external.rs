@@ -1,0 +1,234 @@
+//! Running a provider as its own process, started and supervised by a host.
+//!
+//! The host passes everything in the environment ([`env`]). The process
+//! connects to the lattice, starts the provider, follows the links that name
+//! it, serves its invocations on the provider's rpc queue group, answers
+//! health checks on `trellis.{lattice}.prov.{provider}.{host}.health`, and
+//! shuts the provider down on SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use trellis_lattice::rpc::CallContext;
+use trellis_lattice::{Lattice, LatticeConfig};
+use trellis_protocol::control::{ConfigValues, ProviderHealthReply};
+use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
+use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
+
+use crate::links::{self, LinkState, Notice};
+use crate::{Health, Invoker, Provider, ProviderContext, ProviderError};
+
+/// Environment variables a host sets for an external provider process.
+pub mod env {
+    /// NATS URL of the lattice.
+    pub const NATS_URL: &str = "TRELLIS_NATS_URL";
+    /// Lattice name.
+    pub const LATTICE: &str = "TRELLIS_LATTICE";
+    /// The provider's id.
+    pub const PROVIDER_ID: &str = "TRELLIS_PROVIDER_ID";
+    /// The supervising host's id.
+    pub const HOST_ID: &str = "TRELLIS_HOST_ID";
+    /// The provider's merged config, as a JSON object of strings.
+    pub const CONFIG: &str = "TRELLIS_PROVIDER_CONFIG";
+}
+
+/// Why an external provider could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalError {
+    /// A required environment variable is missing or invalid.
+    #[error(
+        "{var}: {reason} (this program is started by a Trellis host: `trellis start provider file://...`)"
+    )]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Lattice connection or subscription failure.
+    #[error(transparent)]
+    Lattice(#[from] trellis_lattice::LatticeError),
+    /// The provider refused to start.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+fn var(name: &'static str) -> Result<String, ExternalError> {
+    std::env::var(name).map_err(|_| ExternalError::Env {
+        var: name,
+        reason: "not set".into(),
+    })
+}
+
+fn parsed<T, E: std::fmt::Display>(
+    name: &'static str,
+    r: Result<T, E>,
+) -> Result<T, ExternalError> {
+    r.map_err(|e| ExternalError::Env {
+        var: name,
+        reason: e.to_string(),
+    })
+}
+
+/// Calls components over the lattice (an external process has none of its own).
+struct LatticeInvoker(Lattice);
+
+impl Invoker for LatticeInvoker {
+    fn invoke_http(
+        &self,
+        target: ComponentId,
+        request: HttpRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<HttpResponse>> {
+        let lattice = self.0.clone();
+        async move { lattice.invoke_http(&target, request, &ctx).await }.boxed()
+    }
+}
+
+/// Runs `provider` until SIGTERM/SIGINT, as configured by a host.
+pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
+    let lattice_name = parsed(env::LATTICE, LatticeName::new(var(env::LATTICE)?))?;
+    let provider_id = parsed(env::PROVIDER_ID, ComponentId::new(var(env::PROVIDER_ID)?))?;
+    let host_id = parsed(env::HOST_ID, HostId::new(var(env::HOST_ID)?))?;
+    let config: ConfigValues = match std::env::var(env::CONFIG) {
+        Ok(json) => parsed(env::CONFIG, serde_json::from_str(&json))?,
+        Err(_) => ConfigValues::new(),
+    };
+    let lattice = Lattice::connect(&LatticeConfig {
+        nats_url: var(env::NATS_URL)?,
+        lattice: lattice_name.clone(),
+        connection_name: format!("trellis-provider {provider_id}"),
+        ..LatticeConfig::default()
+    })
+    .await?;
+    provider
+        .start(ProviderContext {
+            provider_id: provider_id.clone(),
+            lattice: lattice_name.clone(),
+            config,
+            invoker: Arc::new(LatticeInvoker(lattice.clone())),
+            connection: lattice.clone(),
+        })
+        .await?;
+
+    let state = Arc::new(LinkState::default());
+    let (p, id) = (provider.clone(), provider_id.clone());
+    let link_state = state.clone();
+    let mut tasks = links::track(lattice.store().await?, state, move |link, notice| {
+        let (p, id, state) = (p.clone(), id.clone(), link_state.clone());
+        async move {
+            if link.source_id != id && link.target_id != id {
+                return;
+            }
+            let result = match notice {
+                Notice::Put => p.link_put(state.context(&link)).await,
+                Notice::Deleted => p.link_del(link).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(%e, "provider could not apply link change");
+            }
+        }
+    })
+    .await?;
+    let served = provider.clone();
+    tasks.push(
+        lattice
+            .serve_keyvalue(&provider_id, move |request, call| {
+                let provider = served.clone();
+                async move { provider.keyvalue(call.source, request).await }
+            })
+            .await?,
+    );
+    // Health last: a host treats the first healthy answer as "ready", so
+    // everything above must be in place by then.
+    let health_subject = Subject::ProviderHealth {
+        lattice: lattice_name,
+        provider: provider_id.clone(),
+        host: host_id,
+    };
+    let mut health = lattice
+        .nats()
+        .subscribe(health_subject.to_string())
+        .await
+        .map_err(|e| trellis_lattice::LatticeError::Nats {
+            operation: "subscribe health",
+            reason: e.to_string(),
+        })?;
+    lattice.flush().await?;
+    tracing::info!(provider = %provider_id, "external provider ready");
+    let health_provider = provider.clone();
+    let nats = lattice.nats().clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(msg) = health.next().await {
+            let Some(reply) = msg.reply else { continue };
+            let answer = match health_provider.health().await {
+                Health::Healthy => ProviderHealthReply {
+                    healthy: true,
+                    message: None,
+                },
+                Health::Unhealthy(why) => ProviderHealthReply {
+                    healthy: false,
+                    message: Some(why),
+                },
+            };
+            let body = serde_json::to_vec(&answer).unwrap_or_default();
+            let _ = nats.publish(reply, body.into()).await;
+        }
+    }));
+
+    shutdown_signal().await;
+    tracing::info!(provider = %provider_id, "external provider stopping");
+    for task in &tasks {
+        task.abort();
+    }
+    provider.shutdown().await;
+    let _ = lattice.flush().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM (for the `main` of long-running processes).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// The whole `main` of a provider binary: logging to stderr, a runtime, and
+/// [`run`]; a failure is printed and becomes a non-zero exit.
+pub fn main(provider: Arc<dyn Provider>) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(provider)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

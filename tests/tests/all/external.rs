@@ -1,0 +1,124 @@
+//! An external provider process: the keyvalue-sled binary, shipped through
+//! the lattice, supervised and restarted by its host.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use trellis_protocol::{EventType, Subject};
+use trellis_tests::{http_get, target_dir, wait_for_http};
+
+use crate::fixture::{Lattice, ROUTE_READY};
+
+async fn next_event(
+    sub: &mut async_nats::Subscriber,
+    provider: &str,
+) -> anyhow::Result<serde_json::Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await?
+            .expect("event stream");
+        let event: serde_json::Value = serde_json::from_slice(&msg.payload)?;
+        if event["data"]["provider_id"] == provider {
+            return Ok(event["data"].clone());
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Result<()> {
+    let lattice = Lattice::start("external", &[])?;
+    let client = lattice.nats_client().await?;
+    let name = lattice.lattice();
+    let mut started = client
+        .subscribe(Subject::event(&name, EventType::ProviderStarted).to_string())
+        .await?;
+    let mut stopped = client
+        .subscribe(Subject::event(&name, EventType::ProviderStopped).to_string())
+        .await?;
+    client.flush().await?;
+
+    let data = tempfile::tempdir()?;
+    lattice
+        .cli
+        .run(&[
+            "config",
+            "put",
+            "kv-data",
+            &format!("path={}", data.path().display()),
+        ])?
+        .ok()?;
+    let exe = target_dir().join("debug/trellis-provider-keyvalue-sled");
+    let image = format!("file://{}", exe.display());
+    lattice
+        .cli
+        .run(&[
+            "start",
+            "provider",
+            &image,
+            "kv",
+            "--host",
+            lattice.a.id(),
+            "--config",
+            "kv-data",
+        ])?
+        .ok()?;
+    let first = next_event(&mut started, "kv").await?;
+    let first_pid = first["process_id"]
+        .as_i64()
+        .expect("external providers report their pid") as i32;
+    assert!(alive(first_pid));
+
+    lattice.start_component("kv_counter", "counter", &lattice.b, 4)?;
+    lattice
+        .cli
+        .run(&[
+            "link",
+            "put",
+            "counter",
+            "kv",
+            "wasi",
+            "keyvalue",
+            "--interface",
+            "store",
+            "--interface",
+            "atomics",
+        ])?
+        .ok()?;
+    let url = lattice.route("counter")?;
+    let (_, _, body) = wait_for_http(&format!("{url}/incr"), 200, ROUTE_READY).await?;
+    assert_eq!(body, b"1");
+    let (_, _, body) = http_get(&format!("{url}/incr")).await?;
+    assert_eq!(body, b"2");
+
+    // Kill the provider process; its host notices, says so, and restarts it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let gone = next_event(&mut stopped, "kv").await?;
+    assert!(
+        gone["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SIGKILL"),
+        "{gone}"
+    );
+    let second = next_event(&mut started, "kv").await?;
+    let second_pid = second["process_id"].as_i64().unwrap_or_default() as i32;
+    assert_ne!(second_pid, first_pid);
+    // provider_started comes once the new process answers health, which
+    // it does only after it serves calls: the next increment works.
+    let (status, _, body) = http_get(&format!("{url}/incr")).await?;
+    assert_eq!((status, body.as_slice()), (200, &b"3"[..]));
+
+    // Stopping it ends the process.
+    lattice.cli.run(&["stop", "provider", "kv"])?.ok()?;
+    let last = next_event(&mut stopped, "kv").await?;
+    assert_eq!(last["reason"], "stopped");
+    assert!(!alive(second_pid), "provider process outlived its stop");
+    Ok(())
+}
