@@ -37,6 +37,26 @@ pub struct GlobalArgs {
     /// Seconds to wait for a control reply.
     #[arg(long, global = true, default_value_t = 60)]
     pub timeout: u64,
+    /// NATS credentials file (.creds).
+    #[arg(long, global = true, env = "TRELLIS_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user (with --nats-password).
+    #[arg(long, global = true, env = "TRELLIS_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (with --nats-user).
+    #[arg(
+        long,
+        global = true,
+        env = "TRELLIS_NATS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub nats_password: Option<String>,
+    /// File holding a NATS user nkey seed (SU...).
+    #[arg(long, global = true, env = "TRELLIS_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+    /// CA certificate (PEM) for TLS to NATS; turns TLS on.
+    #[arg(long, global = true, env = "TRELLIS_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
 }
 
 /// How results are printed.
@@ -72,12 +92,23 @@ pub enum Command {
     /// Replace the image of a running component in place.
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// Store an artifact in the lattice and print its nats:// reference.
+    Push {
+        /// The file (a path or file://PATH).
+        file: String,
+    },
     /// Manage named config.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Manage links.
     #[command(subcommand)]
     Link(LinkCommand),
+    /// Generate and inspect nkeys (Ed25519) seed files.
+    #[command(subcommand)]
+    Keys(crate::security_args::KeysCommand),
+    /// Sign components and inspect their embedded claims.
+    #[command(subcommand)]
+    Claims(crate::security_args::ClaimsCommand),
 }
 
 /// Host settings shared by `trellis host` and `trellis up`.
@@ -110,9 +141,13 @@ pub struct HostFlags {
     /// Compile cache directory [default: ~/.trellis/cache].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// Run unsigned components (signing is not enforced yet).
+    /// Run components that carry no claims.
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Account public key (A...) whose signed components this host runs
+    /// (repeatable).
+    #[arg(long = "trust-issuer", value_name = "PUBKEY")]
+    pub trust_issuers: Vec<String>,
 }
 
 /// `trellis host`.
@@ -176,9 +211,10 @@ pub struct Placement {
 /// `trellis start ...`.
 #[derive(Debug, Subcommand)]
 pub enum StartCommand {
-    /// Start a component from a file:// image.
+    /// Start a component from a file:// or nats:// image.
     Component {
-        /// file://PATH of a wasm32-wasip2 component.
+        /// file://PATH of a wasm32-wasip2 component, or the
+        /// nats://BUCKET/sha256-HEX reference `trellis push` printed.
         image: String,
         /// Component id, unique in the lattice.
         id: String,

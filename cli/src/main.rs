@@ -3,6 +3,7 @@
 mod args;
 mod cmd;
 mod output;
+mod security_args;
 
 use std::process::ExitCode;
 

@@ -26,8 +26,10 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Largest artifact the host fetches.
     pub max_artifact_bytes: u64,
-    /// Run unsigned artifacts (signing arrives later; accepted now).
+    /// Run components without claims.
     pub allow_unsigned: bool,
+    /// Account public keys (`A...`) whose signatures this host accepts.
+    pub trusted_issuers: Vec<String>,
     /// How long a scatter-gather waits for hosts (link validation).
     pub discovery_window: Duration,
 }
@@ -43,6 +45,7 @@ impl Default for HostConfig {
             runtime: RuntimeConfig::default(),
             max_artifact_bytes: 64 << 20,
             allow_unsigned: false,
+            trusted_issuers: Vec::new(),
             discovery_window: Duration::from_millis(500),
         }
     }

@@ -57,6 +57,8 @@ pub struct ExternalSpec {
     pub host_id: HostId,
     /// NATS URL handed to the process.
     pub nats_url: String,
+    /// Credentials handed to the process (the host's own).
+    pub auth: trellis_lattice::NatsAuth,
     /// The host's lattice connection.
     pub lattice: Lattice,
 }
@@ -90,6 +92,8 @@ impl Provider for ExternalProvider {
                 (env::HOST_ID, self.spec.host_id.to_string()),
                 (env::CONFIG, config),
             ];
+            let mut env = env;
+            env.extend(trellis_lattice::connect::auth_env::to_env(&self.spec.auth));
             let (stop_tx, stop_rx) = watch::channel(false);
             let (ready_tx, ready_rx) = oneshot::channel();
             let task = tokio::spawn(supervise(self.spec.clone(), env, stop_rx, ready_tx));

@@ -40,6 +40,11 @@ pub enum HostError {
     /// A label the user gave is invalid.
     #[error("label `{0}`: {1}")]
     Label(String, String),
+    /// A trusted issuer that is not an account key.
+    #[error(
+        "--trust-issuer `{0}` is not an account public key (an `A...` key, as `trellis keys gen account` prints)"
+    )]
+    Issuer(String),
 }
 
 /// Who the host is.
@@ -152,6 +157,11 @@ pub struct RunningHost {
 pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let identity = Identity::load_or_create(config.seed_file.as_deref())?;
     let labels = initial_labels(&config)?;
+    if let Some(bad) = config.trusted_issuers.iter().find(|k| {
+        trellis_claims::KeyKind::of_public_key(k) != Some(trellis_claims::KeyKind::Account)
+    }) {
+        return Err(HostError::Issuer(bad.clone()));
+    }
     let mut lattice_config = config.lattice.clone();
     lattice_config.connection_name = format!("trellis-host {}", config.name);
     let lattice = Lattice::connect(&lattice_config).await?;

@@ -1,31 +1,26 @@
-//! The host's Ed25519 identity, in nkeys form (`N...` public key).
+//! The host's Ed25519 identity, in nkeys form (`N...` public key). Seed
+//! files are read and written by `trellis-claims`, as for every other key.
 
-use std::io::Write;
 use std::path::Path;
 
+use trellis_claims::{KeyError, KeyKind};
 use trellis_protocol::HostId;
 
 /// Why an identity could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The seed file could not be read or written.
-    #[error("seed file {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file does not hold a server seed.
+    /// The seed file could not be read or written, or holds no key.
+    #[error("host seed file: {0}. Remove it to generate a new identity")]
+    Seed(#[from] KeyError),
+    /// The file holds a key of another kind.
     #[error(
-        "seed file {path} does not hold a host seed (`SN...`): {reason}. Remove it to generate a new identity"
+        "seed file {path} holds a {kind} key, not a host key (`trellis keys gen host` makes one)"
     )]
-    BadSeed {
+    NotHost {
         /// The file.
         path: String,
-        /// The key library's reason.
-        reason: String,
+        /// The kind it holds.
+        kind: &'static str,
     },
 }
 
@@ -41,42 +36,28 @@ impl Identity {
     /// without a path, a fresh identity.
     pub fn load_or_create(path: Option<&Path>) -> Result<Self, IdentityError> {
         let Some(path) = path else {
-            return Ok(Self::from_key(nkeys::KeyPair::new_server()));
+            return Ok(Self::from_key(trellis_claims::generate(KeyKind::Host)));
         };
-        let shown = path.display().to_string();
-        let io = |source| IdentityError::Io {
-            path: shown.clone(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let key =
-                    nkeys::KeyPair::from_seed(text.trim()).map_err(|e| IdentityError::BadSeed {
-                        path: shown.clone(),
-                        reason: e.to_string(),
-                    })?;
-                if !key.public_key().starts_with('N') {
-                    return Err(IdentityError::BadSeed {
-                        path: shown,
-                        reason: "it is not a server (host) key".into(),
-                    });
-                }
-                Ok(Self::from_key(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = nkeys::KeyPair::new_server();
-                let seed = key.seed().map_err(|e| IdentityError::BadSeed {
-                    path: shown.clone(),
-                    reason: e.to_string(),
+        if !path.exists() {
+            let key = trellis_claims::generate(KeyKind::Host);
+            let seed = key.seed().map_err(|e| KeyError::Nkeys(e.to_string()))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+                    path: dir.to_path_buf(),
+                    source,
                 })?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                write_private(path, seed.as_bytes()).map_err(io)?;
-                Ok(Self::from_key(key))
             }
-            Err(e) => Err(io(e)),
+            trellis_claims::write_seed_file(path, &seed, false)?;
+            return Ok(Self::from_key(key));
         }
+        let key = trellis_claims::read_seed_file(path)?;
+        if KeyKind::of(&key) != Some(KeyKind::Host) {
+            return Err(IdentityError::NotHost {
+                path: path.display().to_string(),
+                kind: trellis_claims::kind_name(&key.public_key()),
+            });
+        }
+        Ok(Self::from_key(key))
     }
 
     fn from_key(key: nkeys::KeyPair) -> Self {
@@ -84,19 +65,6 @@ impl Identity {
             .unwrap_or_else(|e| unreachable!("nkeys server keys are host ids: {e}"));
         Self { id, _key: key }
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]
@@ -121,7 +89,17 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("does not hold a host seed"), "{err}");
+        assert!(
+            err.contains("host seed file") && err.contains("Remove it"),
+            "{err}"
+        );
+        let account = trellis_claims::generate(KeyKind::Account).seed().unwrap();
+        std::fs::write(&path, account).unwrap();
+        let err = Identity::load_or_create(Some(&path))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a host key"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

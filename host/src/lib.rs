@@ -5,6 +5,7 @@
 //! - [`identity`]: the host's Ed25519 key and `N...` id.
 //! - [`runtime`]: wasmtime engine, compile cache, per-request instances.
 //! - [`components`]: scaled components and their concurrency bounds.
+//! - [`artifacts`]: fetched artifacts cached on disk by sha256.
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`links`]: links and named config from the lattice, pushed to providers.
@@ -13,6 +14,7 @@
 //! - [`heartbeat`]: periodic inventory events.
 //! - [`host`]: the orchestrator ([`run`]).
 
+pub mod artifacts;
 pub mod bindings;
 pub mod capabilities;
 pub mod components;

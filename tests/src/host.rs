@@ -36,6 +36,8 @@ pub struct HostOpts {
     pub cache_dir: Option<PathBuf>,
     /// Extra arguments appended after `--allow-unsigned`.
     pub extra_args: Vec<String>,
+    /// Leave out `--allow-unsigned` (hosts that must refuse unsigned code).
+    pub require_signed: bool,
 }
 
 impl Default for HostOpts {
@@ -48,6 +50,7 @@ impl Default for HostOpts {
             seed_file: None,
             cache_dir: None,
             extra_args: Vec::new(),
+            require_signed: false,
         }
     }
 }
@@ -105,8 +108,10 @@ impl Host {
         if let Some(cache) = &opts.cache_dir {
             cmd.arg("--cache-dir").arg(cache);
         }
-        cmd.arg("--allow-unsigned")
-            .args(&opts.extra_args)
+        if !opts.require_signed {
+            cmd.arg("--allow-unsigned");
+        }
+        cmd.args(&opts.extra_args)
             .env("RUST_LOG", "info,trellis=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -100,6 +100,7 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
         nats_url: var(env::NATS_URL)?,
         lattice: lattice_name.clone(),
         connection_name: format!("trellis-provider {provider_id}"),
+        auth: trellis_lattice::connect::auth_env::from_env(),
         ..LatticeConfig::default()
     })
     .await?;

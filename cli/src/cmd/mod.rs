@@ -1,9 +1,12 @@
 //! One module per command group; this one dispatches and holds what they
 //! share (connecting, parsing `k=v`, choosing hosts).
 
+mod claims;
 mod config;
+mod devsign;
 mod get;
 mod host;
+mod keys;
 mod link;
 mod up;
 mod workload;
@@ -12,7 +15,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use trellis_lattice::{Lattice, LatticeConfig};
+use trellis_lattice::{Lattice, LatticeConfig, NatsAuth};
+use trellis_protocol::control::PingReply;
 use trellis_protocol::{HostId, LatticeName};
 
 use crate::args::{Cli, Command, GlobalArgs};
@@ -35,8 +39,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scale(cmd) => workload::scale(&global, cmd).await,
         Command::Stop(cmd) => workload::stop(&global, cmd).await,
         Command::Update(cmd) => workload::update(&global, cmd).await,
+        Command::Push { file } => workload::push(&global, &file).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
+        Command::Keys(cmd) => keys::run(&global, cmd),
+        Command::Claims(cmd) => claims::run(&global, cmd),
     }
 }
 
@@ -50,6 +57,13 @@ pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
         lattice: LatticeName::new(global.lattice.clone()).context("--lattice")?,
         connection_name: "trellis-cli".into(),
         request_timeout: Duration::from_secs(global.timeout),
+        auth: NatsAuth {
+            creds_file: global.nats_creds.clone(),
+            user: global.nats_user.clone(),
+            password: global.nats_password.clone(),
+            nkey_file: global.nats_nkey.clone(),
+            tls_ca: global.nats_tls_ca.clone(),
+        },
         ..LatticeConfig::default()
     })
 }
@@ -79,16 +93,22 @@ pub fn host_id(text: &str) -> anyhow::Result<HostId> {
 }
 
 /// The host to place a new workload on: the given one, or the one with the
-/// fewest components (ties by id, so the choice is stable).
-pub async fn choose_host(lattice: &Lattice, requested: Option<&str>) -> anyhow::Result<HostId> {
-    if let Some(text) = requested {
-        return host_id(text);
-    }
+/// fewest components (ties by id, so the choice is stable); with its ping
+/// reply when it answered one.
+pub async fn choose_host(
+    lattice: &Lattice,
+    requested: Option<&str>,
+) -> anyhow::Result<(HostId, Option<PingReply>)> {
     let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
+    if let Some(text) = requested {
+        let id = host_id(text)?;
+        let found = hosts.into_iter().find(|h| h.id == id);
+        return Ok((id, found));
+    }
     hosts
         .into_iter()
         .min_by(|a, b| a.components.cmp(&b.components).then(a.id.cmp(&b.id)))
-        .map(|h| h.id)
+        .map(|h| (h.id.clone(), Some(h)))
         .with_context(|| {
             format!(
                 "no hosts in lattice `{}`; start one with `trellis up` or `trellis host`",

@@ -59,7 +59,12 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(global: &GlobalArgs, args: &UpArgs, dir: &Path) -> anyhow::Result<()> {
-    let config = host_config(global, &args.host)?;
+    let mut config = host_config(global, &args.host)?;
+    // The dev loop: this host trusts the local dev issuer, with which the
+    // CLI signs unsigned local files it deploys here.
+    config
+        .trusted_issuers
+        .push(super::devsign::ensure_issuer()?);
     let url = config.lattice.nats_url.clone();
     let lattice = config.lattice.lattice.clone();
     let host = trellis_host::start(config).await?;

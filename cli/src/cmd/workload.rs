@@ -3,12 +3,13 @@
 use anyhow::{Context, bail};
 use trellis_lattice::Lattice;
 use trellis_protocol::control::{
-    ScaleComponentRequest, StartProviderRequest, StopProviderRequest, UpdateComponentRequest,
+    ArtifactRef, ScaleComponentRequest, StartProviderRequest, StopProviderRequest,
+    UpdateComponentRequest,
 };
 use trellis_protocol::inventory::{ComponentDescription, ProviderDescription};
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb, HostId};
 
-use super::{DISCOVERY_WINDOW, choose_host, connect, host_id};
+use super::{DISCOVERY_WINDOW, choose_host, connect, devsign, host_id};
 use crate::args::{GlobalArgs, ScaleCommand, StartCommand, StopCommand, UpdateCommand};
 use crate::output::done;
 
@@ -25,15 +26,61 @@ fn config_names(names: Vec<String>) -> anyhow::Result<Vec<ConfigName>> {
         .collect()
 }
 
-/// Reads a `file://` image; the bytes go to the lattice's object store so
-/// hosts never need the file.
-fn read_image(image: &str) -> anyhow::Result<Vec<u8>> {
-    let Some(path) = image.strip_prefix(FILE_SCHEME) else {
-        bail!(
-            "component image `{image}` is not supported; use file://PATH (e.g. file://./build/app.wasm)"
-        );
-    };
-    std::fs::read(path).with_context(|| format!("cannot read component file {path}"))
+const NATS_SCHEME: &str = "nats://";
+
+/// Resolves a component image to an artifact in the lattice: a `file://`
+/// image is read here and uploaded (hosts never need the file); a `nats://`
+/// reference names one already stored.
+///
+/// A local unsigned file is signed with the dev issuer of `trellis up` when
+/// the target hosts trust it (`trusted`).
+async fn component_artifact(
+    lattice: &Lattice,
+    image: &str,
+    trusted: &[String],
+) -> anyhow::Result<ArtifactRef> {
+    if let Some(path) = image.strip_prefix(FILE_SCHEME) {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read component file {path}"))?;
+        let bytes = devsign::sign_if_trusted(bytes, image, trusted)?;
+        return Ok(lattice.store().await?.put_artifact(&bytes).await?);
+    }
+    if let Some(reference) = image.strip_prefix(NATS_SCHEME) {
+        let parsed = reference.split_once('/').and_then(|(bucket, name)| {
+            let sha = name.strip_prefix("sha256-")?;
+            let hex_ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+            hex_ok.then(|| ArtifactRef {
+                bucket: bucket.to_owned(),
+                name: name.to_owned(),
+                sha256: sha.to_ascii_lowercase(),
+            })
+        });
+        return parsed.with_context(|| {
+            format!("`{image}` is not a reference `trellis push` prints (nats://BUCKET/sha256-HEX)")
+        });
+    }
+    bail!(
+        "component image `{image}` is not supported; use file://PATH or the nats:// reference of `trellis push`"
+    )
+}
+
+/// `trellis push FILE`.
+pub async fn push(global: &GlobalArgs, file: &str) -> anyhow::Result<()> {
+    let path = file.strip_prefix(FILE_SCHEME).unwrap_or(file);
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    let lattice = connect(global).await?;
+    let artifact = lattice.store().await?.put_artifact(&bytes).await?;
+    let reference = format!("{NATS_SCHEME}{}/{}", artifact.bucket, artifact.name);
+    match global.output {
+        crate::args::OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "reference": reference, "sha256": artifact.sha256, "size": bytes.len(),
+            }))?
+        ),
+        crate::args::OutputFormat::Table => println!("{reference}"),
+    }
+    Ok(())
 }
 
 pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
@@ -50,10 +97,10 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 bail!("--max must be at least 1 to start a component");
             }
             let config = config_names(config)?;
-            let bytes = read_image(&image)?;
             let lattice = connect(global).await?;
-            let artifact = lattice.store().await?.put_artifact(&bytes).await?;
-            let host = choose_host(&lattice, placement.host.as_deref()).await?;
+            let (host, ping) = choose_host(&lattice, placement.host.as_deref()).await?;
+            let trusted = ping.map(|p| p.trusted_issuers).unwrap_or_default();
+            let artifact = component_artifact(&lattice, &image, &trusted).await?;
             let request = ScaleComponentRequest {
                 component_id: id.clone(),
                 image,
@@ -93,7 +140,7 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 Some(bytes) => Some(lattice.store().await?.put_artifact(&bytes).await?),
                 None => None,
             };
-            let host = choose_host(&lattice, placement.host.as_deref()).await?;
+            let (host, _) = choose_host(&lattice, placement.host.as_deref()).await?;
             let request = StartProviderRequest {
                 provider_id: id.clone(),
                 image,
@@ -230,10 +277,16 @@ pub async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
 pub async fn update(global: &GlobalArgs, cmd: UpdateCommand) -> anyhow::Result<()> {
     let UpdateCommand::Component { id, image, host } = cmd;
     let id = component_id(id)?;
-    let bytes = read_image(&image)?;
     let lattice = connect(global).await?;
     let hosts = hosts_running(&lattice, &id, false, host.as_deref()).await?;
-    let artifact = lattice.store().await?.put_artifact(&bytes).await?;
+    let trusted: Vec<String> = lattice
+        .ping_hosts(DISCOVERY_WINDOW)
+        .await?
+        .into_iter()
+        .filter(|p| hosts.contains(&p.id))
+        .flat_map(|p| p.trusted_issuers)
+        .collect();
+    let artifact = component_artifact(&lattice, &image, &trusted).await?;
     for host in &hosts {
         let request = UpdateComponentRequest {
             component_id: id.clone(),

@@ -10,6 +10,7 @@ use trellis_protocol::inventory::ComponentDescription;
 use trellis_protocol::{ComponentId, EventType, LinkName};
 
 use super::{Outcome, data};
+use crate::artifacts;
 use crate::capabilities::ComponentCaps;
 use crate::components::RunningComponent;
 use crate::host::{HostContext, publish};
@@ -32,20 +33,20 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         }
         if request.max == 0 {
             ctx.components.remove(&id);
-            announce(ctx, &current, 0).await;
+            announce(ctx, &current, 0, None).await;
             tracing::info!(component = %id, "component stopped");
             return Ok(serde_json::Value::Null);
         }
         running.set_max(request.max);
-        announce(ctx, &current, request.max).await;
+        announce(ctx, &current, request.max, None).await;
         return data(running.description());
     }
     if request.max == 0 {
         return Err(format!("component {id} is not running on this host"));
     }
     match start(ctx, &request).await {
-        Ok(description) => {
-            announce(ctx, &description, description.max).await;
+        Ok((description, provenance)) => {
+            announce(ctx, &description, description.max, Some(&provenance)).await;
             data(description)
         }
         Err(error) => {
@@ -68,14 +69,14 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
 async fn start(
     ctx: &Arc<HostContext>,
     request: &ScaleComponentRequest,
-) -> Result<ComponentDescription, String> {
+) -> Result<(ComponentDescription, Provenance), String> {
     let id = &request.component_id;
     let artifact = request.artifact.as_ref().ok_or_else(|| {
         format!(
             "no artifact given for component {id}; pass a file:// image to the CLI, which uploads it"
         )
     })?;
-    let code = prepare(ctx, id, artifact).await?;
+    let (code, provenance) = prepare(ctx, id, artifact).await?;
     let description = ComponentDescription {
         id: id.clone(),
         image: request.image.clone(),
@@ -113,28 +114,55 @@ async fn start(
     component.set_rpc_task(task);
     ctx.components.insert(component);
     tracing::info!(component = %id, digest = %artifact.sha256, max = request.max, "component started");
-    Ok(description)
+    Ok((description, provenance))
 }
 
-/// Fetches, verifies, compiles (or loads from cache) and pre-instantiates.
+/// Where a component's bytes and code came from.
+struct Provenance {
+    artifact: &'static str,
+    code: &'static str,
+}
+
+/// Fetches (or reads from the disk cache), verifies, compiles (or loads
+/// from the compile cache) and pre-instantiates.
 async fn prepare(
     ctx: &HostContext,
     id: &ComponentId,
     artifact: &ArtifactRef,
-) -> Result<PreparedHttp, String> {
-    let bytes = ctx
-        .store
-        .get_artifact(artifact, ctx.config.max_artifact_bytes)
+) -> Result<(PreparedHttp, Provenance), String> {
+    let (bytes, fetched) = artifacts::load(ctx, artifact)
         .await
         .map_err(|e| format!("cannot fetch component {id}: {e}"))?;
+    // Say "not a component" before anything about its claims.
+    if !crate::runtime::has_component_header(&bytes) {
+        return Err(format!(
+            "component {id}: {}",
+            crate::runtime::RuntimeError::NotAComponent(
+                "the file does not start with the component-model header".into()
+            )
+        ));
+    }
+    // Nothing starts unless this host's policy accepts its claims.
+    let policy = trellis_claims::TrustPolicy {
+        trusted_issuers: ctx.config.trusted_issuers.clone(),
+        allow_unsigned: ctx.config.allow_unsigned,
+    };
+    trellis_claims::verify(&bytes, &policy, trellis_claims::now_unix())
+        .map_err(|refusal| format!("component {id} refused: {refusal}"))?;
     let runtime = ctx.runtime.clone();
     let (code, outcome) = tokio::task::spawn_blocking(move || runtime.prepare_http(&bytes))
         .await
         .map_err(|e| format!("compiling component {id} failed: {e}"))?
         .map_err(|e| format!("component {id}: {e}"))?;
-    let cached = outcome == CacheOutcome::Hit;
-    tracing::info!(component = %id, cache_hit = cached, "component prepared");
-    Ok(code)
+    let provenance = Provenance {
+        artifact: if fetched { "fetched" } else { "cache" },
+        code: match outcome {
+            CacheOutcome::Hit => "cache",
+            CacheOutcome::Compiled => "compiled",
+        },
+    };
+    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, "component prepared");
+    Ok((code, provenance))
 }
 
 pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
@@ -145,14 +173,19 @@ pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         .components
         .get(id)
         .ok_or_else(|| format!("component {id} is not running on this host"))?;
-    let code = prepare(ctx, id, &request.artifact).await?;
+    let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
     running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
     let description = running.description();
-    announce(ctx, &description, description.max).await;
+    announce(ctx, &description, description.max, Some(&provenance)).await;
     data(description)
 }
 
-async fn announce(ctx: &HostContext, description: &ComponentDescription, max: u32) {
+async fn announce(
+    ctx: &HostContext,
+    description: &ComponentDescription,
+    max: u32,
+    provenance: Option<&Provenance>,
+) {
     publish(
         ctx,
         EventType::ComponentScaled,
@@ -162,6 +195,8 @@ async fn announce(ctx: &HostContext, description: &ComponentDescription, max: u3
             image: description.image.clone(),
             max,
             annotations: description.annotations.clone(),
+            artifact: provenance.map(|p| p.artifact.to_owned()),
+            code: provenance.map(|p| p.code.to_owned()),
         },
     )
     .await;

@@ -16,6 +16,8 @@ pub(super) fn ping(ctx: &HostContext) -> Outcome {
         providers: ctx.providers.all().len(),
         links_revision: ctx.links.links_revision(),
         config_revision: ctx.links.config_revision(),
+        trusted_issuers: ctx.config.trusted_issuers.clone(),
+        allow_unsigned: ctx.config.allow_unsigned,
     })
 }
 

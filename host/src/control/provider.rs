@@ -10,6 +10,7 @@ use trellis_protocol::inventory::ProviderDescription;
 use trellis_provider_sdk::{Provider, ProviderContext};
 
 use super::{Outcome, data};
+use crate::artifacts;
 use crate::external::{ExternalProvider, ExternalSpec};
 use crate::host::{HostContext, publish};
 use crate::invoker::HostInvoker;
@@ -45,6 +46,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             annotations: request.annotations.clone(),
             host_id: ctx.info.id.clone(),
             nats_url: ctx.config.lattice.nats_url.clone(),
+            auth: ctx.config.lattice.auth.clone(),
             lattice: ctx.lattice.clone(),
         }))
     } else {
@@ -102,39 +104,19 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     data(description)
 }
 
-/// Fetches a provider executable by digest and installs it (mode 0755)
-/// under the cache directory, named by its sha256; an installed one is
-/// reused.
+/// Makes a provider executable available: the artifact cache holds it by
+/// sha256 (fetched once), marked executable.
 async fn install_executable(
     ctx: &HostContext,
     id: &trellis_protocol::ComponentId,
     artifact: &trellis_protocol::control::ArtifactRef,
 ) -> Result<PathBuf, String> {
-    let dir = ctx
-        .config
-        .runtime
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("trellis"))
-        .join("providers");
-    let path = dir.join(&artifact.sha256);
-    if path.is_file() {
-        return Ok(path);
-    }
-    let bytes = ctx
-        .store
-        .get_artifact(artifact, ctx.config.max_artifact_bytes)
+    use std::os::unix::fs::PermissionsExt;
+    artifacts::load(ctx, artifact)
         .await
         .map_err(|e| format!("cannot fetch provider {id}: {e}"))?;
-    let install = |path: &PathBuf| -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&dir)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::rename(&tmp, path)
-    };
-    install(&path)
+    let path = artifacts::dir(ctx).join(&artifact.sha256);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot install provider {id} at {}: {e}", path.display()))?;
     Ok(path)
 }

@@ -154,8 +154,9 @@ impl Runtime {
     }
 }
 
-/// The 8-byte preamble of a component (magic, then layer 1 version 0x0d).
-fn has_component_header(bytes: &[u8]) -> bool {
+/// Whether `bytes` start with the 8-byte preamble of a component (magic,
+/// then layer 1 version 0x0d).
+pub fn has_component_header(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
 }
 

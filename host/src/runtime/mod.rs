@@ -11,5 +11,5 @@ pub mod engine;
 mod http;
 mod state;
 
-pub use engine::{Runtime, RuntimeConfig, RuntimeError};
+pub use engine::{Runtime, RuntimeConfig, RuntimeError, has_component_header};
 pub use http::PreparedHttp;

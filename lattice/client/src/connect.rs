@@ -1,11 +1,27 @@
 //! Connecting to the lattice.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use trellis_protocol::LatticeName;
 
 use crate::error::LatticeError;
+
+/// Credentials and TLS for the NATS connection; empty means none.
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    /// A `.creds` file (JWT + nkey seed), as issued by NATS operators.
+    pub creds_file: Option<PathBuf>,
+    /// User name (with `password`).
+    pub user: Option<String>,
+    /// Password (with `user`).
+    pub password: Option<String>,
+    /// A file holding a user nkey seed (`SU...`).
+    pub nkey_file: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the server with; turns TLS on.
+    pub tls_ca: Option<PathBuf>,
+}
 
 /// How to reach a lattice.
 #[derive(Debug, Clone)]
@@ -20,6 +36,8 @@ pub struct LatticeConfig {
     pub connect_timeout: Duration,
     /// Default bound on a control request.
     pub request_timeout: Duration,
+    /// Credentials and TLS.
+    pub auth: NatsAuth,
 }
 
 impl Default for LatticeConfig {
@@ -30,6 +48,7 @@ impl Default for LatticeConfig {
             connection_name: "trellis".into(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            auth: NatsAuth::default(),
         }
     }
 }
@@ -54,13 +73,28 @@ impl Lattice {
             .name(&config.connection_name)
             .connection_timeout(config.connect_timeout)
             .request_timeout(Some(config.request_timeout));
+        let options = apply_auth(options, &config.auth)
+            .await
+            .map_err(connect_err)?;
         let client = tokio::time::timeout(
             config.connect_timeout + Duration::from_secs(1),
             options.connect(config.nats_url.as_str()),
         )
         .await
         .map_err(|_| connect_err(format!("timed out after {:?}", config.connect_timeout)))?
-        .map_err(|e| connect_err(e.to_string()))?;
+        .map_err(|e| {
+            connect_err(match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation
+                | async_nats::ConnectErrorKind::Authentication => format!(
+                    "the server refused the credentials ({e}); pass credentials it accepts with \
+                     --nats-user/--nats-password, --nats-creds or --nats-nkey"
+                ),
+                async_nats::ConnectErrorKind::Tls => {
+                    format!("TLS failed ({e}); check --nats-tls-ca and the server's certificate")
+                }
+                _ => e.to_string(),
+            })
+        })?;
         Ok(Self::from_client(client, config))
     }
 
@@ -96,5 +130,78 @@ impl Lattice {
             .await
             .map_err(|_| LatticeError::nats("flush", "timed out"))?
             .map_err(|e| LatticeError::nats("flush", e))
+    }
+}
+
+/// Applies credentials and TLS to connection options.
+async fn apply_auth(
+    mut options: async_nats::ConnectOptions,
+    auth: &NatsAuth,
+) -> Result<async_nats::ConnectOptions, String> {
+    if let Some(path) = &auth.creds_file {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| format!("cannot read --nats-creds {}: {e}", path.display()))?;
+    }
+    match (&auth.user, &auth.password) {
+        (Some(user), Some(password)) => {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        (None, None) => {}
+        _ => return Err("--nats-user and --nats-password go together".into()),
+    }
+    if let Some(path) = &auth.nkey_file {
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --nats-nkey {}: {e}", path.display()))?;
+        options = options.nkey(seed.trim().to_owned());
+    }
+    if let Some(ca) = &auth.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    Ok(options)
+}
+
+/// Environment variables that pass a connection's credentials to a child
+/// process (an external provider), and back.
+pub mod auth_env {
+    use super::NatsAuth;
+
+    /// `.creds` file path.
+    pub const CREDS: &str = "TRELLIS_NATS_CREDS";
+    /// User name.
+    pub const USER: &str = "TRELLIS_NATS_USER";
+    /// Password.
+    pub const PASSWORD: &str = "TRELLIS_NATS_PASSWORD";
+    /// Nkey seed file path.
+    pub const NKEY: &str = "TRELLIS_NATS_NKEY";
+    /// CA certificate path.
+    pub const TLS_CA: &str = "TRELLIS_NATS_TLS_CA";
+
+    /// The variables to set for `auth`.
+    pub fn to_env(auth: &NatsAuth) -> Vec<(&'static str, String)> {
+        let path = |p: &std::path::PathBuf| p.display().to_string();
+        [
+            (CREDS, auth.creds_file.as_ref().map(path)),
+            (USER, auth.user.clone()),
+            (PASSWORD, auth.password.clone()),
+            (NKEY, auth.nkey_file.as_ref().map(path)),
+            (TLS_CA, auth.tls_ca.as_ref().map(path)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+    }
+
+    /// Reads the variables back.
+    pub fn from_env() -> NatsAuth {
+        let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+        NatsAuth {
+            creds_file: var(CREDS).map(Into::into),
+            user: var(USER),
+            password: var(PASSWORD),
+            nkey_file: var(NKEY).map(Into::into),
+            tls_ca: var(TLS_CA).map(Into::into),
+        }
     }
 }

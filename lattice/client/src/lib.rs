@@ -19,5 +19,5 @@ pub mod keyvalue;
 pub mod rpc;
 pub mod store;
 
-pub use connect::{Lattice, LatticeConfig};
+pub use connect::{Lattice, LatticeConfig, NatsAuth};
 pub use error::{ControlError, LatticeError};

@@ -227,6 +227,12 @@ pub struct PingReply {
     /// Revision of the lattice's named configs this host has applied.
     #[serde(default)]
     pub config_revision: u64,
+    /// Issuers whose signed components this host runs.
+    #[serde(default)]
+    pub trusted_issuers: Vec<String>,
+    /// Whether it runs unsigned components.
+    #[serde(default)]
+    pub allow_unsigned: bool,
 }
 
 #[cfg(test)]

@@ -123,6 +123,13 @@ pub mod data {
         pub max: u32,
         /// Annotations of the component.
         pub annotations: Annotations,
+        /// Where a newly started component's bytes came from: `cache` (the
+        /// host's disk) or `fetched` (the lattice's object store).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub artifact: Option<String>,
+        /// Where its machine code came from: `cache` or `compiled`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub code: Option<String>,
     }
 
     /// `component_scale_failed`.

@@ -1,28 +1,10 @@
 //! An external provider process: the keyvalue-sled binary, shipped through
 //! the lattice, supervised and restarted by its host.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use trellis_protocol::{EventType, Subject};
 use trellis_tests::{http_get, target_dir, wait_for_http};
 
-use crate::fixture::{Lattice, ROUTE_READY};
-
-async fn next_event(
-    sub: &mut async_nats::Subscriber,
-    provider: &str,
-) -> anyhow::Result<serde_json::Value> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
-            .await?
-            .expect("event stream");
-        let event: serde_json::Value = serde_json::from_slice(&msg.payload)?;
-        if event["data"]["provider_id"] == provider {
-            return Ok(event["data"].clone());
-        }
-    }
-}
+use crate::fixture::{Lattice, ROUTE_READY, next_event};
 
 fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
@@ -66,7 +48,7 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
             "kv-data",
         ])?
         .ok()?;
-    let first = next_event(&mut started, "kv").await?;
+    let first = next_event(&mut started, "provider_id", "kv").await?;
     let first_pid = first["process_id"]
         .as_i64()
         .expect("external providers report their pid") as i32;
@@ -99,7 +81,7 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
         nix::unistd::Pid::from_raw(first_pid),
         nix::sys::signal::Signal::SIGKILL,
     )?;
-    let gone = next_event(&mut stopped, "kv").await?;
+    let gone = next_event(&mut stopped, "provider_id", "kv").await?;
     assert!(
         gone["reason"]
             .as_str()
@@ -107,7 +89,7 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
             .contains("SIGKILL"),
         "{gone}"
     );
-    let second = next_event(&mut started, "kv").await?;
+    let second = next_event(&mut started, "provider_id", "kv").await?;
     let second_pid = second["process_id"].as_i64().unwrap_or_default() as i32;
     assert_ne!(second_pid, first_pid);
     // provider_started comes once the new process answers health, which
@@ -117,7 +99,7 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
 
     // Stopping it ends the process.
     lattice.cli.run(&["stop", "provider", "kv"])?.ok()?;
-    let last = next_event(&mut stopped, "kv").await?;
+    let last = next_event(&mut stopped, "provider_id", "kv").await?;
     assert_eq!(last["reason"], "stopped");
     assert!(!alive(second_pid), "provider process outlived its stop");
     Ok(())

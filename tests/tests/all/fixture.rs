@@ -138,3 +138,22 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// The data of the next event on `sub` whose `data[field]` is `value`
+/// (bounded wait).
+pub async fn next_event(
+    sub: &mut async_nats::Subscriber,
+    field: &str,
+    value: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
+        let event: serde_json::Value = serde_json::from_slice(&msg.payload)?;
+        if event["data"][field] == value {
+            return Ok(event["data"].clone());
+        }
+    }
+}

@@ -2,6 +2,9 @@
 //! sockets and real components built from `actors/`. One binary, as in
 //! wasmtime, so linking happens once.
 
+mod artifacts;
+mod auth;
+mod claims;
 mod config_logging;
 mod control_errors;
 mod external;
@@ -13,4 +16,5 @@ mod keyvalue;
 mod lifecycle;
 mod misbehave;
 mod routing;
+mod trust;
 mod up;
