@@ -95,9 +95,15 @@ pub struct ClaimsSignArgs {
     /// Not valid before this RFC 3339 time (`2030-01-31T12:00:00Z`).
     #[arg(long, value_name = "TIME")]
     pub not_before: Option<String>,
-    /// Where to write the signed component (may be WASM itself).
+    /// Where to write the signed component (may be WASM itself); with
+    /// --detached, where to write the JWT (put it beside the executable as
+    /// `EXE.jwt`, where `trellis start provider` looks for it).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: PathBuf,
+    /// Sign a provider executable: write the claims as a detached JWT
+    /// instead of embedding them.
+    #[arg(long)]
+    pub detached: bool,
 }
 
 /// `trellis claims inspect`.

@@ -48,6 +48,19 @@ fn sign(global: &GlobalArgs, args: ClaimsSignArgs) -> anyhow::Result<()> {
         name: args.name,
         version: args.version,
     };
+    if args.detached {
+        let jwt = trellis_claims::sign_detached(&wasm, &issuer, options)
+            .with_context(|| format!("cannot sign {}", args.wasm.display()))?;
+        std::fs::write(&args.out, &jwt)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        eprintln!(
+            "Signed {} (detached claims in {}, issuer {}).",
+            args.wasm.display(),
+            args.out.display(),
+            issuer.public_key()
+        );
+        return Ok(());
+    }
     let signed = trellis_claims::sign(&wasm, &issuer, options)
         .with_context(|| format!("cannot sign {}", args.wasm.display()))?;
     std::fs::write(&args.out, &signed)

@@ -135,6 +135,10 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 ),
                 None => None,
             };
+            // Signed executables carry their claims beside them.
+            let claims = image
+                .strip_prefix(FILE_SCHEME)
+                .and_then(|path| std::fs::read_to_string(format!("{path}.jwt")).ok());
             let lattice = connect(global).await?;
             let artifact = match executable {
                 Some(bytes) => Some(lattice.store().await?.put_artifact(&bytes).await?),
@@ -145,6 +149,7 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 provider_id: id.clone(),
                 image,
                 artifact,
+                claims,
                 config,
                 annotations: Default::default(),
             };

@@ -38,7 +38,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         let artifact = request.artifact.as_ref().ok_or_else(|| {
             format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it")
         })?;
-        let exe = install_executable(ctx, id, artifact).await?;
+        let exe = install_executable(ctx, id, artifact, request.claims.as_deref()).await?;
         Arc::new(ExternalProvider::new(ExternalSpec {
             exe,
             image: request.image.clone(),
@@ -104,17 +104,25 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     data(description)
 }
 
-/// Makes a provider executable available: the artifact cache holds it by
-/// sha256 (fetched once), marked executable.
+/// Makes a provider executable available once the host's policy accepts
+/// its detached claims: the artifact cache holds it by sha256 (fetched
+/// once), marked executable.
 async fn install_executable(
     ctx: &HostContext,
     id: &trellis_protocol::ComponentId,
     artifact: &trellis_protocol::control::ArtifactRef,
+    claims: Option<&str>,
 ) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
-    artifacts::load(ctx, artifact)
+    let (bytes, _) = artifacts::load(ctx, artifact)
         .await
         .map_err(|e| format!("cannot fetch provider {id}: {e}"))?;
+    let policy = trellis_claims::TrustPolicy {
+        trusted_issuers: ctx.config.trusted_issuers.clone(),
+        allow_unsigned: ctx.config.allow_unsigned,
+    };
+    trellis_claims::verify_detached(&bytes, claims, &policy, trellis_claims::now_unix())
+        .map_err(|refusal| format!("provider {id} refused: {refusal}"))?;
     let path = artifacts::dir(ctx).join(&artifact.sha256);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot install provider {id} at {}: {e}", path.display()))?;

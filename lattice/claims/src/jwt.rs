@@ -110,7 +110,12 @@ fn parse(jwt: &str) -> Result<Parsed<'_>, Refusal> {
     let claims: Claims = serde_json::from_slice(&decode(payload, "payload")?)
         .map_err(|e| Refusal::malformed(format!("JWT payload: {e}")))?;
     check_key(&claims.issuer, KeyKind::Account, "iss")?;
-    check_key(&claims.subject, KeyKind::Component, "sub")?;
+    // Components carry their claims inside; providers beside the executable.
+    if KeyKind::of_public_key(&claims.subject) != Some(KeyKind::Provider) {
+        check_key(&claims.subject, KeyKind::Component, "sub")?;
+    } else {
+        check_key(&claims.subject, KeyKind::Provider, "sub")?;
+    }
     if claims.hash.len() != 64
         || !claims
             .hash

@@ -13,6 +13,7 @@
 //!
 //! No async, NATS or wasmtime here: the host and the CLI both use it.
 
+mod detached;
 mod error;
 mod jwt;
 mod keys;
@@ -24,6 +25,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use detached::{sign_detached, verify_detached};
 pub use error::{ClaimsError, KeyError, Refusal, TimeError};
 pub use jwt::{Claims, decode, decode_unverified};
 pub use keys::{KeyKind, generate, kind_name, read_seed_file, write_seed_file};

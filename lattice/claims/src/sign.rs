@@ -35,18 +35,12 @@ impl SignOptions {
     }
 }
 
-/// Signs `wasm` (a core module or component) with `issuer`, which must be
-/// an account key pair holding its seed, and returns the signed binary.
-///
-/// Claims already present are replaced, keeping their subject (the
-/// component's identity) and, unless given, their name and version. Without
-/// claims a fresh component key is generated as subject; its seed is not
-/// kept. The `hash` covers `wasm` without any `trellis-claims` section.
-pub fn sign(
-    wasm: &[u8],
+/// Checks that `issuer` is an account key and the validity window is not
+/// empty; returns the issuer's public key.
+pub(crate) fn check_signing(
     issuer: &nkeys::KeyPair,
-    options: SignOptions,
-) -> Result<Vec<u8>, ClaimsError> {
+    options: &SignOptions,
+) -> Result<String, ClaimsError> {
     let issuer_key = issuer.public_key();
     if KeyKind::of_public_key(&issuer_key) != Some(KeyKind::Account) {
         return Err(ClaimsError::NotAnAccount {
@@ -63,6 +57,22 @@ pub fn sign(
             crate::format_rfc3339(exp)
         )));
     }
+    Ok(issuer_key)
+}
+
+/// Signs `wasm` (a core module or component) with `issuer`, which must be
+/// an account key pair holding its seed, and returns the signed binary.
+///
+/// Claims already present are replaced, keeping their subject (the
+/// component's identity) and, unless given, their name and version. Without
+/// claims a fresh component key is generated as subject; its seed is not
+/// kept. The `hash` covers `wasm` without any `trellis-claims` section.
+pub fn sign(
+    wasm: &[u8],
+    issuer: &nkeys::KeyPair,
+    options: SignOptions,
+) -> Result<Vec<u8>, ClaimsError> {
+    let issuer_key = check_signing(issuer, &options)?;
     let stripped = strip_checked(wasm).map_err(ClaimsError::NotWasm)?;
     // The walk succeeded, so an error here is about the claims themselves.
     let previous = match extract(wasm).map_err(ClaimsError::ExistingClaims)? {

@@ -39,10 +39,21 @@ pub fn verify(wasm: &[u8], policy: &TrustPolicy, now_unix: u64) -> Result<Verifi
         };
     };
     let claims = jwt::decode(&token)?;
+    judge(claims, &hash_hex(&strip_checked(wasm)?), policy, now_unix)
+}
+
+/// The checks after the signature: trusted issuer, then the hash of what
+/// was signed, then the validity window.
+pub(crate) fn judge(
+    claims: Claims,
+    actual_hash: &str,
+    policy: &TrustPolicy,
+    now_unix: u64,
+) -> Result<Verified, Refusal> {
     if !policy.trusted_issuers.contains(&claims.issuer) {
         return Err(Refusal::UntrustedIssuer(claims.issuer));
     }
-    if hash_hex(&strip_checked(wasm)?) != claims.hash {
+    if actual_hash != claims.hash {
         return Err(Refusal::HashMismatch);
     }
     if claims.expires.is_some_and(|exp| now_unix >= exp) {

@@ -143,6 +143,9 @@ pub struct StartProviderRequest {
     /// The executable of an external provider, in the object store.
     #[serde(default)]
     pub artifact: Option<ArtifactRef>,
+    /// The executable's detached claims (a JWT), when signed.
+    #[serde(default)]
+    pub claims: Option<String>,
     /// Named configs for the provider.
     #[serde(default)]
     pub config: Vec<ConfigName>,

@@ -152,3 +152,55 @@ fn a_host_refuses_a_trust_issuer_that_is_not_an_account_key() -> anyhow::Result<
     assert!(err.contains("is not an account public key"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_executables_need_detached_claims_from_a_trusted_issuer() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let lattice = unique_lattice("provtrust");
+    let cli = Cli::new(&nats, &lattice);
+    let dir = tempfile::tempdir()?;
+    let trusted = key(&cli, dir.path(), "trusted.nk")?;
+    let host = Host::spawn(
+        &nats,
+        HostOpts {
+            lattice: lattice.clone(),
+            name: "strict".into(),
+            extra_args: vec!["--trust-issuer".into(), trusted],
+            require_signed: true,
+            ..HostOpts::default()
+        },
+    )?;
+    let exe = dir.path().join("trellis-provider-http-server");
+    std::fs::copy(
+        trellis_tests::target_dir().join("debug/trellis-provider-http-server"),
+        &exe,
+    )?;
+    let image = format!("file://{}", exe.display());
+
+    let out = cli.run(&["start", "provider", &image, "web", "--host", host.id()])?;
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("provider web refused: unsigned"),
+        "{}",
+        out.stderr
+    );
+
+    let jwt = format!("{}.jwt", exe.display());
+    cli.run(&[
+        "claims",
+        "sign",
+        &exe.display().to_string(),
+        "--detached",
+        "--issuer",
+        &dir.path().join("trusted.nk").display().to_string(),
+        "-o",
+        &jwt,
+    ])?
+    .ok()?;
+    cli.run(&["start", "provider", &image, "web", "--host", host.id()])?
+        .ok()?;
+    let inventory = cli.run(&["get", "inventory", host.id()])?.ok()?.json()?;
+    assert_eq!(inventory[0]["providers"][0]["id"], "web");
+    cli.run(&["stop", "provider", "web"])?.ok()?;
+    Ok(())
+}
