@@ -83,16 +83,22 @@ impl Lattice {
         .await
         .map_err(|_| connect_err(format!("timed out after {:?}", config.connect_timeout)))?
         .map_err(|e| {
+            let text = e.to_string();
+            // rustls failures surface as IO errors; name the flag anyway.
+            let tls = text.contains("certificate") || text.to_ascii_lowercase().contains("tls");
             connect_err(match e.kind() {
+                _ if tls => format!(
+                    "TLS failed ({e}); pass the CA that signed the server's certificate with --nats-tls-ca"
+                ),
                 async_nats::ConnectErrorKind::AuthorizationViolation
                 | async_nats::ConnectErrorKind::Authentication => format!(
                     "the server refused the credentials ({e}); pass credentials it accepts with \
                      --nats-user/--nats-password, --nats-creds or --nats-nkey"
                 ),
-                async_nats::ConnectErrorKind::Tls => {
-                    format!("TLS failed ({e}); check --nats-tls-ca and the server's certificate")
-                }
-                _ => e.to_string(),
+                _ => format!(
+                    "{e}. Is nats-server running? Start a local lattice with `trellis up`, \
+                     or pass --nats-url"
+                ),
             })
         })?;
         Ok(Self::from_client(client, config))

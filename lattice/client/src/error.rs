@@ -6,9 +6,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum LatticeError {
     /// The NATS connection could not be made.
-    #[error(
-        "cannot connect to NATS at {url}: {reason}. Is nats-server running? Start a local lattice with `trellis up`, or pass --nats-url"
-    )]
+    #[error("cannot connect to NATS at {url}: {reason}")]
     Connect {
         /// URL tried.
         url: String,
