@@ -109,6 +109,9 @@ pub enum Command {
     /// Sign components and inspect their embedded claims.
     #[command(subcommand)]
     Claims(crate::security_args::ClaimsCommand),
+    /// Application manifests.
+    #[command(subcommand)]
+    App(crate::app_args::AppCommand),
 }
 
 /// Host settings shared by `trellis host` and `trellis up`.

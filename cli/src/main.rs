@@ -1,5 +1,6 @@
 //! `trellis`: the command-line entry point.
 
+mod app_args;
 mod args;
 mod cmd;
 mod output;

@@ -1,6 +1,7 @@
 //! One module per command group; this one dispatches and holds what they
 //! share (connecting, parsing `k=v`, choosing hosts).
 
+mod app;
 mod claims;
 mod config;
 mod devsign;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd),
         Command::Claims(cmd) => claims::run(&global, cmd),
+        Command::App(cmd) => app::run(&global, cmd),
     }
 }
 
@@ -99,12 +101,15 @@ pub async fn choose_host(
     lattice: &Lattice,
     requested: Option<&str>,
 ) -> anyhow::Result<(HostId, Option<PingReply>)> {
-    let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
     if let Some(text) = requested {
         let id = host_id(text)?;
+        let hosts = lattice
+            .ping_hosts_until(DISCOVERY_WINDOW, |hosts| hosts.iter().any(|h| h.id == id))
+            .await?;
         let found = hosts.into_iter().find(|h| h.id == id);
         return Ok((id, found));
     }
+    let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
     hosts
         .into_iter()
         .min_by(|a, b| a.components.cmp(&b.components).then(a.id.cmp(&b.id)))

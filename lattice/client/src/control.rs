@@ -74,6 +74,16 @@ impl Lattice {
 
     /// Scatter-gather `host.ping`: every reply that arrives within `window`.
     pub async fn ping_hosts(&self, window: Duration) -> Result<Vec<PingReply>, ControlError> {
+        self.ping_hosts_until(window, |_| false).await
+    }
+
+    /// Like [`Lattice::ping_hosts`], but stops gathering as soon as `enough`
+    /// holds for the replies so far (e.g. "the host I asked about answered").
+    pub async fn ping_hosts_until(
+        &self,
+        window: Duration,
+        enough: impl Fn(&[PingReply]) -> bool,
+    ) -> Result<Vec<PingReply>, ControlError> {
         let subject = verb_subject(self, &ControlVerb::HostPing);
         let inbox = self.client.new_inbox();
         let mut replies = self
@@ -97,7 +107,12 @@ impl Lattice {
                     ok: true,
                     data: Some(ping),
                     ..
-                }) => hosts.push(ping),
+                }) => {
+                    hosts.push(ping);
+                    if enough(&hosts) {
+                        break;
+                    }
+                }
                 Ok(other) => {
                     tracing::warn!(error = ?other.error, "host answered ping with an error")
                 }

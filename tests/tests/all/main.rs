@@ -2,6 +2,7 @@
 //! sockets and real components built from `actors/`. One binary, as in
 //! wasmtime, so linking happens once.
 
+mod app_validate;
 mod artifacts;
 mod auth;
 mod claims;

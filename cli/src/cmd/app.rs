@@ -1,0 +1,83 @@
+//! `trellis app`: application manifests. Only `validate` exists so far;
+//! deploying needs the wadm service, which is not built yet.
+
+use serde::Serialize;
+use trellis_wadm::manifest::{ManifestError, Problem};
+
+use crate::app_args::{AppCommand, ValidateArgs};
+use crate::args::{GlobalArgs, OutputFormat};
+
+/// Runs `trellis app ...`.
+pub fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppCommand::Validate(args) => validate(global.output, &args),
+    }
+}
+
+/// The JSON form of a validation result.
+#[derive(Serialize)]
+struct Report<'a> {
+    valid: bool,
+    app: Option<&'a str>,
+    version: Option<&'a str>,
+    problems: &'a [Problem],
+}
+
+fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Result<()> {
+    let file = args.file.display();
+    let (manifest, problems) = match trellis_wadm::validate_file(&args.file) {
+        Ok(result) => result,
+        Err(e) => {
+            if let (OutputFormat::Json, ManifestError::Syntax { line, column, .. }) = (format, &e) {
+                let path = match (line, column) {
+                    (Some(l), Some(c)) => format!("line {l} column {c}"),
+                    _ => String::new(),
+                };
+                let problems = [Problem::new(path, e.to_string())];
+                print_json(&Report {
+                    valid: false,
+                    app: None,
+                    version: None,
+                    problems: &problems,
+                })?;
+            }
+            if matches!(e, ManifestError::Read { .. }) {
+                return Err(e.into());
+            }
+            anyhow::bail!("{file} is not a valid manifest: {e}");
+        }
+    };
+    match format {
+        OutputFormat::Json => print_json(&Report {
+            valid: problems.is_empty(),
+            app: Some(manifest.name()),
+            version: manifest.version(),
+            problems: &problems,
+        })?,
+        OutputFormat::Table if problems.is_empty() => {
+            let version = manifest
+                .version()
+                .unwrap_or("none (one is generated on deploy)");
+            println!(
+                "{file}: valid (app {}, version {version}, {} components)",
+                manifest.name(),
+                manifest.spec.components.len()
+            );
+        }
+        OutputFormat::Table => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+        }
+    }
+    match problems.len() {
+        0 => Ok(()),
+        1 => anyhow::bail!("1 problem in {file}"),
+        n => anyhow::bail!("{n} problems in {file}"),
+    }
+}
+
+fn print_json(report: &Report<'_>) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! The manifest data model (wadm's OAM `Application` format).
+//!
+//! Fields that validation checks (names, ids, images, WIT names) are plain
+//! strings here so that [`super::validate`] can report every problem at
+//! once instead of stopping at the first one serde meets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The only `apiVersion` accepted.
+pub const API_VERSION: &str = "core.oam.dev/v1beta1";
+/// The only `kind` accepted.
+pub const KIND: &str = "Application";
+/// The annotation holding the application version.
+pub const VERSION_ANNOTATION: &str = "version";
+
+/// A whole application manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Must be [`API_VERSION`].
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// Must be [`KIND`].
+    pub kind: String,
+    /// Name, annotations and labels of the application.
+    pub metadata: Metadata,
+    /// What the application consists of.
+    pub spec: Spec,
+}
+
+impl Manifest {
+    /// The application name (`metadata.name`).
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The version from `metadata.annotations.version`, if given.
+    pub fn version(&self) -> Option<&str> {
+        self.metadata
+            .annotations
+            .get(VERSION_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// The lattice id of `component`: `properties.id`, or `{app}-{component}`.
+    pub fn component_id(&self, component: &Component) -> String {
+        match &component.properties.id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", self.metadata.name, component.name),
+        }
+    }
+
+    /// The component named `name`, if any.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.spec.components.iter().find(|c| c.name == name)
+    }
+}
+
+/// `metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Application name; lattice-safe (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Free-form annotations; `version` is the application version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Free-form labels (accepted for wadm compatibility, not interpreted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `spec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Components and capability providers of the application.
+    pub components: Vec<Component>,
+}
+
+/// One entry of `spec.components`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Name, unique within the manifest; link targets refer to it.
+    pub name: String,
+    /// `component` (WebAssembly) or `capability` (provider).
+    #[serde(rename = "type")]
+    pub kind: ComponentKind,
+    /// Image, id and config.
+    pub properties: Properties,
+    /// Scalers and links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traits: Vec<Trait>,
+}
+
+/// What a manifest component is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    /// A WebAssembly component.
+    Component,
+    /// A capability provider.
+    Capability,
+}
+
+impl ComponentKind {
+    /// `component` or `capability`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Component => "component",
+            Self::Capability => "capability",
+        }
+    }
+}
+
+/// `properties` of a component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    /// `file://PATH` (relative to the manifest), `nats://BUCKET/KEY` or
+    /// `builtin://NAME` (capabilities only).
+    pub image: String,
+    /// Lattice id; defaults to `{app}-{component}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Named configs given to the component or provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigRef>,
+}
+
+/// A named config, optionally with its contents inline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRef {
+    /// Config name (letters, digits, `-`, `_`).
+    pub name: String,
+    /// When present, the named config is created or replaced with exactly
+    /// these entries; when absent it must already exist in the lattice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<BTreeMap<String, String>>,
+}
+
+/// One entry of a component's `traits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawTrait", into = "RawTrait")]
+pub enum Trait {
+    /// `spreadscaler`: a total number of instances spread over host groups.
+    SpreadScaler(SpreadScalerProperties),
+    /// `daemonscaler`: a number of instances on every matching host.
+    DaemonScaler(DaemonScalerProperties),
+    /// `link`: this component calls `target` through WIT interfaces.
+    Link(LinkProperties),
+    /// A trait of unknown type, or whose properties do not fit its type.
+    /// Parsing keeps it so validation can report it with the others.
+    Invalid(RawTrait),
+}
+
+impl Trait {
+    /// The `type` string of the trait.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::SpreadScaler(_) => SPREADSCALER,
+            Self::DaemonScaler(_) => DAEMONSCALER,
+            Self::Link(_) => LINK,
+            Self::Invalid(raw) => &raw.kind,
+        }
+    }
+
+    /// Whether this is a scaler trait.
+    pub fn is_scaler(&self) -> bool {
+        matches!(self, Self::SpreadScaler(_) | Self::DaemonScaler(_))
+    }
+}
+
+/// Trait type `spreadscaler`.
+pub const SPREADSCALER: &str = "spreadscaler";
+/// Trait type `daemonscaler`.
+pub const DAEMONSCALER: &str = "daemonscaler";
+/// Trait type `link`.
+pub const LINK: &str = "link";
+
+/// A trait as written, before its properties are interpreted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrait {
+    /// The `type` field.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The `properties` field, uninterpreted.
+    #[serde(default)]
+    pub properties: serde_yaml::Value,
+    /// Why the properties could not be interpreted (not serialized).
+    #[serde(skip)]
+    pub error: Option<String>,
+}
+
+impl From<RawTrait> for Trait {
+    fn from(raw: RawTrait) -> Self {
+        fn typed<T: serde::de::DeserializeOwned>(raw: RawTrait, wrap: fn(T) -> Trait) -> Trait {
+            match serde_yaml::from_value::<T>(raw.properties.clone()) {
+                Ok(props) => wrap(props),
+                Err(e) => Trait::Invalid(RawTrait {
+                    error: Some(e.to_string()),
+                    ..raw
+                }),
+            }
+        }
+        match raw.kind.as_str() {
+            SPREADSCALER => typed(raw, Trait::SpreadScaler),
+            DAEMONSCALER => typed(raw, Trait::DaemonScaler),
+            LINK => typed(raw, Trait::Link),
+            _ => Trait::Invalid(raw),
+        }
+    }
+}
+
+impl From<Trait> for RawTrait {
+    fn from(t: Trait) -> Self {
+        fn raw<T: Serialize>(kind: &str, props: &T) -> RawTrait {
+            RawTrait {
+                kind: kind.to_owned(),
+                properties: serde_yaml::to_value(props).unwrap_or(serde_yaml::Value::Null),
+                error: None,
+            }
+        }
+        match t {
+            Trait::SpreadScaler(p) => raw(SPREADSCALER, &p),
+            Trait::DaemonScaler(p) => raw(DAEMONSCALER, &p),
+            Trait::Link(p) => raw(LINK, &p),
+            Trait::Invalid(r) => r,
+        }
+    }
+}
+
+/// `properties` of a `spreadscaler` trait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadScalerProperties {
+    /// Total instances over the lattice (`0` means none run).
+    #[serde(alias = "replicas")]
+    pub instances: u32,
+    /// Host groups and the share of instances each gets; empty means any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<Spread>,
+}
+
+/// `properties` of a `daemonscaler` trait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonScalerProperties {
+    /// Instances on every matching host.
+    #[serde(alias = "replicas")]
+    pub instances: u32,
+    /// Which hosts match (any spread's requirements); empty means every host.
+    /// `weight` is accepted for wadm compatibility and ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<Spread>,
+}
+
+/// One host group of a scaler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spread {
+    /// Name of the group, unique within the scaler.
+    pub name: String,
+    /// Host labels a host must all have to belong to the group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requirements: BTreeMap<String, String>,
+    /// Relative share of instances (spreadscaler); absent means 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+/// `properties` of a `link` trait (the component carrying it is the source).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkProperties {
+    /// The component called, and config given to it for this link.
+    pub target: LinkTarget,
+    /// WIT namespace, e.g. `wasi`.
+    pub namespace: String,
+    /// WIT package, e.g. `http`.
+    pub package: String,
+    /// WIT interfaces, e.g. `[incoming-handler]`.
+    pub interfaces: Vec<String>,
+    /// Link name; defaults to `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Config given to the source for this link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<LinkSource>,
+}
+
+impl LinkProperties {
+    /// The link name, `default` when not given.
+    pub fn link_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("default")
+    }
+}
+
+/// `target` of a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkTarget {
+    /// `name` of a component in this manifest.
+    pub name: String,
+    /// Config given to the target for this link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigRef>,
+}
+
+/// `source` of a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSource {
+    /// Config given to the source for this link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigRef>,
+}

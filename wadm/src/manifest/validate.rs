@@ -1,0 +1,337 @@
+//! The rules a parsed manifest must follow.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use trellis_protocol::link::WitName;
+use trellis_protocol::{ComponentId, ConfigName, LatticeName, LinkName};
+
+use super::Problem;
+use super::image::{BUILTIN_PROVIDERS, ImageRef};
+use super::types::{
+    API_VERSION, Component, ComponentKind, ConfigRef, KIND, LinkProperties, Manifest, Spread,
+    Trait, VERSION_ANNOTATION,
+};
+
+/// The path of component `index`, e.g. `spec.components[1] (http)`.
+pub fn component_path(index: usize, component: &Component) -> String {
+    if component.name.is_empty() {
+        format!("spec.components[{index}]")
+    } else {
+        format!("spec.components[{index}] ({})", component.name)
+    }
+}
+
+/// Checks every rule and returns every problem found (empty when valid).
+pub fn validate(manifest: &Manifest) -> Vec<Problem> {
+    let mut v = Validator {
+        problems: Vec::new(),
+        configs: HashMap::new(),
+    };
+    v.header(manifest);
+    v.components(manifest);
+    v.problems
+}
+
+struct Validator {
+    problems: Vec<Problem>,
+    /// Inline named configs seen so far: name -> (path, properties).
+    configs: HashMap<String, (String, BTreeMap<String, String>)>,
+}
+
+impl Validator {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    fn header(&mut self, m: &Manifest) {
+        if m.api_version != API_VERSION {
+            self.push(
+                "apiVersion",
+                format!("is `{}`; use `{API_VERSION}`", m.api_version),
+            );
+        }
+        if m.kind != KIND {
+            self.push("kind", format!("is `{}`; use `{KIND}`", m.kind));
+        }
+        // The app name prefixes default component ids and lands in subjects,
+        // so it follows the lattice-name rules.
+        if let Err(e) = LatticeName::new(m.metadata.name.as_str()) {
+            self.push(
+                "metadata.name",
+                format!("{e}; the application name becomes part of component ids"),
+            );
+        }
+        if let Some(version) = m.version() {
+            let path = format!("metadata.annotations.{VERSION_ANNOTATION}");
+            if version.is_empty() {
+                self.push(path, "is empty; give a version such as `v1` or remove it");
+            } else if version.chars().any(char::is_whitespace) {
+                self.push(
+                    path,
+                    format!("`{version}` contains whitespace; use e.g. `v1.2.0`"),
+                );
+            }
+        }
+        if m.spec.components.is_empty() {
+            self.push("spec.components", "is empty; list at least one component");
+        }
+    }
+
+    fn components(&mut self, m: &Manifest) {
+        let app_ok = LatticeName::new(m.metadata.name.as_str()).is_ok();
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for (i, c) in m.spec.components.iter().enumerate() {
+            let at = component_path(i, c);
+            if c.name.is_empty() {
+                self.push(format!("{at}.name"), "is empty; give the component a name");
+            } else if let Some(first) = names.get(c.name.as_str()) {
+                self.push(
+                    format!("{at}.name"),
+                    format!(
+                        "`{}` is already used by spec.components[{first}]; names must be unique",
+                        c.name
+                    ),
+                );
+            } else {
+                names.insert(&c.name, i);
+            }
+            self.component_id(m, c, &at, app_ok, &mut ids);
+            self.image(c, &at);
+            self.config_list(&c.properties.config, &format!("{at}.properties.config"));
+            self.traits(m, c, &at);
+        }
+    }
+
+    fn component_id(
+        &mut self,
+        m: &Manifest,
+        c: &Component,
+        at: &str,
+        app_ok: bool,
+        ids: &mut HashMap<String, String>,
+    ) {
+        let id = m.component_id(c);
+        let (path, checked) = match &c.properties.id {
+            Some(_) => (format!("{at}.properties.id"), true),
+            // A bad app name was reported once already.
+            None => (format!("{at}.name"), app_ok && !c.name.is_empty()),
+        };
+        if !checked {
+            return;
+        }
+        if let Err(e) = ComponentId::new(id.as_str()) {
+            let hint = if c.properties.id.is_some() {
+                String::new()
+            } else {
+                format!(" (the default id is `{{app}}-{{name}}` = `{id}`; set properties.id)")
+            };
+            self.push(path, format!("{e}{hint}"));
+        } else if let Some(first) = ids.get(&id) {
+            self.push(
+                path,
+                format!("component id `{id}` is also used by {first}; ids must be unique"),
+            );
+        } else {
+            ids.insert(id, at.to_owned());
+        }
+    }
+
+    fn image(&mut self, c: &Component, at: &str) {
+        let path = format!("{at}.properties.image");
+        match ImageRef::parse(&c.properties.image) {
+            Err(e) => self.push(path, e),
+            Ok(ImageRef::Builtin(name)) => {
+                if c.kind != ComponentKind::Capability {
+                    self.push(
+                        path,
+                        "builtin:// images are capability providers; use `type: capability` \
+                         or a file:// or nats:// component image",
+                    );
+                } else if !BUILTIN_PROVIDERS.contains(&name.as_str()) {
+                    self.push(
+                        path,
+                        format!(
+                            "no builtin provider `{name}`; use one of {}",
+                            BUILTIN_PROVIDERS.join(", ")
+                        ),
+                    );
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
+    fn config_list(&mut self, list: &[ConfigRef], at: &str) {
+        for (i, config) in list.iter().enumerate() {
+            let path = format!("{at}[{i}]");
+            if let Err(e) = ConfigName::new(config.name.as_str()) {
+                self.push(format!("{path}.name"), e.to_string());
+                continue;
+            }
+            let Some(props) = &config.properties else {
+                continue;
+            };
+            match self.configs.get(&config.name) {
+                Some((first, earlier)) if earlier != props => {
+                    let message = format!(
+                        "config `{}` is also defined at {first} with different properties; \
+                         give one of them another name or make them equal",
+                        config.name
+                    );
+                    self.push(format!("{path}.properties"), message);
+                }
+                Some(_) => {}
+                None => {
+                    self.configs
+                        .insert(config.name.clone(), (path, props.clone()));
+                }
+            }
+        }
+    }
+
+    fn traits(&mut self, m: &Manifest, c: &Component, at: &str) {
+        let mut scaler: Option<usize> = None;
+        let mut links: HashMap<(String, String, String), usize> = HashMap::new();
+        for (i, t) in c.traits.iter().enumerate() {
+            let at = format!("{at}.traits[{i}] ({})", t.kind());
+            if t.is_scaler() {
+                match scaler {
+                    Some(first) => self.push(
+                        &at,
+                        format!(
+                            "a second scaler (traits[{first}] is one); keep one spreadscaler \
+                             or daemonscaler per component"
+                        ),
+                    ),
+                    None => scaler = Some(i),
+                }
+            }
+            let props = format!("{at}.properties");
+            match t {
+                Trait::SpreadScaler(p) => {
+                    self.spread(&p.spread, &props, true);
+                }
+                Trait::DaemonScaler(p) => {
+                    if p.instances == 0 {
+                        self.push(
+                            format!("{props}.instances"),
+                            "is 0; a daemonscaler runs at least 1 instance per matching host",
+                        );
+                    }
+                    self.spread(&p.spread, &props, false);
+                }
+                Trait::Link(p) => {
+                    let key = (
+                        p.namespace.clone(),
+                        p.package.clone(),
+                        p.link_name().to_owned(),
+                    );
+                    if let Some(first) = links.get(&key) {
+                        self.push(
+                            format!("{props}.name"),
+                            format!(
+                                "traits[{first}] already links {}:{} with name `{}`; \
+                                 give one of them another `name`",
+                                key.0, key.1, key.2
+                            ),
+                        );
+                    } else {
+                        links.insert(key, i);
+                    }
+                    self.link(m, p, &props);
+                }
+                Trait::Invalid(raw) => {
+                    let message = match &raw.error {
+                        Some(e) => {
+                            format!("{e}; see docs/manifests.md for the {} fields", raw.kind)
+                        }
+                        None => format!(
+                            "unknown trait type `{}`; use spreadscaler, daemonscaler or link",
+                            raw.kind
+                        ),
+                    };
+                    let path = if raw.error.is_some() {
+                        props
+                    } else {
+                        format!("{at}.type")
+                    };
+                    self.push(path, message);
+                }
+            }
+        }
+    }
+
+    fn spread(&mut self, spread: &[Spread], props: &str, weighted: bool) {
+        let mut names = HashSet::new();
+        for (i, s) in spread.iter().enumerate() {
+            let at = format!("{props}.spread[{i}]");
+            if s.name.is_empty() {
+                self.push(format!("{at}.name"), "is empty; name the spread");
+            } else if !names.insert(s.name.as_str()) {
+                self.push(
+                    format!("{at}.name"),
+                    format!("`{}` is used twice; spread names must be unique", s.name),
+                );
+            }
+            if weighted && s.weight == Some(0) {
+                self.push(
+                    format!("{at}.weight"),
+                    "is 0; use a weight of at least 1 or remove the spread",
+                );
+            }
+            if s.requirements.keys().any(String::is_empty) {
+                self.push(
+                    format!("{at}.requirements"),
+                    "has an empty label name; write `label: value`",
+                );
+            }
+        }
+    }
+
+    fn link(&mut self, m: &Manifest, p: &LinkProperties, props: &str) {
+        if m.component(&p.target.name).is_none() {
+            let known: Vec<&str> = m.spec.components.iter().map(|c| c.name.as_str()).collect();
+            self.push(
+                format!("{props}.target.name"),
+                format!(
+                    "no component named `{}` in this manifest; use one of: {}",
+                    p.target.name,
+                    known.join(", ")
+                ),
+            );
+        }
+        for (field, value) in [("namespace", &p.namespace), ("package", &p.package)] {
+            if let Err(e) = WitName::new(value.as_str()) {
+                self.push(format!("{props}.{field}"), wit_message(&e.to_string()));
+            }
+        }
+        if p.interfaces.is_empty() {
+            self.push(
+                format!("{props}.interfaces"),
+                "is empty; list the interfaces used, e.g. [incoming-handler]",
+            );
+        }
+        for (i, interface) in p.interfaces.iter().enumerate() {
+            if let Err(e) = WitName::new(interface.as_str()) {
+                self.push(
+                    format!("{props}.interfaces[{i}]"),
+                    wit_message(&e.to_string()),
+                );
+            }
+        }
+        if let Some(name) = &p.name
+            && let Err(e) = LinkName::new(name.as_str())
+        {
+            self.push(format!("{props}.name"), e.to_string());
+        }
+        self.config_list(&p.target.config, &format!("{props}.target.config"));
+        if let Some(source) = &p.source {
+            self.config_list(&source.config, &format!("{props}.source.config"));
+        }
+    }
+}
+
+fn wit_message(error: &str) -> String {
+    format!("{error}; WIT names are kebab-case, e.g. `incoming-handler`")
+}
