@@ -37,4 +37,12 @@ for arg in "${cargo_args[@]}"; do
     case "$arg" in -p | -p* | --package | --package=*) scope=() ;; esac
 done
 
-cargo test "${scope[@]}" "${cargo_args[@]}" -- --test-threads=2 "${test_args[@]}"
+# cargo's last lines belong to the last crate's doctests (often "0
+# passed"), so end with one summary line over every test binary.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set -o pipefail
+cargo test "${scope[@]}" "${cargo_args[@]}" -- --test-threads=2 "${test_args[@]}" 2>&1 | tee "$log"
+passed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+echo "tests: $passed passed, $failed failed"
