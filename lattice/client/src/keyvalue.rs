@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::RequestErrorKind;
-use futures::StreamExt;
 use trellis_protocol::invocation;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
-use trellis_protocol::subject::pattern;
 use trellis_protocol::{ComponentId, Subject};
 
 use crate::connect::Lattice;
@@ -59,35 +57,17 @@ impl Lattice {
         F: Fn(KvRequest, CallContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = KvReply> + Send + 'static,
     {
-        let mut sub = self
-            .client
-            .queue_subscribe(
-                pattern::rpc_target(&self.lattice, target),
-                pattern::rpc_queue_group(&self.lattice, target),
-            )
-            .await
-            .map_err(|e| LatticeError::nats("subscribe rpc", e))?;
-        let lattice = self.clone();
         let handler = Arc::new(handler);
-        Ok(tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                let Some(reply_to) = msg.reply.clone() else {
-                    continue;
+        self.serve_rpc(target, move |payload, ctx| {
+            let handler = handler.clone();
+            async move {
+                let reply = match invocation::decode::<KvRequest>(&payload) {
+                    Ok(request) => handler(request, ctx).await,
+                    Err(e) => Err(KvError::Other(format!("malformed keyvalue call: {e}"))),
                 };
-                let (lattice, handler) = (lattice.clone(), handler.clone());
-                tokio::spawn(async move {
-                    let ctx =
-                        CallContext::from_headers(msg.headers.as_ref(), lattice.request_timeout);
-                    let reply = match invocation::decode::<KvRequest>(&msg.payload) {
-                        Ok(request) => handler(request, ctx).await,
-                        Err(e) => Err(KvError::Other(format!("malformed keyvalue call: {e}"))),
-                    };
-                    let payload = invocation::encode(&reply);
-                    if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
-                        tracing::warn!(%e, "could not send keyvalue reply");
-                    }
-                });
+                invocation::encode(&reply)
             }
-        }))
+        })
+        .await
     }
 }

@@ -171,6 +171,27 @@ impl Lattice {
         F: Fn(HttpRequest, CallContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = InvocationReply<HttpResponse>> + Send + 'static,
     {
+        let lattice = self.clone();
+        let handler = std::sync::Arc::new(handler);
+        self.serve_rpc(target, move |payload, ctx| {
+            let (lattice, handler) = (lattice.clone(), handler.clone());
+            async move { invocation::encode(&lattice.answer_http(&payload, ctx, &*handler).await) }
+        })
+        .await
+    }
+
+    /// Subscribes to every invocation subject of `target` in its queue
+    /// group and answers each message, in its own task, with what `answer`
+    /// makes of its payload; runs until the returned task is aborted.
+    pub(crate) async fn serve_rpc<F, Fut>(
+        &self,
+        target: &ComponentId,
+        answer: F,
+    ) -> Result<tokio::task::JoinHandle<()>, LatticeError>
+    where
+        F: Fn(bytes::Bytes, CallContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<u8>> + Send + 'static,
+    {
         let mut sub = self
             .client
             .queue_subscribe(
@@ -180,23 +201,20 @@ impl Lattice {
             .await
             .map_err(|e| LatticeError::nats("subscribe rpc", e))?;
         let lattice = self.clone();
-        let handler = std::sync::Arc::new(handler);
+        let answer = std::sync::Arc::new(answer);
         Ok(tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 let Some(reply_to) = msg.reply.clone() else {
                     continue;
                 };
-                let lattice = lattice.clone();
-                let handler = handler.clone();
+                let (lattice, answer) = (lattice.clone(), answer.clone());
                 tokio::spawn(async move {
                     let ctx =
                         CallContext::from_headers(msg.headers.as_ref(), lattice.request_timeout);
-                    let result = lattice
-                        .answer_http(&msg.payload, ctx.clone(), &*handler)
-                        .await;
-                    let payload = invocation::encode(&result);
+                    let trace_id = ctx.trace_id.clone();
+                    let payload = answer(msg.payload, ctx).await;
                     if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
-                        tracing::warn!(%e, trace_id = %ctx.trace_id, "could not send invocation reply");
+                        tracing::warn!(%e, %trace_id, "could not send invocation reply");
                     }
                 });
             }
