@@ -73,6 +73,15 @@ impl RunningComponent {
             .max = max;
     }
 
+    /// Replaces the annotations (wadm re-marks a component a new app
+    /// version took over).
+    pub fn set_annotations(&self, annotations: trellis_protocol::inventory::Annotations) {
+        self.description
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .annotations = annotations;
+    }
+
     /// Swaps in new code (component update).
     pub fn replace_code(&self, code: PreparedHttp, image: String, digest: String) {
         *self.code.write().unwrap_or_else(PoisonError::into_inner) = code;

@@ -95,6 +95,7 @@ impl HostContext {
             labels: self.labels(),
             version: VERSION.into(),
             uptime_seconds: self.info.started.elapsed().as_secs(),
+            heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
             components: self.components.descriptions(),
             providers: self
                 .providers

@@ -44,6 +44,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                     .collect::<anyhow::Result<_>>()?,
                 source_config: configs(&source_config)?,
                 target_config: configs(&target_config)?,
+                annotations: Default::default(),
             };
             let lattice = connect(global).await?;
             let stored: Option<Link> = lattice.control(ControlVerb::LinkPut, &link, None).await?;

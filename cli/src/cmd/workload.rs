@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use trellis_lattice::Lattice;
 use trellis_protocol::control::{
-    ArtifactRef, ScaleComponentRequest, StartProviderRequest, StopProviderRequest,
+    ArtifactRef, NATS_SCHEME, ScaleComponentRequest, StartProviderRequest, StopProviderRequest,
     UpdateComponentRequest,
 };
 use trellis_protocol::inventory::{ComponentDescription, ProviderDescription};
@@ -26,8 +26,6 @@ fn config_names(names: Vec<String>) -> anyhow::Result<Vec<ConfigName>> {
         .collect()
 }
 
-const NATS_SCHEME: &str = "nats://";
-
 /// Resolves a component image to an artifact in the lattice: a `file://`
 /// image is read here and uploaded (hosts never need the file); a `nats://`
 /// reference names one already stored.
@@ -45,19 +43,8 @@ async fn component_artifact(
         let bytes = devsign::sign_if_trusted(bytes, image, trusted)?;
         return Ok(lattice.store().await?.put_artifact(&bytes).await?);
     }
-    if let Some(reference) = image.strip_prefix(NATS_SCHEME) {
-        let parsed = reference.split_once('/').and_then(|(bucket, name)| {
-            let sha = name.strip_prefix("sha256-")?;
-            let hex_ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-            hex_ok.then(|| ArtifactRef {
-                bucket: bucket.to_owned(),
-                name: name.to_owned(),
-                sha256: sha.to_ascii_lowercase(),
-            })
-        });
-        return parsed.with_context(|| {
-            format!("`{image}` is not a reference `trellis push` prints (nats://BUCKET/sha256-HEX)")
-        });
+    if image.starts_with(NATS_SCHEME) {
+        return ArtifactRef::parse_reference(image).map_err(anyhow::Error::msg);
     }
     bail!(
         "component image `{image}` is not supported; use file://PATH or the nats:// reference of `trellis push`"
@@ -70,7 +57,7 @@ pub async fn push(global: &GlobalArgs, file: &str) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
     let lattice = connect(global).await?;
     let artifact = lattice.store().await?.put_artifact(&bytes).await?;
-    let reference = format!("{NATS_SCHEME}{}/{}", artifact.bucket, artifact.name);
+    let reference = artifact.reference();
     match global.output {
         crate::args::OutputFormat::Json => println!(
             "{}",

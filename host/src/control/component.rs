@@ -38,8 +38,13 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             return Ok(serde_json::Value::Null);
         }
         running.set_max(request.max);
-        announce(ctx, &current, request.max, None).await;
-        return data(running.description());
+        // Empty annotations mean "keep them": `trellis scale` sends none.
+        if !request.annotations.is_empty() {
+            running.set_annotations(request.annotations.clone());
+        }
+        let description = running.description();
+        announce(ctx, &description, request.max, None).await;
+        return data(description);
     }
     if request.max == 0 {
         return Err(format!("component {id} is not running on this host"));

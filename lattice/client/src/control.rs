@@ -26,18 +26,27 @@ impl Lattice {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
+        let subject = verb_subject(self, &verb);
+        self.request_json(subject, request, timeout.unwrap_or(self.request_timeout))
+            .await
+    }
+
+    /// Sends a JSON request to `subject` and unwraps the reply envelope.
+    pub(crate) async fn request_json<Req, Resp>(
+        &self,
+        subject: String,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Option<Resp>, ControlError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
         let body = serde_json::to_vec(request).map_err(|e| ControlError::BadReply {
-            subject: verb_subject(self, &verb),
+            subject: subject.clone(),
             reason: format!("cannot encode request: {e}"),
         })?;
-        let subject = verb_subject(self, &verb);
-        let reply = self
-            .control_raw(
-                &subject,
-                body.into(),
-                timeout.unwrap_or(self.request_timeout),
-            )
-            .await?;
+        let reply = self.control_raw(&subject, body.into(), timeout).await?;
         let envelope: Reply<Resp> =
             serde_json::from_slice(&reply).map_err(|e| ControlError::BadReply {
                 subject,

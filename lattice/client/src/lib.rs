@@ -9,6 +9,7 @@
 //! - [`keyvalue`]: `wasi:keyvalue` calls across hosts.
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
+//! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
 
 pub mod body;
 pub mod connect;
@@ -18,6 +19,7 @@ pub mod events;
 pub mod keyvalue;
 pub mod rpc;
 pub mod store;
+pub mod wadm;
 
 pub use connect::{Lattice, LatticeConfig, NatsAuth};
 pub use error::{ControlError, LatticeError};

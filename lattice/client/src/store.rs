@@ -344,7 +344,7 @@ async fn bounded<T>(
         .map_err(|_| LatticeError::storage(what, format!("timed out after {ARTIFACT_TIMEOUT:?}")))?
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     what: &str,
     bytes: &[u8],
 ) -> Result<T, LatticeError> {

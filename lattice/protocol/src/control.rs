@@ -100,6 +100,38 @@ pub struct ArtifactRef {
     pub sha256: String,
 }
 
+/// The scheme of artifact references: `nats://BUCKET/sha256-HEX`.
+pub const NATS_SCHEME: &str = "nats://";
+
+impl ArtifactRef {
+    /// The `nats://BUCKET/sha256-HEX` reference `trellis push` prints.
+    pub fn reference(&self) -> String {
+        format!("{NATS_SCHEME}{}/{}", self.bucket, self.name)
+    }
+
+    /// Parses a reference made by [`ArtifactRef::reference`]; the error says
+    /// what shape is expected.
+    pub fn parse_reference(image: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{image}` is not an artifact reference; use the nats://BUCKET/sha256-HEX that `trellis push` prints"
+            )
+        };
+        let rest = image.strip_prefix(NATS_SCHEME).ok_or_else(bad)?;
+        let (bucket, name) = rest.split_once('/').ok_or_else(bad)?;
+        let sha = name.strip_prefix("sha256-").ok_or_else(bad)?;
+        let hex_ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+        if bucket.is_empty() || !hex_ok {
+            return Err(bad());
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            name: name.to_owned(),
+            sha256: sha.to_ascii_lowercase(),
+        })
+    }
+}
+
 /// `component.scale.{host}`: start, rescale or (with `max: 0`) stop a component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScaleComponentRequest {
@@ -250,6 +282,24 @@ mod tests {
         assert_eq!(err, serde_json::json!({"ok": false, "error": "nope"}));
         let back: Reply<u32> = serde_json::from_value(ok).unwrap();
         assert_eq!(back.into_result(), Ok(Some(3)));
+    }
+
+    #[test]
+    fn artifact_references_round_trip() {
+        let sha = "ab".repeat(32);
+        let r = ArtifactRef::parse_reference(&format!("nats://ART/sha256-{sha}")).unwrap();
+        assert_eq!(r.sha256, sha);
+        assert_eq!(ArtifactRef::parse_reference(&r.reference()).unwrap(), r);
+        for bad in [
+            "file://x".to_owned(),
+            "nats://ART".to_owned(),
+            format!("nats:///sha256-{sha}"),
+            "nats://ART/sha256-xyz".to_owned(),
+            format!("nats://ART/md5-{sha}"),
+        ] {
+            let err = ArtifactRef::parse_reference(&bad).unwrap_err();
+            assert!(err.contains("trellis push"), "{bad}: {err}");
+        }
     }
 
     #[test]

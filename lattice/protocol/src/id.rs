@@ -131,6 +131,12 @@ token_id!(
     64
 );
 token_id!(
+    /// Name of a wadm application (`metadata.name` of its manifest).
+    AppName,
+    "app name",
+    64
+);
+token_id!(
     /// Id of a component or a capability provider, unique within a lattice.
     ///
     /// Components and providers share one id space because either can be the

@@ -62,6 +62,10 @@ pub struct HostInventory {
     pub version: String,
     /// Seconds since the host started.
     pub uptime_seconds: u64,
+    /// Milliseconds between heartbeats; a reader that misses three of them
+    /// may take the host for gone. 0 when unknown (older hosts).
+    #[serde(default)]
+    pub heartbeat_ms: u64,
     /// Components, sorted by id.
     pub components: Vec<ComponentDescription>,
     /// Providers, sorted by id.

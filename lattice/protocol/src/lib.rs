@@ -11,6 +11,7 @@
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
 //! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
+//! - [`wadm`]: the wadm API, app versions and app status.
 
 pub mod control;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod invocation;
 pub mod keyvalue;
 pub mod link;
 pub mod subject;
+pub mod wadm;
 
-pub use id::{ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, StreamId};
+pub use id::{AppName, ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, StreamId};
 pub use subject::{ControlVerb, EventType, Subject, SubjectError};

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ComponentId, ConfigName, LinkName};
+use crate::inventory::Annotations;
 
 /// Why a WIT name or interface reference is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +159,9 @@ pub struct Link {
     /// Named configs the target uses for this link.
     #[serde(default)]
     pub target_config: Vec<ConfigName>,
+    /// Who put the link (wadm marks the links of its apps here).
+    #[serde(default, skip_serializing_if = "Annotations::is_empty")]
+    pub annotations: Annotations,
 }
 
 impl Link {

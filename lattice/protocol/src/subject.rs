@@ -458,6 +458,16 @@ pub mod pattern {
     pub fn control_queue_group(lattice: &LatticeName) -> String {
         format!("{PREFIX}.{lattice}.ctl")
     }
+
+    /// Every wadm API subject of `lattice`.
+    pub fn all_wadm(lattice: &LatticeName) -> String {
+        format!("{PREFIX}.{lattice}.wadm.app.*")
+    }
+
+    /// The queue group wadm instances answer the API in.
+    pub fn wadm_queue_group(lattice: &LatticeName) -> String {
+        format!("{PREFIX}.{lattice}.wadm")
+    }
 }
 
 #[cfg(test)]
