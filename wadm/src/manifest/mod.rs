@@ -22,7 +22,7 @@ pub use types::{
     LINK, LinkProperties, LinkSource, LinkTarget, Manifest, Metadata, Properties, RawTrait,
     SPREADSCALER, Spec, Spread, SpreadScalerProperties, Trait, VERSION_ANNOTATION,
 };
-pub use validate::{component_path, validate};
+pub use validate::{MAX_INSTANCES, component_path, validate};
 
 /// Why a manifest could not be read or parsed at all.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,10 @@ use super::types::{
     Trait, VERSION_ANNOTATION,
 };
 
+/// Upper bound of a scaler's `instances`: placement work grows with it, and
+/// beyond this a typo (an extra zero or three) is likelier than intent.
+pub const MAX_INSTANCES: u32 = 10_000;
+
 /// The path of component `index`, e.g. `spec.components[1] (http)`.
 pub fn component_path(index: usize, component: &Component) -> String {
     if component.name.is_empty() {
@@ -210,9 +214,11 @@ impl Validator {
             let props = format!("{at}.properties");
             match t {
                 Trait::SpreadScaler(p) => {
+                    self.instances(p.instances, &props);
                     self.spread(&p.spread, &props, true);
                 }
                 Trait::DaemonScaler(p) => {
+                    self.instances(p.instances, &props);
                     if p.instances == 0 {
                         self.push(
                             format!("{props}.instances"),
@@ -259,6 +265,15 @@ impl Validator {
                     self.push(path, message);
                 }
             }
+        }
+    }
+
+    fn instances(&mut self, instances: u32, props: &str) {
+        if instances > MAX_INSTANCES {
+            self.push(
+                format!("{props}.instances"),
+                format!("is {instances}; at most {MAX_INSTANCES} instances per scaler"),
+            );
         }
     }
 

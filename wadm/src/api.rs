@@ -1,0 +1,263 @@
+//! The wadm API: `trellis.{lattice}.wadm.app.{op}`. Every wadm instance
+//! answers (in one queue group); they share the store, so it does not
+//! matter which one gets a request. Only the leader acts on what is stored.
+
+use futures::StreamExt;
+use serde::Serialize;
+use trellis_lattice::Lattice;
+use trellis_protocol::AppName;
+use trellis_protocol::control::{Reply, parse_request};
+use trellis_protocol::subject::WadmOp;
+use trellis_protocol::wadm::{
+    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, PutReply, PutRequest, StatusState,
+};
+
+use crate::manifest::{self, ImageRef, ManifestError};
+use crate::store::{AppRecord, AppStore};
+
+type Answer = Result<serde_json::Value, String>;
+
+/// Answers API requests until the subscription ends.
+pub async fn serve(lattice: Lattice, store: AppStore, mut requests: async_nats::Subscriber) {
+    while let Some(msg) = requests.next().await {
+        let Some(reply_to) = msg.reply.clone() else {
+            continue;
+        };
+        let answer = match lattice.wadm_op(&msg.subject) {
+            Ok(op) => handle(&store, op, &msg.payload).await,
+            Err(e) => Err(e.to_string()),
+        };
+        let reply = match answer {
+            Ok(data) => Reply::success(data),
+            Err(error) => Reply::failure(error),
+        };
+        let body = serde_json::to_vec(&reply).unwrap_or_default();
+        if let Err(e) = lattice.nats().publish(reply_to, body.into()).await {
+            tracing::warn!(%e, "could not answer a wadm API request");
+        }
+    }
+}
+
+fn json<T: Serialize>(value: T) -> Answer {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+async fn handle(store: &AppStore, op: WadmOp, body: &[u8]) -> Answer {
+    match op {
+        WadmOp::Put => put(store, parse_request(body)?).await,
+        WadmOp::List => list(store).await,
+        WadmOp::Get => get(store, parse_request(body)?).await,
+        WadmOp::Deploy => deploy(store, parse_request(body)?).await,
+        WadmOp::Undeploy => undeploy(store, parse_request(body)?).await,
+        WadmOp::Delete => delete(store, parse_request(body)?).await,
+        WadmOp::Status => status(store, parse_request(body)?).await,
+        WadmOp::History => {
+            let request: AppRequest = parse_request(body)?;
+            json(existing(store, &request.name).await?.history())
+        }
+    }
+}
+
+/// Checks a manifest as `put` does: parses, validates, and refuses images
+/// hosts could not fetch. Every problem is listed.
+pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
+    let m = manifest::parse(yaml).map_err(|e| match e {
+        ManifestError::Syntax {
+            message,
+            line: Some(line),
+            column: Some(column),
+        } => format!("manifest is not valid YAML at line {line}, column {column}: {message}"),
+        other => format!("manifest is not valid: {other}"),
+    })?;
+    let mut problems: Vec<String> = manifest::validate(&m)
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect();
+    for (i, c) in m.spec.components.iter().enumerate() {
+        if let Ok(ImageRef::File(_)) = ImageRef::parse(&c.properties.image) {
+            problems.push(format!(
+                "{}.properties.image: `{}` is a local file; `trellis app put/deploy FILE` uploads it, the API cannot",
+                manifest::component_path(i, c),
+                c.properties.image
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(m)
+    } else {
+        Err(format!(
+            "manifest has {} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ))
+    }
+}
+
+async fn put(store: &AppStore, request: PutRequest) -> Answer {
+    let m = check_manifest(&request.manifest)?;
+    let name = AppName::new(m.name()).map_err(|e| e.to_string())?;
+    let now = now();
+    let (version, created) = store
+        .modify(&name, |record| {
+            let (record, version, created) = AppRecord::put(record, name.clone(), m.clone(), &now)?;
+            Ok((Some(record), (version, created)))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    json(PutReply {
+        name,
+        version,
+        created,
+    })
+}
+
+async fn existing(store: &AppStore, name: &AppName) -> Result<AppRecord, String> {
+    store
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no app named {name}; `trellis app list` shows the stored ones"))
+}
+
+async fn get(store: &AppStore, request: AppRequest) -> Answer {
+    let record = existing(store, &request.name).await?;
+    let stored = match &request.version {
+        Some(v) => record
+            .version(v)
+            .ok_or_else(|| unknown_version(&record, v))?,
+        None => record
+            .latest()
+            .ok_or_else(|| format!("app {} has no versions", record.name))?,
+    };
+    json(GetReply {
+        name: record.name.clone(),
+        version: stored.version.clone(),
+        manifest: stored.manifest.clone(),
+        deployed: record.deployed.as_ref() == Some(&stored.version),
+    })
+}
+
+fn unknown_version(record: &AppRecord, v: &trellis_protocol::wadm::AppVersion) -> String {
+    let known: Vec<String> = record
+        .versions
+        .iter()
+        .map(|s| s.version.to_string())
+        .collect();
+    format!(
+        "app {} has no version {v}; stored versions: {}",
+        record.name,
+        known.join(", ")
+    )
+}
+
+async fn deploy(store: &AppStore, request: AppRequest) -> Answer {
+    let name = request.name.clone();
+    let version = store
+        .modify(&name, |record| {
+            let mut record = record.ok_or_else(|| {
+                format!("no app named {name}; store it first with `trellis app put FILE`")
+            })?;
+            let version = match &request.version {
+                Some(v) => record
+                    .version(v)
+                    .ok_or_else(|| unknown_version(&record, v))?
+                    .version
+                    .clone(),
+                None => record
+                    .latest()
+                    .ok_or_else(|| format!("app {name} has no versions"))?
+                    .version
+                    .clone(),
+            };
+            record.deployed = Some(version.clone());
+            Ok((Some(record), version))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    json(DeployReply {
+        name: request.name,
+        version: Some(version),
+    })
+}
+
+async fn undeploy(store: &AppStore, request: AppRequest) -> Answer {
+    let name = request.name.clone();
+    store
+        .modify(&name, |record| {
+            let mut record = record.ok_or_else(|| format!("no app named {name}"))?;
+            record.deployed = None;
+            Ok((Some(record), ()))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    json(DeployReply {
+        name: request.name,
+        version: None,
+    })
+}
+
+async fn delete(store: &AppStore, request: AppRequest) -> Answer {
+    let name = request.name.clone();
+    store
+        .modify(&name, |record| match record {
+            Some(_) => Ok((None, ())),
+            None => Err(format!("no app named {name}")),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    json(DeployReply {
+        name: request.name,
+        version: None,
+    })
+}
+
+async fn status(store: &AppStore, request: AppRequest) -> Answer {
+    let record = existing(store, &request.name).await?;
+    json(current_status(store, &record).await?)
+}
+
+/// The status of `record`: what the leader last wrote, when it is about
+/// the deployed version; otherwise `undeployed` or not yet looked at.
+async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatus, String> {
+    let Some(deployed) = &record.deployed else {
+        return Ok(AppStatus::undeployed(record.name.clone()));
+    };
+    let stored = store
+        .status(&record.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match stored {
+        Some(s) if s.version.as_ref() == Some(deployed) => s,
+        _ => AppStatus {
+            name: record.name.clone(),
+            version: Some(deployed.clone()),
+            state: StatusState::Reconciling,
+            message: Some("waiting for the wadm leader to act on this version".into()),
+            components: Vec::new(),
+        },
+    })
+}
+
+async fn list(store: &AppStore) -> Answer {
+    let mut apps = Vec::new();
+    for record in store.list().await.map_err(|e| e.to_string())? {
+        let Some(latest) = record.latest() else {
+            continue;
+        };
+        let status = current_status(store, &record).await?;
+        apps.push(AppSummary {
+            name: record.name.clone(),
+            latest_version: latest.version.clone(),
+            deployed_version: record.deployed.clone(),
+            state: status.state,
+            message: status.message,
+        });
+    }
+    json(apps)
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

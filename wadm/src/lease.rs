@@ -1,0 +1,98 @@
+//! The leader lease: one key in wadm's bucket naming the leader and when
+//! its claim runs out. The leader renews it well before that; a follower
+//! takes it over only once it ran out, through compare-and-set, so two
+//! followers racing for it cannot both win.
+//!
+//! Expiry is wall-clock time written by the leader and read by followers,
+//! so wadm instances need clocks within a fraction of the lease's length
+//! of each other (NTP gives far better).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use trellis_lattice::LatticeError;
+use trellis_lattice::wadm::WadmStore;
+
+const LEASE_KEY: &str = "leader";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LeaseRecord {
+    holder: String,
+    expires_unix_ms: u64,
+}
+
+/// This instance's view of the lease.
+pub struct Lease {
+    store: WadmStore,
+    me: String,
+    ttl: Duration,
+    /// Revision of our claim, while we hold it.
+    revision: Option<u64>,
+    /// Until when our claim is safe to act on, by our own clock.
+    valid_until: Option<Instant>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Lease {
+    /// A lease handle for instance `me`, claims lasting `ttl`.
+    pub fn new(store: WadmStore, me: String, ttl: Duration) -> Self {
+        Self {
+            store,
+            me,
+            ttl,
+            revision: None,
+            valid_until: None,
+        }
+    }
+
+    /// Whether our claim is still good for acting on. It stops a little
+    /// before the claim expires so that a command sent now cannot overlap
+    /// a successor's.
+    pub fn is_held(&self) -> bool {
+        self.valid_until
+            .is_some_and(|until| Instant::now() + self.ttl / 4 < until)
+    }
+
+    /// Renews our claim, or claims the lease when it is free or ran out.
+    /// Returns whether we lead now.
+    pub async fn tick(&mut self) -> Result<bool, LatticeError> {
+        let started = Instant::now();
+        let record = LeaseRecord {
+            holder: self.me.clone(),
+            expires_unix_ms: unix_ms() + u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
+        };
+        let claimed = match self.revision {
+            Some(rev) => self.store.update(LEASE_KEY, &record, rev).await?,
+            None => match self.store.get::<LeaseRecord>(LEASE_KEY).await? {
+                None => self.store.create(LEASE_KEY, &record).await?,
+                Some(current)
+                    if current.value.holder == self.me
+                        || current.value.expires_unix_ms < unix_ms() =>
+                {
+                    self.store
+                        .update(LEASE_KEY, &record, current.revision)
+                        .await?
+                }
+                Some(_) => None,
+            },
+        };
+        self.revision = claimed;
+        self.valid_until = claimed.map(|_| started + self.ttl);
+        Ok(claimed.is_some())
+    }
+
+    /// Gives the lease up so a follower takes over at once.
+    pub async fn release(&mut self) {
+        if self.revision.take().is_some() {
+            self.valid_until = None;
+            if let Err(e) = self.store.delete(LEASE_KEY).await {
+                tracing::warn!(%e, "could not release the wadm lease; it runs out on its own");
+            }
+        }
+    }
+}

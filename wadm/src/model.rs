@@ -1,0 +1,184 @@
+//! What the reconciler reads and writes, with no IO: the deployed apps,
+//! the observed lattice, and the commands that move one toward the other.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use trellis_protocol::control::{
+    ConfigValues, ScaleComponentRequest, StartProviderRequest, UpdateComponentRequest,
+};
+use trellis_protocol::inventory::{
+    Annotations, ComponentDescription, HostInventory, Labels, ProviderDescription,
+};
+use trellis_protocol::link::{Link, LinkKey};
+use trellis_protocol::wadm::{
+    APP_ANNOTATION, APP_VERSION_ANNOTATION, AppVersion, MANAGED_BY_ANNOTATION, MANAGED_BY_WADM,
+};
+use trellis_protocol::{AppName, ComponentId, ConfigName, HostId};
+
+use crate::manifest::Manifest;
+
+/// An app with the version that should run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployedApp {
+    /// App name.
+    pub name: AppName,
+    /// Deployed version.
+    pub version: AppVersion,
+    /// The manifest of that version (images already in the lattice).
+    pub manifest: Manifest,
+}
+
+/// What one live host runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostView {
+    /// Host labels.
+    pub labels: Labels,
+    /// Components it runs.
+    pub components: Vec<ComponentDescription>,
+    /// Providers it runs.
+    pub providers: Vec<ProviderDescription>,
+}
+
+impl From<&HostInventory> for HostView {
+    fn from(inv: &HostInventory) -> Self {
+        Self {
+            labels: inv.labels.clone(),
+            components: inv.components.clone(),
+            providers: inv.providers.clone(),
+        }
+    }
+}
+
+/// The lattice as last seen: live hosts only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// Hosts considered alive.
+    pub hosts: BTreeMap<HostId, HostView>,
+    /// Every link of the lattice.
+    pub links: Vec<Link>,
+    /// The named configs the deployed apps define, as stored now.
+    pub configs: BTreeMap<ConfigName, ConfigValues>,
+}
+
+/// Which app component a command works for (errors are reported there).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    /// App name.
+    pub app: AppName,
+    /// Component name in the manifest.
+    pub component: String,
+}
+
+/// One control command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `config.put.{name}`.
+    PutConfig {
+        /// Config name.
+        name: ConfigName,
+        /// Its entries.
+        values: ConfigValues,
+    },
+    /// `component.scale.{host}` (max 0 stops).
+    ScaleComponent {
+        /// Target host.
+        host: HostId,
+        /// The request.
+        request: ScaleComponentRequest,
+    },
+    /// `component.update.{host}`.
+    UpdateComponent {
+        /// Target host.
+        host: HostId,
+        /// The request.
+        request: UpdateComponentRequest,
+    },
+    /// `provider.start.{host}`.
+    StartProvider {
+        /// Target host.
+        host: HostId,
+        /// The request.
+        request: StartProviderRequest,
+    },
+    /// `provider.stop.{host}`.
+    StopProvider {
+        /// Target host.
+        host: HostId,
+        /// Provider id.
+        provider_id: ComponentId,
+    },
+    /// `link.put`.
+    PutLink(Link),
+    /// `link.del`.
+    DelLink(LinkKey),
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PutConfig { name, .. } => write!(f, "put config {name}"),
+            Self::ScaleComponent { host, request } => write!(
+                f,
+                "scale component {} to {} on host {host}",
+                request.component_id, request.max
+            ),
+            Self::UpdateComponent { host, request } => write!(
+                f,
+                "update component {} to {} on host {host}",
+                request.component_id, request.image
+            ),
+            Self::StartProvider { host, request } => write!(
+                f,
+                "start provider {} ({}) on host {host}",
+                request.provider_id, request.image
+            ),
+            Self::StopProvider { host, provider_id } => {
+                write!(f, "stop provider {provider_id} on host {host}")
+            }
+            Self::PutLink(link) => write!(
+                f,
+                "put link {} -> {} ({}:{})",
+                link.source_id, link.target_id, link.wit_namespace, link.wit_package
+            ),
+            Self::DelLink(key) => write!(
+                f,
+                "delete link of {} ({}:{} {})",
+                key.source_id, key.wit_namespace, key.wit_package, key.name
+            ),
+        }
+    }
+}
+
+/// A command and whom it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The command.
+    pub command: Command,
+    /// The app component it works for; `None` for clean-up of what no
+    /// deployed app wants any more.
+    pub owner: Option<Owner>,
+}
+
+/// Whether wadm manages what carries `annotations`.
+pub fn is_managed(annotations: &Annotations) -> bool {
+    annotations.get(MANAGED_BY_ANNOTATION).map(String::as_str) == Some(MANAGED_BY_WADM)
+}
+
+/// The annotations wadm puts on a workload of `app` at `version`.
+pub fn workload_annotations(app: &AppName, version: &AppVersion) -> Annotations {
+    let mut a = link_annotations(app);
+    a.insert(APP_VERSION_ANNOTATION.into(), version.to_string());
+    a
+}
+
+/// The annotations wadm puts on a link of `app`. Links carry no version so
+/// that a new version with the same links does not re-put them.
+pub fn link_annotations(app: &AppName) -> Annotations {
+    [
+        (MANAGED_BY_ANNOTATION.to_owned(), MANAGED_BY_WADM.to_owned()),
+        (APP_ANNOTATION.to_owned(), app.to_string()),
+    ]
+    .into_iter()
+    .collect()
+}

@@ -1,0 +1,318 @@
+//! From deployed manifests to what should exist: workloads with per-host
+//! targets, links and configs, plus the problems found on the way.
+
+use std::collections::BTreeMap;
+
+use trellis_protocol::control::{ArtifactRef, ConfigValues};
+use trellis_protocol::inventory::{Annotations, Labels};
+use trellis_protocol::link::{Link, LinkKey, WitName};
+use trellis_protocol::{ComponentId, ConfigName, HostId, LinkName};
+
+use super::spread::{Placement, daemon, spread};
+use crate::manifest::{Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Trait};
+use crate::model::{
+    DeployedApp, Observed, Owner, is_managed, link_annotations, workload_annotations,
+};
+
+/// A component or provider to run, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Want {
+    /// Component or capability.
+    pub kind: ComponentKind,
+    /// Lattice id.
+    pub id: ComponentId,
+    /// Image as stored.
+    pub image: String,
+    /// Where hosts fetch it (components, external providers).
+    pub artifact: Option<ArtifactRef>,
+    /// Named configs it gets.
+    pub config: Vec<ConfigName>,
+    /// Annotations to put on it.
+    pub annotations: Annotations,
+    /// Instances per host (providers: 1).
+    pub targets: BTreeMap<HostId, u32>,
+    /// Who asked first.
+    pub owner: Owner,
+}
+
+/// A desired link and who asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WantLink {
+    /// The link.
+    pub link: Link,
+    /// The component carrying the link trait.
+    pub owner: Owner,
+    /// Index of the trait in that component.
+    pub trait_index: usize,
+}
+
+/// Everything the deployed apps want, and what stands in the way.
+#[derive(Debug, Default)]
+pub struct Desired {
+    /// Components by id.
+    pub components: BTreeMap<ComponentId, Want>,
+    /// Providers by id.
+    pub providers: BTreeMap<ComponentId, Want>,
+    /// Links by key.
+    pub links: BTreeMap<LinkKey, WantLink>,
+    /// Configs defined inline, by name.
+    pub configs: BTreeMap<ConfigName, (ConfigValues, Owner)>,
+    /// Problems per (owner, trait index); `None` is the component itself.
+    pub problems: BTreeMap<(Owner, Option<usize>), Vec<String>>,
+}
+
+impl Desired {
+    /// Works out what `apps` want, given what runs (`observed`).
+    pub fn new(apps: &[DeployedApp], observed: &Observed) -> Self {
+        let hosts: BTreeMap<HostId, Labels> = observed
+            .hosts
+            .iter()
+            .map(|(id, h)| (id.clone(), h.labels.clone()))
+            .collect();
+        let mut d = Desired::default();
+        for app in apps {
+            for c in &app.manifest.spec.components {
+                d.component(app, c, observed, &hosts);
+            }
+        }
+        d
+    }
+
+    fn problem(&mut self, owner: &Owner, trait_index: Option<usize>, message: String) {
+        self.problems
+            .entry((owner.clone(), trait_index))
+            .or_default()
+            .push(message);
+    }
+
+    fn component(
+        &mut self,
+        app: &DeployedApp,
+        c: &Component,
+        observed: &Observed,
+        hosts: &BTreeMap<HostId, Labels>,
+    ) {
+        let owner = Owner {
+            app: app.name.clone(),
+            component: c.name.clone(),
+        };
+        let id = match ComponentId::new(app.manifest.component_id(c)) {
+            Ok(id) => id,
+            Err(e) => return self.problem(&owner, None, e.to_string()),
+        };
+        self.configs_of(&owner, &c.properties.config);
+        for (i, t) in c.traits.iter().enumerate() {
+            if let Trait::Link(p) = t {
+                self.link(app, &owner, &id, i, p, observed);
+            }
+        }
+        let Some((index, scaler)) = c.traits.iter().enumerate().find(|(_, t)| t.is_scaler()) else {
+            return;
+        };
+        let (image, artifact) = match resolve_image(c) {
+            Ok(resolved) => resolved,
+            Err(e) => return self.problem(&owner, Some(index), e),
+        };
+        let provider = c.kind == ComponentKind::Capability;
+        let placement = self.place(scaler, provider, &id, observed, hosts);
+        for p in placement.problems {
+            self.problem(&owner, Some(index), p);
+        }
+        let want = Want {
+            kind: c.kind,
+            id: id.clone(),
+            image,
+            artifact,
+            config: c
+                .properties
+                .config
+                .iter()
+                .filter_map(|r| ConfigName::new(r.name.as_str()).ok())
+                .collect(),
+            annotations: workload_annotations(&app.name, &app.version),
+            targets: placement.targets,
+            owner: owner.clone(),
+        };
+        let map = if provider {
+            &mut self.providers
+        } else {
+            &mut self.components
+        };
+        match map.get_mut(&id) {
+            None => {
+                map.insert(id, want);
+            }
+            // Apps may share a provider (same id and image): it runs where
+            // either wants it, and stays while either does.
+            Some(first) if provider && first.image == want.image => {
+                for (host, n) in want.targets {
+                    let t = first.targets.entry(host).or_default();
+                    *t = (*t).max(n);
+                }
+            }
+            Some(first) => {
+                let message = format!(
+                    "id {id} is already used by component {} of app {}{}; give this one another properties.id",
+                    first.owner.component,
+                    first.owner.app,
+                    if provider {
+                        format!(" with image {}", first.image)
+                    } else {
+                        String::new()
+                    }
+                );
+                self.problem(&owner, Some(index), message);
+            }
+        }
+    }
+
+    fn place(
+        &self,
+        scaler: &Trait,
+        provider: bool,
+        id: &ComponentId,
+        observed: &Observed,
+        hosts: &BTreeMap<HostId, Labels>,
+    ) -> Placement {
+        // What runs now, and hosts where the id runs by hand (left alone).
+        let mut current = BTreeMap::new();
+        let mut eligible = hosts.clone();
+        for (host, view) in &observed.hosts {
+            if provider {
+                if view.providers.iter().any(|p| &p.id == id) {
+                    current.insert(host.clone(), 1);
+                }
+            } else if let Some(c) = view.components.iter().find(|c| &c.id == id) {
+                if is_managed(&c.annotations) {
+                    current.insert(host.clone(), c.max);
+                } else {
+                    eligible.remove(host);
+                }
+            }
+        }
+        let cap = provider.then_some(1);
+        match scaler {
+            Trait::SpreadScaler(p) => spread(p.instances, &p.spread, &eligible, &current, cap),
+            Trait::DaemonScaler(p) => {
+                let per_host = if provider { 1 } else { p.instances };
+                daemon(per_host, &p.spread, &eligible)
+            }
+            _ => Placement::default(),
+        }
+    }
+
+    fn configs_of(&mut self, owner: &Owner, refs: &[ConfigRef]) {
+        for r in refs {
+            let (Some(values), Ok(name)) = (&r.properties, ConfigName::new(r.name.as_str())) else {
+                continue;
+            };
+            match self.configs.get(&name) {
+                None => {
+                    self.configs.insert(name, (values.clone(), owner.clone()));
+                }
+                Some((existing, _)) if existing == values => {}
+                Some((_, first)) => {
+                    let message = format!(
+                        "config {name} is also defined by component {} of app {} with other properties; use another name",
+                        first.component, first.app
+                    );
+                    self.problem(owner, None, message);
+                }
+            }
+        }
+    }
+
+    fn link(
+        &mut self,
+        app: &DeployedApp,
+        owner: &Owner,
+        source_id: &ComponentId,
+        trait_index: usize,
+        p: &LinkProperties,
+        observed: &Observed,
+    ) {
+        let source_config = p.source.as_ref().map(|s| &s.config[..]).unwrap_or(&[]);
+        self.configs_of(owner, source_config);
+        self.configs_of(owner, &p.target.config);
+        let built = (|| -> Result<Link, String> {
+            let target = app
+                .manifest
+                .component(&p.target.name)
+                .ok_or_else(|| format!("no component named {}", p.target.name))?;
+            let names = |refs: &[ConfigRef]| {
+                refs.iter()
+                    .map(|r| ConfigName::new(r.name.as_str()).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let wit = |s: &str| WitName::new(s).map_err(|e| e.to_string());
+            Ok(Link {
+                source_id: source_id.clone(),
+                target_id: ComponentId::new(app.manifest.component_id(target))
+                    .map_err(|e| e.to_string())?,
+                name: LinkName::new(p.link_name()).map_err(|e| e.to_string())?,
+                wit_namespace: wit(&p.namespace)?,
+                wit_package: wit(&p.package)?,
+                interfaces: p
+                    .interfaces
+                    .iter()
+                    .map(|i| wit(i))
+                    .collect::<Result<_, _>>()?,
+                source_config: names(source_config)?,
+                target_config: names(&p.target.config)?,
+                annotations: link_annotations(&app.name),
+            })
+        })();
+        let link = match built {
+            Ok(link) => link,
+            Err(e) => return self.problem(owner, Some(trait_index), e),
+        };
+        let key = link.key();
+        if let Some(existing) = observed.links.iter().find(|l| l.key() == key)
+            && !is_managed(&existing.annotations)
+        {
+            let message = format!(
+                "a link of {} on {}:{} named {} was put by hand (to {}); delete it with `trellis link del` or give this link another name",
+                key.source_id, key.wit_namespace, key.wit_package, key.name, existing.target_id
+            );
+            return self.problem(owner, Some(trait_index), message);
+        }
+        if let Some(first) = self.links.get(&key) {
+            let message = format!(
+                "component {} of app {} already links {} on {}:{} with name {}; give one another name",
+                first.owner.component,
+                first.owner.app,
+                key.source_id,
+                key.wit_namespace,
+                key.wit_package,
+                key.name
+            );
+            return self.problem(owner, Some(trait_index), message);
+        }
+        self.links.insert(
+            key,
+            WantLink {
+                link,
+                owner: owner.clone(),
+                trait_index,
+            },
+        );
+    }
+}
+
+/// The image and artifact of a manifest component, as hosts can fetch them.
+fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String> {
+    let image = c.properties.image.clone();
+    match ImageRef::parse(&image)? {
+        ImageRef::Builtin(_) if c.kind == ComponentKind::Capability => Ok((image, None)),
+        ImageRef::Nats(_) => {
+            let artifact = ArtifactRef::parse_reference(&image)?;
+            Ok((image, Some(artifact)))
+        }
+        ImageRef::File(_) => Err(format!(
+            "image {image} is a local file wadm cannot read; deploy with `trellis app deploy FILE`, which uploads file:// images"
+        )),
+        ImageRef::Builtin(_) => Err(format!(
+            "image {image} names a builtin provider, but this is a component"
+        )),
+    }
+}

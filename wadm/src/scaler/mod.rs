@@ -1,0 +1,237 @@
+//! The pure reconciler: deployed apps and the observed lattice in, the
+//! commands that close the gap and each app's status out. No IO, no clock:
+//! the service feeds it and executes what it returns.
+//!
+//! - [`spread`]: how many instances go to which host.
+//! - [`desired`]: from manifests to wanted workloads, links and configs.
+
+pub mod desired;
+pub mod spread;
+
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use trellis_protocol::control::{
+    ScaleComponentRequest, StartProviderRequest, UpdateComponentRequest,
+};
+use trellis_protocol::wadm::AppStatus;
+use trellis_protocol::{ComponentId, HostId};
+
+use crate::manifest::ComponentKind;
+use crate::model::{Command, DeployedApp, Observed, Owner, Step, is_managed};
+use desired::{Desired, Want};
+
+/// Errors of the last execution, per app component; they show in the
+/// status while the commands that failed are still needed.
+pub type Failures = BTreeMap<Owner, String>;
+
+/// What to do next and how things stand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Commands in the order to run them: configs, link removals, stops,
+    /// starts and rescales, link puts.
+    pub steps: Vec<Step>,
+    /// One status per deployed app, in the order given.
+    pub statuses: Vec<AppStatus>,
+}
+
+/// Plans the commands that take `observed` to what `apps` declare.
+/// Running it again on the outcome of its own commands yields no steps.
+pub fn plan(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> Plan {
+    let desired = Desired::new(apps, observed);
+    let mut steps = Vec::new();
+    configs(&desired, observed, &mut steps);
+    let mut put_links = Vec::new();
+    links(&desired, observed, &mut steps, &mut put_links);
+    cleanup(&desired, observed, &mut steps);
+    for want in desired.providers.values() {
+        ensure_provider(want, observed, &mut steps);
+    }
+    for want in desired.components.values() {
+        ensure_component(want, observed, &mut steps);
+    }
+    steps.extend(put_links);
+    let statuses = apps
+        .iter()
+        .map(|app| status::app_status(app, &desired, observed, &steps, failures))
+        .collect();
+    Plan { steps, statuses }
+}
+
+fn configs(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
+    for (name, (values, owner)) in &desired.configs {
+        if observed.configs.get(name) != Some(values) {
+            steps.push(Step {
+                command: Command::PutConfig {
+                    name: name.clone(),
+                    values: values.clone(),
+                },
+                owner: Some(owner.clone()),
+            });
+        }
+    }
+}
+
+fn links(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>, puts: &mut Vec<Step>) {
+    for link in &observed.links {
+        if is_managed(&link.annotations) && !desired.links.contains_key(&link.key()) {
+            steps.push(Step {
+                command: Command::DelLink(link.key()),
+                owner: None,
+            });
+        }
+    }
+    for (key, want) in &desired.links {
+        if observed.links.iter().find(|l| &l.key() == key) != Some(&want.link) {
+            puts.push(Step {
+                command: Command::PutLink(want.link.clone()),
+                owner: Some(want.owner.clone()),
+            });
+        }
+    }
+}
+
+/// Stops what wadm started and no deployed app wants on that host any
+/// more. Anything without wadm's annotation is never touched.
+fn cleanup(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
+    let wanted = |map: &BTreeMap<ComponentId, Want>, id: &ComponentId, host: &HostId| {
+        map.get(id)
+            .and_then(|w| w.targets.get(host))
+            .is_some_and(|n| *n > 0)
+    };
+    for (host, view) in &observed.hosts {
+        for c in &view.components {
+            if is_managed(&c.annotations) && !wanted(&desired.components, &c.id, host) {
+                steps.push(Step {
+                    command: Command::ScaleComponent {
+                        host: host.clone(),
+                        request: scale_request(&c.id, 0, Default::default()),
+                    },
+                    owner: desired.components.get(&c.id).map(|w| w.owner.clone()),
+                });
+            }
+        }
+        for p in &view.providers {
+            if is_managed(&p.annotations) && !wanted(&desired.providers, &p.id, host) {
+                steps.push(Step {
+                    command: Command::StopProvider {
+                        host: host.clone(),
+                        provider_id: p.id.clone(),
+                    },
+                    owner: desired.providers.get(&p.id).map(|w| w.owner.clone()),
+                });
+            }
+        }
+    }
+}
+
+fn scale_request(
+    id: &ComponentId,
+    max: u32,
+    annotations: trellis_protocol::inventory::Annotations,
+) -> ScaleComponentRequest {
+    ScaleComponentRequest {
+        component_id: id.clone(),
+        image: String::new(),
+        artifact: None,
+        max,
+        config: Vec::new(),
+        annotations,
+    }
+}
+
+fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
+    debug_assert_eq!(want.kind, ComponentKind::Component);
+    let digest = want.artifact.as_ref().map(|a| a.sha256.as_str());
+    for (host, &max) in &want.targets {
+        if max == 0 {
+            continue;
+        }
+        let Some(view) = observed.hosts.get(host) else {
+            continue;
+        };
+        let step = |command| Step {
+            command,
+            owner: Some(want.owner.clone()),
+        };
+        match view.components.iter().find(|c| c.id == want.id) {
+            None => steps.push(step(Command::ScaleComponent {
+                host: host.clone(),
+                request: ScaleComponentRequest {
+                    component_id: want.id.clone(),
+                    image: want.image.clone(),
+                    artifact: want.artifact.clone(),
+                    max,
+                    config: want.config.clone(),
+                    annotations: want.annotations.clone(),
+                },
+            })),
+            Some(running) => {
+                let new_code = digest.is_some_and(|d| d != running.digest);
+                if new_code && let Some(artifact) = &want.artifact {
+                    steps.push(step(Command::UpdateComponent {
+                        host: host.clone(),
+                        request: UpdateComponentRequest {
+                            component_id: want.id.clone(),
+                            image: want.image.clone(),
+                            artifact: artifact.clone(),
+                        },
+                    }));
+                }
+                if new_code || running.max != max || running.annotations != want.annotations {
+                    steps.push(step(Command::ScaleComponent {
+                        host: host.clone(),
+                        request: scale_request(&want.id, max, want.annotations.clone()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn ensure_provider(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
+    let start = |host: &HostId| Step {
+        command: Command::StartProvider {
+            host: host.clone(),
+            request: StartProviderRequest {
+                provider_id: want.id.clone(),
+                image: want.image.clone(),
+                artifact: want.artifact.clone(),
+                claims: None,
+                config: want.config.clone(),
+                annotations: want.annotations.clone(),
+            },
+        },
+        owner: Some(want.owner.clone()),
+    };
+    let hosts: BTreeSet<&HostId> = want
+        .targets
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(h, _)| h)
+        .collect();
+    for host in hosts {
+        let Some(view) = observed.hosts.get(host) else {
+            continue;
+        };
+        match view.providers.iter().find(|p| p.id == want.id) {
+            None => steps.push(start(host)),
+            // A new image means a new process; one started by hand stays.
+            Some(p) if is_managed(&p.annotations) && p.image != want.image => {
+                steps.push(Step {
+                    command: Command::StopProvider {
+                        host: host.clone(),
+                        provider_id: want.id.clone(),
+                    },
+                    owner: Some(want.owner.clone()),
+                });
+                steps.push(start(host));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

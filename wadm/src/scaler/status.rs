@@ -1,0 +1,149 @@
+//! Status of a deployed app from a plan: per trait, per component, overall.
+
+use trellis_protocol::ComponentId;
+use trellis_protocol::wadm::{AppStatus, ComponentStatus, StatusState, TraitStatus};
+
+use super::Failures;
+use super::desired::Desired;
+use crate::manifest::Trait;
+use crate::model::{Command, DeployedApp, Observed, Owner, Step};
+
+pub(super) fn app_status(
+    app: &DeployedApp,
+    desired: &Desired,
+    observed: &Observed,
+    steps: &[Step],
+    failures: &Failures,
+) -> AppStatus {
+    let mut components = Vec::new();
+    let mut message = None;
+    for c in &app.manifest.spec.components {
+        let owner = Owner {
+            app: app.name.clone(),
+            component: c.name.clone(),
+        };
+        let mine: Vec<&Command> = steps
+            .iter()
+            .filter(|s| s.owner.as_ref() == Some(&owner))
+            .map(|s| &s.command)
+            .collect();
+        let failure = failures.get(&owner).filter(|_| !mine.is_empty());
+        let mut traits = Vec::new();
+        if let Some(problems) = desired.problems.get(&(owner.clone(), None)) {
+            traits.push(failed("properties", problems.join("; ")));
+        } else if mine.iter().any(|c| matches!(c, Command::PutConfig { .. })) {
+            traits.push(in_motion("properties", failure, "storing config"));
+        }
+        for (i, t) in c.traits.iter().enumerate() {
+            let kind = t.kind().to_owned();
+            if let Some(problems) = desired.problems.get(&(owner.clone(), Some(i))) {
+                traits.push(failed(&kind, problems.join("; ")));
+                continue;
+            }
+            let status = match t {
+                Trait::SpreadScaler(_) | Trait::DaemonScaler(_) => {
+                    let moving = mine
+                        .iter()
+                        .any(|c| !matches!(c, Command::PutConfig { .. } | Command::PutLink(_)));
+                    if moving {
+                        in_motion(&kind, failure, "placing instances")
+                    } else {
+                        done(&kind)
+                    }
+                }
+                Trait::Link(_) => link_status(desired, observed, &owner, i, &mine, failure),
+                Trait::Invalid(raw) => failed(&kind, format!("invalid trait {}", raw.kind)),
+            };
+            traits.push(status);
+        }
+        let state = StatusState::combine(traits.iter().map(|t| t.state));
+        if message.is_none() {
+            message = traits
+                .iter()
+                .find(|t| t.state != StatusState::Deployed)
+                .and_then(|t| t.message.as_ref())
+                .map(|m| format!("{}: {m}", c.name));
+        }
+        components.push(ComponentStatus {
+            name: c.name.clone(),
+            id: app.manifest.component_id(c),
+            state,
+            traits,
+        });
+    }
+    let state = StatusState::combine(components.iter().map(|c| c.state));
+    AppStatus {
+        name: app.name.clone(),
+        version: Some(app.version.clone()),
+        state,
+        message: message.filter(|_| state != StatusState::Deployed),
+        components,
+    }
+}
+
+fn link_status(
+    desired: &Desired,
+    observed: &Observed,
+    owner: &Owner,
+    index: usize,
+    mine: &[&Command],
+    failure: Option<&String>,
+) -> TraitStatus {
+    let Some(want) = desired
+        .links
+        .values()
+        .find(|w| &w.owner == owner && w.trait_index == index)
+    else {
+        return failed("link", "link could not be built".into());
+    };
+    if mine
+        .iter()
+        .any(|c| matches!(c, Command::PutLink(l) if l.key() == want.link.key()))
+    {
+        return in_motion("link", failure, "putting link");
+    }
+    for id in [&want.link.source_id, &want.link.target_id] {
+        if !runs(observed, id) {
+            return TraitStatus {
+                kind: "link".into(),
+                state: StatusState::Waiting,
+                message: Some(format!("waiting for {id} to run")),
+            };
+        }
+    }
+    done("link")
+}
+
+fn runs(observed: &Observed, id: &ComponentId) -> bool {
+    observed.hosts.values().any(|h| {
+        h.components.iter().any(|c| &c.id == id) || h.providers.iter().any(|p| &p.id == id)
+    })
+}
+
+fn done(kind: &str) -> TraitStatus {
+    TraitStatus {
+        kind: kind.into(),
+        state: StatusState::Deployed,
+        message: None,
+    }
+}
+
+fn failed(kind: &str, message: String) -> TraitStatus {
+    TraitStatus {
+        kind: kind.into(),
+        state: StatusState::Failed,
+        message: Some(message),
+    }
+}
+
+/// Commands are out; if the last try of them failed, that is the news.
+fn in_motion(kind: &str, failure: Option<&String>, doing: &str) -> TraitStatus {
+    match failure {
+        Some(error) => failed(kind, error.clone()),
+        None => TraitStatus {
+            kind: kind.into(),
+            state: StatusState::Reconciling,
+            message: Some(doing.into()),
+        },
+    }
+}

@@ -1,0 +1,316 @@
+//! Planner tests against a simulated lattice: `apply` does what hosts do
+//! with each command, so "plan, apply, plan again" must come out empty.
+
+use std::collections::BTreeMap;
+
+use trellis_protocol::inventory::{ComponentDescription, Labels, ProviderDescription};
+use trellis_protocol::wadm::{AppVersion, StatusState};
+use trellis_protocol::{AppName, HostId};
+
+use super::*;
+use crate::manifest;
+use crate::model::HostView;
+
+fn host(n: u8) -> HostId {
+    HostId::new(format!("N{}{}", (b'A' + n) as char, "C".repeat(54))).unwrap()
+}
+
+fn labels(zone: &str) -> Labels {
+    [("zone".to_owned(), zone.to_owned())].into_iter().collect()
+}
+
+fn lattice() -> Observed {
+    let mut o = Observed::default();
+    for (n, zone) in [(0, "edge"), (1, "cloud"), (2, "cloud")] {
+        o.hosts.insert(
+            host(n),
+            HostView {
+                labels: labels(zone),
+                ..Default::default()
+            },
+        );
+    }
+    o
+}
+
+fn sha(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+fn app(name: &str, version: &str, digest: &str, zone_b: &str) -> DeployedApp {
+    let yaml = format!(
+        r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: {name}, annotations: {{ version: {version} }} }}
+spec:
+  components:
+    - name: hello
+      type: component
+      properties: {{ image: "nats://ART/sha256-{digest}" }}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 4
+            spread:
+              - {{ name: a, requirements: {{ zone: edge }}, weight: 50 }}
+              - {{ name: b, requirements: {{ zone: {zone_b} }}, weight: 50 }}
+    - name: http
+      type: capability
+      properties: {{ image: "builtin://http-server", id: http }}
+      traits:
+        - type: daemonscaler
+          properties: {{ instances: 1 }}
+        - type: link
+          properties:
+            target: {{ name: hello }}
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            name: {name}
+            source: {{ config: [ {{ name: {name}-http, properties: {{ address: "127.0.0.1:0" }} }} ] }}
+"#
+    );
+    let manifest = manifest::parse(&yaml).unwrap();
+    assert_eq!(manifest::validate(&manifest), []);
+    DeployedApp {
+        name: AppName::new(name).unwrap(),
+        version: AppVersion::new(version).unwrap(),
+        manifest,
+    }
+}
+
+/// What hosts and the store do with each command.
+fn apply(o: &mut Observed, steps: &[Step]) {
+    for step in steps {
+        match &step.command {
+            Command::PutConfig { name, values } => {
+                o.configs.insert(name.clone(), values.clone());
+            }
+            Command::PutLink(link) => {
+                o.links.retain(|l| l.key() != link.key());
+                o.links.push(link.clone());
+            }
+            Command::DelLink(key) => o.links.retain(|l| &l.key() != key),
+            Command::ScaleComponent { host, request } => {
+                let h = o.hosts.get_mut(host).unwrap();
+                match h
+                    .components
+                    .iter()
+                    .position(|c| c.id == request.component_id)
+                {
+                    Some(i) if request.max == 0 => {
+                        h.components.remove(i);
+                    }
+                    Some(i) => {
+                        h.components[i].max = request.max;
+                        if !request.annotations.is_empty() {
+                            h.components[i].annotations = request.annotations.clone();
+                        }
+                    }
+                    None => {
+                        assert!(request.max > 0, "stop of a component not running");
+                        h.components.push(ComponentDescription {
+                            id: request.component_id.clone(),
+                            image: request.image.clone(),
+                            digest: request.artifact.as_ref().unwrap().sha256.clone(),
+                            max: request.max,
+                            config: request.config.clone(),
+                            annotations: request.annotations.clone(),
+                        });
+                    }
+                }
+            }
+            Command::UpdateComponent { host, request } => {
+                let h = o.hosts.get_mut(host).unwrap();
+                let c = h
+                    .components
+                    .iter_mut()
+                    .find(|c| c.id == request.component_id)
+                    .unwrap();
+                c.digest = request.artifact.sha256.clone();
+                c.image = request.image.clone();
+            }
+            Command::StartProvider { host, request } => {
+                let h = o.hosts.get_mut(host).unwrap();
+                assert!(!h.providers.iter().any(|p| p.id == request.provider_id));
+                h.providers.push(ProviderDescription {
+                    id: request.provider_id.clone(),
+                    image: request.image.clone(),
+                    config: request.config.clone(),
+                    annotations: request.annotations.clone(),
+                });
+            }
+            Command::StopProvider { host, provider_id } => {
+                let h = o.hosts.get_mut(host).unwrap();
+                h.providers.retain(|p| &p.id != provider_id);
+            }
+        }
+    }
+}
+
+fn converge(apps: &[DeployedApp], o: &mut Observed) -> Vec<Step> {
+    let first = plan(apps, o, &Failures::new());
+    apply(o, &first.steps);
+    let again = plan(apps, o, &Failures::new());
+    assert_eq!(again.steps, [], "a second plan must be empty");
+    for s in &again.statuses {
+        assert_eq!(s.state, StatusState::Deployed, "{s:?}");
+    }
+    first.steps
+}
+
+fn max_on(o: &Observed, n: u8, id: &str) -> u32 {
+    o.hosts[&host(n)]
+        .components
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .map_or(0, |c| c.max)
+}
+
+#[test]
+fn deploy_spreads_and_links_then_settles() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    let steps = converge(&apps, &mut o);
+    assert_eq!(max_on(&o, 0, "web-hello"), 2);
+    assert_eq!(max_on(&o, 1, "web-hello"), 1);
+    assert_eq!(max_on(&o, 2, "web-hello"), 1);
+    assert!(o.hosts.values().all(|h| h.providers.len() == 1));
+    assert_eq!(o.links.len(), 1);
+    assert!(matches!(steps[0].command, Command::PutConfig { .. }));
+    assert!(matches!(steps.last().unwrap().command, Command::PutLink(_)));
+    // 3 component starts + 3 provider starts + config + link.
+    assert_eq!(steps.len(), 8, "{steps:#?}");
+}
+
+#[test]
+fn a_lost_host_moves_its_share_inside_its_group() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    converge(&apps, &mut o);
+    o.hosts.remove(&host(2));
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(p.statuses[0].state, StatusState::Reconciling);
+    assert_eq!(p.steps.len(), 1, "{:#?}", p.steps);
+    apply(&mut o, &p.steps);
+    assert_eq!(max_on(&o, 1, "web-hello"), 2);
+    assert_eq!(max_on(&o, 0, "web-hello"), 2);
+}
+
+#[test]
+fn unmet_requirements_fail_with_the_reason_and_heal_when_a_host_comes() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "mars")];
+    let p = plan(&apps, &o, &Failures::new());
+    let status = &p.statuses[0];
+    assert_eq!(status.state, StatusState::Failed);
+    let message = status.message.as_deref().unwrap();
+    assert!(message.contains("no host matches zone=mars"), "{message}");
+    apply(&mut o, &p.steps);
+    o.hosts.insert(
+        host(3),
+        HostView {
+            labels: labels("mars"),
+            ..Default::default()
+        },
+    );
+    converge(&apps, &mut o);
+    assert_eq!(max_on(&o, 3, "web-hello"), 2);
+}
+
+#[test]
+fn a_new_version_replaces_code_everywhere() {
+    let mut o = lattice();
+    converge(&[app("web", "v1", &sha('a'), "cloud")], &mut o);
+    let steps = converge(&[app("web", "v2", &sha('b'), "cloud")], &mut o);
+    let updates = steps
+        .iter()
+        .filter(|s| matches!(s.command, Command::UpdateComponent { .. }))
+        .count();
+    assert_eq!(updates, 3);
+    for h in o.hosts.values() {
+        for c in &h.components {
+            assert_eq!(c.digest, sha('b'));
+            assert_eq!(c.annotations["trellis.dev/app-version"], "v2");
+        }
+    }
+}
+
+#[test]
+fn undeploy_removes_only_what_wadm_started_and_keeps_shared_providers() {
+    let mut o = lattice();
+    let by_hand = ComponentDescription {
+        id: "mine".parse().unwrap(),
+        image: "file://mine.wasm".into(),
+        digest: sha('f'),
+        max: 1,
+        config: vec![],
+        annotations: BTreeMap::new(),
+    };
+    o.hosts
+        .get_mut(&host(1))
+        .unwrap()
+        .components
+        .push(by_hand.clone());
+    let both = [
+        app("web", "v1", &sha('a'), "cloud"),
+        app("api", "v1", &sha('b'), "cloud"),
+    ];
+    converge(&both, &mut o);
+    assert_eq!(o.links.len(), 2);
+    // api keeps the shared http provider everywhere; web's parts go.
+    converge(&both[1..], &mut o);
+    assert!(o.hosts.values().all(|h| h.providers.len() == 1));
+    assert_eq!(max_on(&o, 0, "web-hello"), 0);
+    assert_eq!(o.links.len(), 1);
+    converge(&[], &mut o);
+    assert!(o.links.is_empty());
+    assert!(o.hosts.values().all(|h| h.providers.is_empty()));
+    let left: Vec<_> = o
+        .hosts
+        .values()
+        .flat_map(|h| h.components.clone())
+        .collect();
+    assert_eq!(left, [by_hand]);
+}
+
+#[test]
+fn links_put_by_hand_are_not_overwritten() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    converge(&apps, &mut o);
+    o.links[0].annotations.clear();
+    let p = plan(&apps, &o, &Failures::new());
+    assert!(p.steps.is_empty(), "{:#?}", p.steps);
+    assert_eq!(p.statuses[0].state, StatusState::Failed);
+    assert!(
+        p.statuses[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("by hand")
+    );
+}
+
+#[test]
+fn execution_errors_show_while_the_command_is_still_needed() {
+    let o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    let owner = Owner {
+        app: apps[0].name.clone(),
+        component: "hello".into(),
+    };
+    let failures = [(owner, "signature refused".to_owned())]
+        .into_iter()
+        .collect();
+    let p = plan(&apps, &o, &failures);
+    assert_eq!(p.statuses[0].state, StatusState::Failed);
+    assert!(
+        p.statuses[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("signature refused")
+    );
+}

@@ -1,0 +1,487 @@
+//! The wadm service: the API for everyone, the lease, and (while leading)
+//! the reconcile loop. It owns three parts and wires them together:
+//! [`HostTracker`] (what the lattice runs), [`Lease`] (whether we act),
+//! and [`Reconciler`] (plan, execute, report).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use trellis_lattice::{Lattice, LatticeConfig, LatticeError};
+use trellis_protocol::event::CloudEvent;
+use trellis_protocol::event::data::HostStarted;
+use trellis_protocol::inventory::HostInventory;
+use trellis_protocol::subject::pattern;
+use trellis_protocol::wadm::AppStatus;
+use trellis_protocol::{AppName, ConfigName, ControlVerb, EventType, HostId};
+
+use crate::executor::{ExecutorConfig, execute};
+use crate::lease::Lease;
+use crate::model::{Command, DeployedApp, Observed};
+use crate::observer::HostTracker;
+use crate::scaler::desired::Desired;
+use crate::scaler::{Failures, plan};
+use crate::store::{AppRecord, AppStore};
+
+/// Settings of a wadm instance.
+#[derive(Debug, Clone)]
+pub struct WadmConfig {
+    /// Where the lattice is.
+    pub lattice: LatticeConfig,
+    /// How long a leader's claim lasts; a follower takes over within about
+    /// this long after the leader dies.
+    pub lease_ttl: Duration,
+    /// How often everything is re-listed from the hosts, so that a missed
+    /// event heals itself.
+    pub resync_interval: Duration,
+    /// How often lost hosts are looked for.
+    pub check_interval: Duration,
+    /// Heartbeat interval of hosts that do not say theirs.
+    pub default_heartbeat: Duration,
+    /// How long to gather `host.ping` replies when listing hosts.
+    pub discovery_window: Duration,
+    /// Bound on reading one host's inventory.
+    pub inventory_timeout: Duration,
+    /// Pause between two commands: paces rollouts so a fleet (or a slow
+    /// edge link) is not hit all at once. Zero by default.
+    pub command_interval: Duration,
+    /// Bounds on commands.
+    pub executor: ExecutorConfig,
+}
+
+impl Default for WadmConfig {
+    fn default() -> Self {
+        Self {
+            lattice: LatticeConfig::default(),
+            lease_ttl: Duration::from_secs(3),
+            resync_interval: Duration::from_secs(30),
+            check_interval: Duration::from_secs(1),
+            default_heartbeat: Duration::from_secs(5),
+            discovery_window: Duration::from_millis(1000),
+            inventory_timeout: Duration::from_secs(3),
+            command_interval: Duration::ZERO,
+            executor: ExecutorConfig::default(),
+        }
+    }
+}
+
+/// Why wadm could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WadmError {
+    /// The lattice could not be reached or its bucket opened.
+    #[error("wadm cannot use the lattice: {0}")]
+    Lattice(#[from] LatticeError),
+}
+
+/// A running wadm instance.
+pub struct WadmHandle {
+    id: String,
+    stop: watch::Sender<bool>,
+    leader: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl WadmHandle {
+    /// This instance's id (in logs and the lease).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `signal` resolves, then stops (handing the lease over).
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
+
+    /// Stops: the leader loop finishes its command and releases the lease.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(70), self.leader).await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Connects and starts the API, the event observer and the leader loop.
+pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
+    let lattice = Lattice::connect(&config.lattice).await?;
+    let store = AppStore::new(lattice.wadm_store().await?);
+    let id = format!("wadm-{}", uuid::Uuid::new_v4().simple());
+    let wake = Arc::new(Notify::new());
+    let tracker = Arc::new(Mutex::new(HostTracker::new(config.default_heartbeat)));
+
+    let api = lattice.serve_wadm_api().await?;
+    let events = lattice
+        .nats()
+        .subscribe(pattern::all_events(lattice.name()))
+        .await
+        .map_err(|e| LatticeError::Nats {
+            operation: "subscribe",
+            reason: e.to_string(),
+        })?;
+    let app_changes = store.bucket().watch("app.>").await?;
+    lattice.flush().await?;
+
+    let mut tasks = vec![tokio::spawn(crate::api::serve(
+        lattice.clone(),
+        store.clone(),
+        api,
+    ))];
+    tasks.push(tokio::spawn(observe(events, tracker.clone(), wake.clone())));
+    let app_wake = wake.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut changes = std::pin::pin!(app_changes);
+        while changes.next().await.is_some() {
+            app_wake.notify_one();
+        }
+    }));
+
+    let (stop, stopped) = watch::channel(false);
+    let lease = Lease::new(store.bucket().clone(), id.clone(), config.lease_ttl);
+    let reconciler = Reconciler {
+        lattice,
+        store,
+        tracker,
+        config,
+        failures: Failures::new(),
+        published: BTreeMap::new(),
+        id: id.clone(),
+        settled: false,
+    };
+    let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
+    tracing::info!(wadm = %id, "wadm started");
+    Ok(WadmHandle {
+        id,
+        stop,
+        leader,
+        tasks,
+    })
+}
+
+fn lock(tracker: &Mutex<HostTracker>) -> std::sync::MutexGuard<'_, HostTracker> {
+    tracker.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Keeps the host tracker current from lattice events.
+async fn observe(
+    mut events: async_nats::Subscriber,
+    tracker: Arc<Mutex<HostTracker>>,
+    wake: Arc<Notify>,
+) {
+    while let Some(msg) = events.next().await {
+        let Ok(event) = serde_json::from_slice::<CloudEvent>(&msg.payload) else {
+            continue;
+        };
+        let now = Instant::now();
+        let host = || {
+            event
+                .data
+                .get("host_id")
+                .and_then(|h| h.as_str())
+                .and_then(|h| HostId::new(h).ok())
+        };
+        let changed = match event.kind() {
+            Some(EventType::HostHeartbeat) => {
+                match serde_json::from_value::<HostInventory>(event.data.clone()) {
+                    Ok(inv) => lock(&tracker).heartbeat(&inv, now),
+                    Err(_) => false,
+                }
+            }
+            Some(EventType::HostStarted) => {
+                match serde_json::from_value::<HostStarted>(event.data.clone()) {
+                    Ok(s) => {
+                        lock(&tracker).started(&s.host_id, s.labels, now);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Some(EventType::HostStopped) => match host() {
+                Some(h) => {
+                    lock(&tracker).stopped(&h);
+                    true
+                }
+                None => false,
+            },
+            Some(EventType::AppStatus) | None => false,
+            Some(EventType::LinkPut | EventType::LinkDeleted)
+            | Some(EventType::ConfigSet | EventType::ConfigDeleted) => true,
+            Some(_) => {
+                if let Some(h) = host() {
+                    lock(&tracker).touched(&h);
+                }
+                true
+            }
+        };
+        if changed {
+            wake.notify_one();
+        }
+    }
+}
+
+/// The leader loop: renew or seek the lease; while leading, reconcile on
+/// every wake-up, on lost hosts, and on the resync timer.
+async fn lead(
+    mut r: Reconciler,
+    mut lease: Lease,
+    wake: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut lease_tick = tokio::time::interval(r.config.lease_ttl / 3);
+    let mut check_tick = tokio::time::interval(r.config.check_interval);
+    let mut leading = false;
+    let mut next_resync = Instant::now();
+    loop {
+        let mut woken = false;
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = lease_tick.tick() => {}
+            _ = check_tick.tick() => {}
+            _ = wake.notified() => woken = true,
+        }
+        if *stopped.borrow() {
+            break;
+        }
+        match lease.tick().await {
+            Ok(now_leading) => {
+                if now_leading && !leading {
+                    tracing::info!(wadm = %r.id, "wadm leads this lattice");
+                    next_resync = Instant::now();
+                } else if !now_leading && leading {
+                    tracing::warn!(wadm = %r.id, "wadm lost the lease; following");
+                }
+                leading = now_leading;
+            }
+            Err(e) => {
+                tracing::warn!(%e, "wadm lease check failed");
+                leading = lease.is_held();
+            }
+        }
+        if !leading {
+            continue;
+        }
+        let mut due = woken;
+        if Instant::now() >= next_resync {
+            r.relist().await;
+            next_resync = Instant::now() + r.config.resync_interval;
+            due = true;
+        }
+        if !lock(&r.tracker).prune(Instant::now()).is_empty() {
+            due = true;
+        }
+        if due {
+            r.pass(&lease).await;
+        }
+    }
+    lease.release().await;
+    tracing::info!(wadm = %r.id, "wadm stopped");
+}
+
+/// Plans, executes and reports.
+struct Reconciler {
+    lattice: Lattice,
+    store: AppStore,
+    tracker: Arc<Mutex<HostTracker>>,
+    config: WadmConfig,
+    failures: Failures,
+    published: BTreeMap<AppName, AppStatus>,
+    id: String,
+    /// Whether the last pass found nothing to do (logged once per change).
+    settled: bool,
+}
+
+/// Plan-execute rounds per pass; each round starts from re-read hosts, so
+/// a pass normally ends in its second round with nothing left to do.
+const MAX_ROUNDS: usize = 5;
+
+impl Reconciler {
+    /// Lists every host and reads its inventory.
+    async fn relist(&mut self) {
+        match self.lattice.ping_hosts(self.config.discovery_window).await {
+            Ok(hosts) => {
+                for ping in hosts {
+                    self.read_host(&ping.id).await;
+                }
+            }
+            Err(e) => tracing::warn!(%e, "wadm could not list hosts"),
+        }
+    }
+
+    async fn read_host(&mut self, host: &HostId) {
+        let inv: Result<Option<HostInventory>, _> = self
+            .lattice
+            .control(
+                ControlVerb::HostInventory(host.clone()),
+                &(),
+                Some(self.config.inventory_timeout),
+            )
+            .await;
+        match inv {
+            Ok(Some(inv)) => lock(&self.tracker).inventory(&inv, Instant::now()),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%host, %e, "host inventory not read"),
+        }
+    }
+
+    async fn pass(&mut self, lease: &Lease) {
+        for _ in 0..MAX_ROUNDS {
+            let dirty = lock(&self.tracker).dirty();
+            for host in dirty {
+                self.read_host(&host).await;
+            }
+            let records = match self.store.list().await {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::warn!(%e, "wadm could not read apps; not acting");
+                    return;
+                }
+            };
+            let apps: Vec<DeployedApp> = records
+                .iter()
+                .filter_map(AppRecord::deployed_app)
+                .filter_map(|r| r.map_err(|e| tracing::error!("{e}")).ok())
+                .collect();
+            let Some(observed) = self.observe(&apps).await else {
+                return;
+            };
+            let plan = plan(&apps, &observed, &self.failures);
+            self.publish(&records, plan.statuses).await;
+            if plan.steps.is_empty() {
+                self.failures.clear();
+                if !self.settled {
+                    tracing::info!(
+                        apps = apps.len(),
+                        "wadm pass done, lattice matches the apps"
+                    );
+                    self.settled = true;
+                }
+                return;
+            }
+            self.settled = false;
+            let mut failures = Failures::new();
+            let mut progressed = false;
+            for (i, step) in plan.steps.iter().enumerate() {
+                if i > 0 && !self.config.command_interval.is_zero() {
+                    tokio::time::sleep(self.config.command_interval).await;
+                }
+                if !lease.is_held() {
+                    tracing::warn!(
+                        "wadm lease ran out mid-pass; leaving the rest to the next leader"
+                    );
+                    return;
+                }
+                tracing::info!(command = %step.command, "wadm executes");
+                match execute(&self.lattice, &step.command, &self.config.executor).await {
+                    Ok(()) => progressed = true,
+                    Err(e) => {
+                        tracing::warn!(command = %step.command, %e, "wadm command failed");
+                        if let Some(owner) = &step.owner {
+                            failures
+                                .entry(owner.clone())
+                                .or_insert_with(|| format!("{}: {e}", step.command));
+                        }
+                    }
+                }
+                if let Some(host) = command_host(&step.command) {
+                    lock(&self.tracker).touched(host);
+                }
+            }
+            let all_failed = !progressed;
+            self.failures = failures;
+            if all_failed {
+                // Report the failures; retry on the next event or resync.
+                let observed = self.observe(&apps).await;
+                if let Some(observed) = observed {
+                    let statuses = plan_statuses(&apps, &observed, &self.failures);
+                    self.publish(&records, statuses).await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// The planner's input: live hosts, links, and the configs apps define.
+    async fn observe(&self, apps: &[DeployedApp]) -> Option<Observed> {
+        let store = match self.lattice.store().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%e, "wadm could not open the lattice store");
+                return None;
+            }
+        };
+        let links = match store.list_links().await {
+            Ok(links) => links,
+            Err(e) => {
+                tracing::warn!(%e, "wadm could not list links");
+                return None;
+            }
+        };
+        let mut observed = Observed {
+            hosts: lock(&self.tracker).views(),
+            links,
+            configs: BTreeMap::new(),
+        };
+        let names: Vec<ConfigName> = Desired::new(apps, &observed).configs.into_keys().collect();
+        for name in names {
+            match store.get_config(&name).await {
+                Ok(Some(values)) => {
+                    observed.configs.insert(name, values);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%e, "wadm could not read config {name}");
+                    return None;
+                }
+            }
+        }
+        Some(observed)
+    }
+
+    /// Stores and announces statuses that changed; apps not deployed are
+    /// `undeployed`.
+    async fn publish(&mut self, records: &[AppRecord], statuses: Vec<AppStatus>) {
+        let mut all: BTreeMap<AppName, AppStatus> =
+            statuses.into_iter().map(|s| (s.name.clone(), s)).collect();
+        for r in records {
+            all.entry(r.name.clone())
+                .or_insert_with(|| AppStatus::undeployed(r.name.clone()));
+        }
+        self.published.retain(|name, _| all.contains_key(name));
+        for (name, status) in all {
+            if self.published.get(&name) == Some(&status) {
+                continue;
+            }
+            if let Err(e) = self.store.put_status(&status).await {
+                tracing::warn!(%e, "wadm could not store the status of {name}");
+                continue;
+            }
+            tracing::info!(app = %name, state = %status.state, message = ?status.message, "app status");
+            if let Err(e) = self
+                .lattice
+                .publish_event(EventType::AppStatus, &self.id, &status)
+                .await
+            {
+                tracing::warn!(%e, "wadm could not publish app_status");
+            }
+            self.published.insert(name, status);
+        }
+    }
+}
+
+fn plan_statuses(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> Vec<AppStatus> {
+    plan(apps, observed, failures).statuses
+}
+
+fn command_host(command: &Command) -> Option<&HostId> {
+    match command {
+        Command::ScaleComponent { host, .. }
+        | Command::UpdateComponent { host, .. }
+        | Command::StartProvider { host, .. }
+        | Command::StopProvider { host, .. } => Some(host),
+        Command::PutConfig { .. } | Command::PutLink(_) | Command::DelLink(_) => None,
+    }
+}

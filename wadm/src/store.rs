@@ -1,0 +1,324 @@
+//! Apps, their versions and their status in wadm's JetStream KV bucket.
+//!
+//! One key per app (`app.{name}`) holds every stored version and which one
+//! is deployed, so a deploy and a put never disagree; writes go through
+//! compare-and-set, so two wadm instances answering the API cannot lose
+//! each other's updates. The leader writes `status.{name}`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use trellis_lattice::LatticeError;
+use trellis_lattice::wadm::{Versioned, WadmStore};
+use trellis_protocol::AppName;
+use trellis_protocol::wadm::{AppStatus, AppVersion, VersionInfo};
+
+use crate::manifest::{self, Manifest, VERSION_ANNOTATION};
+use crate::model::DeployedApp;
+
+/// How many versions an app keeps; the oldest undeployed ones go first.
+/// It bounds the record, which must fit in one KV value.
+pub const MAX_VERSIONS: usize = 50;
+
+/// How often a compare-and-set write is retried when another writer won.
+const CAS_ATTEMPTS: usize = 5;
+
+/// Everything stored about one app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// App name.
+    pub name: AppName,
+    /// Stored versions, oldest first.
+    pub versions: Vec<StoredVersion>,
+    /// The deployed version, if any.
+    pub deployed: Option<AppVersion>,
+}
+
+/// One stored manifest version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredVersion {
+    /// The version.
+    pub version: AppVersion,
+    /// The manifest, normalized YAML.
+    pub manifest: String,
+    /// When it was stored (RFC 3339).
+    pub stored_at: String,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bucket could not be read or written.
+    #[error(transparent)]
+    Lattice(#[from] LatticeError),
+    /// The request cannot be done as asked; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// Other writers kept winning the compare-and-set race.
+    #[error("app {0} is being changed by someone else at the same time; try again")]
+    Contended(AppName),
+}
+
+impl AppRecord {
+    /// The newest version.
+    pub fn latest(&self) -> Option<&StoredVersion> {
+        self.versions.last()
+    }
+
+    /// The stored `version`.
+    pub fn version(&self, version: &AppVersion) -> Option<&StoredVersion> {
+        self.versions.iter().find(|v| &v.version == version)
+    }
+
+    /// The deployed version and its manifest, parsed.
+    pub fn deployed_app(&self) -> Option<Result<DeployedApp, String>> {
+        let version = self.deployed.as_ref()?;
+        let stored = self.version(version)?;
+        Some(
+            manifest::parse(&stored.manifest)
+                .map(|manifest| DeployedApp {
+                    name: self.name.clone(),
+                    version: version.clone(),
+                    manifest,
+                })
+                .map_err(|e| format!("stored manifest {} {version} is corrupt: {e}", self.name)),
+        )
+    }
+
+    /// `history`: versions, oldest first.
+    pub fn history(&self) -> Vec<VersionInfo> {
+        self.versions
+            .iter()
+            .map(|v| VersionInfo {
+                version: v.version.clone(),
+                stored_at: v.stored_at.clone(),
+                deployed: self.deployed.as_ref() == Some(&v.version),
+            })
+            .collect()
+    }
+
+    /// Adds a version of a valid manifest (`created` false when exactly it
+    /// was stored before). A version without `metadata.annotations.version`
+    /// gets one derived from its content, so putting it twice is harmless.
+    pub fn put(
+        record: Option<Self>,
+        name: AppName,
+        mut manifest: Manifest,
+        now: &str,
+    ) -> Result<(Self, AppVersion, bool), String> {
+        let version = match manifest.version() {
+            Some(v) => AppVersion::new(v).map_err(|e| e.to_string())?,
+            None => {
+                let yaml = serde_yaml::to_string(&manifest).map_err(|e| e.to_string())?;
+                let digest = hex::encode(Sha256::digest(yaml.as_bytes()));
+                let generated =
+                    AppVersion::new(format!("sha-{}", &digest[..12])).map_err(|e| e.to_string())?;
+                manifest
+                    .metadata
+                    .annotations
+                    .insert(VERSION_ANNOTATION.into(), generated.to_string());
+                generated
+            }
+        };
+        let yaml = serde_yaml::to_string(&manifest).map_err(|e| e.to_string())?;
+        let mut record = record.unwrap_or(Self {
+            name,
+            versions: Vec::new(),
+            deployed: None,
+        });
+        if let Some(existing) = record.version(&version) {
+            if existing.manifest == yaml {
+                return Ok((record, version, false));
+            }
+            return Err(format!(
+                "version {version} of app {} is already stored with other content, and versions never change; \
+                 set metadata.annotations.version to a new version",
+                record.name
+            ));
+        }
+        record.versions.push(StoredVersion {
+            version: version.clone(),
+            manifest: yaml,
+            stored_at: now.to_owned(),
+        });
+        while record.versions.len() > MAX_VERSIONS {
+            let Some(i) = record
+                .versions
+                .iter()
+                .position(|v| record.deployed.as_ref() != Some(&v.version))
+            else {
+                break;
+            };
+            record.versions.remove(i);
+        }
+        Ok((record, version, true))
+    }
+}
+
+fn app_key(name: &AppName) -> String {
+    format!("app.{name}")
+}
+
+fn status_key(name: &AppName) -> String {
+    format!("status.{name}")
+}
+
+/// Key prefix of app records.
+pub const APP_PREFIX: &str = "app.";
+
+/// wadm's state in the lattice.
+#[derive(Clone)]
+pub struct AppStore {
+    kv: WadmStore,
+}
+
+impl AppStore {
+    /// Wraps the lattice's wadm bucket.
+    pub fn new(kv: WadmStore) -> Self {
+        Self { kv }
+    }
+
+    /// The bucket, for the lease.
+    pub fn bucket(&self) -> &WadmStore {
+        &self.kv
+    }
+
+    /// The record of `name`.
+    pub async fn get(&self, name: &AppName) -> Result<Option<AppRecord>, StoreError> {
+        Ok(self
+            .kv
+            .get::<AppRecord>(&app_key(name))
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// Every app record, by name.
+    pub async fn list(&self) -> Result<Vec<AppRecord>, StoreError> {
+        let mut records = Vec::new();
+        for key in self.kv.keys(APP_PREFIX).await? {
+            if let Some(Versioned { value, .. }) = self.kv.get::<AppRecord>(&key).await? {
+                records.push(value);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Changes the record of `name` with `change` (which sees the current
+    /// record and returns the new one, `None` to delete, or a refusal),
+    /// retrying when another writer got in between.
+    pub async fn modify<T>(
+        &self,
+        name: &AppName,
+        mut change: impl FnMut(Option<AppRecord>) -> Result<(Option<AppRecord>, T), String>,
+    ) -> Result<T, StoreError> {
+        let key = app_key(name);
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.kv.get::<AppRecord>(&key).await?;
+            let revision = current.as_ref().map(|v| v.revision);
+            let (next, out) = change(current.map(|v| v.value)).map_err(StoreError::Refused)?;
+            let written = match (next, revision) {
+                (Some(record), None) => self.kv.create(&key, &record).await?.is_some(),
+                (Some(record), Some(rev)) => self.kv.update(&key, &record, rev).await?.is_some(),
+                (None, Some(_)) => {
+                    self.kv.delete(&key).await?;
+                    self.kv.delete(&status_key(name)).await?;
+                    true
+                }
+                (None, None) => true,
+            };
+            if written {
+                return Ok(out);
+            }
+        }
+        Err(StoreError::Contended(name.clone()))
+    }
+
+    /// The last status the leader wrote for `name`.
+    pub async fn status(&self, name: &AppName) -> Result<Option<AppStatus>, StoreError> {
+        Ok(self
+            .kv
+            .get::<AppStatus>(&status_key(name))
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// Records the status of an app.
+    pub async fn put_status(&self, status: &AppStatus) -> Result<(), StoreError> {
+        self.kv.put(&status_key(&status.name), status).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(version: Option<&str>, instances: u32) -> Manifest {
+        let annotations = version.map_or(String::new(), |v| {
+            format!("annotations: {{ version: {v} }}")
+        });
+        manifest::parse(&format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: web, {annotations} }}
+spec:
+  components:
+    - name: hello
+      type: component
+      properties: {{ image: "nats://A/sha256-{}" }}
+      traits: [ {{ type: spreadscaler, properties: {{ instances: {instances} }} }} ]
+"#,
+            "a".repeat(64)
+        ))
+        .unwrap()
+    }
+
+    fn name() -> AppName {
+        AppName::new("web").unwrap()
+    }
+
+    #[test]
+    fn versions_are_immutable_and_repeats_are_harmless() {
+        let (r, v, created) = AppRecord::put(None, name(), manifest(Some("v1"), 1), "t0").unwrap();
+        assert!(created);
+        assert_eq!(v.as_str(), "v1");
+        let (r, _, created) =
+            AppRecord::put(Some(r), name(), manifest(Some("v1"), 1), "t1").unwrap();
+        assert!(!created);
+        assert_eq!(r.versions.len(), 1);
+        let err =
+            AppRecord::put(Some(r.clone()), name(), manifest(Some("v1"), 2), "t2").unwrap_err();
+        assert!(err.contains("new version"), "{err}");
+        let (r, _, _) = AppRecord::put(Some(r), name(), manifest(Some("v2"), 2), "t3").unwrap();
+        assert_eq!(r.latest().unwrap().version.as_str(), "v2");
+        assert_eq!(r.history().len(), 2);
+    }
+
+    #[test]
+    fn missing_versions_come_from_the_content() {
+        let (r, v1, _) = AppRecord::put(None, name(), manifest(None, 1), "t").unwrap();
+        assert!(v1.as_str().starts_with("sha-"), "{v1}");
+        let (r, again, created) = AppRecord::put(Some(r), name(), manifest(None, 1), "t").unwrap();
+        assert_eq!((again, created), (v1.clone(), false));
+        let (r, v2, _) = AppRecord::put(Some(r), name(), manifest(None, 3), "t").unwrap();
+        assert_ne!(v1, v2);
+        // The stored manifest names its version.
+        let stored = manifest::parse(&r.version(&v2).unwrap().manifest).unwrap();
+        assert_eq!(stored.version(), Some(v2.as_str()));
+    }
+
+    #[test]
+    fn old_versions_are_dropped_but_never_the_deployed_one() {
+        let (mut r, first, _) = AppRecord::put(None, name(), manifest(Some("v0"), 1), "t").unwrap();
+        r.deployed = Some(first.clone());
+        for i in 1..=MAX_VERSIONS {
+            let v = format!("v{i}");
+            r = AppRecord::put(Some(r), name(), manifest(Some(&v), 1), "t")
+                .unwrap()
+                .0;
+        }
+        assert_eq!(r.versions.len(), MAX_VERSIONS);
+        assert!(r.version(&first).is_some());
+        assert!(r.version(&AppVersion::new("v1").unwrap()).is_none());
+    }
+}
