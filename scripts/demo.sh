@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a single-node lattice (nats-server + one host) with the
-# hello-http demo app served over HTTP, ending with curl. The lattice keeps
+# The main job: a single-node lattice (nats-server, one host, wadm) with the
+# hello-http demo app deployed from examples/hello.yaml and served over
+# HTTP, ending with curl. The lattice keeps
 # running in the background afterwards; the last lines say how to stop it.
 #
 # Environment: TRELLIS_DEMO_NATS_PORT (default 4222),
@@ -25,10 +26,14 @@ nats_bin="$(bash scripts/install-deps.sh --print-nats-server)"
     --nats-port "$nats_port" --nats-server-bin "$nats_bin" --data-dir "$data_dir"
 export TRELLIS_NATS_URL="nats://127.0.0.1:$nats_port"
 
-"$trellis" start provider builtin://http-server http
-"$trellis" start component "file://$PWD/target/wasm/hello_http.wasm" hello --max 16
-"$trellis" config put hello-http "address=127.0.0.1:$http_port"
-"$trellis" link put http hello wasi http --interface incoming-handler --source-config hello-http
+# The example manifest with this run's port. Without its fixed version,
+# wadm names the version after the content, so a rerun with another port
+# stores a new version instead of clashing with the old one.
+manifest="$PWD/target/demo-hello.yaml"
+sed -e "s#127.0.0.1:8080#127.0.0.1:$http_port#" -e '/^    version: v1$/d' \
+    examples/hello.yaml > "$manifest"
+"$trellis" app deploy "$manifest" --wait --timeout 120
+"$trellis" app status hello
 "$trellis" get inventory
 
 echo

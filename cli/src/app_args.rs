@@ -1,4 +1,4 @@
-//! Command-line grammar of `trellis app`.
+//! Command-line grammar of `trellis app` and `trellis wadm`.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,24 @@ use clap::{Args, Subcommand};
 pub enum AppCommand {
     /// Check an application manifest offline and list every problem.
     Validate(ValidateArgs),
+    /// Store a manifest version (uploading its file:// images) without deploying it.
+    Put(PutArgs),
+    /// Deploy a manifest FILE (stored first), or a stored app NAME.
+    Deploy(DeployArgs),
+    /// List stored apps with their deployed version and state.
+    List,
+    /// Show an app's status per component and trait.
+    Status(NameArgs),
+    /// List an app's stored versions.
+    History(NameArgs),
+    /// Print a stored manifest (the latest version unless --version).
+    Get(VersionArgs),
+    /// Deploy the version before the deployed one (or --version).
+    Rollback(RollbackArgs),
+    /// Stop everything the app runs; its versions stay stored.
+    Undeploy(NameArgs),
+    /// Undeploy the app and delete all its versions.
+    Delete(NameArgs),
 }
 
 /// `trellis app validate FILE`.
@@ -16,4 +34,81 @@ pub enum AppCommand {
 pub struct ValidateArgs {
     /// The manifest (YAML); relative `file://` images start at its folder.
     pub file: PathBuf,
+}
+
+/// `trellis app put FILE`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The manifest (YAML); relative `file://` images start at its folder.
+    pub file: PathBuf,
+}
+
+/// Waiting for an app to be deployed.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Show progress and return only when the app is deployed (exit 0) or
+    /// failed or timed out (exit 1, with the reason).
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds `--wait` waits at most.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// `trellis app deploy FILE|NAME`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A manifest file, or the name of a stored app.
+    pub target: String,
+    /// With an app NAME: the stored version to deploy (default: the latest).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Waiting.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Commands naming one app.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// App name (`metadata.name`).
+    pub name: String,
+}
+
+/// Commands naming one app and maybe a version.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// App name (`metadata.name`).
+    pub name: String,
+    /// A stored version.
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+/// `trellis app rollback NAME`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// App name (`metadata.name`).
+    pub name: String,
+    /// The version to go back to (default: the one stored before the deployed one).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Waiting.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// `trellis wadm`: run a wadm instance.
+#[derive(Debug, Args)]
+pub struct WadmArgs {
+    /// Seconds a leader's lease lasts; a follower takes over about this
+    /// long after the leader dies.
+    #[arg(long, default_value_t = 3)]
+    pub lease_seconds: u64,
+    /// Seconds between full re-lists of the lattice.
+    #[arg(long, default_value_t = 30)]
+    pub resync_seconds: u64,
+    /// Pause between two commands, to pace rollouts (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub command_interval_ms: u64,
 }

@@ -109,9 +109,11 @@ pub enum Command {
     /// Sign components and inspect their embedded claims.
     #[command(subcommand)]
     Claims(crate::security_args::ClaimsCommand),
-    /// Application manifests.
+    /// Application manifests: store, deploy, watch and roll back apps.
     #[command(subcommand)]
     App(crate::app_args::AppCommand),
+    /// Run wadm, which keeps deployed apps in shape (several may run; one leads).
+    Wadm(crate::app_args::WadmArgs),
 }
 
 /// Host settings shared by `trellis host` and `trellis up`.

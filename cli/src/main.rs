@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 /// stdout stays clean for `--output json`.
 fn init_tracing(command: &args::Command) {
     let default = match command {
-        args::Command::Up(_) | args::Command::Host(_) => "info",
+        args::Command::Up(_) | args::Command::Host(_) | args::Command::Wadm(_) => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1,18 +1,14 @@
 //! A `trellis host` child process.
 
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
-use tempfile::TempDir;
+use nix::sys::signal::Signal;
 
 use crate::nats::NatsServer;
-use crate::paths::{read_log, tail, trellis_bin};
+use crate::paths::trellis_bin;
+use crate::process::Process;
 
 /// How long to wait for a host to log `host started ... id=N...`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,12 +56,10 @@ impl Default for HostOpts {
 /// SIGKILL and the host reaped.
 #[derive(Debug)]
 pub struct Host {
-    child: Child,
+    process: Process,
     id: String,
     opts: HostOpts,
     nats_url: String,
-    dir: TempDir,
-    log_path: PathBuf,
 }
 
 impl Host {
@@ -81,16 +75,6 @@ impl Host {
     /// Like [`Host::spawn`] with an explicit NATS URL (e.g. one with
     /// credentials, or a server the harness did not start).
     pub fn spawn_url(nats_url: &str, opts: HostOpts) -> anyhow::Result<Host> {
-        let dir = tempfile::Builder::new()
-            .prefix("trellis-host-")
-            .tempdir()
-            .context("creating host temp dir")?;
-        let log_path = dir.path().join(format!("host-{}.log", opts.name));
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("opening {}", log_path.display()))?;
         let mut cmd = Command::new(trellis_bin());
         cmd.arg("host")
             .args(["--nats-url", nats_url])
@@ -111,50 +95,16 @@ impl Host {
         if !opts.require_signed {
             cmd.arg("--allow-unsigned");
         }
-        cmd.args(&opts.extra_args)
-            .env("RUST_LOG", "info,trellis=debug")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().context("cloning log handle")?)
-            .stderr(log)
-            // Own process group: drop kills anything the host started too.
-            .process_group(0);
-        let child = cmd.spawn().context("spawning trellis host")?;
-        let mut host = Host {
-            child,
-            id: String::new(),
+        cmd.args(&opts.extra_args);
+        let mut process = Process::spawn(cmd, &format!("host-{}", opts.name))?;
+        let id = process.wait_for("`host started ... id=N...`", READY_TIMEOUT, find_started_id)?;
+        tracing::debug!(name = %opts.name, %id, "host ready");
+        Ok(Host {
+            process,
+            id,
             opts,
             nats_url: nats_url.to_string(),
-            dir,
-            log_path,
-        };
-        host.id = host.wait_ready(READY_TIMEOUT)?;
-        tracing::debug!(name = %host.opts.name, id = %host.id, "host ready");
-        Ok(host)
-    }
-
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(id) = find_started_id(&self.log()) {
-                return Ok(id);
-            }
-            if let Some(status) = self.child.try_wait().context("polling host")? {
-                bail!(
-                    "host {} exited before becoming ready ({status}); log tail:\n{}",
-                    self.opts.name,
-                    tail(&self.log(), 40)
-                );
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "host {} did not log `host started ... id=N...` within {timeout:?}; log tail:\n{}",
-                    self.opts.name,
-                    tail(&self.log(), 40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     /// The host id (nkey public key, `N...`) parsed from the ready line.
@@ -184,103 +134,52 @@ impl Host {
 
     /// The host's temp dir (holds its log; free for the test to use).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.process.dir()
     }
 
     /// Path of the host's log file.
     pub fn log_path(&self) -> &Path {
-        &self.log_path
+        self.process.log_path()
     }
 
     /// The host log (stdout and stderr) so far.
     pub fn log(&self) -> String {
-        read_log(&self.log_path)
+        self.process.log()
     }
 
     /// Polls the log (≤`timeout`) until it contains `needle`; the error
     /// includes the log tail.
     pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "host {} log did not contain {needle:?} within {timeout:?}; log tail:\n{}",
-                    self.opts.name,
-                    tail(&log, 40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process
+            .wait_for(&format!("{needle:?}"), timeout, |log| {
+                log.contains(needle).then_some(())
+            })
     }
 
     /// The host's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// Sends SIGTERM (graceful shutdown) to the host process.
     pub fn sigterm(&self) -> anyhow::Result<()> {
-        self.signal(Signal::SIGTERM)
+        self.process.signal(Signal::SIGTERM)
     }
 
     /// Sends SIGKILL to the host process (simulates a crash).
     pub fn sigkill(&self) -> anyhow::Result<()> {
-        self.signal(Signal::SIGKILL)
-    }
-
-    fn signal(&self, sig: Signal) -> anyhow::Result<()> {
-        let pid = i32::try_from(self.child.id()).context("pid out of range")?;
-        kill(Pid::from_raw(pid), sig).with_context(|| format!("sending {sig} to host {pid}"))
+        self.process.signal(Signal::SIGKILL)
     }
 
     /// Waits (≤`timeout`) for the process to exit and returns its status;
     /// errors (with the log tail) if it is still running at the deadline.
     pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().context("polling host")? {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "host {} still running after {timeout:?}; log tail:\n{}",
-                    self.opts.name,
-                    tail(&self.log(), 40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- host {} ({}) log tail ---\n{}",
-                self.opts.name,
-                self.id,
-                tail(&self.log(), 40)
-            );
-        }
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // The whole group: the host and anything it spawned (a no-op
-            // error if the group is already gone).
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        self.process.wait_exit(timeout)
     }
 }
 

@@ -23,6 +23,8 @@ mod host;
 mod http;
 mod nats;
 mod paths;
+mod process;
+mod wadm;
 
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
 pub use host::{Host, HostOpts, find_started_id};
@@ -33,6 +35,8 @@ pub use nats::{NATS_SERVER_MIN_VERSION, NatsServer, nats_server_bin};
 pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,
 };
+pub use process::Process;
+pub use wadm::Wadm;
 
 /// Installs a `tracing` subscriber writing to the test output (filter from
 /// `RUST_LOG`, default `info`). Safe to call any number of times.

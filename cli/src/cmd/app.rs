@@ -1,5 +1,5 @@
-//! `trellis app`: application manifests. Only `validate` exists so far;
-//! deploying needs the wadm service, which is not built yet.
+//! `trellis app validate`: checking a manifest offline. The commands that
+//! talk to wadm are in [`super::app_deploy`].
 
 use serde::Serialize;
 use trellis_wadm::manifest::{ManifestError, Problem};
@@ -8,9 +8,10 @@ use crate::app_args::{AppCommand, ValidateArgs};
 use crate::args::{GlobalArgs, OutputFormat};
 
 /// Runs `trellis app ...`.
-pub fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
+pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
     match cmd {
         AppCommand::Validate(args) => validate(global.output, &args),
+        other => super::app_deploy::run(global, other).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! share (connecting, parsing `k=v`, choosing hosts).
 
 mod app;
+mod app_deploy;
 mod claims;
 mod config;
 mod devsign;
@@ -10,6 +11,7 @@ mod host;
 mod keys;
 mod link;
 mod up;
+mod wadm;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -45,7 +47,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd),
         Command::Claims(cmd) => claims::run(&global, cmd),
-        Command::App(cmd) => app::run(&global, cmd),
+        Command::App(cmd) => app::run(&global, cmd).await,
+        Command::Wadm(args) => wadm::run(&global, args).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `trellis up` and `trellis down`: a single-node lattice for development.
 //!
-//! `up` runs nats-server (JetStream on) as a child and a host in its own
-//! process, writes `up.pid` into the data dir, and on Ctrl-C/SIGTERM stops
+//! `up` runs nats-server (JetStream on) as a child, and a host and wadm in
+//! its own process, writes `up.pid` into the data dir, and on Ctrl-C/SIGTERM stops
 //! the host (which says `host_stopped`) and then nats-server. `--detach`
 //! re-runs `up` in the background and returns when it wrote `up.ready`.
 
@@ -68,13 +68,24 @@ async fn serve(global: &GlobalArgs, args: &UpArgs, dir: &Path) -> anyhow::Result
     let url = config.lattice.nats_url.clone();
     let lattice = config.lattice.lattice.clone();
     let host = trellis_host::start(config).await?;
+    let wadm_args = crate::app_args::WadmArgs {
+        lease_seconds: 3,
+        resync_seconds: 30,
+        command_interval_ms: 0,
+    };
+    let wadm = trellis_wadm::start(super::wadm::config(global, &wadm_args)?).await?;
     let ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
     std::fs::write(dir.join(READY_FILE), &ready)?;
     eprintln!(
         "Trellis is up: nats {url}, lattice {lattice}, host {}. Ctrl-C stops it.",
         host.id()
     );
-    host.run_until(shutdown_signal()).await;
+    // wadm goes first so that it does not react to its own host stopping.
+    host.run_until(async {
+        shutdown_signal().await;
+        wadm.stop().await;
+    })
+    .await;
     Ok(())
 }
 

@@ -19,3 +19,4 @@ mod misbehave;
 mod routing;
 mod trust;
 mod up;
+mod wadm;
