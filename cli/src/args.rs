@@ -203,6 +203,8 @@ pub enum GetCommand {
     },
     /// Links of the lattice.
     Links,
+    /// Apps wadm keeps (same as `trellis app list`).
+    Apps,
 }
 
 /// Where a workload goes.

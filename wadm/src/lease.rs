@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use trellis_lattice::LatticeError;
 use trellis_lattice::wadm::WadmStore;
 
@@ -19,6 +20,39 @@ const LEASE_KEY: &str = "leader";
 struct LeaseRecord {
     holder: String,
     expires_unix_ms: u64,
+}
+
+/// What the reconciler sees of the lease another task holds.
+#[derive(Clone)]
+pub struct LeaseView {
+    state: watch::Receiver<Option<Instant>>,
+    ttl: Duration,
+}
+
+impl LeaseView {
+    /// A view of the claim end published by [`Lease::hold`].
+    pub fn new(state: watch::Receiver<Option<Instant>>, ttl: Duration) -> Self {
+        Self { state, ttl }
+    }
+
+    /// Whether the claim is good for acting on. It stops a quarter-lease
+    /// before the claim runs out, so a command sent now cannot overlap a
+    /// successor's.
+    pub fn is_held(&self) -> bool {
+        Self::holds(*self.state.borrow(), self.ttl)
+    }
+
+    fn holds(valid_until: Option<Instant>, ttl: Duration) -> bool {
+        valid_until.is_some_and(|until| Instant::now() + ttl / 4 < until)
+    }
+
+    /// Waits until the claim changes (renewed, won or lost).
+    pub async fn changed(&mut self) {
+        if self.state.changed().await.is_err() {
+            // The lease task ended: nothing will change any more.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// This instance's view of the lease.
@@ -50,12 +84,37 @@ impl Lease {
         }
     }
 
-    /// Whether our claim is still good for acting on. It stops a little
-    /// before the claim expires so that a command sent now cannot overlap
-    /// a successor's.
+    /// Whether our claim is still good for acting on.
     pub fn is_held(&self) -> bool {
+        LeaseView::holds(self.valid_until, self.ttl)
+    }
+
+    /// Until when our claim lasts, by our clock, while we hold it.
+    pub fn valid_until(&self) -> Option<Instant> {
         self.valid_until
-            .is_some_and(|until| Instant::now() + self.ttl / 4 < until)
+    }
+
+    /// Renews (or seeks) the lease every third of its length until `stop`
+    /// says so, publishing the claim's end to `state`; then releases it.
+    pub async fn hold(
+        mut self,
+        state: watch::Sender<Option<Instant>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(self.ttl / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.tick().await {
+                tracing::warn!(%e, "wadm lease renewal failed");
+            }
+            state.send_replace(self.valid_until);
+        }
+        state.send_replace(None);
+        self.release().await;
     }
 
     /// Renews our claim, or claims the lease when it is free or ran out.

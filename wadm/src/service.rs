@@ -19,7 +19,7 @@ use trellis_protocol::wadm::AppStatus;
 use trellis_protocol::{AppName, ConfigName, ControlVerb, EventType, HostId};
 
 use crate::executor::{ExecutorConfig, execute};
-use crate::lease::Lease;
+use crate::lease::{Lease, LeaseView};
 use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
 use crate::scaler::desired::Desired;
@@ -141,7 +141,11 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
     }));
 
     let (stop, stopped) = watch::channel(false);
+    let (claim, claim_view) = watch::channel(None);
     let lease = Lease::new(store.bucket().clone(), id.clone(), config.lease_ttl);
+    let (release, released) = watch::channel(false);
+    let lease_task = tokio::spawn(lease.hold(claim, released));
+    let lease = LeaseView::new(claim_view, config.lease_ttl);
     let reconciler = Reconciler {
         lattice,
         store,
@@ -153,6 +157,12 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         settled: false,
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
+    let leader = tokio::spawn(async move {
+        // The lease goes only after the loop finished its command.
+        let _ = leader.await;
+        let _ = release.send(true);
+        let _ = lease_task.await;
+    });
     tracing::info!(wadm = %id, "wadm started");
     Ok(WadmHandle {
         id,
@@ -223,44 +233,37 @@ async fn observe(
     }
 }
 
-/// The leader loop: renew or seek the lease; while leading, reconcile on
-/// every wake-up, on lost hosts, and on the resync timer.
+/// The leader loop: while the lease (held by its own task) is ours,
+/// reconcile on every wake-up, on lost hosts, and on the resync timer.
 async fn lead(
     mut r: Reconciler,
-    mut lease: Lease,
+    mut lease: LeaseView,
     wake: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut lease_tick = tokio::time::interval(r.config.lease_ttl / 3);
     let mut check_tick = tokio::time::interval(r.config.check_interval);
+    check_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading = false;
     let mut next_resync = Instant::now();
     loop {
         let mut woken = false;
         tokio::select! {
             _ = stopped.changed() => break,
-            _ = lease_tick.tick() => {}
+            _ = lease.changed() => {}
             _ = check_tick.tick() => {}
             _ = wake.notified() => woken = true,
         }
         if *stopped.borrow() {
             break;
         }
-        match lease.tick().await {
-            Ok(now_leading) => {
-                if now_leading && !leading {
-                    tracing::info!(wadm = %r.id, "wadm leads this lattice");
-                    next_resync = Instant::now();
-                } else if !now_leading && leading {
-                    tracing::warn!(wadm = %r.id, "wadm lost the lease; following");
-                }
-                leading = now_leading;
-            }
-            Err(e) => {
-                tracing::warn!(%e, "wadm lease check failed");
-                leading = lease.is_held();
-            }
+        let now_leading = lease.is_held();
+        if now_leading && !leading {
+            tracing::info!(wadm = %r.id, "wadm leads this lattice");
+            next_resync = Instant::now();
+        } else if !now_leading && leading {
+            tracing::warn!(wadm = %r.id, "wadm lost the lease; following");
         }
+        leading = now_leading;
         if !leading {
             continue;
         }
@@ -277,7 +280,6 @@ async fn lead(
             r.pass(&lease).await;
         }
     }
-    lease.release().await;
     tracing::info!(wadm = %r.id, "wadm stopped");
 }
 
@@ -327,7 +329,7 @@ impl Reconciler {
         }
     }
 
-    async fn pass(&mut self, lease: &Lease) {
+    async fn pass(&mut self, lease: &LeaseView) {
         for _ in 0..MAX_ROUNDS {
             let dirty = lock(&self.tracker).dirty();
             for host in dirty {

@@ -24,7 +24,8 @@ struct Report<'a> {
     problems: &'a [Problem],
 }
 
-fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Result<()> {
+/// `trellis app validate FILE`.
+pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Result<()> {
     let file = args.file.display();
     let (manifest, problems) = match trellis_wadm::validate_file(&args.file) {
         Ok(result) => result,

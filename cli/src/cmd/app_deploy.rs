@@ -33,7 +33,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
     match cmd {
-        AppCommand::Validate(_) => unreachable!("handled by app::run"),
+        AppCommand::Validate(args) => super::app::validate(global.output, &args),
         AppCommand::Put(args) => {
             let manifest = checked(&args.file)?;
             let lattice = connect(global).await?;
@@ -50,25 +50,7 @@ pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
             )
         }
         AppCommand::Deploy(args) => deploy(global, args).await,
-        AppCommand::List => {
-            let lattice = connect(global).await?;
-            let apps: Vec<AppSummary> = request(&lattice, WadmOp::List, &()).await?;
-            print(global.output, &apps, || {
-                let mut t = Table::new(&["NAME", "DEPLOYED", "LATEST", "STATE", "MESSAGE"]);
-                for a in &apps {
-                    t.row(vec![
-                        a.name.to_string(),
-                        a.deployed_version
-                            .as_ref()
-                            .map_or("-".into(), ToString::to_string),
-                        a.latest_version.to_string(),
-                        a.state.to_string(),
-                        a.message.clone().unwrap_or_default(),
-                    ]);
-                }
-                t
-            })
-        }
+        AppCommand::List => list(global).await,
         AppCommand::Status(args) => {
             let lattice = connect(global).await?;
             let status: AppStatus =
@@ -124,6 +106,27 @@ pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `trellis app list` (and `trellis get apps`).
+pub async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
+    let lattice = connect(global).await?;
+    let apps: Vec<AppSummary> = request(&lattice, WadmOp::List, &()).await?;
+    print(global.output, &apps, || {
+        let mut t = Table::new(&["NAME", "DEPLOYED", "LATEST", "STATE", "MESSAGE"]);
+        for a in &apps {
+            t.row(vec![
+                a.name.to_string(),
+                a.deployed_version
+                    .as_ref()
+                    .map_or("-".into(), ToString::to_string),
+                a.latest_version.to_string(),
+                a.state.to_string(),
+                a.message.clone().unwrap_or_default(),
+            ]);
+        }
+        t
+    })
 }
 
 fn app_request(name: &str, version: Option<&str>) -> anyhow::Result<AppRequest> {

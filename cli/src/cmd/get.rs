@@ -11,6 +11,7 @@ use crate::output::{Table, pairs, print};
 pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
     let lattice = connect(global).await?;
     match cmd {
+        GetCommand::Apps => super::app_deploy::list(global).await,
         GetCommand::Hosts => {
             let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
             print(global.output, &hosts, || {
