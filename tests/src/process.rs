@@ -38,7 +38,10 @@ impl Process {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
-        cmd.env("RUST_LOG", "info,trellis=debug")
+        // TRELLIS_CHILD_LOG lets the benchmark keep children at `info`.
+        let filter =
+            std::env::var("TRELLIS_CHILD_LOG").unwrap_or_else(|_| "info,trellis=debug".into());
+        cmd.env("RUST_LOG", filter)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("cloning log handle")?)

@@ -5,6 +5,7 @@
 mod app_validate;
 mod artifacts;
 mod auth;
+mod bench_smoke;
 mod claims;
 mod config_logging;
 mod control_errors;

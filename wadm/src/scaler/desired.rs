@@ -59,6 +59,8 @@ pub struct Desired {
     pub configs: BTreeMap<ConfigName, (ConfigValues, Owner)>,
     /// Problems per (owner, trait index); `None` is the component itself.
     pub problems: BTreeMap<(Owner, Option<usize>), Vec<String>>,
+    /// Instances per host: what runs plus what this plan adds so far.
+    load: BTreeMap<HostId, u32>,
 }
 
 impl Desired {
@@ -69,7 +71,18 @@ impl Desired {
             .iter()
             .map(|(id, h)| (id.clone(), h.labels.clone()))
             .collect();
-        let mut d = Desired::default();
+        let mut d = Desired {
+            load: observed
+                .hosts
+                .iter()
+                .map(|(id, h)| {
+                    let components: u32 = h.components.iter().map(|c| c.max).sum();
+                    let providers = u32::try_from(h.providers.len()).unwrap_or(u32::MAX);
+                    (id.clone(), components.saturating_add(providers))
+                })
+                .collect(),
+            ..Desired::default()
+        };
         for app in apps {
             for c in &app.manifest.spec.components {
                 d.component(app, c, observed, &hosts);
@@ -115,6 +128,20 @@ impl Desired {
         };
         let provider = c.kind == ComponentKind::Capability;
         let placement = self.place(scaler, provider, &id, observed, hosts);
+        for (host, n) in &placement.targets {
+            let running = observed.hosts.get(host).map_or(0, |h| {
+                if provider {
+                    u32::from(h.providers.iter().any(|p| p.id == id))
+                } else {
+                    h.components
+                        .iter()
+                        .filter(|c| c.id == id)
+                        .map(|c| c.max)
+                        .sum()
+                }
+            });
+            *self.load.entry(host.clone()).or_default() += n.saturating_sub(running);
+        }
         for p in placement.problems {
             self.problem(&owner, Some(index), p);
         }
@@ -192,7 +219,9 @@ impl Desired {
         }
         let cap = provider.then_some(1);
         match scaler {
-            Trait::SpreadScaler(p) => spread(p.instances, &p.spread, &eligible, &current, cap),
+            Trait::SpreadScaler(p) => {
+                spread(p.instances, &p.spread, &eligible, &current, &self.load, cap)
+            }
             Trait::DaemonScaler(p) => {
                 let per_host = if provider { 1 } else { p.instances };
                 daemon(per_host, &p.spread, &eligible)

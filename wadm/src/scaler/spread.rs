@@ -65,12 +65,16 @@ pub fn describe(requirements: &BTreeMap<String, String>) -> String {
 
 /// A spreadscaler: `total` instances over `spreads` (none means one group of
 /// every host), starting from what runs now (`current`), at most `cap` per
-/// host (`None`: no bound).
+/// host (`None`: no bound). Among hosts with equally few instances of this
+/// workload, the least loaded (`load`: instances of everything) comes
+/// first, so many small apps spread over the lattice instead of piling on
+/// the first hosts.
 pub fn spread(
     total: u32,
     spreads: &[Spread],
     hosts: &BTreeMap<HostId, Labels>,
     current: &BTreeMap<HostId, u32>,
+    load: &BTreeMap<HostId, u32>,
     cap: Option<u32>,
 ) -> Placement {
     let any = [Spread {
@@ -101,7 +105,11 @@ pub fn spread(
         if let Some(cap) = cap {
             counts.iter_mut().for_each(|c| *c = (*c).min(cap));
         }
-        let short = fill(&mut counts, quota, cap);
+        let loads: Vec<u32> = eligible
+            .iter()
+            .map(|h| load.get(*h).copied().unwrap_or(0))
+            .collect();
+        let short = fill(&mut counts, &loads, quota, cap);
         if short > 0 {
             placement.problems.push(if eligible.is_empty() {
                 format!("no host matches {}", describe(&group.requirements))
@@ -144,12 +152,13 @@ pub fn daemon(per_host: u32, spreads: &[Spread], hosts: &BTreeMap<HostId, Labels
 }
 
 /// Moves `counts` to sum to `quota` with the fewest changes: removes from
-/// the largest (later hosts first on ties), adds to the smallest (earlier
-/// hosts first). Returns how many could not be added under `cap`.
-fn fill(counts: &mut [u32], quota: u32, cap: Option<u32>) -> u32 {
+/// the largest, adds to the smallest; ties go by `load` (busier hosts lose
+/// first, idler ones gain first), then by position. Returns how many could
+/// not be added under `cap`.
+fn fill(counts: &mut [u32], load: &[u32], quota: u32, cap: Option<u32>) -> u32 {
     let mut sum: u32 = counts.iter().sum();
     while sum > quota {
-        let Some(i) = (0..counts.len()).max_by_key(|&i| counts[i]) else {
+        let Some(i) = (0..counts.len()).max_by_key(|&i| (counts[i], load[i])) else {
             break;
         };
         let cut = (sum - quota).min(counts[i]).min(step(counts, i, true));
@@ -158,7 +167,7 @@ fn fill(counts: &mut [u32], quota: u32, cap: Option<u32>) -> u32 {
     }
     while sum < quota {
         let open = (0..counts.len()).filter(|&i| cap.is_none_or(|c| counts[i] < c));
-        let Some(i) = open.min_by_key(|&i| counts[i]) else {
+        let Some(i) = open.min_by_key(|&i| (counts[i], load[i])) else {
             break;
         };
         let add = (quota - sum).min(step(counts, i, false));
@@ -238,7 +247,14 @@ mod tests {
     #[test]
     fn half_edge_half_cloud_spreads_over_cloud_hosts() {
         let spreads = [zone("edge", "edge", 50), zone("cloud", "cloud", 50)];
-        let p = spread(4, &spreads, &lattice(), &BTreeMap::new(), None);
+        let p = spread(
+            4,
+            &spreads,
+            &lattice(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            None,
+        );
         assert!(p.problems.is_empty(), "{:?}", p.problems);
         assert_eq!(p.targets[&host(0)], 2);
         assert_eq!(p.targets[&host(1)], 1);
@@ -251,7 +267,7 @@ mod tests {
         let mut hosts = lattice();
         hosts.remove(&host(2));
         let current = [(host(0), 2), (host(1), 1)].into_iter().collect();
-        let p = spread(4, &spreads, &hosts, &current, None);
+        let p = spread(4, &spreads, &hosts, &current, &BTreeMap::new(), None);
         assert_eq!(p.targets[&host(0)], 2);
         assert_eq!(p.targets[&host(1)], 2);
     }
@@ -259,11 +275,11 @@ mod tests {
     #[test]
     fn new_hosts_do_not_cause_a_rebalance() {
         let current = [(host(1), 3)].into_iter().collect();
-        let p = spread(3, &[], &lattice(), &current, None);
+        let p = spread(3, &[], &lattice(), &current, &BTreeMap::new(), None);
         assert_eq!(p.targets.len(), 1);
         assert_eq!(p.targets[&host(1)], 3);
         // The next change uses the idle hosts first.
-        let p = spread(5, &[], &lattice(), &current, None);
+        let p = spread(5, &[], &lattice(), &current, &BTreeMap::new(), None);
         assert_eq!(p.targets[&host(1)], 3);
         assert_eq!(p.targets[&host(0)] + p.targets[&host(2)], 2);
         assert_eq!(p.targets[&host(0)], 1);
@@ -274,7 +290,7 @@ mod tests {
         let current = [(host(0), 1), (host(1), 4), (host(2), 2)]
             .into_iter()
             .collect();
-        let p = spread(4, &[], &lattice(), &current, None);
+        let p = spread(4, &[], &lattice(), &current, &BTreeMap::new(), None);
         assert_eq!(p.targets.values().sum::<u32>(), 4);
         assert_eq!(p.targets[&host(1)], 2);
         assert_eq!(p.targets[&host(2)], 1);
@@ -283,7 +299,14 @@ mod tests {
     #[test]
     fn unmet_requirements_are_named() {
         let spreads = [zone("mars", "mars", 1)];
-        let p = spread(2, &spreads, &lattice(), &BTreeMap::new(), None);
+        let p = spread(
+            2,
+            &spreads,
+            &lattice(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            None,
+        );
         assert!(p.targets.is_empty());
         assert_eq!(p.problems, ["no host matches zone=mars"]);
         let p = daemon(1, &spreads, &lattice());
@@ -297,11 +320,21 @@ mod tests {
             &[zone("c", "cloud", 1)],
             &lattice(),
             &BTreeMap::new(),
+            &BTreeMap::new(),
             Some(1),
         );
         assert_eq!(p.targets.values().sum::<u32>(), 2);
         assert_eq!(p.problems.len(), 1);
         assert!(p.problems[0].starts_with("2 of 4"), "{}", p.problems[0]);
+    }
+
+    #[test]
+    fn ties_go_to_the_least_loaded_host() {
+        let load = [(host(0), 5), (host(1), 0), (host(2), 3)]
+            .into_iter()
+            .collect();
+        let p = spread(2, &[], &lattice(), &BTreeMap::new(), &load, None);
+        assert_eq!(p.targets.keys().collect::<Vec<_>>(), [&host(1), &host(2)]);
     }
 
     #[test]
@@ -319,7 +352,7 @@ mod tests {
             cur in proptest::collection::vec(0u32..50, 3),
         ) {
             let current = (0..3).map(|i| (host(i as u8), cur[i])).collect();
-            let p = spread(total, &[], &lattice(), &current, None);
+            let p = spread(total, &[], &lattice(), &current, &BTreeMap::new(), None);
             proptest::prop_assert_eq!(p.targets.values().sum::<u32>(), total);
             proptest::prop_assert!(p.problems.is_empty());
         }

@@ -314,3 +314,25 @@ fn execution_errors_show_while_the_command_is_still_needed() {
             .contains("signature refused")
     );
 }
+
+#[test]
+fn small_apps_spread_over_the_lattice_instead_of_piling_up() {
+    let mut o = lattice();
+    let apps: Vec<DeployedApp> = (0..3)
+        .map(|i| {
+            let mut a = app(&format!("a{i}"), "v1", &sha('a'), "cloud");
+            // One instance, any host; no provider.
+            a.manifest.spec.components.truncate(1);
+            if let crate::manifest::Trait::SpreadScaler(p) =
+                &mut a.manifest.spec.components[0].traits[0]
+            {
+                p.instances = 1;
+                p.spread.clear();
+            }
+            a
+        })
+        .collect();
+    converge(&apps, &mut o);
+    let busy: Vec<usize> = o.hosts.values().map(|h| h.components.len()).collect();
+    assert_eq!(busy, [1, 1, 1]);
+}

@@ -1,0 +1,100 @@
+//! Capability call: kv-counter `increment` over HTTP with its key-value
+//! provider on the same host and on another host, next to hello-http on
+//! the same path. The difference of medians is what the `wasi:keyvalue`
+//! round trip costs.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::load::{self, LoadResult};
+use crate::setup::{self, Lattice};
+
+/// The capability rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capability {
+    /// hello-http, same host (the baseline).
+    pub baseline: LoadResult,
+    /// kv-counter with the sled provider on its host.
+    pub local: LoadResult,
+    /// kv-counter with the sled provider on another host.
+    pub remote: LoadResult,
+}
+
+/// Starts the counters and measures them at concurrency 1.
+pub async fn measure(
+    lattice: &Lattice,
+    data_dir: &std::path::Path,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Capability> {
+    let cli = &lattice.cli;
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        cli.run(args)?.ok()?;
+        Ok(())
+    };
+    let image = format!("file://{}", trellis_tests::actor("kv_counter").display());
+    let mut addrs = Vec::new();
+    for (side, host) in [("local", lattice.a.id()), ("remote", lattice._b.id())] {
+        let (kv, counter) = (format!("kv-{side}"), format!("counter-{side}"));
+        let path = data_dir.join(&kv);
+        run(&["config", "put", &kv, &format!("path={}", path.display())])?;
+        run(&[
+            "start",
+            "provider",
+            "builtin://keyvalue-sled",
+            &kv,
+            "--host",
+            host,
+            "--config",
+            &kv,
+        ])?;
+        run(&[
+            "start",
+            "component",
+            &image,
+            &counter,
+            "--host",
+            lattice.a.id(),
+            "--max",
+            "16",
+        ])?;
+        run(&[
+            "link",
+            "put",
+            &counter,
+            &kv,
+            "wasi",
+            "keyvalue",
+            "--interface",
+            "store",
+            "--interface",
+            "atomics",
+        ])?;
+        let port = trellis_tests::free_port();
+        let cfg = format!("{counter}-addr");
+        run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
+        run(&[
+            "link",
+            "put",
+            "http",
+            &counter,
+            "wasi",
+            "http",
+            "--interface",
+            "incoming-handler",
+            "--name",
+            &counter,
+            "--source-config",
+            &cfg,
+        ])?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        setup::wait_ready(addr).await?;
+        addrs.push(addr);
+    }
+    Ok(Capability {
+        baseline: load::run(lattice.local, "/", 1, warmup, measure).await?,
+        local: load::run(addrs[0], "/incr", 1, warmup, measure).await?,
+        remote: load::run(addrs[1], "/incr", 1, warmup, measure).await?,
+    })
+}

@@ -1,0 +1,136 @@
+//! A closed-loop HTTP/1.1 load generator: `concurrency` workers, each with
+//! one keep-alive connection, send the next request when the last answer
+//! arrived. Latency of every request after the warm-up is kept, so the
+//! percentiles are exact, not estimated from buckets.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+
+/// Bound on one request: past it the request counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadResult {
+    /// Concurrent connections.
+    pub concurrency: usize,
+    /// Successful (200) requests after the warm-up.
+    pub requests: u64,
+    /// Failed or non-200 requests after the warm-up.
+    pub errors: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency, microseconds.
+    pub p99_us: f64,
+}
+
+/// Drives `GET path` at `addr` for `warmup` + `measure`.
+pub async fn run(
+    addr: SocketAddr,
+    path: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
+    let start = Instant::now() + warmup;
+    let end = start + measure;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let path = path.to_owned();
+        workers.push(tokio::spawn(worker(addr, path, start, end)));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (mut l, e) = w.await.context("load worker panicked")??;
+        latencies.append(&mut l);
+        errors += e;
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i].as_secs_f64() * 1e6
+    };
+    Ok(LoadResult {
+        concurrency,
+        requests: latencies.len() as u64,
+        errors,
+        rps: latencies.len() as f64 / measure.as_secs_f64(),
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+    })
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = tokio::time::timeout(REQUEST_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .context("connect timed out")??;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn worker(
+    addr: SocketAddr,
+    path: String,
+    start: Instant,
+    end: Instant,
+) -> anyhow::Result<(Vec<Duration>, u64)> {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut sender = connect(addr).await?;
+    while Instant::now() < end {
+        let request = hyper::Request::get(path.as_str())
+            .header("host", addr.to_string())
+            .body(Empty::<Bytes>::new())?;
+        let t0 = Instant::now();
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            response.into_body().collect().await?;
+            anyhow::Ok(status)
+        })
+        .await;
+        let elapsed = t0.elapsed();
+        let ok = matches!(outcome, Ok(Ok(status)) if status == 200);
+        if t0 >= start {
+            if ok {
+                latencies.push(elapsed);
+            } else {
+                errors += 1;
+            }
+        }
+        if !matches!(outcome, Ok(Ok(_))) {
+            sender = connect(addr).await?;
+        }
+    }
+    Ok((latencies, errors))
+}
+
+/// One `GET path` on a fresh connection; the status code.
+pub async fn get_once(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+    let mut sender = connect(addr).await?;
+    let request = hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .body(Empty::<Bytes>::new())?;
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
+        .await
+        .context("request timed out")??;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok(status)
+}

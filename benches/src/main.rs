@@ -1,0 +1,177 @@
+//! `trellis-bench`: measures Trellis against `wasmtime serve` with the
+//! same component, in the same run, and prints ratios.
+//!
+//! Run it through `scripts/bench.sh` (release build, wasmtime-cli install).
+//! Flags: `--smoke` (a few seconds: does it start, does it print),
+//! `--seconds N` (measure time per load row, default 10),
+//! `--out FILE` (JSON, default `target/bench/results.json`),
+//! `--rows http,cold,capability,density,orchestration` (default all; the
+//! smoke run does http and cold).
+
+mod capability;
+mod cold_start;
+mod density;
+mod load;
+mod orchestration;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Settings from the command line.
+struct Settings {
+    smoke: bool,
+    measure: Duration,
+    out: PathBuf,
+    rows: Vec<String>,
+}
+
+const ROWS: &[&str] = &["http", "cold", "capability", "density", "orchestration"];
+
+fn settings() -> anyhow::Result<Settings> {
+    let mut s = Settings {
+        smoke: false,
+        measure: Duration::from_secs(10),
+        out: trellis_tests::target_dir().join("bench/results.json"),
+        rows: ROWS.iter().map(|r| r.to_string()).collect(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => s.smoke = true,
+            "--seconds" => {
+                let n: u64 = args
+                    .next()
+                    .context("--seconds needs a number")?
+                    .parse()
+                    .context("--seconds needs a whole number of seconds")?;
+                s.measure = Duration::from_secs(n.max(1));
+            }
+            "--out" => s.out = PathBuf::from(args.next().context("--out needs a path")?),
+            "--rows" => {
+                let list = args.next().context("--rows needs a list")?;
+                s.rows = list.split(',').map(str::to_owned).collect();
+                if let Some(bad) = s.rows.iter().find(|r| !ROWS.contains(&r.as_str())) {
+                    bail!("unknown row `{bad}`; rows are {}", ROWS.join(","));
+                }
+            }
+            other => bail!(
+                "unknown argument `{other}`; use --smoke, --seconds N, --out FILE, --rows LIST"
+            ),
+        }
+    }
+    if s.smoke {
+        s.measure = Duration::from_secs(1);
+        s.rows.retain(|r| r == "http" || r == "cold");
+    }
+    Ok(s)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let s = settings()?;
+    // The harness reads its settings from the environment, which this
+    // (threaded) process must not change: re-run with it set instead. Use
+    // the trellis built beside this binary (release, normally), and keep
+    // children's logs at info: per-request debug logs would be measured.
+    let missing_bin = std::env::var_os("TRELLIS_BIN").is_none();
+    if missing_bin || std::env::var_os("TRELLIS_CHILD_LOG").is_none() {
+        let exe = std::env::current_exe()?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(std::env::args_os().skip(1));
+        if missing_bin && let Some(dir) = exe.parent() {
+            cmd.env("TRELLIS_BIN", dir.join("trellis"));
+        }
+        cmd.env("TRELLIS_CHILD_LOG", "info");
+        let status = cmd.status().context("re-running trellis-bench")?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let concurrency: &[usize] = if s.smoke { &[1] } else { &[1, 16, 64] };
+    let warmup = if s.smoke {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(2)
+    };
+
+    let want = |row: &str| s.rows.iter().any(|r| r == row);
+    let lattice = setup::Lattice::start().await?;
+    let wasmtime = match (want("http"), setup::find_wasmtime()) {
+        (false, _) => None,
+        (true, Some(bin)) => Some(setup::WasmtimeServe::start(&bin).await?),
+        (true, None) => {
+            eprintln!(
+                "wasmtime not found: the wasmtime serve rows are skipped \
+                 (scripts/bench.sh installs wasmtime-cli 48 with cargo)"
+            );
+            None
+        }
+    };
+    let mut http = Vec::new();
+    for &c in concurrency.iter().filter(|_| want("http")) {
+        let reference = match &wasmtime {
+            Some(w) => Some(load::run(w.addr, "/", c, warmup, s.measure).await?),
+            None => None,
+        };
+        let local = load::run(lattice.local, "/", c, warmup, s.measure).await?;
+        let remote = load::run(lattice.remote, "/", c, warmup, s.measure).await?;
+        http.push(report::HttpRow {
+            concurrency: c,
+            local,
+            remote,
+            wasmtime: reference,
+        });
+    }
+    drop(wasmtime);
+    let cold = if want("cold") {
+        cold_start::measure(&lattice, if s.smoke { 2 } else { 20 }).await?
+    } else {
+        Vec::new()
+    };
+    let data = tempfile_dir()?;
+    let capability = if want("capability") {
+        Some(capability::measure(&lattice, &data, warmup, s.measure).await?)
+    } else {
+        None
+    };
+    drop(lattice);
+    let density = if want("density") {
+        Some(density::measure(1000, 1000).await?)
+    } else {
+        None
+    };
+    let orchestration = if want("orchestration") {
+        Some(orchestration::measure(10, 100).await?)
+    } else {
+        None
+    };
+    let results = report::Results {
+        machine: report::Machine::here(),
+        wasmtime_version: setup::find_wasmtime().and_then(|b| setup::version(&b)),
+        measure_seconds: s.measure.as_secs(),
+        http,
+        cold_start: cold,
+        capability,
+        density,
+        orchestration,
+    };
+    print!("{}", results.table());
+    if let Some(dir) = s.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&s.out, serde_json::to_vec_pretty(&results)?)?;
+    eprintln!("results: {}", s.out.display());
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+/// A scratch folder for sled data, under the target dir.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = trellis_tests::target_dir()
+        .join("bench")
+        .join(format!("data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,180 @@
+//! The results: one table for people, one JSON file for machines.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::capability::Capability;
+use crate::cold_start::ColdStart;
+use crate::density::Density;
+use crate::load::LoadResult;
+use crate::orchestration::Orchestration;
+
+/// Where the numbers were taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Total memory, MiB (from /proc/meminfo).
+    pub memory_mib: u64,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn here() -> Self {
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_mib: memory_kib / 1024,
+        }
+    }
+}
+
+/// HTTP hello world at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRow {
+    /// Concurrent connections.
+    pub concurrency: usize,
+    /// Provider and component on one host.
+    pub local: LoadResult,
+    /// Provider on host a, component on host b.
+    pub remote: LoadResult,
+    /// `wasmtime serve`, when installed.
+    pub wasmtime: Option<LoadResult>,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    /// The machine.
+    pub machine: Machine,
+    /// `wasmtime --version` of the reference.
+    pub wasmtime_version: Option<String>,
+    /// Seconds measured per load row.
+    pub measure_seconds: u64,
+    /// HTTP rows.
+    pub http: Vec<HttpRow>,
+    /// Cold start rows.
+    pub cold_start: Vec<ColdStart>,
+    /// Capability call rows.
+    pub capability: Option<Capability>,
+    /// Density rows.
+    pub density: Option<Density>,
+    /// Orchestration rows.
+    pub orchestration: Option<Orchestration>,
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+impl Results {
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "machine: {} cpus, {} MiB; reference: {}",
+            self.machine.cpus,
+            self.machine.memory_mib,
+            self.wasmtime_version
+                .as_deref()
+                .unwrap_or("wasmtime serve not installed")
+        );
+        let _ = writeln!(
+            out,
+            "{:<26} {:>5} {:>10} {:>10} {:>10} {:>9} {:>9} {:>7}",
+            "row", "conc", "req/s", "p50 us", "p99 us", "rps/ref", "p99/ref", "errors"
+        );
+        for row in &self.http {
+            let reference = row.wasmtime.as_ref();
+            let mut line = |name: &str, r: &LoadResult, is_ref: bool| {
+                let (rps, p99) = if is_ref {
+                    ("1.00x".to_owned(), "1.00x".to_owned())
+                } else {
+                    (
+                        ratio(r.rps, reference.map(|x| x.rps)),
+                        ratio(r.p99_us, reference.map(|x| x.p99_us)),
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>9} {:>9} {:>7}",
+                    name, row.concurrency, r.rps, r.p50_us, r.p99_us, rps, p99, r.errors
+                );
+            };
+            if let Some(w) = reference {
+                line("http wasmtime serve (ref)", w, true);
+            }
+            line("http trellis local", &row.local, false);
+            line("http trellis remote (nats)", &row.remote, false);
+        }
+        let _ = writeln!(
+            out,
+            "{:<26} {:>5} {:>10} {:>10}",
+            "cold start", "runs", "p50 ms", "p99 ms"
+        );
+        for c in &self.cold_start {
+            let _ = writeln!(
+                out,
+                "{:<26} {:>5} {:>10.2} {:>10.2}",
+                format!("cold start, {} cache", c.cache),
+                c.runs,
+                c.p50_ms,
+                c.p99_ms
+            );
+        }
+        if let Some(c) = &self.capability {
+            let _ = writeln!(
+                out,
+                "{:<26} {:>10} {:>10} {:>16}",
+                "capability (conc 1)", "p50 us", "p99 us", "p50 - hello us"
+            );
+            for (name, r) in [
+                ("hello-http (baseline)", &c.baseline),
+                ("kv incr, provider local", &c.local),
+                ("kv incr, provider remote", &c.remote),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:>10.0} {:>10.0} {:>16.0}",
+                    name,
+                    r.p50_us,
+                    r.p99_us,
+                    r.p50_us - c.baseline.p50_us
+                );
+            }
+        }
+        if let Some(d) = &self.density {
+            let _ = writeln!(
+                out,
+                "density: {} components: RSS {:.1} -> {:.1} MiB ({:.0} KiB each, scaled in {:.1} s); {} requests in flight: peak {:.1} MiB",
+                d.components,
+                d.rss_before_mib,
+                d.rss_after_mib,
+                d.rss_per_component_kib,
+                d.scale_seconds,
+                d.in_flight,
+                d.in_flight_peak_mib
+            );
+        }
+        if let Some(o) = &self.orchestration {
+            let _ = writeln!(
+                out,
+                "orchestration: {} apps on {} hosts deployed in {:.1} s; a killed host's share back in {:.1} s",
+                o.apps, o.hosts, o.deploy_seconds, o.restore_seconds
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,179 @@
+//! The systems under test, started as real processes: a lattice with two
+//! hosts (the HTTP provider on `a`, hello-http on `a` and on `b`), and
+//! `wasmtime serve` with the same component.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use trellis_tests::{Cli, Host, HostOpts, NatsServer, actor, free_port, unique_lattice};
+
+/// Bound on a route or server becoming ready.
+const READY: Duration = Duration::from_secs(60);
+
+/// nats-server and two hosts with hello-http reachable two ways.
+pub struct Lattice {
+    /// The NATS server.
+    pub nats: NatsServer,
+    /// Lattice name.
+    pub name: String,
+    /// CLI bound to the lattice.
+    pub cli: Cli,
+    /// Host with the HTTP provider and `hello-local`.
+    pub a: Host,
+    /// Host with `hello-remote` (held so it runs).
+    pub _b: Host,
+    /// Served by `hello-local` on host a (no NATS hop).
+    pub local: SocketAddr,
+    /// Served by `hello-remote` on host b (one NATS hop each way).
+    pub remote: SocketAddr,
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Waits until `GET /` at `addr` answers 200.
+pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY;
+    loop {
+        if let Ok(200) = crate::load::get_once(addr, "/").await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{addr} did not answer 200 within {READY:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Lattice {
+    /// Starts everything and waits until both routes answer.
+    pub async fn start() -> anyhow::Result<Self> {
+        let nats = NatsServer::start()?;
+        let name = unique_lattice("bench");
+        let opts = |host: &str| HostOpts {
+            lattice: name.clone(),
+            name: host.into(),
+            ..HostOpts::default()
+        };
+        let a = Host::spawn(&nats, opts("a"))?;
+        let b = Host::spawn(&nats, opts("b"))?;
+        let cli = Cli::new(&nats, &name);
+        let image = format!("file://{}", actor("hello_http").display());
+        let (local, remote) = (free_port(), free_port());
+        let run = |args: &[&str]| -> anyhow::Result<()> {
+            cli.run(args)?.ok()?;
+            Ok(())
+        };
+        run(&[
+            "start",
+            "provider",
+            "builtin://http-server",
+            "http",
+            "--host",
+            a.id(),
+        ])?;
+        for (id, host, port) in [("hello-local", &a, local), ("hello-remote", &b, remote)] {
+            run(&[
+                "start",
+                "component",
+                &image,
+                id,
+                "--host",
+                host.id(),
+                "--max",
+                "256",
+            ])?;
+            let cfg = format!("{id}-addr");
+            run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
+            run(&[
+                "link",
+                "put",
+                "http",
+                id,
+                "wasi",
+                "http",
+                "--interface",
+                "incoming-handler",
+                "--name",
+                id,
+                "--source-config",
+                &cfg,
+            ])?;
+        }
+        let (local, remote) = (addr(local), addr(remote));
+        wait_ready(local).await?;
+        wait_ready(remote).await?;
+        Ok(Self {
+            nats,
+            name,
+            cli,
+            a,
+            _b: b,
+            local,
+            remote,
+        })
+    }
+}
+
+/// The `wasmtime` executable: `$WASMTIME_BIN`, `PATH`, or `~/.cargo/bin`.
+pub fn find_wasmtime() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("WASMTIME_BIN") {
+        return Some(PathBuf::from(bin));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    std::env::split_paths(&path)
+        .chain(home)
+        .map(|dir| dir.join("wasmtime"))
+        .find(|bin| bin.is_file())
+}
+
+/// `wasmtime --version`, when it runs.
+pub fn version(bin: &PathBuf) -> Option<String> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `wasmtime serve` with hello-http, killed on drop.
+pub struct WasmtimeServe {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl WasmtimeServe {
+    /// Starts it and waits until it answers.
+    pub async fn start(bin: &PathBuf) -> anyhow::Result<Self> {
+        let port = free_port();
+        let child = Command::new(bin)
+            .args([
+                "serve",
+                "-S",
+                "cli=y",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg(actor("hello_http"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting wasmtime serve")?;
+        let serve = Self {
+            child,
+            addr: addr(port),
+        };
+        wait_ready(serve.addr).await?;
+        Ok(serve)
+    }
+}
+
+impl Drop for WasmtimeServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
