@@ -57,6 +57,10 @@ pub struct GlobalArgs {
     /// CA certificate (PEM) for TLS to NATS; turns TLS on.
     #[arg(long, global = true, env = "TRELLIS_NATS_TLS_CA")]
     pub nats_tls_ca: Option<PathBuf>,
+    /// JetStream domain of the lattice's storage (on edge sites behind a
+    /// leaf node: the hub's domain, `hub` with `trellis up`).
+    #[arg(long, global = true, env = "TRELLIS_JS_DOMAIN")]
+    pub js_domain: Option<String>,
 }
 
 /// How results are printed.
@@ -114,6 +118,9 @@ pub enum Command {
     App(crate::app_args::AppCommand),
     /// Run wadm, which keeps deployed apps in shape (several may run; one leads).
     Wadm(crate::app_args::WadmArgs),
+    /// Print a nats-server configuration for a hub or an edge site.
+    #[command(subcommand)]
+    NatsConfig(NatsConfigCommand),
 }
 
 /// Host settings shared by `trellis host` and `trellis up`.
@@ -181,6 +188,53 @@ pub struct UpArgs {
     /// Return once the lattice is ready; stop it later with `trellis down`.
     #[arg(long)]
     pub detach: bool,
+    /// Be a hub: accept edge sites' leaf connections on this port (all
+    /// interfaces); JetStream runs in domain `hub`.
+    #[arg(long, conflicts_with = "leaf_remote")]
+    pub leafnode_port: Option<u16>,
+    /// Be an edge site: the local nats-server is a leaf node of the hub at
+    /// nats-leaf://HOST:PORT; the host uses the hub's JetStream domain and
+    /// no wadm runs here.
+    #[arg(long)]
+    pub leaf_remote: Option<String>,
+    /// Credentials file for the leaf connection.
+    #[arg(long, requires = "leaf_remote")]
+    pub leaf_creds: Option<PathBuf>,
+}
+
+/// `trellis nats-config ...`: print a nats-server configuration.
+#[derive(Debug, Subcommand)]
+pub enum NatsConfigCommand {
+    /// The cloud hub: JetStream domain `hub`, accepting leaf connections.
+    Hub {
+        /// Client port.
+        #[arg(long, default_value_t = 4222)]
+        nats_port: u16,
+        /// Port edge sites connect to.
+        #[arg(long, default_value_t = 7422)]
+        leafnode_port: u16,
+        /// JetStream data directory.
+        #[arg(long, default_value = "/var/lib/nats")]
+        store_dir: PathBuf,
+    },
+    /// An edge site: a leaf node of the hub with its own JetStream domain.
+    Leaf {
+        /// The hub's leafnode URL, nats-leaf://HOST:7422.
+        #[arg(long)]
+        remote: String,
+        /// Client port.
+        #[arg(long, default_value_t = 4222)]
+        nats_port: u16,
+        /// JetStream data directory.
+        #[arg(long, default_value = "/var/lib/nats")]
+        store_dir: PathBuf,
+        /// Site name (its JetStream domain is edge-NAME).
+        #[arg(long, default_value = "site")]
+        name: String,
+        /// Credentials file for the leaf connection.
+        #[arg(long)]
+        creds: Option<PathBuf>,
+    },
 }
 
 /// `trellis down`.

@@ -24,6 +24,7 @@ mod http;
 mod nats;
 mod paths;
 mod process;
+mod proxy;
 mod wadm;
 
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
@@ -36,6 +37,7 @@ pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,
 };
 pub use process::Process;
+pub use proxy::Proxy;
 pub use wadm::Wadm;
 
 /// Installs a `tracing` subscriber writing to the test output (filter from

@@ -10,6 +10,7 @@ mod get;
 mod host;
 mod keys;
 mod link;
+mod nats_config;
 mod up;
 mod wadm;
 mod workload;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Claims(cmd) => claims::run(&global, cmd),
         Command::App(cmd) => app::run(&global, cmd).await,
         Command::Wadm(args) => wadm::run(&global, args).await,
+        Command::NatsConfig(cmd) => nats_config::run(cmd),
     }
 }
 
@@ -68,6 +70,7 @@ pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
             password: global.nats_password.clone(),
             nkey_file: global.nats_nkey.clone(),
             tls_ca: global.nats_tls_ca.clone(),
+            js_domain: global.js_domain.clone(),
         },
         ..LatticeConfig::default()
     })

@@ -14,6 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::host::{host_config, shutdown_signal, trellis_home};
+use super::nats_config::{HUB_DOMAIN, Role, check_remote, config};
 use crate::args::{DownArgs, GlobalArgs, UpArgs};
 
 const PID_FILE: &str = "up.pid";
@@ -30,6 +31,8 @@ fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     let dir = data_dir(args.data_dir.clone())?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // nats-server resolves the store path from its own working directory.
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     if let Some(pid) = running_pid(&dir) {
         bail!(
             "trellis up already runs (pid {pid}) with data dir {}; stop it with `trellis down --data-dir {}` or use another --data-dir",
@@ -42,23 +45,65 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         return detach(&dir);
     }
     let mut global = global.clone();
+    let role = role(&args)?;
+    if let Role::Leaf { .. } = role {
+        // Edge hosts keep the lattice's buckets in the hub's domain.
+        global
+            .js_domain
+            .get_or_insert_with(|| HUB_DOMAIN.to_owned());
+    }
     let nats = match &global.nats_url {
+        Some(_) if role != Role::Single => {
+            bail!(
+                "--leafnode-port and --leaf-remote configure the nats-server `up` starts; drop --nats-url"
+            )
+        }
         Some(_) => None,
         None => {
-            let nats = NatsServer::start(args.nats_server_bin.as_deref(), args.nats_port, &dir)?;
+            let conf = config(
+                &role,
+                &format!("127.0.0.1:{}", args.nats_port),
+                &dir.join("jetstream"),
+            );
+            let nats =
+                NatsServer::start(args.nats_server_bin.as_deref(), args.nats_port, &dir, &conf)?;
             global.nats_url = Some(format!("nats://127.0.0.1:{}", args.nats_port));
             Some(nats)
         }
     };
     std::fs::write(dir.join(PID_FILE), std::process::id().to_string())?;
-    let result = serve(&global, &args, &dir).await;
+    let with_wadm = !matches!(role, Role::Leaf { .. });
+    let result = serve(&global, &args, &dir, with_wadm).await;
     drop(nats);
     let _ = std::fs::remove_file(dir.join(PID_FILE));
     let _ = std::fs::remove_file(dir.join(READY_FILE));
     result
 }
 
-async fn serve(global: &GlobalArgs, args: &UpArgs, dir: &Path) -> anyhow::Result<()> {
+/// The nats-server role the flags ask for.
+fn role(args: &UpArgs) -> anyhow::Result<Role> {
+    Ok(match (&args.leafnode_port, &args.leaf_remote) {
+        (Some(port), _) => Role::Hub {
+            leafnode_port: *port,
+        },
+        (None, Some(remote)) => {
+            check_remote(remote)?;
+            Role::Leaf {
+                remote: remote.clone(),
+                creds: args.leaf_creds.clone(),
+                site: args.host.name.clone().unwrap_or_else(|| "site".into()),
+            }
+        }
+        (None, None) => Role::Single,
+    })
+}
+
+async fn serve(
+    global: &GlobalArgs,
+    args: &UpArgs,
+    dir: &Path,
+    with_wadm: bool,
+) -> anyhow::Result<()> {
     let mut config = host_config(global, &args.host)?;
     // The dev loop: this host trusts the local dev issuer, with which the
     // CLI signs unsigned local files it deploys here.
@@ -73,7 +118,11 @@ async fn serve(global: &GlobalArgs, args: &UpArgs, dir: &Path) -> anyhow::Result
         resync_seconds: 30,
         command_interval_ms: 0,
     };
-    let wadm = trellis_wadm::start(super::wadm::config(global, &wadm_args)?).await?;
+    // An edge site runs none: wadm lives with the buckets, in the cloud.
+    let wadm = match with_wadm {
+        true => Some(trellis_wadm::start(super::wadm::config(global, &wadm_args)?).await?),
+        false => None,
+    };
     let ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
     std::fs::write(dir.join(READY_FILE), &ready)?;
     eprintln!(
@@ -83,7 +132,9 @@ async fn serve(global: &GlobalArgs, args: &UpArgs, dir: &Path) -> anyhow::Result
     // wadm goes first so that it does not react to its own host stopping.
     host.run_until(async {
         shutdown_signal().await;
-        wadm.stop().await;
+        if let Some(wadm) = wadm {
+            wadm.stop().await;
+        }
     })
     .await;
     Ok(())
@@ -187,16 +238,19 @@ struct NatsServer {
 }
 
 impl NatsServer {
-    fn start(bin: Option<&Path>, port: u16, dir: &Path) -> anyhow::Result<Self> {
+    fn start(bin: Option<&Path>, port: u16, dir: &Path, conf: &str) -> anyhow::Result<Self> {
         let bin = match bin {
             Some(bin) => bin.to_owned(),
             None => find_nats_server()?,
         };
         let log_path = dir.join("nats-server.log");
         let log = std::fs::File::create(&log_path)?;
+        let conf_path = dir.join("nats-server.conf");
+        std::fs::write(&conf_path, conf)
+            .with_context(|| format!("writing {}", conf_path.display()))?;
         let child = Command::new(&bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.join("jetstream"))
+            .arg("-c")
+            .arg(&conf_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

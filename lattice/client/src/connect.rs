@@ -21,6 +21,10 @@ pub struct NatsAuth {
     pub nkey_file: Option<PathBuf>,
     /// CA certificate (PEM) to verify the server with; turns TLS on.
     pub tls_ca: Option<PathBuf>,
+    /// JetStream domain of the lattice's storage. Set on edge sites whose
+    /// local nats-server is a leaf node with its own JetStream domain, so
+    /// that links, config and artifacts still come from the hub's.
+    pub js_domain: Option<String>,
 }
 
 /// How to reach a lattice.
@@ -106,7 +110,10 @@ impl Lattice {
 
     /// Wraps an existing connection.
     pub fn from_client(client: async_nats::Client, config: &LatticeConfig) -> Self {
-        let js = jetstream::new(client.clone());
+        let js = match &config.auth.js_domain {
+            Some(domain) => jetstream::with_domain(client.clone(), domain),
+            None => jetstream::new(client.clone()),
+        };
         Self {
             client,
             js,
@@ -183,6 +190,8 @@ pub mod auth_env {
     pub const NKEY: &str = "TRELLIS_NATS_NKEY";
     /// CA certificate path.
     pub const TLS_CA: &str = "TRELLIS_NATS_TLS_CA";
+    /// JetStream domain.
+    pub const JS_DOMAIN: &str = "TRELLIS_JS_DOMAIN";
 
     /// The variables to set for `auth`.
     pub fn to_env(auth: &NatsAuth) -> Vec<(&'static str, String)> {
@@ -193,6 +202,7 @@ pub mod auth_env {
             (PASSWORD, auth.password.clone()),
             (NKEY, auth.nkey_file.as_ref().map(path)),
             (TLS_CA, auth.tls_ca.as_ref().map(path)),
+            (JS_DOMAIN, auth.js_domain.clone()),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -208,6 +218,7 @@ pub mod auth_env {
             password: var(PASSWORD),
             nkey_file: var(NKEY).map(Into::into),
             tls_ca: var(TLS_CA).map(Into::into),
+            js_domain: var(JS_DOMAIN),
         }
     }
 }

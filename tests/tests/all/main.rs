@@ -9,6 +9,7 @@ mod bench_smoke;
 mod claims;
 mod config_logging;
 mod control_errors;
+mod edge;
 mod external;
 mod fixture;
 mod harness_smoke;

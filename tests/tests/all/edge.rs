@@ -1,0 +1,188 @@
+//! An edge site behind a leaf node: a hub nats-server (JetStream domain
+//! `hub`, wadm, a cloud host) and an edge nats-server that is its leaf
+//! through a proxy that can cut the link.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use trellis_tests::{
+    Cli, Host, HostOpts, NatsServer, Proxy, Wadm, actor, free_port, http_get, unique_lattice,
+    wait_for_http,
+};
+
+/// How long the uplink stays cut (the issue's acceptance line).
+const CUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_site_serves_through_a_cut_uplink_and_nothing_moves() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let leaf_port = free_port();
+    let hub_conf = dir.path().join("hub.conf");
+    std::fs::write(
+        &hub_conf,
+        format!("jetstream {{ domain: hub }}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n"),
+    )?;
+    let hub = NatsServer::start_with_args(&["-c", &hub_conf.display().to_string()])?;
+    let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], leaf_port))).await?;
+    let edge_conf = dir.path().join("edge.conf");
+    std::fs::write(
+        &edge_conf,
+        format!(
+            "jetstream {{ domain: edge-shop }}\nleafnodes {{ remotes: [ {{ url: \"nats-leaf://127.0.0.1:{}\" }} ] }}\n",
+            proxy.port()
+        ),
+    )?;
+    let edge_nats = NatsServer::start_with_args(&["-c", &edge_conf.display().to_string()])?;
+
+    let lattice = unique_lattice("edge");
+    let opts = |name: &str, zone: &str, extra: &[&str]| HostOpts {
+        lattice: lattice.clone(),
+        name: name.into(),
+        labels: vec![("zone".into(), zone.into())],
+        heartbeat_ms: Some(500),
+        extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        ..HostOpts::default()
+    };
+    let _cloud = Host::spawn(&hub, opts("cloud", "cloud", &[]))?;
+    // The leaf connection is up once the edge host's storage calls reach
+    // the hub's domain; spawn waits for the host to start, which needs them.
+    let edge = Host::spawn(&edge_nats, opts("shop", "edge", &["--js-domain", "hub"]))?;
+    let _wadm = Wadm::spawn(&hub, &lattice, &[])?;
+    let cli = Cli::new(&hub, &lattice);
+
+    let port = free_port();
+    let manifest = dir.path().join("shop.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: shop, annotations: {{ version: v1 }} }}
+spec:
+  components:
+    - name: hello
+      type: component
+      properties: {{ image: "file://{wasm}" }}
+      traits:
+        - type: spreadscaler
+          properties: {{ instances: 2, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
+    - name: http
+      type: capability
+      properties: {{ image: "builtin://http-server" }}
+      traits:
+        - type: daemonscaler
+          properties: {{ instances: 1, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
+        - type: link
+          properties:
+            target: {{ name: hello }}
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source: {{ config: [ {{ name: shop-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
+"#,
+            wasm = actor("hello_http").display()
+        ),
+    )?;
+    let file = manifest.display().to_string();
+    cli.run_async(&["app", "deploy", &file, "--wait", "--timeout", "60"])
+        .await?
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let (_, _, body) = wait_for_http(&url, 200, Duration::from_secs(30)).await?;
+    assert_eq!(body, b"Hello from Trellis!");
+
+    // Count what wadm does from here on, seen from the hub.
+    let client = async_nats::connect(hub.url()).await?;
+    let mut events = client.subscribe(format!("trellis.{lattice}.evt.>")).await?;
+    client.flush().await?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = events.next().await {
+            if let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&msg.payload) {
+                let kind = ev["type"].as_str().unwrap_or_default().to_owned();
+                sink.lock().unwrap().push(kind);
+            }
+        }
+    });
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let mut served = 0;
+    while cut_at.elapsed() < CUT {
+        let (code, _, body) = http_get(&url)
+            .await
+            .context("edge request during the cut")?;
+        assert_eq!(
+            (code, body.as_slice()),
+            (200, b"Hello from Trellis!".as_slice()),
+            "after {:?} of the cut",
+            cut_at.elapsed()
+        );
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(served > 100, "{served}");
+    proxy.restore();
+
+    // After the heal the hub sees the edge host with what it ran, and wadm
+    // had started or stopped nothing anywhere.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cli
+            .run_async(&["app", "status", "shop"])
+            .await?
+            .ok()?
+            .json()?;
+        if status["state"] == "deployed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not deployed after the heal: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let inv = cli.run_async(&["get", "inventory"]).await?.ok()?.json()?;
+    let hosts = inv.as_array().context("inventory array")?;
+    for host in hosts {
+        let ids: Vec<(&str, u64)> = host["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap_or(""),
+                    c["max"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        if host["id"] == edge.id() {
+            assert_eq!(ids, [("shop-hello", 2)], "{inv}");
+        } else {
+            assert!(
+                ids.is_empty(),
+                "nothing pinned to the edge lands in the cloud: {inv}"
+            );
+        }
+    }
+    let kinds = seen.lock().unwrap().clone();
+    for kind in [
+        "component_scaled",
+        "provider_started",
+        "provider_stopped",
+        "link_put",
+    ] {
+        let n = kinds.iter().filter(|k| k.ends_with(kind)).count();
+        assert_eq!(n, 0, "{kind} during or after the partition: {kinds:?}");
+    }
+    let (up, down) = proxy.bytes();
+    assert!(
+        up > 0 && down > 0,
+        "the leaf link carried traffic ({up}/{down})"
+    );
+    Ok(())
+}
