@@ -117,8 +117,19 @@ async fn scale(
     artifact: Option<ArtifactRef>,
     max: u32,
 ) -> anyhow::Result<()> {
+    scale_component(client, host, ID, artifact, max).await
+}
+
+/// Sends `component.scale` for `id` on `host` and waits for the reply.
+pub async fn scale_component(
+    client: &Lattice,
+    host: &HostId,
+    id: &str,
+    artifact: Option<ArtifactRef>,
+    max: u32,
+) -> anyhow::Result<()> {
     let request = ScaleComponentRequest {
-        component_id: ComponentId::new(ID)?,
+        component_id: ComponentId::new(id)?,
         image: "bench".into(),
         artifact,
         max,
@@ -132,7 +143,7 @@ async fn scale(
             Some(Duration::from_secs(60)),
         )
         .await
-        .context("component.scale")?;
+        .with_context(|| format!("component.scale of {id}"))?;
     Ok(())
 }
 

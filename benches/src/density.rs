@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use trellis_lattice::{Lattice, LatticeConfig};
-use trellis_protocol::control::ScaleComponentRequest;
-use trellis_protocol::{ComponentId, ControlVerb, HostId, LatticeName};
+use trellis_protocol::{HostId, LatticeName};
 use trellis_tests::{Cli, Host, HostOpts, NatsServer, unique_lattice};
+
+use crate::cold_start::scale_component;
 
 /// What the density rows measured.
 #[derive(Debug, Clone, Serialize)]
@@ -72,22 +73,8 @@ pub async fn measure(components: usize, in_flight: usize) -> anyhow::Result<Dens
     let rss_before = proc_mib(host.pid(), "VmRSS:")?;
     let t0 = Instant::now();
     for i in 0..components {
-        let request = ScaleComponentRequest {
-            component_id: ComponentId::new(format!("dense-{i}"))?,
-            image: "bench".into(),
-            artifact: Some(artifact.clone()),
-            max: 1,
-            config: Vec::new(),
-            annotations: Default::default(),
-        };
-        client
-            .control::<_, serde_json::Value>(
-                ControlVerb::ComponentScale(host_id.clone()),
-                &request,
-                Some(Duration::from_secs(60)),
-            )
-            .await
-            .with_context(|| format!("scaling component {i}"))?;
+        let id = format!("dense-{i}");
+        scale_component(&client, &host_id, &id, Some(artifact.clone()), 1).await?;
     }
     let scale_seconds = t0.elapsed().as_secs_f64();
     let rss_after = proc_mib(host.pid(), "VmRSS:")?;
