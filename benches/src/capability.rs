@@ -1,7 +1,8 @@
-//! Capability call: kv-counter `increment` over HTTP with its key-value
-//! provider on the same host and on another host, next to hello-http on
-//! the same path. The difference of medians is what the `wasi:keyvalue`
-//! round trip costs.
+//! Capability call: kv-counter over HTTP with its key-value provider on the
+//! same host and on another host, next to hello-http on the same path. The
+//! difference of medians is what the `wasi:keyvalue` call costs: `get` is
+//! the call itself, `increment` adds sled's flush to disk (the provider
+//! acknowledges a write only once it is durable).
 
 use std::time::Duration;
 
@@ -15,9 +16,13 @@ use crate::setup::{self, Lattice};
 pub struct Capability {
     /// hello-http, same host (the baseline).
     pub baseline: LoadResult,
-    /// kv-counter with the sled provider on its host.
+    /// `get`, sled provider on the component's host.
+    pub get_local: LoadResult,
+    /// `get`, sled provider on another host.
+    pub get_remote: LoadResult,
+    /// `increment` (flushed), sled provider on the component's host.
     pub local: LoadResult,
-    /// kv-counter with the sled provider on another host.
+    /// `increment` (flushed), sled provider on another host.
     pub remote: LoadResult,
 }
 
@@ -92,8 +97,14 @@ pub async fn measure(
         setup::wait_ready(addr).await?;
         addrs.push(addr);
     }
+    // `get` answers 200 only for a key that exists.
+    for addr in &addrs {
+        load::get_once(*addr, "/incr").await?;
+    }
     Ok(Capability {
         baseline: load::run(lattice.local, "/", 1, warmup, measure).await?,
+        get_local: load::run(addrs[0], "/get", 1, warmup, measure).await?,
+        get_remote: load::run(addrs[1], "/get", 1, warmup, measure).await?,
         local: load::run(addrs[0], "/incr", 1, warmup, measure).await?,
         remote: load::run(addrs[1], "/incr", 1, warmup, measure).await?,
     })

@@ -142,6 +142,8 @@ impl Results {
             );
             for (name, r) in [
                 ("hello-http (baseline)", &c.baseline),
+                ("kv get, provider local", &c.get_local),
+                ("kv get, provider remote", &c.get_remote),
                 ("kv incr, provider local", &c.local),
                 ("kv incr, provider remote", &c.remote),
             ] {
