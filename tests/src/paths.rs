@@ -1,9 +1,11 @@
 //! Locating build artefacts (the `trellis` binary, actor components) and
 //! small helpers for unique names and ports.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The workspace root directory (the parent of this crate's manifest dir).
@@ -82,14 +84,33 @@ pub fn actor(name: &str) -> PathBuf {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0,
-/// read the port, release it). Racy by nature; callers that can should
-/// retry on "address in use".
+/// read the port, release it), and never handed out before in this
+/// process. Racy by nature against other processes; callers that can
+/// should retry on "address in use".
+///
+/// Why the memory: the kernel may return a port released by an earlier
+/// call. Two tests running side by side could then both configure a
+/// server on it, and the loser's requests would be answered by the
+/// winner's server (a hello-http elsewhere answers just the same).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("local_addr of listener")
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    // Bounded: the ephemeral range has thousands of ports; a test binary
+    // asks for a few hundred at most.
+    for _ in 0..1000 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener
+            .local_addr()
+            .expect("local_addr of listener")
+            .port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+    panic!(
+        "no fresh port after 1000 binds; {} handed out",
+        handed_out.len()
+    );
 }
 
 /// A lattice name unique to this process and call: `prefix` (with any
@@ -146,6 +167,12 @@ fn display_list(paths: &[PathBuf]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let ports: BTreeSet<u16> = (0..200).map(|_| free_port()).collect();
+        assert_eq!(ports.len(), 200);
+    }
+
     use super::*;
 
     #[test]
