@@ -84,16 +84,6 @@ impl Lease {
         }
     }
 
-    /// Whether our claim is still good for acting on.
-    pub fn is_held(&self) -> bool {
-        LeaseView::holds(self.valid_until, self.ttl)
-    }
-
-    /// Until when our claim lasts, by our clock, while we hold it.
-    pub fn valid_until(&self) -> Option<Instant> {
-        self.valid_until
-    }
-
     /// Renews (or seeks) the lease every third of its length until `stop`
     /// says so, publishing the claim's end to `state`; then releases it.
     pub async fn hold(

@@ -16,13 +16,13 @@ use trellis_protocol::event::data::HostStarted;
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::subject::pattern;
 use trellis_protocol::wadm::AppStatus;
-use trellis_protocol::{AppName, ConfigName, ControlVerb, EventType, HostId};
+use trellis_protocol::{AppName, ControlVerb, EventType, HostId};
 
 use crate::executor::{ExecutorConfig, execute};
 use crate::lease::{Lease, LeaseView};
 use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
-use crate::scaler::desired::Desired;
+use crate::scaler::desired::inline_configs;
 use crate::scaler::{Failures, plan};
 use crate::store::{AppRecord, AppStore};
 
@@ -398,7 +398,7 @@ impl Reconciler {
                 // Report the failures; retry on the next event or resync.
                 let observed = self.observe(&apps).await;
                 if let Some(observed) = observed {
-                    let statuses = plan_statuses(&apps, &observed, &self.failures);
+                    let statuses = crate::scaler::plan(&apps, &observed, &self.failures).statuses;
                     self.publish(&records, statuses).await;
                 }
                 return;
@@ -427,8 +427,7 @@ impl Reconciler {
             links,
             configs: BTreeMap::new(),
         };
-        let names: Vec<ConfigName> = Desired::new(apps, &observed).configs.into_keys().collect();
-        for name in names {
+        for name in inline_configs(apps) {
             match store.get_config(&name).await {
                 Ok(Some(values)) => {
                     observed.configs.insert(name, values);
@@ -472,10 +471,6 @@ impl Reconciler {
             self.published.insert(name, status);
         }
     }
-}
-
-fn plan_statuses(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> Vec<AppStatus> {
-    plan(apps, observed, failures).statuses
 }
 
 fn command_host(command: &Command) -> Option<&HostId> {

@@ -80,7 +80,7 @@ impl Lattice {
         })
     }
 
-    async fn kv_bucket(&self, bucket: String) -> Result<kv::Store, LatticeError> {
+    pub(crate) async fn kv_bucket(&self, bucket: String) -> Result<kv::Store, LatticeError> {
         if let Ok(store) = self.js.get_key_value(&bucket).await {
             return Ok(store);
         }

@@ -36,19 +36,9 @@ pub struct Versioned<T> {
 impl Lattice {
     /// Opens (creating when missing) wadm's bucket.
     pub async fn wadm_store(&self) -> Result<WadmStore, LatticeError> {
-        let bucket = format!("TRELLIS_WADM_{}", self.lattice);
-        if let Ok(kv) = self.js.get_key_value(&bucket).await {
-            return Ok(WadmStore { kv });
-        }
         let kv = self
-            .js
-            .create_key_value(kv::Config {
-                bucket: bucket.clone(),
-                history: 1,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| LatticeError::storage(&bucket, e))?;
+            .kv_bucket(format!("TRELLIS_WADM_{}", self.lattice))
+            .await?;
         Ok(WadmStore { kv })
     }
 

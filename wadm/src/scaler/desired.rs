@@ -328,6 +328,27 @@ impl Desired {
     }
 }
 
+/// The named configs `apps` define inline (the ones wadm stores), without
+/// working out placement.
+pub fn inline_configs(apps: &[DeployedApp]) -> std::collections::BTreeSet<ConfigName> {
+    let mut names = std::collections::BTreeSet::new();
+    for c in apps.iter().flat_map(|a| &a.manifest.spec.components) {
+        let links = c.traits.iter().filter_map(|t| match t {
+            Trait::Link(p) => Some(p),
+            _ => None,
+        });
+        let refs = c.properties.config.iter().chain(links.flat_map(|p| {
+            let source = p.source.as_ref().map(|s| &s.config[..]).unwrap_or(&[]);
+            source.iter().chain(&p.target.config)
+        }));
+        names.extend(
+            refs.filter(|r| r.properties.is_some())
+                .filter_map(|r| ConfigName::new(r.name.as_str()).ok()),
+        );
+    }
+    names
+}
+
 /// The image and artifact of a manifest component, as hosts can fetch them.
 fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String> {
     let image = c.properties.image.clone();

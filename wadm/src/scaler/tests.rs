@@ -336,3 +336,12 @@ fn small_apps_spread_over_the_lattice_instead_of_piling_up() {
     let busy: Vec<usize> = o.hosts.values().map(|h| h.components.len()).collect();
     assert_eq!(busy, [1, 1, 1]);
 }
+
+#[test]
+fn inline_configs_are_the_ones_the_plan_stores() {
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    let desired = Desired::new(&apps, &lattice());
+    let from_plan: std::collections::BTreeSet<_> = desired.configs.keys().cloned().collect();
+    assert_eq!(desired::inline_configs(&apps), from_plan);
+    assert_eq!(from_plan.len(), 1);
+}
