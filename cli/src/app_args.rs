@@ -27,6 +27,30 @@ pub enum AppCommand {
     Undeploy(NameArgs),
     /// Undeploy the app and delete all its versions.
     Delete(NameArgs),
+    /// Steer a staged rollout (`spec.rollout`) by hand.
+    Rollout(RolloutArgs),
+}
+
+/// `trellis app rollout NAME pause|resume|abort`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// App name (`metadata.name`).
+    pub name: String,
+    /// `pause` holds at the current stage, `resume` goes on (the stage
+    /// bakes again), `abort` puts the old version back everywhere.
+    #[arg(value_enum)]
+    pub action: RolloutActionArg,
+}
+
+/// What `trellis app rollout` does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloutActionArg {
+    /// Hold at the current stage.
+    Pause,
+    /// Go on from a pause.
+    Resume,
+    /// Put the old version back everywhere.
+    Abort,
 }
 
 /// `trellis app validate FILE`.
@@ -111,4 +135,8 @@ pub struct WadmArgs {
     /// Pause between two commands, to pace rollouts (0: none).
     #[arg(long, default_value_t = 0)]
     pub command_interval_ms: u64,
+    /// Seconds a quiet host at an edge site (`--site`) counts as
+    /// unreachable, keeping its share, before wadm takes it for gone.
+    #[arg(long, default_value_t = 600)]
+    pub partition_grace_seconds: u64,
 }

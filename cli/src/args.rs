@@ -160,6 +160,11 @@ pub struct HostFlags {
     /// (repeatable).
     #[arg(long = "trust-issuer", value_name = "PUBKEY")]
     pub trust_issuers: Vec<String>,
+    /// The edge site this host runs at (behind a leaf node); wadm waits
+    /// out a grace period before it moves the share of a quiet host at a
+    /// site [`up --leaf-remote` sets it from --name].
+    #[arg(long)]
+    pub site: Option<String>,
 }
 
 /// `trellis host`.

@@ -2,13 +2,14 @@
 //! bound and their NATS subscription.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use trellis_protocol::ComponentId;
-use trellis_protocol::inventory::ComponentDescription;
+use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
 use trellis_protocol::invocation::{
     ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
@@ -23,6 +24,40 @@ pub struct RunningComponent {
     code: RwLock<PreparedHttp>,
     permits: RwLock<Arc<Semaphore>>,
     rpc_task: RwLock<Option<JoinHandle<()>>>,
+    stats: Counters,
+}
+
+/// Invocation counters of the component's current version.
+#[derive(Default)]
+struct Counters {
+    invocations: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Counters {
+    fn record<T>(&self, reply: &InvocationReply<T>, status: impl FnOnce(&T) -> u16) {
+        let failed = match reply {
+            Ok(answer) => status(answer) >= 500,
+            Err(_) => true,
+        };
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> InvocationStats {
+        InvocationStats {
+            invocations: self.invocations.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A new version starts with clean counts.
+    fn reset(&self) {
+        self.invocations.store(0, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Drop for RunningComponent {
@@ -51,15 +86,19 @@ impl RunningComponent {
             description: RwLock::new(description),
             code: RwLock::new(code),
             rpc_task: RwLock::new(None),
+            stats: Counters::default(),
         }
     }
 
-    /// A snapshot of its description.
+    /// A snapshot of its description, with its current counts.
     pub fn description(&self) -> ComponentDescription {
-        self.description
+        let mut description = self
+            .description
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        description.stats = self.stats.snapshot();
+        description
     }
 
     /// Changes the concurrency bound. Calls in flight keep their permits
@@ -74,12 +113,16 @@ impl RunningComponent {
     }
 
     /// Replaces the annotations (wadm re-marks a component a new app
-    /// version took over).
-    pub fn set_annotations(&self, annotations: trellis_protocol::inventory::Annotations) {
-        self.description
+    /// version took over); a change restarts the counts.
+    pub fn set_annotations(&self, annotations: Annotations) {
+        let mut description = self
+            .description
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .annotations = annotations;
+            .unwrap_or_else(PoisonError::into_inner);
+        if description.annotations != annotations {
+            description.annotations = annotations;
+            self.stats.reset();
+        }
     }
 
     /// Swaps in new code (component update).
@@ -91,6 +134,7 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner);
         description.image = image;
         description.digest = digest;
+        self.stats.reset();
     }
 
     /// Remembers the NATS subscription task, aborted when this is dropped.
@@ -103,7 +147,18 @@ impl RunningComponent {
 
     /// Runs one request within `budget`: waiting for a free instance slot
     /// (503 busy when none frees up), then for the guest's answer (504).
+    /// Every call counts in the component's stats.
     pub async fn invoke_http(
+        &self,
+        request: HttpRequest,
+        budget: Duration,
+    ) -> InvocationReply<HttpResponse> {
+        let reply = self.run_http(request, budget).await;
+        self.stats.record(&reply, |response| response.status);
+        reply
+    }
+
+    async fn run_http(
         &self,
         request: HttpRequest,
         budget: Duration,

@@ -32,6 +32,10 @@ pub struct HostConfig {
     pub trusted_issuers: Vec<String>,
     /// How long a scatter-gather waits for hosts (link validation).
     pub discovery_window: Duration,
+    /// The edge site this host runs at, if it is behind a leaf node
+    /// (reported in the inventory; wadm gives such hosts a grace period
+    /// when they go quiet).
+    pub site: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -47,6 +51,7 @@ impl Default for HostConfig {
             allow_unsigned: false,
             trusted_issuers: Vec::new(),
             discovery_window: Duration::from_millis(500),
+            site: None,
         }
     }
 }

@@ -96,6 +96,7 @@ impl HostContext {
             version: VERSION.into(),
             uptime_seconds: self.info.started.elapsed().as_secs(),
             heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+            site: self.config.site.clone(),
             components: self.components.descriptions(),
             providers: self
                 .providers

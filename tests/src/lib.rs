@@ -25,6 +25,7 @@ mod nats;
 mod paths;
 mod process;
 mod proxy;
+mod sites;
 mod wadm;
 
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
@@ -38,6 +39,7 @@ pub use paths::{
 };
 pub use process::Process;
 pub use proxy::Proxy;
+pub use sites::EdgeSite;
 pub use wadm::Wadm;
 
 /// Installs a `tracing` subscriber writing to the test output (filter from

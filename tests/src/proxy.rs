@@ -1,9 +1,10 @@
-//! A TCP proxy that can cut and restore a link (e.g. an edge site's leaf
-//! connection), counting the bytes it carried each way.
+//! A TCP proxy that can cut, slow down and restore a link (e.g. an edge
+//! site's leaf connection), counting the bytes it carried each way.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +14,7 @@ use tokio::task::AbortHandle;
 #[derive(Default)]
 struct State {
     cut: AtomicBool,
+    delay_ms: AtomicU64,
     up: AtomicU64,
     down: AtomicU64,
     connections: Mutex<Vec<AbortHandle>>,
@@ -80,9 +82,17 @@ impl Proxy {
         }
     }
 
-    /// Lets connections through again.
+    /// Lets connections through again, without delay.
     pub fn restore(&self) {
+        self.state.delay_ms.store(0, Ordering::SeqCst);
         self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Holds every chunk of data this long before passing it on, each way
+    /// (a slow uplink); zero passes at once.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Bytes carried (client to target, target to client) so far.
@@ -112,6 +122,7 @@ async fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) -> std::i
             if n == 0 {
                 return std::io::Result::Ok(());
             }
+            pause(&up_state).await;
             sw.write_all(&buf[..n]).await?;
             up_state.up.fetch_add(n as u64, Ordering::SeqCst);
         }
@@ -123,6 +134,7 @@ async fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) -> std::i
             if n == 0 {
                 return std::io::Result::Ok(());
             }
+            pause(&state).await;
             cw.write_all(&buf[..n]).await?;
             state.down.fetch_add(n as u64, Ordering::SeqCst);
         }
@@ -130,5 +142,12 @@ async fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) -> std::i
     tokio::select! {
         r = up => r,
         r = down => r,
+    }
+}
+
+async fn pause(state: &State) {
+    let ms = state.delay_ms.load(Ordering::SeqCst);
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }

@@ -9,7 +9,8 @@ use trellis_protocol::AppName;
 use trellis_protocol::control::{Reply, parse_request};
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
-    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, PutReply, PutRequest, StatusState,
+    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, PutReply, PutRequest, RolloutRequest,
+    StatusState,
 };
 
 use crate::manifest::{self, ImageRef, ManifestError};
@@ -55,7 +56,37 @@ async fn handle(store: &AppStore, op: WadmOp, body: &[u8]) -> Answer {
             let request: AppRequest = parse_request(body)?;
             json(existing(store, &request.name).await?.history())
         }
+        WadmOp::Rollout => rollout(store, parse_request(body)?).await,
     }
+}
+
+/// Pause, resume or abort a rollout; the leader acts on the stored state.
+async fn rollout(store: &AppStore, request: RolloutRequest) -> Answer {
+    let name = request.name.clone();
+    let state = store
+        .modify(&name, |record| {
+            let mut record = record.ok_or_else(|| format!("no app named {name}"))?;
+            let current = record.rollout.as_ref().ok_or_else(|| {
+                format!(
+                    "app {name} has no staged rollout; add spec.rollout to its manifest and deploy a new version"
+                )
+            })?;
+            let (next, rollback) = current.act(request.action)?;
+            if rollback {
+                record.deployed = Some(next.from.clone());
+            }
+            record.rollout = Some(next.clone());
+            Ok((Some(record), next))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    json(DeployReply {
+        name: request.name,
+        version: Some(match state.phase {
+            crate::rollout::Phase::RolledBack { .. } => state.from,
+            _ => state.to,
+        }),
+    })
 }
 
 /// Checks a manifest as `put` does: parses, validates, and refuses images
@@ -169,7 +200,7 @@ async fn deploy(store: &AppStore, request: AppRequest) -> Answer {
                     .version
                     .clone(),
             };
-            record.deployed = Some(version.clone());
+            record.deploy(version.clone())?;
             Ok((Some(record), version))
         })
         .await
@@ -185,7 +216,7 @@ async fn undeploy(store: &AppStore, request: AppRequest) -> Answer {
     store
         .modify(&name, |record| {
             let mut record = record.ok_or_else(|| format!("no app named {name}"))?;
-            record.deployed = None;
+            record.undeploy();
             Ok((Some(record), ()))
         })
         .await
@@ -234,6 +265,7 @@ async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatu
             state: StatusState::Reconciling,
             message: Some("waiting for the wadm leader to act on this version".into()),
             components: Vec::new(),
+            rollout: None,
         },
     })
 }

@@ -6,6 +6,7 @@
 //! - [`observer`]: which hosts live and what they run.
 //! - [`scaler`]: the pure reconciler: observed + desired in, commands and
 //!   status out.
+//! - [`rollout`]: staged rollouts: stages, health, moves (no IO).
 //! - [`store`]: manifests, versions and status in JetStream KV.
 //! - [`lease`]: the leader lease that lets one of several wadms act.
 //! - [`api`]: the `trellis.{lattice}.wadm.app.*` API.
@@ -19,8 +20,10 @@ pub mod lease;
 pub mod manifest;
 pub mod model;
 pub mod observer;
+pub mod rollout;
 pub mod scaler;
 pub mod service;
+mod stager;
 pub mod store;
 
 pub use file::{manifest_dir, resolve_file_image, validate_file};

@@ -27,25 +27,63 @@ pub struct DeployedApp {
     pub version: AppVersion,
     /// The manifest of that version (images already in the lattice).
     pub manifest: Manifest,
+    /// A staged rollout in progress: not every host runs `version` yet.
+    pub staged: Option<Staged>,
 }
 
-/// What one live host runs.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The split of a staged rollout: hosts in stages up to `through` (of the
+/// deployed manifest's `spec.rollout`) run the deployed version, the rest
+/// keep `from`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staged {
+    /// The version being replaced.
+    pub from: AppVersion,
+    /// Its manifest.
+    pub from_manifest: Manifest,
+    /// The last stage that runs the new version.
+    pub through: usize,
+}
+
+/// What one host runs, as last seen.
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
     /// Host labels.
     pub labels: Labels,
-    /// Components it runs.
+    /// Components it runs (their `stats` left out: counts are not state).
     pub components: Vec<ComponentDescription>,
     /// Providers it runs.
     pub providers: Vec<ProviderDescription>,
+    /// False while the host is cut off (an edge site's host gone quiet,
+    /// within its grace period): what it runs still counts, but it gets
+    /// no commands.
+    pub reachable: bool,
+}
+
+impl Default for HostView {
+    fn default() -> Self {
+        Self {
+            labels: Labels::default(),
+            components: Vec::new(),
+            providers: Vec::new(),
+            reachable: true,
+        }
+    }
 }
 
 impl From<&HostInventory> for HostView {
     fn from(inv: &HostInventory) -> Self {
         Self {
             labels: inv.labels.clone(),
-            components: inv.components.clone(),
+            components: inv
+                .components
+                .iter()
+                .map(|c| ComponentDescription {
+                    stats: Default::default(),
+                    ..c.clone()
+                })
+                .collect(),
             providers: inv.providers.clone(),
+            reachable: true,
         }
     }
 }
@@ -112,6 +150,19 @@ pub enum Command {
     PutLink(Link),
     /// `link.del`.
     DelLink(LinkKey),
+}
+
+impl Command {
+    /// The host the command goes to, if it goes to one.
+    pub fn host(&self) -> Option<&HostId> {
+        match self {
+            Self::ScaleComponent { host, .. }
+            | Self::UpdateComponent { host, .. }
+            | Self::StartProvider { host, .. }
+            | Self::StopProvider { host, .. } => Some(host),
+            Self::PutConfig { .. } | Self::PutLink(_) | Self::DelLink(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Command {

@@ -5,25 +5,71 @@
 //! (it is marked dirty and re-read before the next plan), because a
 //! heartbeat sent before a command ran can arrive after its reply, and
 //! planning from it would repeat the command. Heartbeats do keep hosts
-//! alive: one silent for [`MISSED_HEARTBEATS`] heartbeats is gone.
+//! alive: one silent for [`MISSED_HEARTBEATS`] heartbeats is gone, unless
+//! it runs at an edge site: then it is only cut off (`unreachable`) until
+//! the partition grace has passed too. Invocation counts are taken from
+//! heartbeats as well as inventories; they are counters, not state.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use trellis_protocol::HostId;
-use trellis_protocol::inventory::{HostInventory, Labels};
+use trellis_protocol::inventory::{HostInventory, InvocationStats, Labels};
+use trellis_protocol::{ComponentId, HostId};
 
 use crate::model::HostView;
 
-/// Heartbeats a host may miss before it counts as gone.
+/// Heartbeats a host may miss before it counts as gone (or, at an edge
+/// site, unreachable).
 pub const MISSED_HEARTBEATS: u32 = 3;
 
 #[derive(Debug)]
 struct Tracked {
     view: HostView,
+    stats: BTreeMap<ComponentId, InvocationStats>,
+    site: Option<String>,
     last_seen: Instant,
     heartbeat: Duration,
     dirty: bool,
+}
+
+impl Tracked {
+    fn new(inv: &HostInventory, heartbeat: Duration, now: Instant, dirty: bool) -> Self {
+        Self {
+            view: HostView::from(inv),
+            stats: stats_of(inv),
+            site: inv.site.clone(),
+            last_seen: now,
+            heartbeat,
+            dirty,
+        }
+    }
+
+    fn silent(&self, now: Instant) -> bool {
+        now.duration_since(self.last_seen) > self.heartbeat * MISSED_HEARTBEATS
+    }
+}
+
+fn stats_of(inv: &HostInventory) -> BTreeMap<ComponentId, InvocationStats> {
+    inv.components
+        .iter()
+        .map(|c| (c.id.clone(), c.stats))
+        .collect()
+}
+
+/// What [`HostTracker::prune`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Hosts forgotten.
+    pub gone: Vec<HostId>,
+    /// Edge hosts that just went quiet and now count as unreachable.
+    pub unreachable: Vec<HostId>,
+}
+
+impl Pruned {
+    /// Whether anything changed.
+    pub fn is_empty(&self) -> bool {
+        self.gone.is_empty() && self.unreachable.is_empty()
+    }
 }
 
 /// Hosts as last seen.
@@ -31,15 +77,18 @@ struct Tracked {
 pub struct HostTracker {
     hosts: BTreeMap<HostId, Tracked>,
     default_heartbeat: Duration,
+    partition_grace: Duration,
 }
 
 impl HostTracker {
     /// An empty tracker; hosts that do not say their heartbeat interval are
-    /// assumed to use `default_heartbeat`.
-    pub fn new(default_heartbeat: Duration) -> Self {
+    /// assumed to use `default_heartbeat`; quiet edge hosts are kept as
+    /// unreachable for `partition_grace` after their missed heartbeats.
+    pub fn new(default_heartbeat: Duration, partition_grace: Duration) -> Self {
         Self {
             hosts: BTreeMap::new(),
             default_heartbeat,
+            partition_grace,
         }
     }
 
@@ -53,15 +102,8 @@ impl HostTracker {
     /// A fresh inventory (a reply to `host.inventory`): the truth, now.
     pub fn inventory(&mut self, inv: &HostInventory, now: Instant) {
         let heartbeat = self.heartbeat_of(inv);
-        self.hosts.insert(
-            inv.id.clone(),
-            Tracked {
-                view: HostView::from(inv),
-                last_seen: now,
-                heartbeat,
-                dirty: false,
-            },
-        );
+        self.hosts
+            .insert(inv.id.clone(), Tracked::new(inv, heartbeat, now, false));
     }
 
     /// A heartbeat: the host lives. Returns whether it is new or its
@@ -70,22 +112,20 @@ impl HostTracker {
         let heartbeat = self.heartbeat_of(inv);
         match self.hosts.get_mut(&inv.id) {
             Some(t) => {
+                // Back from a partition: re-read before trusting the view.
+                let returned = !t.view.reachable;
+                t.view.reachable = true;
                 t.last_seen = now;
                 t.heartbeat = heartbeat;
-                let differs = t.view != HostView::from(inv);
+                t.stats = stats_of(inv);
+                t.site = inv.site.clone();
+                let differs = returned || t.view != HostView::from(inv);
                 t.dirty |= differs;
                 differs
             }
             None => {
-                self.hosts.insert(
-                    inv.id.clone(),
-                    Tracked {
-                        view: HostView::from(inv),
-                        last_seen: now,
-                        heartbeat,
-                        dirty: true,
-                    },
-                );
+                self.hosts
+                    .insert(inv.id.clone(), Tracked::new(inv, heartbeat, now, true));
                 true
             }
         }
@@ -96,11 +136,14 @@ impl HostTracker {
         let heartbeat = self.default_heartbeat;
         let t = self.hosts.entry(host.clone()).or_insert_with(|| Tracked {
             view: HostView::default(),
+            stats: BTreeMap::new(),
+            site: None,
             last_seen: now,
             heartbeat,
             dirty: true,
         });
         t.view.labels = labels;
+        t.view.reachable = true;
         t.last_seen = now;
         t.dirty = true;
     }
@@ -117,30 +160,53 @@ impl HostTracker {
         self.hosts.remove(host);
     }
 
-    /// Forgets hosts silent for too long; returns them.
-    pub fn prune(&mut self, now: Instant) -> Vec<HostId> {
-        let gone: Vec<HostId> = self
-            .hosts
-            .iter()
-            .filter(|(_, t)| now.duration_since(t.last_seen) > t.heartbeat * MISSED_HEARTBEATS)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &gone {
+    /// Forgets hosts silent for too long, and marks quiet edge hosts
+    /// unreachable until their grace has passed.
+    pub fn prune(&mut self, now: Instant) -> Pruned {
+        let mut pruned = Pruned::default();
+        for (id, t) in &mut self.hosts {
+            if !t.silent(now) {
+                continue;
+            }
+            let within_grace = t.site.is_some()
+                && now.duration_since(t.last_seen)
+                    <= t.heartbeat * MISSED_HEARTBEATS + self.partition_grace;
+            if !within_grace {
+                pruned.gone.push(id.clone());
+            } else if t.view.reachable {
+                t.view.reachable = false;
+                pruned.unreachable.push(id.clone());
+            }
+        }
+        for id in &pruned.gone {
             self.hosts.remove(id);
         }
-        gone
+        pruned
     }
 
-    /// Hosts to re-read before planning.
+    /// Invocation counts per component of `host`, as last reported.
+    pub fn stats(&self, host: &HostId) -> BTreeMap<ComponentId, InvocationStats> {
+        self.hosts
+            .get(host)
+            .map(|t| t.stats.clone())
+            .unwrap_or_default()
+    }
+
+    /// The site of `host`, if it runs at one.
+    pub fn site(&self, host: &HostId) -> Option<String> {
+        self.hosts.get(host).and_then(|t| t.site.clone())
+    }
+
+    /// Hosts to re-read before planning (unreachable ones cannot be).
     pub fn dirty(&self) -> Vec<HostId> {
         self.hosts
             .iter()
-            .filter(|(_, t)| t.dirty)
+            .filter(|(_, t)| t.dirty && t.view.reachable)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// The live hosts, for the planner.
+    /// The hosts, for the planner: live ones and unreachable ones.
     pub fn views(&self) -> BTreeMap<HostId, HostView> {
         self.hosts
             .iter()
@@ -169,7 +235,7 @@ mod tests {
     #[test]
     fn heartbeats_mark_changes_dirty_but_do_not_replace_the_view() {
         let now = Instant::now();
-        let mut t = HostTracker::new(Duration::from_secs(5));
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(600));
         t.inventory(&inv(1), now);
         assert!(t.dirty().is_empty());
         assert!(!t.heartbeat(&inv(1), now));
@@ -181,10 +247,49 @@ mod tests {
     #[test]
     fn three_missed_heartbeats_make_a_host_gone() {
         let now = Instant::now();
-        let mut t = HostTracker::new(Duration::from_secs(5));
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(600));
         t.inventory(&inv(0), now);
         assert!(t.prune(now + Duration::from_millis(2900)).is_empty());
-        assert_eq!(t.prune(now + Duration::from_millis(3100)).len(), 1);
+        assert_eq!(t.prune(now + Duration::from_millis(3100)).gone.len(), 1);
         assert!(t.views().is_empty());
+    }
+
+    #[test]
+    fn a_quiet_edge_host_is_unreachable_for_the_grace_then_gone() {
+        let now = Instant::now();
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(60));
+        let mut edge = inv(1);
+        edge.site = Some("shop-1".into());
+        t.inventory(&edge, now);
+        let later = |ms| now + Duration::from_millis(ms);
+        let pruned = t.prune(later(3100));
+        assert_eq!(pruned.unreachable.len(), 1);
+        assert!(pruned.gone.is_empty());
+        let view = t.views().into_values().next().unwrap();
+        assert!(!view.reachable);
+        assert_eq!(view.components.len(), 1, "its share still counts");
+        assert!(t.prune(later(30_000)).is_empty(), "reported once");
+        // Heard from again within the grace: reachable, and re-read.
+        assert!(t.heartbeat(&edge, later(40_000)));
+        assert!(t.views().into_values().next().unwrap().reachable);
+        assert_eq!(t.dirty().len(), 1);
+        t.inventory(&edge, later(40_000));
+        // Quiet past heartbeats plus grace: gone.
+        assert_eq!(t.prune(later(40_000 + 3100 + 60_001)).gone.len(), 1);
+        assert!(t.views().is_empty());
+    }
+
+    #[test]
+    fn counts_come_with_heartbeats_and_do_not_make_a_host_dirty() {
+        let now = Instant::now();
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(60));
+        let mut host = inv(1);
+        t.inventory(&host, now);
+        host.components[0].stats.invocations = 7;
+        host.components[0].stats.failures = 2;
+        assert!(!t.heartbeat(&host, now));
+        assert!(t.dirty().is_empty());
+        let stats = t.stats(&host.id);
+        assert_eq!(stats.values().next().unwrap().invocations, 7);
     }
 }

@@ -20,10 +20,11 @@ use trellis_protocol::{AppName, ControlVerb, EventType, HostId};
 
 use crate::executor::{ExecutorConfig, execute};
 use crate::lease::{Lease, LeaseView};
-use crate::model::{Command, DeployedApp, Observed};
+use crate::model::{DeployedApp, Observed};
 use crate::observer::HostTracker;
 use crate::scaler::desired::inline_configs;
 use crate::scaler::{Failures, plan};
+use crate::stager::{self, Stager};
 use crate::store::{AppRecord, AppStore};
 
 /// Settings of a wadm instance.
@@ -48,6 +49,9 @@ pub struct WadmConfig {
     /// Pause between two commands: paces rollouts so a fleet (or a slow
     /// edge link) is not hit all at once. Zero by default.
     pub command_interval: Duration,
+    /// How long a quiet host at an edge site counts as unreachable (its
+    /// share stays, it gets no commands) before it is taken for gone.
+    pub partition_grace: Duration,
     /// Bounds on commands.
     pub executor: ExecutorConfig,
 }
@@ -63,6 +67,7 @@ impl Default for WadmConfig {
             discovery_window: Duration::from_millis(1000),
             inventory_timeout: Duration::from_secs(3),
             command_interval: Duration::ZERO,
+            partition_grace: Duration::from_secs(600),
             executor: ExecutorConfig::default(),
         }
     }
@@ -112,7 +117,10 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
     let store = AppStore::new(lattice.wadm_store().await?);
     let id = format!("wadm-{}", uuid::Uuid::new_v4().simple());
     let wake = Arc::new(Notify::new());
-    let tracker = Arc::new(Mutex::new(HostTracker::new(config.default_heartbeat)));
+    let tracker = Arc::new(Mutex::new(HostTracker::new(
+        config.default_heartbeat,
+        config.partition_grace,
+    )));
 
     let api = lattice.serve_wadm_api().await?;
     let events = lattice
@@ -146,10 +154,17 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
     let (release, released) = watch::channel(false);
     let lease_task = tokio::spawn(lease.hold(claim, released));
     let lease = LeaseView::new(claim_view, config.lease_ttl);
+    let stager = Stager {
+        lattice: lattice.clone(),
+        store: store.clone(),
+        tracker: tracker.clone(),
+    };
     let reconciler = Reconciler {
         lattice,
         store,
         tracker,
+        stager,
+        rolling: false,
         config,
         failures: Failures::new(),
         published: BTreeMap::new(),
@@ -267,13 +282,17 @@ async fn lead(
         if !leading {
             continue;
         }
-        let mut due = woken;
+        let mut due = woken || r.rolling;
         if Instant::now() >= next_resync {
             r.relist().await;
             next_resync = Instant::now() + r.config.resync_interval;
             due = true;
         }
-        if !lock(&r.tracker).prune(Instant::now()).is_empty() {
+        let pruned = lock(&r.tracker).prune(Instant::now());
+        for host in &pruned.unreachable {
+            tracing::warn!(%host, grace_s = r.config.partition_grace.as_secs(), "edge host unreachable; its share stays put for the partition grace");
+        }
+        if !pruned.is_empty() {
             due = true;
         }
         if due {
@@ -288,6 +307,9 @@ struct Reconciler {
     lattice: Lattice,
     store: AppStore,
     tracker: Arc<Mutex<HostTracker>>,
+    stager: Stager,
+    /// Whether a rollout rolls or bakes: then every tick plans.
+    rolling: bool,
     config: WadmConfig,
     failures: Failures,
     published: BTreeMap<AppName, AppStatus>,
@@ -351,7 +373,13 @@ impl Reconciler {
                 return;
             };
             let plan = plan(&apps, &observed, &self.failures);
-            self.publish(&records, plan.statuses).await;
+            self.rolling = stager::any_in_motion(&records);
+            if self.stager.advance(&records, &plan).await {
+                // A stage moved: plan again from the stored state.
+                continue;
+            }
+            let statuses = stager::statuses(&records, &plan, plan.statuses.clone());
+            self.publish(&records, statuses).await;
             if plan.steps.is_empty() {
                 self.failures.clear();
                 if !self.settled {
@@ -388,7 +416,7 @@ impl Reconciler {
                         }
                     }
                 }
-                if let Some(host) = command_host(&step.command) {
+                if let Some(host) = step.command.host() {
                     lock(&self.tracker).touched(host);
                 }
             }
@@ -398,7 +426,8 @@ impl Reconciler {
                 // Report the failures; retry on the next event or resync.
                 let observed = self.observe(&apps).await;
                 if let Some(observed) = observed {
-                    let statuses = crate::scaler::plan(&apps, &observed, &self.failures).statuses;
+                    let plan = crate::scaler::plan(&apps, &observed, &self.failures);
+                    let statuses = stager::statuses(&records, &plan, plan.statuses.clone());
                     self.publish(&records, statuses).await;
                 }
                 return;
@@ -470,15 +499,5 @@ impl Reconciler {
             }
             self.published.insert(name, status);
         }
-    }
-}
-
-fn command_host(command: &Command) -> Option<&HostId> {
-    match command {
-        Command::ScaleComponent { host, .. }
-        | Command::UpdateComponent { host, .. }
-        | Command::StartProvider { host, .. }
-        | Command::StopProvider { host, .. } => Some(host),
-        Command::PutConfig { .. } | Command::PutLink(_) | Command::DelLink(_) => None,
     }
 }

@@ -13,7 +13,8 @@ use trellis_protocol::AppName;
 use trellis_protocol::wadm::{AppStatus, AppVersion, VersionInfo};
 
 use crate::manifest::{self, Manifest, VERSION_ANNOTATION};
-use crate::model::DeployedApp;
+use crate::model::{DeployedApp, Staged};
+use crate::rollout::RolloutState;
 
 /// How many versions an app keeps; the oldest undeployed ones go first.
 /// It bounds the record, which must fit in one KV value.
@@ -31,6 +32,9 @@ pub struct AppRecord {
     pub versions: Vec<StoredVersion>,
     /// The deployed version, if any.
     pub deployed: Option<AppVersion>,
+    /// The staged rollout of the last deploy that had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutState>,
 }
 
 /// One stored manifest version.
@@ -69,19 +73,77 @@ impl AppRecord {
         self.versions.iter().find(|v| &v.version == version)
     }
 
-    /// The deployed version and its manifest, parsed.
+    /// The deployed version and its manifest, parsed; with the split of
+    /// a staged rollout in progress.
     pub fn deployed_app(&self) -> Option<Result<DeployedApp, String>> {
         let version = self.deployed.as_ref()?;
-        let stored = self.version(version)?;
-        Some(
-            manifest::parse(&stored.manifest)
-                .map(|manifest| DeployedApp {
-                    name: self.name.clone(),
-                    version: version.clone(),
-                    manifest,
-                })
-                .map_err(|e| format!("stored manifest {} {version} is corrupt: {e}", self.name)),
-        )
+        Some((|| {
+            let manifest = self.manifest_of(version)?;
+            let staged = match &self.rollout {
+                Some(r) if r.is_active() && &r.to == version && manifest.spec.rollout.is_some() => {
+                    Some(Staged {
+                        from: r.from.clone(),
+                        from_manifest: self.manifest_of(&r.from)?,
+                        through: r.stage,
+                    })
+                }
+                _ => None,
+            };
+            Ok(DeployedApp {
+                name: self.name.clone(),
+                version: version.clone(),
+                manifest,
+                staged,
+            })
+        })())
+    }
+
+    /// The stored manifest of `version`, parsed.
+    pub fn manifest_of(&self, version: &AppVersion) -> Result<Manifest, String> {
+        let stored = self
+            .version(version)
+            .ok_or_else(|| format!("app {} has no stored version {version}", self.name))?;
+        manifest::parse(&stored.manifest)
+            .map_err(|e| format!("stored manifest {} {version} is corrupt: {e}", self.name))
+    }
+
+    /// Deploys `version`. When its manifest has `spec.rollout` and another
+    /// version runs, the change goes stage by stage from the last version
+    /// that ran everywhere; otherwise at once.
+    pub fn deploy(&mut self, version: AppVersion) -> Result<(), String> {
+        if self.deployed.as_ref() == Some(&version) {
+            return Ok(());
+        }
+        let staged = self.manifest_of(&version)?.spec.rollout.is_some();
+        // Mid-rollout, the version that ran everywhere is the old one.
+        let settled = match &self.rollout {
+            Some(r) if r.is_active() => Some(r.from.clone()),
+            _ => self.deployed.clone(),
+        };
+        self.rollout = match settled {
+            Some(from) if staged && from != version => {
+                Some(RolloutState::start(from, version.clone()))
+            }
+            _ => None,
+        };
+        self.deployed = Some(version);
+        Ok(())
+    }
+
+    /// Undeploys: nothing runs, no rollout goes on.
+    pub fn undeploy(&mut self) {
+        self.deployed = None;
+        self.rollout = None;
+    }
+
+    /// Whether `version` must be kept: deployed, or the old side of an
+    /// active rollout.
+    fn in_use(&self, version: &AppVersion) -> bool {
+        self.deployed.as_ref() == Some(version)
+            || self
+                .rollout
+                .as_ref()
+                .is_some_and(|r| r.is_active() && &r.from == version)
     }
 
     /// `history`: versions, oldest first.
@@ -124,6 +186,7 @@ impl AppRecord {
             name,
             versions: Vec::new(),
             deployed: None,
+            rollout: None,
         });
         if let Some(existing) = record.version(&version) {
             if existing.manifest == yaml {
@@ -144,7 +207,7 @@ impl AppRecord {
             let Some(i) = record
                 .versions
                 .iter()
-                .position(|v| record.deployed.as_ref() != Some(&v.version))
+                .position(|v| !record.in_use(&v.version))
             else {
                 break;
             };

@@ -17,12 +17,12 @@ use trellis_protocol::AppName;
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
     AppRequest, AppStatus, AppSummary, AppVersion, DeployReply, GetReply, PutReply, PutRequest,
-    StatusState, VersionInfo,
+    RolloutAction, RolloutPhase, RolloutRequest, StatusState, VersionInfo,
 };
 use trellis_wadm::manifest::{ComponentKind, ImageRef, Manifest};
 
 use super::{DISCOVERY_WINDOW, connect, devsign};
-use crate::app_args::{AppCommand, DeployArgs, RollbackArgs, WaitArgs};
+use crate::app_args::{AppCommand, DeployArgs, RollbackArgs, RolloutActionArg, WaitArgs};
 use crate::args::{GlobalArgs, OutputFormat};
 use crate::output::{Table, done, print};
 
@@ -85,6 +85,32 @@ pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AppCommand::Rollback(args) => rollback(global, args).await,
+        AppCommand::Rollout(args) => {
+            let lattice = connect(global).await?;
+            let action = match args.action {
+                RolloutActionArg::Pause => RolloutAction::Pause,
+                RolloutActionArg::Resume => RolloutAction::Resume,
+                RolloutActionArg::Abort => RolloutAction::Abort,
+            };
+            let req = RolloutRequest {
+                name: AppName::new(args.name.as_str())?,
+                action,
+            };
+            let reply: DeployReply = request(&lattice, WadmOp::Rollout, &req).await?;
+            let verb = match action {
+                RolloutAction::Pause => "paused",
+                RolloutAction::Resume => "resumed",
+                RolloutAction::Abort => "aborted; the old version goes back everywhere",
+            };
+            done(
+                global.output,
+                &reply,
+                &format!(
+                    "Rollout of {} {verb}; `trellis app status {}` shows progress.",
+                    reply.name, reply.name
+                ),
+            )
+        }
         AppCommand::Undeploy(args) => {
             let lattice = connect(global).await?;
             let reply: DeployReply =
@@ -280,6 +306,19 @@ async fn wait_deployed(
     loop {
         let status: AppStatus = request(lattice, WadmOp::Status, &req).await?;
         let current = (status.state, status.message.clone());
+        // A rollout of this version that was rolled back leaves the old
+        // version deployed: that is this deploy's failure.
+        if let Some(r) = &status.rollout
+            && &r.to == version
+            && r.phase == RolloutPhase::RolledBack
+        {
+            bail!(
+                "app {name} {version} failed: {}",
+                r.message
+                    .as_deref()
+                    .unwrap_or("its rollout was rolled back")
+            );
+        }
         let about_this = status.version.as_ref() == Some(version);
         if about_this && last.as_ref() != Some(&current) {
             if global.output == OutputFormat::Table {
@@ -352,6 +391,18 @@ fn status_table(status: &AppStatus) -> Table {
         status.state.to_string(),
         status.message.clone().unwrap_or_default(),
     ]);
+    if let Some(r) = &status.rollout {
+        t.row(vec![
+            "(rollout)".into(),
+            format!("{} -> {}", r.from, r.to),
+            format!("stage {}/{} {}", r.stage_index + 1, r.stages, r.stage),
+            r.phase.to_string(),
+            match &r.message {
+                Some(m) => m.clone(),
+                None => format!("{} of {} hosts on {}", r.hosts_updated, r.hosts_total, r.to),
+            },
+        ]);
+    }
     for c in &status.components {
         for tr in &c.traits {
             t.row(vec![

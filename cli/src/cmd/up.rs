@@ -105,6 +105,9 @@ async fn serve(
     with_wadm: bool,
 ) -> anyhow::Result<()> {
     let mut config = host_config(global, &args.host)?;
+    if let Ok(Role::Leaf { site, .. }) = role(args) {
+        config.site.get_or_insert(site);
+    }
     // The dev loop: this host trusts the local dev issuer, with which the
     // CLI signs unsigned local files it deploys here.
     config
@@ -117,6 +120,7 @@ async fn serve(
         lease_seconds: 3,
         resync_seconds: 30,
         command_interval_ms: 0,
+        partition_grace_seconds: 600,
     };
     // An edge site runs none: wadm lives with the buckets, in the cloud.
     let wadm = match with_wadm {

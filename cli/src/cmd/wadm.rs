@@ -21,6 +21,7 @@ pub fn config(global: &GlobalArgs, args: &WadmArgs) -> anyhow::Result<WadmConfig
         lease_ttl: Duration::from_secs(args.lease_seconds),
         resync_interval: Duration::from_secs(args.resync_seconds),
         command_interval: Duration::from_millis(args.command_interval_ms),
+        partition_grace: Duration::from_secs(args.partition_grace_seconds),
         ..WadmConfig::default()
     })
 }

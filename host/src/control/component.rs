@@ -89,6 +89,7 @@ async fn start(
         max: request.max,
         config: request.config.clone(),
         annotations: request.annotations.clone(),
+        stats: Default::default(),
     };
     let caps = Arc::new(ComponentCaps {
         component_id: id.clone(),

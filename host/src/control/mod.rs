@@ -10,6 +10,7 @@ mod component;
 mod config;
 mod host;
 mod link;
+mod probe;
 mod provider;
 
 use std::sync::Arc;
@@ -122,6 +123,7 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
         ControlVerb::HostLabels(_) => host::labels(&ctx, body).await,
         ControlVerb::ComponentScale(_) => component::scale(&ctx, body).await,
         ControlVerb::ComponentUpdate(_) => component::update(&ctx, body).await,
+        ControlVerb::ComponentProbe(_) => probe::probe(&ctx, body).await,
         ControlVerb::ProviderStart(_) => provider::start(&ctx, body).await,
         ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
         ControlVerb::LinkPut => link::put(&ctx, body).await,

@@ -164,6 +164,28 @@ pub struct UpdateComponentRequest {
     pub artifact: ArtifactRef,
 }
 
+/// `component.probe.{host}`: one `GET` to the component's instance on that
+/// host, through the same in-process path its HTTP provider uses. wadm
+/// probes each host a staged rollout reached, so the answer says how that
+/// host's version does, not whichever host a queue group picked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeComponentRequest {
+    /// Component id.
+    pub component_id: ComponentId,
+    /// Path and query to request (`/healthz`).
+    pub path: String,
+    /// Bound on the call, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Reply data of `component.probe`: the guest answered with this status.
+/// A guest that traps or times out is an error reply instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReply {
+    /// HTTP status of the answer.
+    pub status: u16,
+}
+
 /// `provider.start.{host}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartProviderRequest {

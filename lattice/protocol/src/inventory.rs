@@ -30,6 +30,40 @@ pub struct ComponentDescription {
     /// Annotations given at scale time.
     #[serde(default)]
     pub annotations: Annotations,
+    /// Invocations since its code or annotations (its app version) last
+    /// changed: what a staged rollout judges a new version by.
+    #[serde(default)]
+    pub stats: InvocationStats,
+}
+
+/// Counts of handled invocations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationStats {
+    /// Invocations that got an answer or an error.
+    pub invocations: u64,
+    /// Of those, the ones that failed: a trap, a timeout, no answer, or an
+    /// HTTP status of 500 or above.
+    pub failures: u64,
+}
+
+impl InvocationStats {
+    /// What was counted since `earlier` (a snapshot of the same counters);
+    /// counters that were reset in between count from zero.
+    pub fn since(self, earlier: InvocationStats) -> InvocationStats {
+        if self.invocations < earlier.invocations || self.failures < earlier.failures {
+            return self;
+        }
+        InvocationStats {
+            invocations: self.invocations - earlier.invocations,
+            failures: self.failures - earlier.failures,
+        }
+    }
+
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: InvocationStats) {
+        self.invocations = self.invocations.saturating_add(other.invocations);
+        self.failures = self.failures.saturating_add(other.failures);
+    }
 }
 
 /// One running provider on a host.
@@ -66,6 +100,10 @@ pub struct HostInventory {
     /// may take the host for gone. 0 when unknown (older hosts).
     #[serde(default)]
     pub heartbeat_ms: u64,
+    /// The edge site the host runs at (behind a leaf node), if any. A
+    /// host at a site that goes quiet is taken for cut off, not dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Components, sorted by id.
     pub components: Vec<ComponentDescription>,
     /// Providers, sorted by id.

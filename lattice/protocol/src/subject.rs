@@ -54,6 +54,8 @@ pub enum ControlVerb {
     ComponentScale(HostId),
     /// Replace the image of a running component on one host.
     ComponentUpdate(HostId),
+    /// Send one HTTP health probe to a component's local instance on one host.
+    ComponentProbe(HostId),
     /// Start a provider on one host.
     ProviderStart(HostId),
     /// Stop a provider on one host.
@@ -73,7 +75,8 @@ pub enum ControlVerb {
 }
 
 const CONTROL_VERBS: &str = "host.ping, host.inventory.<host>, host.stop.<host>, \
-host.labels.<host>, component.scale.<host>, component.update.<host>, provider.start.<host>, \
+host.labels.<host>, component.scale.<host>, component.update.<host>, component.probe.<host>, \
+provider.start.<host>, \
 provider.stop.<host>, link.put, link.del, link.list, config.put.<name>, config.get.<name>, \
 config.del.<name>";
 
@@ -86,6 +89,7 @@ impl ControlVerb {
             | Self::HostLabels(h)
             | Self::ComponentScale(h)
             | Self::ComponentUpdate(h)
+            | Self::ComponentProbe(h)
             | Self::ProviderStart(h)
             | Self::ProviderStop(h) => Some(h),
             _ => None,
@@ -100,6 +104,7 @@ impl ControlVerb {
             Self::HostLabels(h) => write!(f, "host.labels.{h}"),
             Self::ComponentScale(h) => write!(f, "component.scale.{h}"),
             Self::ComponentUpdate(h) => write!(f, "component.update.{h}"),
+            Self::ComponentProbe(h) => write!(f, "component.probe.{h}"),
             Self::ProviderStart(h) => write!(f, "provider.start.{h}"),
             Self::ProviderStop(h) => write!(f, "provider.stop.{h}"),
             Self::LinkPut => f.write_str("link.put"),
@@ -121,6 +126,7 @@ impl ControlVerb {
             ["host", "labels", h] => Self::HostLabels(host(h)?),
             ["component", "scale", h] => Self::ComponentScale(host(h)?),
             ["component", "update", h] => Self::ComponentUpdate(host(h)?),
+            ["component", "probe", h] => Self::ComponentProbe(host(h)?),
             ["provider", "start", h] => Self::ProviderStart(host(h)?),
             ["provider", "stop", h] => Self::ProviderStop(host(h)?),
             ["link", "put"] => Self::LinkPut,
@@ -220,6 +226,8 @@ named_enum!(
         Status = "status",
         /// Versions of an app.
         History = "history",
+        /// Pause, resume or abort a staged rollout.
+        Rollout = "rollout",
     }
 );
 
@@ -490,6 +498,7 @@ mod tests {
             ControlVerb::HostLabels(h.clone()),
             ControlVerb::ComponentScale(h.clone()),
             ControlVerb::ComponentUpdate(h.clone()),
+            ControlVerb::ComponentProbe(h.clone()),
             ControlVerb::ProviderStart(h.clone()),
             ControlVerb::ProviderStop(h),
             ControlVerb::LinkPut,

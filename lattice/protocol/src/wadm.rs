@@ -242,6 +242,89 @@ pub struct AppStatus {
     /// Per component.
     #[serde(default)]
     pub components: Vec<ComponentStatus>,
+    /// The staged rollout of the last deploy, while it runs and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// Where a staged rollout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutPhase {
+    /// The current stage's hosts are being moved to the new version.
+    Rolling,
+    /// The current stage runs the new version; waiting out the bake time.
+    Baking,
+    /// Held, by hand or by `on_failure: pause`; `resume` or `abort`.
+    Paused,
+    /// Failed or aborted: the old version runs everywhere again.
+    RolledBack,
+    /// Every stage passed: the new version runs everywhere.
+    Done,
+}
+
+impl RolloutPhase {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rolling => "rolling",
+            Self::Baking => "baking",
+            Self::Paused => "paused",
+            Self::RolledBack => "rolled_back",
+            Self::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for RolloutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Progress of a staged rollout (in [`AppStatus`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// The version being replaced.
+    pub from: AppVersion,
+    /// The version rolled out.
+    pub to: AppVersion,
+    /// Where it stands.
+    pub phase: RolloutPhase,
+    /// Name of the current stage.
+    pub stage: String,
+    /// Index of the current stage, from 0.
+    pub stage_index: usize,
+    /// Number of stages.
+    pub stages: usize,
+    /// Hosts running the app that run `to` now.
+    pub hosts_updated: u32,
+    /// Hosts running the app.
+    pub hosts_total: u32,
+    /// Why it failed, was rolled back or paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// What `rollout` asks of a staged rollout in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutAction {
+    /// Hold at the current stage.
+    Pause,
+    /// Go on from a pause (the stage bakes again).
+    Resume,
+    /// Put the old version back everywhere.
+    Abort,
+}
+
+/// `rollout`: steer the staged rollout of an app by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutRequest {
+    /// App name.
+    pub name: AppName,
+    /// What to do.
+    pub action: RolloutAction,
 }
 
 impl AppStatus {
@@ -253,6 +336,7 @@ impl AppStatus {
             state: StatusState::Undeployed,
             message: None,
             components: Vec::new(),
+            rollout: None,
         }
     }
 }

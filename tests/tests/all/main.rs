@@ -18,6 +18,7 @@ mod http;
 mod keyvalue;
 mod lifecycle;
 mod misbehave;
+mod rollout;
 mod routing;
 mod trust;
 mod up;

@@ -48,13 +48,34 @@ async fn trap_loop_and_oom_fail_alone() -> anyhow::Result<()> {
         );
     }
 
-    let inventory_after = lattice
+    let mut inventory_after = lattice
         .cli
         .run(&["get", "inventory", lattice.b.id()])?
         .ok()?
         .json()?;
+    // The three failures are counted against `bad` alone; besides the
+    // counts, nothing changed.
+    let stats = |inv: &serde_json::Value, i: usize, what: &str| {
+        inv[0]["components"][i]["stats"][what].as_u64().unwrap_or(0)
+    };
+    assert_eq!(inventory_after[0]["components"][0]["id"], "bad");
+    let failures = stats(&inventory_after, 0, "failures") - stats(&inventory_before, 0, "failures");
+    let calls =
+        stats(&inventory_after, 0, "invocations") - stats(&inventory_before, 0, "invocations");
+    assert_eq!((failures, calls), (3, 6), "{inventory_after}");
     assert_eq!(
-        inventory_before[0]["components"], inventory_after[0]["components"],
+        stats(&inventory_after, 1, "failures"),
+        0,
+        "{inventory_after}"
+    );
+    let mut before = inventory_before;
+    for inv in [&mut before, &mut inventory_after] {
+        for c in inv[0]["components"].as_array_mut().into_iter().flatten() {
+            c["stats"] = serde_json::Value::Null;
+        }
+    }
+    assert_eq!(
+        before[0]["components"], inventory_after[0]["components"],
         "inventory changed"
     );
     Ok(())

@@ -5,6 +5,7 @@
 //! path of the field at fault.
 
 mod image;
+mod rollout;
 mod types;
 mod validate;
 
@@ -17,6 +18,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use image::{BUILTIN_PROVIDERS, ImageRef};
+pub use rollout::{
+    DEFAULT_BAKE_SECONDS, DEFAULT_MAX_ERROR_RATE, HealthProbe, OnFailure, Rollout, Stage,
+};
 pub use types::{
     API_VERSION, Component, ComponentKind, ConfigRef, DAEMONSCALER, DaemonScalerProperties, KIND,
     LINK, LinkProperties, LinkSource, LinkTarget, Manifest, Metadata, Properties, RawTrait,

@@ -236,7 +236,10 @@ proptest! {
             api_version: API_VERSION.into(),
             kind: KIND.into(),
             metadata: Metadata { name: app, annotations: Default::default(), labels: Default::default() },
-            spec: Spec { components },
+            spec: Spec {
+                components,
+                rollout: None,
+            },
         };
         prop_assert_eq!(validate(&m), vec![]);
         let yaml = serde_yaml::to_string(&m).unwrap();

@@ -78,6 +78,9 @@ pub struct Metadata {
 pub struct Spec {
     /// Components and capability providers of the application.
     pub components: Vec<Component>,
+    /// How a new version of this app is rolled out; all at once when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::rollout::Rollout>,
 }
 
 /// One entry of `spec.components`.

@@ -33,6 +33,7 @@ pub fn validate(manifest: &Manifest) -> Vec<Problem> {
     };
     v.header(manifest);
     v.components(manifest);
+    super::rollout::validate(manifest, &mut v.problems);
     v.problems
 }
 

@@ -1,18 +1,52 @@
 //! From deployed manifests to what should exist: workloads with per-host
 //! targets, links and configs, plus the problems found on the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::inventory::{Annotations, Labels};
 use trellis_protocol::link::{Link, LinkKey, WitName};
-use trellis_protocol::{ComponentId, ConfigName, HostId, LinkName};
+use trellis_protocol::wadm::AppVersion;
+use trellis_protocol::{AppName, ComponentId, ConfigName, HostId, LinkName};
 
 use super::spread::{Placement, daemon, spread};
-use crate::manifest::{Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Trait};
-use crate::model::{
-    DeployedApp, Observed, Owner, is_managed, link_annotations, workload_annotations,
+use crate::manifest::{
+    Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Manifest, Trait,
 };
+use crate::model::{
+    DeployedApp, Observed, Owner, Staged, is_managed, link_annotations, workload_annotations,
+};
+use crate::rollout::stages;
+
+/// How a workload runs: its code, its config, its marks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Image as stored.
+    pub image: String,
+    /// Where hosts fetch it (components, external providers).
+    pub artifact: Option<ArtifactRef>,
+    /// Named configs it gets.
+    pub config: Vec<ConfigName>,
+    /// Annotations to put on it (they name the app version).
+    pub annotations: Annotations,
+}
+
+impl Spec {
+    fn of(app: &AppName, version: &AppVersion, c: &Component) -> Result<Spec, String> {
+        let (image, artifact) = resolve_image(c)?;
+        Ok(Spec {
+            image,
+            artifact,
+            config: c
+                .properties
+                .config
+                .iter()
+                .filter_map(|r| ConfigName::new(r.name.as_str()).ok())
+                .collect(),
+            annotations: workload_annotations(app, version),
+        })
+    }
+}
 
 /// A component or provider to run, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,18 +55,21 @@ pub struct Want {
     pub kind: ComponentKind,
     /// Lattice id.
     pub id: ComponentId,
-    /// Image as stored.
-    pub image: String,
-    /// Where hosts fetch it (components, external providers).
-    pub artifact: Option<ArtifactRef>,
-    /// Named configs it gets.
-    pub config: Vec<ConfigName>,
-    /// Annotations to put on it.
-    pub annotations: Annotations,
+    /// How it runs where the deployed version runs.
+    pub spec: Spec,
+    /// Hosts a staged rollout has not reached, with the older spec they keep.
+    pub held: BTreeMap<HostId, Spec>,
     /// Instances per host (providers: 1).
     pub targets: BTreeMap<HostId, u32>,
     /// Who asked first.
     pub owner: Owner,
+}
+
+impl Want {
+    /// How it runs on `host`.
+    pub fn spec_on(&self, host: &HostId) -> &Spec {
+        self.held.get(host).unwrap_or(&self.spec)
+    }
 }
 
 /// A desired link and who asked for it.
@@ -59,6 +96,8 @@ pub struct Desired {
     pub configs: BTreeMap<ConfigName, (ConfigValues, Owner)>,
     /// Problems per (owner, trait index); `None` is the component itself.
     pub problems: BTreeMap<(Owner, Option<usize>), Vec<String>>,
+    /// Apps in a staged rollout: the stage of each host they run on.
+    pub stages: BTreeMap<AppName, BTreeMap<HostId, usize>>,
     /// Instances per host: what runs plus what this plan adds so far.
     load: BTreeMap<HostId, u32>,
 }
@@ -87,8 +126,67 @@ impl Desired {
             for c in &app.manifest.spec.components {
                 d.component(app, c, observed, &hosts);
             }
+            if let Some(staged) = &app.staged {
+                d.stage(app, staged, &hosts);
+            }
         }
         d
+    }
+
+    /// Splits an app in a staged rollout: hosts in later stages than the
+    /// current one keep the old version's spec.
+    fn stage(&mut self, app: &DeployedApp, staged: &Staged, hosts: &BTreeMap<HostId, Labels>) {
+        let Some(rollout) = &app.manifest.spec.rollout else {
+            return;
+        };
+        let mine = |w: &&mut Want| w.owner.app == app.name;
+        let runs_app: BTreeSet<HostId> = self
+            .components
+            .values()
+            .chain(self.providers.values())
+            .filter(|w| w.owner.app == app.name)
+            .flat_map(|w| w.targets.iter().filter(|(_, n)| **n > 0).map(|(h, _)| h))
+            .cloned()
+            .collect();
+        let labelled = runs_app
+            .iter()
+            .map(|h| (h.clone(), hosts.get(h).cloned().unwrap_or_default()))
+            .collect();
+        let stage_of = stages::assign(&rollout.stages, &labelled);
+        // Held hosts may need configs only the old version defines; a name
+        // both define gets the new values.
+        for r in inline_config_refs(&staged.from_manifest) {
+            if let (Some(values), Ok(name)) = (&r.properties, ConfigName::new(r.name.as_str())) {
+                let owner = Owner {
+                    app: app.name.clone(),
+                    component: String::new(),
+                };
+                self.configs.entry(name).or_insert((values.clone(), owner));
+            }
+        }
+        let old = &staged.from_manifest;
+        for want in self
+            .components
+            .values_mut()
+            .chain(self.providers.values_mut())
+            .filter(mine)
+        {
+            let Some(c) = old.component(&want.owner.component) else {
+                continue;
+            };
+            if c.kind != want.kind || old.component_id(c) != want.id.as_str() {
+                continue;
+            }
+            let Ok(spec) = Spec::of(&app.name, &staged.from, c) else {
+                continue;
+            };
+            for (host, n) in &want.targets {
+                if *n > 0 && stage_of.get(host).is_some_and(|s| *s > staged.through) {
+                    want.held.insert(host.clone(), spec.clone());
+                }
+            }
+        }
+        self.stages.insert(app.name.clone(), stage_of);
     }
 
     fn problem(&mut self, owner: &Owner, trait_index: Option<usize>, message: String) {
@@ -122,8 +220,8 @@ impl Desired {
         let Some((index, scaler)) = c.traits.iter().enumerate().find(|(_, t)| t.is_scaler()) else {
             return;
         };
-        let (image, artifact) = match resolve_image(c) {
-            Ok(resolved) => resolved,
+        let spec = match Spec::of(&app.name, &app.version, c) {
+            Ok(spec) => spec,
             Err(e) => return self.problem(&owner, Some(index), e),
         };
         let provider = c.kind == ComponentKind::Capability;
@@ -148,15 +246,8 @@ impl Desired {
         let want = Want {
             kind: c.kind,
             id: id.clone(),
-            image,
-            artifact,
-            config: c
-                .properties
-                .config
-                .iter()
-                .filter_map(|r| ConfigName::new(r.name.as_str()).ok())
-                .collect(),
-            annotations: workload_annotations(&app.name, &app.version),
+            spec,
+            held: BTreeMap::new(),
             targets: placement.targets,
             owner: owner.clone(),
         };
@@ -171,7 +262,7 @@ impl Desired {
             }
             // Apps may share a provider (same id and image): it runs where
             // either wants it, and stays while either does.
-            Some(first) if provider && first.image == want.image => {
+            Some(first) if provider && first.spec.image == want.spec.image => {
                 for (host, n) in want.targets {
                     let t = first.targets.entry(host).or_default();
                     *t = (*t).max(n);
@@ -183,7 +274,7 @@ impl Desired {
                     first.owner.component,
                     first.owner.app,
                     if provider {
-                        format!(" with image {}", first.image)
+                        format!(" with image {}", first.spec.image)
                     } else {
                         String::new()
                     }
@@ -328,25 +419,31 @@ impl Desired {
     }
 }
 
-/// The named configs `apps` define inline (the ones wadm stores), without
-/// working out placement.
-pub fn inline_configs(apps: &[DeployedApp]) -> std::collections::BTreeSet<ConfigName> {
-    let mut names = std::collections::BTreeSet::new();
-    for c in apps.iter().flat_map(|a| &a.manifest.spec.components) {
+/// Every config reference of a manifest: components' and links'.
+fn inline_config_refs(m: &Manifest) -> impl Iterator<Item = &ConfigRef> {
+    m.spec.components.iter().flat_map(|c| {
         let links = c.traits.iter().filter_map(|t| match t {
             Trait::Link(p) => Some(p),
             _ => None,
         });
-        let refs = c.properties.config.iter().chain(links.flat_map(|p| {
+        c.properties.config.iter().chain(links.flat_map(|p| {
             let source = p.source.as_ref().map(|s| &s.config[..]).unwrap_or(&[]);
             source.iter().chain(&p.target.config)
-        }));
-        names.extend(
-            refs.filter(|r| r.properties.is_some())
-                .filter_map(|r| ConfigName::new(r.name.as_str()).ok()),
-        );
-    }
-    names
+        }))
+    })
+}
+
+/// The named configs `apps` define inline (the ones wadm stores), without
+/// working out placement; with a rollout's old version's too.
+pub fn inline_configs(apps: &[DeployedApp]) -> BTreeSet<ConfigName> {
+    let manifests = apps.iter().flat_map(|a| {
+        std::iter::once(&a.manifest).chain(a.staged.as_ref().map(|s| &s.from_manifest))
+    });
+    manifests
+        .flat_map(inline_config_refs)
+        .filter(|r| r.properties.is_some())
+        .filter_map(|r| ConfigName::new(r.name.as_str()).ok())
+        .collect()
 }
 
 /// The image and artifact of a manifest component, as hosts can fetch them.

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{
     ScaleComponentRequest, StartProviderRequest, UpdateComponentRequest,
 };
-use trellis_protocol::wadm::AppStatus;
-use trellis_protocol::{ComponentId, HostId};
+use trellis_protocol::wadm::{APP_ANNOTATION, APP_VERSION_ANNOTATION, AppStatus};
+use trellis_protocol::{AppName, ComponentId, HostId};
 
 use crate::manifest::ComponentKind;
 use crate::model::{Command, DeployedApp, Observed, Owner, Step, is_managed};
@@ -34,10 +34,25 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// One status per deployed app, in the order given.
     pub statuses: Vec<AppStatus>,
+    /// Apps in a staged rollout: how far the hosts are.
+    pub progress: BTreeMap<AppName, Progress>,
+}
+
+/// How far a staged rollout's hosts are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// The stage of each host that runs the app.
+    pub stage_of: BTreeMap<HostId, usize>,
+    /// Hosts where every component of the app runs the deployed version.
+    pub updated: BTreeSet<HostId>,
+    /// Whether every host up to the current stage is updated and no
+    /// command for the app is left.
+    pub converged: bool,
 }
 
 /// Plans the commands that take `observed` to what `apps` declare.
 /// Running it again on the outcome of its own commands yields no steps.
+/// Hosts that are unreachable get no commands; what they run still counts.
 pub fn plan(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> Plan {
     let desired = Desired::new(apps, observed);
     let mut steps = Vec::new();
@@ -52,11 +67,65 @@ pub fn plan(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> P
         ensure_component(want, observed, &mut steps);
     }
     steps.extend(put_links);
+    steps.retain(|s| {
+        s.command
+            .host()
+            .is_none_or(|h| observed.hosts.get(h).is_none_or(|v| v.reachable))
+    });
     let statuses = apps
         .iter()
         .map(|app| status::app_status(app, &desired, observed, &steps, failures))
         .collect();
-    Plan { steps, statuses }
+    let progress = apps
+        .iter()
+        .filter_map(|app| Some((app.name.clone(), progress(app, &desired, observed, &steps)?)))
+        .collect();
+    Plan {
+        steps,
+        statuses,
+        progress,
+    }
+}
+
+fn progress(
+    app: &DeployedApp,
+    desired: &Desired,
+    observed: &Observed,
+    steps: &[Step],
+) -> Option<Progress> {
+    let staged = app.staged.as_ref()?;
+    let stage_of = desired.stages.get(&app.name)?.clone();
+    let version = app.version.as_str();
+    let updated: BTreeSet<HostId> = stage_of
+        .keys()
+        .filter(|h| {
+            observed.hosts.get(*h).is_some_and(|view| {
+                view.components
+                    .iter()
+                    .filter(|c| c.annotations.get(APP_ANNOTATION) == Some(&app.name.to_string()))
+                    .all(|c| {
+                        c.annotations
+                            .get(APP_VERSION_ANNOTATION)
+                            .map(String::as_str)
+                            == Some(version)
+                    })
+            })
+        })
+        .cloned()
+        .collect();
+    let idle = steps
+        .iter()
+        .all(|s| s.owner.as_ref().is_none_or(|o| o.app != app.name));
+    let converged = idle
+        && stage_of
+            .iter()
+            .filter(|(_, s)| **s <= staged.through)
+            .all(|(h, _)| updated.contains(h));
+    Some(Progress {
+        stage_of,
+        updated,
+        converged,
+    })
 }
 
 fn configs(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
@@ -143,11 +212,12 @@ fn scale_request(
 
 fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
     debug_assert_eq!(want.kind, ComponentKind::Component);
-    let digest = want.artifact.as_ref().map(|a| a.sha256.as_str());
     for (host, &max) in &want.targets {
         if max == 0 {
             continue;
         }
+        let spec = want.spec_on(host);
+        let digest = spec.artifact.as_ref().map(|a| a.sha256.as_str());
         let Some(view) = observed.hosts.get(host) else {
             continue;
         };
@@ -160,29 +230,29 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                 host: host.clone(),
                 request: ScaleComponentRequest {
                     component_id: want.id.clone(),
-                    image: want.image.clone(),
-                    artifact: want.artifact.clone(),
+                    image: spec.image.clone(),
+                    artifact: spec.artifact.clone(),
                     max,
-                    config: want.config.clone(),
-                    annotations: want.annotations.clone(),
+                    config: spec.config.clone(),
+                    annotations: spec.annotations.clone(),
                 },
             })),
             Some(running) => {
                 let new_code = digest.is_some_and(|d| d != running.digest);
-                if new_code && let Some(artifact) = &want.artifact {
+                if new_code && let Some(artifact) = &spec.artifact {
                     steps.push(step(Command::UpdateComponent {
                         host: host.clone(),
                         request: UpdateComponentRequest {
                             component_id: want.id.clone(),
-                            image: want.image.clone(),
+                            image: spec.image.clone(),
                             artifact: artifact.clone(),
                         },
                     }));
                 }
-                if new_code || running.max != max || running.annotations != want.annotations {
+                if new_code || running.max != max || running.annotations != spec.annotations {
                     steps.push(step(Command::ScaleComponent {
                         host: host.clone(),
-                        request: scale_request(&want.id, max, want.annotations.clone()),
+                        request: scale_request(&want.id, max, spec.annotations.clone()),
                     }));
                 }
             }
@@ -191,19 +261,22 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
 }
 
 fn ensure_provider(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
-    let start = |host: &HostId| Step {
-        command: Command::StartProvider {
-            host: host.clone(),
-            request: StartProviderRequest {
-                provider_id: want.id.clone(),
-                image: want.image.clone(),
-                artifact: want.artifact.clone(),
-                claims: None,
-                config: want.config.clone(),
-                annotations: want.annotations.clone(),
+    let start = |host: &HostId| {
+        let spec = want.spec_on(host);
+        Step {
+            command: Command::StartProvider {
+                host: host.clone(),
+                request: StartProviderRequest {
+                    provider_id: want.id.clone(),
+                    image: spec.image.clone(),
+                    artifact: spec.artifact.clone(),
+                    claims: None,
+                    config: spec.config.clone(),
+                    annotations: spec.annotations.clone(),
+                },
             },
-        },
-        owner: Some(want.owner.clone()),
+            owner: Some(want.owner.clone()),
+        }
     };
     let hosts: BTreeSet<&HostId> = want
         .targets
@@ -218,7 +291,7 @@ fn ensure_provider(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
         match view.providers.iter().find(|p| p.id == want.id) {
             None => steps.push(start(host)),
             // A new image means a new process; one started by hand stays.
-            Some(p) if is_managed(&p.annotations) && p.image != want.image => {
+            Some(p) if is_managed(&p.annotations) && p.image != want.spec_on(host).image => {
                 steps.push(Step {
                     command: Command::StopProvider {
                         host: host.clone(),

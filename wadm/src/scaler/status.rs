@@ -78,6 +78,7 @@ pub(super) fn app_status(
         state,
         message: message.filter(|_| state != StatusState::Deployed),
         components,
+        rollout: None,
     }
 }
 

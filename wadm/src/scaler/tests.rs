@@ -77,6 +77,7 @@ spec:
         name: AppName::new(name).unwrap(),
         version: AppVersion::new(version).unwrap(),
         manifest,
+        staged: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                             max: request.max,
                             config: request.config.clone(),
                             annotations: request.annotations.clone(),
+                            stats: Default::default(),
                         });
                     }
                 }
@@ -247,6 +249,7 @@ fn undeploy_removes_only_what_wadm_started_and_keeps_shared_providers() {
         max: 1,
         config: vec![],
         annotations: BTreeMap::new(),
+        stats: Default::default(),
     };
     o.hosts
         .get_mut(&host(1))
@@ -344,4 +347,88 @@ fn inline_configs_are_the_ones_the_plan_stores() {
     let from_plan: std::collections::BTreeSet<_> = desired.configs.keys().cloned().collect();
     assert_eq!(desired::inline_configs(&apps), from_plan);
     assert_eq!(from_plan.len(), 1);
+}
+
+/// `app` with `spec.rollout`: canary one cloud host, then the cloud, then
+/// the edge; staged from `from` through stage `through`.
+fn staged(from: &DeployedApp, digest: &str, through: usize) -> DeployedApp {
+    let mut next = app("web", "v2", digest, "cloud");
+    next.manifest.spec.rollout = Some(
+        serde_yaml::from_str(
+            r#"
+stages:
+  - { name: cloud-canary, requirements: { zone: cloud }, max_hosts: 1 }
+  - { name: cloud, requirements: { zone: cloud } }
+  - { name: edge, requirements: { zone: edge } }
+"#,
+        )
+        .unwrap(),
+    );
+    next.staged = Some(crate::model::Staged {
+        from: from.version.clone(),
+        from_manifest: from.manifest.clone(),
+        through,
+    });
+    next
+}
+
+fn digest_on(o: &Observed, n: u8) -> &str {
+    &o.hosts[&host(n)].components[0].digest
+}
+
+#[test]
+fn a_staged_rollout_moves_only_the_hosts_of_its_stages() {
+    let mut o = lattice();
+    let v1 = app("web", "v1", &sha('a'), "cloud");
+    converge(std::slice::from_ref(&v1), &mut o);
+    // Stage 0: the canary (first cloud host by id) only.
+    let canary = staged(&v1, &sha('b'), 0);
+    let p = plan(std::slice::from_ref(&canary), &o, &Failures::new());
+    let progress = &p.progress[&canary.name];
+    assert!(!progress.converged);
+    assert_eq!(progress.stage_of[&host(1)], 0);
+    assert_eq!(progress.stage_of[&host(2)], 1);
+    assert_eq!(progress.stage_of[&host(0)], 2);
+    assert!(
+        p.steps.iter().all(|s| s.command.host() == Some(&host(1))),
+        "{:#?}",
+        p.steps
+    );
+    converge(std::slice::from_ref(&canary), &mut o);
+    assert_eq!(digest_on(&o, 1), sha('b'));
+    assert_eq!(digest_on(&o, 2), sha('a'));
+    assert_eq!(digest_on(&o, 0), sha('a'));
+    let p = plan(std::slice::from_ref(&canary), &o, &Failures::new());
+    assert!(p.progress[&canary.name].converged);
+    assert_eq!(p.progress[&canary.name].updated.len(), 1);
+    // The last stage: everything on v2, and the old annotations gone.
+    let all = staged(&v1, &sha('b'), 2);
+    converge(std::slice::from_ref(&all), &mut o);
+    for n in 0..3 {
+        assert_eq!(digest_on(&o, n), sha('b'));
+        let c = &o.hosts[&host(n)].components[0];
+        assert_eq!(c.annotations["trellis.dev/app-version"], "v2");
+    }
+    // Rolled back: v1 everywhere again, at once.
+    converge(std::slice::from_ref(&v1), &mut o);
+    assert!((0..3).all(|n| digest_on(&o, n) == sha('a')));
+}
+
+#[test]
+fn unreachable_hosts_keep_their_share_and_get_no_commands() {
+    let mut o = lattice();
+    let v1 = app("web", "v1", &sha('a'), "cloud");
+    converge(std::slice::from_ref(&v1), &mut o);
+    o.hosts.get_mut(&host(0)).unwrap().reachable = false;
+    let p = plan(std::slice::from_ref(&v1), &o, &Failures::new());
+    assert_eq!(p.steps, [], "nothing moves while the edge host is cut off");
+    // A new version reaches the others; the cut-off host waits for it.
+    let v2 = app("web", "v2", &sha('b'), "cloud");
+    let p = plan(std::slice::from_ref(&v2), &o, &Failures::new());
+    assert!(!p.steps.is_empty());
+    assert!(
+        p.steps.iter().all(|s| s.command.host() != Some(&host(0))),
+        "{:#?}",
+        p.steps
+    );
 }
