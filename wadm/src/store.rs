@@ -384,4 +384,40 @@ spec:
         assert!(r.version(&first).is_some());
         assert!(r.version(&AppVersion::new("v1").unwrap()).is_none());
     }
+
+    fn with_rollout(version: &str) -> Manifest {
+        let mut m = manifest(Some(version), 1);
+        m.spec.rollout = Some(
+            serde_yaml::from_str("stages: [ { name: canary, max_hosts: 1 }, { name: rest } ]")
+                .unwrap(),
+        );
+        m
+    }
+
+    #[test]
+    fn a_deploy_with_a_rollout_stages_from_what_ran_everywhere() {
+        let v = |s: &str| AppVersion::new(s).unwrap();
+        let (mut r, _, _) = AppRecord::put(None, name(), with_rollout("v1"), "t").unwrap();
+        for next in ["v2", "v3"] {
+            r = AppRecord::put(Some(r), name(), with_rollout(next), "t")
+                .unwrap()
+                .0;
+        }
+        // The first deploy has nothing to stage from.
+        r.deploy(v("v1")).unwrap();
+        assert_eq!(r.rollout, None);
+        r.deploy(v("v2")).unwrap();
+        let staged = r.deployed_app().unwrap().unwrap().staged.unwrap();
+        assert_eq!((staged.from.as_str(), staged.through), ("v1", 0));
+        // v3 in the middle of v1 -> v2: from v1, which still runs somewhere.
+        r.deploy(v("v3")).unwrap();
+        let rollout = r.rollout.clone().unwrap();
+        assert_eq!((rollout.from.as_str(), rollout.to.as_str()), ("v1", "v3"));
+        // Back to v1 during that rollout: at once, no rollout.
+        r.deploy(v("v1")).unwrap();
+        assert_eq!(r.rollout, None);
+        assert!(r.deployed_app().unwrap().unwrap().staged.is_none());
+        r.undeploy();
+        assert_eq!((r.deployed.clone(), r.rollout.clone()), (None, None));
+    }
 }
