@@ -1,6 +1,8 @@
 //! Cold start: from `component.scale` sent to the first 200 OK, with the
 //! compile cache warm (the same bytes every run) and empty (bytes made
-//! unique per run with a custom section, so the host fetches and compiles).
+//! unique per run with a custom section, so the host fetches and compiles);
+//! and, as the reference for the empty cache, compiling the same unique
+//! bytes alone, in this process, with the host's runtime.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use crate::setup;
 /// Cold start percentiles of one cache state.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColdStart {
-    /// `warm` or `empty`.
+    /// `warm`, `empty`, or `compile` (the reference: compile alone).
     pub cache: &'static str,
     /// Runs measured.
     pub runs: usize,
@@ -82,16 +84,7 @@ pub async fn measure(lattice: &setup::Lattice, runs: usize) -> anyhow::Result<Ve
             let artifact = if cache == "warm" {
                 warm_artifact.clone()
             } else {
-                let mut unique = bytes.clone();
-                let nonce = format!("{}-{run}", std::process::id());
-                // Section id 0 (custom); `encode` writes size, name and data.
-                unique.push(0);
-                CustomSection {
-                    name: "trellis-bench-nonce".into(),
-                    data: nonce.as_bytes().into(),
-                }
-                .encode(&mut unique);
-                store.put_artifact(&unique).await?
+                store.put_artifact(&unique(&bytes, run)).await?
             };
             let t0 = Instant::now();
             scale(&client, &host, Some(artifact), 1).await?;
@@ -99,16 +92,46 @@ pub async fn measure(lattice: &setup::Lattice, runs: usize) -> anyhow::Result<Ve
             times.push(t0.elapsed());
             scale(&client, &host, None, 0).await?;
         }
-        times.sort_unstable();
-        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-        out.push(ColdStart {
-            cache,
-            runs,
-            p50_ms: pct(0.5).as_secs_f64() * 1e3,
-            p99_ms: pct(0.99).as_secs_f64() * 1e3,
-        });
+        out.push(percentiles(cache, times));
     }
+    // The reference for the empty cache: compiling and pre-linking the
+    // same kind of unique bytes, no fetch, no NATS, no HTTP.
+    let runtime = trellis_host::runtime::Runtime::new(Default::default())?;
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let fresh = unique(&bytes, runs + run);
+        let t0 = Instant::now();
+        runtime.prepare_http(&fresh)?;
+        times.push(t0.elapsed());
+    }
+    out.push(percentiles("compile", times));
     Ok(out)
+}
+
+/// `bytes` with a custom section that makes them unique to `run`, so no
+/// cache knows them.
+fn unique(bytes: &[u8], run: usize) -> Vec<u8> {
+    let mut unique = bytes.to_vec();
+    let nonce = format!("{}-{run}", std::process::id());
+    // Section id 0 (custom); `encode` writes size, name and data.
+    unique.push(0);
+    CustomSection {
+        name: "trellis-bench-nonce".into(),
+        data: nonce.as_bytes().into(),
+    }
+    .encode(&mut unique);
+    unique
+}
+
+fn percentiles(cache: &'static str, mut times: Vec<Duration>) -> ColdStart {
+    times.sort_unstable();
+    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    ColdStart {
+        cache,
+        runs: times.len(),
+        p50_ms: pct(0.5).as_secs_f64() * 1e3,
+        p99_ms: pct(0.99).as_secs_f64() * 1e3,
+    }
 }
 
 async fn scale(

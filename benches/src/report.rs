@@ -128,7 +128,10 @@ impl Results {
             let _ = writeln!(
                 out,
                 "{:<26} {:>5} {:>10.2} {:>10.2}",
-                format!("cold start, {} cache", c.cache),
+                match c.cache {
+                    "compile" => "compile alone (reference)".to_owned(),
+                    cache => format!("cold start, {cache} cache"),
+                },
                 c.runs,
                 c.p50_ms,
                 c.p99_ms

@@ -89,6 +89,9 @@ impl Provider for SledProvider {
         let db = self.db();
         async move {
             let db = db.ok_or_else(|| KvError::Other("keyvalue-sled is not started".into()))?;
+            if ops::answers_from_memory(&request) {
+                return ops::apply(&db, request);
+            }
             tokio::task::spawn_blocking(move || ops::apply(&db, request))
                 .await
                 .map_err(|e| KvError::Other(format!("keyvalue-sled task failed: {e}")))?
