@@ -35,9 +35,9 @@ struct Counters {
 }
 
 impl Counters {
-    fn record<T>(&self, reply: &InvocationReply<T>, status: impl FnOnce(&T) -> u16) {
+    fn record(&self, reply: &InvocationReply<HttpResponse>) {
         let failed = match reply {
-            Ok(answer) => status(answer) >= 500,
+            Ok(response) => response.status >= 500,
             Err(_) => true,
         };
         self.invocations.fetch_add(1, Ordering::Relaxed);
@@ -154,7 +154,7 @@ impl RunningComponent {
         budget: Duration,
     ) -> InvocationReply<HttpResponse> {
         let reply = self.run_http(request, budget).await;
-        self.stats.record(&reply, |response| response.status);
+        self.stats.record(&reply);
         reply
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
@@ -112,42 +113,33 @@ impl Drop for Proxy {
 }
 
 async fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) -> std::io::Result<()> {
-    let (mut cr, mut cw) = client.into_split();
-    let (mut sr, mut sw) = server.into_split();
-    let up_state = state.clone();
-    let up = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = cr.read(&mut buf).await?;
-            if n == 0 {
-                return std::io::Result::Ok(());
-            }
-            pause(&up_state).await;
-            sw.write_all(&buf[..n]).await?;
-            up_state.up.fetch_add(n as u64, Ordering::SeqCst);
-        }
-    };
-    let down = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = sr.read(&mut buf).await?;
-            if n == 0 {
-                return std::io::Result::Ok(());
-            }
-            pause(&state).await;
-            cw.write_all(&buf[..n]).await?;
-            state.down.fetch_add(n as u64, Ordering::SeqCst);
-        }
-    };
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
     tokio::select! {
-        r = up => r,
-        r = down => r,
+        r = pump(cr, sw, &state, &state.up) => r,
+        r = pump(sr, cw, &state, &state.down) => r,
     }
 }
 
-async fn pause(state: &State) {
-    let ms = state.delay_ms.load(Ordering::SeqCst);
-    if ms > 0 {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+/// Copies one direction until it closes, holding each chunk for the
+/// current delay and counting it in `carried`.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    state: &State,
+    carried: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let ms = state.delay_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        to.write_all(&buf[..n]).await?;
+        carried.fetch_add(n as u64, Ordering::SeqCst);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use crate::{NatsServer, Proxy, free_port};
+use crate::{HostOpts, NatsServer, Proxy, free_port};
 
 /// A hub, one edge site, and the proxied uplink between them.
 pub struct EdgeSite {
@@ -16,6 +16,7 @@ pub struct EdgeSite {
     pub leaf: NatsServer,
     /// The uplink.
     pub uplink: Proxy,
+    site: String,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +51,36 @@ impl EdgeSite {
             hub,
             leaf,
             uplink,
+            site: site.to_owned(),
             _dir: dir,
         })
+    }
+
+    /// Options for a host on `lattice` with `labels`, heartbeating every
+    /// 500 ms; `at_edge` makes it a host of the site (hub's JetStream
+    /// domain, `--site`), to be spawned on [`EdgeSite::leaf`].
+    pub fn host_opts(
+        &self,
+        lattice: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+        at_edge: bool,
+    ) -> HostOpts {
+        let extra: &[&str] = if at_edge {
+            &["--js-domain", "hub", "--site", &self.site]
+        } else {
+            &[]
+        };
+        HostOpts {
+            lattice: lattice.to_owned(),
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            heartbeat_ms: Some(500),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            ..HostOpts::default()
+        }
     }
 }

@@ -1,13 +1,37 @@
 //! Runs planned commands as control requests. A host replies once it has
 //! done the work (and published its event), so a reply means done.
 
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use trellis_lattice::{ControlError, Lattice};
-use trellis_protocol::ControlVerb;
 use trellis_protocol::control::{DeleteLinkRequest, StopProviderRequest};
+use trellis_protocol::inventory::HostInventory;
+use trellis_protocol::{ControlVerb, HostId};
 
 use crate::model::Command;
+use crate::observer::HostTracker;
+
+/// Reads `host`'s inventory into `tracker` (the only source of what a
+/// host runs); a host that does not answer in `timeout` is left as it was.
+pub async fn read_host(
+    lattice: &Lattice,
+    tracker: &Mutex<HostTracker>,
+    host: &HostId,
+    timeout: Duration,
+) {
+    let inv: Result<Option<HostInventory>, _> = lattice
+        .control(ControlVerb::HostInventory(host.clone()), &(), Some(timeout))
+        .await;
+    match inv {
+        Ok(Some(inv)) => tracker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .inventory(&inv, Instant::now()),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(%host, %e, "host inventory not read"),
+    }
+}
 
 /// Bounds on commands: starting a component may fetch and compile it.
 #[derive(Debug, Clone)]

@@ -16,9 +16,9 @@ use trellis_protocol::event::data::HostStarted;
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::subject::pattern;
 use trellis_protocol::wadm::AppStatus;
-use trellis_protocol::{AppName, ControlVerb, EventType, HostId};
+use trellis_protocol::{AppName, EventType, HostId};
 
-use crate::executor::{ExecutorConfig, execute};
+use crate::executor::{ExecutorConfig, execute, read_host};
 use crate::lease::{Lease, LeaseView};
 use crate::model::{DeployedApp, Observed};
 use crate::observer::HostTracker;
@@ -158,6 +158,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         lattice: lattice.clone(),
         store: store.clone(),
         tracker: tracker.clone(),
+        inventory_timeout: config.inventory_timeout,
     };
     let reconciler = Reconciler {
         lattice,
@@ -336,19 +337,8 @@ impl Reconciler {
     }
 
     async fn read_host(&mut self, host: &HostId) {
-        let inv: Result<Option<HostInventory>, _> = self
-            .lattice
-            .control(
-                ControlVerb::HostInventory(host.clone()),
-                &(),
-                Some(self.config.inventory_timeout),
-            )
-            .await;
-        match inv {
-            Ok(Some(inv)) => lock(&self.tracker).inventory(&inv, Instant::now()),
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%host, %e, "host inventory not read"),
-        }
+        let timeout = self.config.inventory_timeout;
+        read_host(&self.lattice, &self.tracker, host, timeout).await;
     }
 
     async fn pass(&mut self, lease: &LeaseView) {

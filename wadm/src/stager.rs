@@ -11,6 +11,7 @@ use trellis_protocol::control::{ProbeComponentRequest, ProbeReply};
 use trellis_protocol::wadm::AppStatus;
 use trellis_protocol::{ComponentId, ControlVerb, HostId};
 
+use crate::executor::read_host;
 use crate::manifest::{ComponentKind, HealthProbe, Manifest};
 use crate::observer::HostTracker;
 use crate::rollout::{Count, Input, Next, Phase, RolloutState, annotate};
@@ -25,6 +26,7 @@ pub(crate) struct Stager {
     pub lattice: Lattice,
     pub store: AppStore,
     pub tracker: Arc<Mutex<HostTracker>>,
+    pub inventory_timeout: Duration,
 }
 
 /// A rollout that may move, with what it needs.
@@ -84,7 +86,7 @@ impl Stager {
         if next == Next::Probe {
             // Judge on the counts as they are now, not a heartbeat ago.
             for host in &hosts {
-                self.refresh(host).await;
+                read_host(&self.lattice, &self.tracker, host, self.inventory_timeout).await;
             }
             fresh = self.counts(&hosts, &components);
             failures = match &spec.health {
@@ -153,23 +155,6 @@ impl Stager {
                     })
             })
             .collect()
-    }
-
-    async fn refresh(&self, host: &HostId) {
-        let inv: Result<Option<trellis_protocol::inventory::HostInventory>, _> = self
-            .lattice
-            .control(
-                ControlVerb::HostInventory(host.clone()),
-                &(),
-                Some(PROBE_TIMEOUT),
-            )
-            .await;
-        if let Ok(Some(inv)) = inv {
-            self.tracker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .inventory(&inv, std::time::Instant::now());
-        }
     }
 
     /// Probes every HTTP component of the app on every host; returns what

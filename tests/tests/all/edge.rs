@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::StreamExt;
 use trellis_tests::{
-    Cli, EdgeSite, Host, HostOpts, Wadm, actor, free_port, http_get, unique_lattice, wait_for_http,
+    Cli, EdgeSite, Host, Wadm, actor, free_port, http_get, unique_lattice, wait_for_http,
 };
 
 /// How long the uplink stays cut (the acceptance line).
@@ -20,20 +20,15 @@ async fn an_edge_site_serves_through_a_cut_uplink_and_nothing_moves() -> anyhow:
     let (hub, edge_nats, proxy) = (&site.hub, &site.leaf, &site.uplink);
 
     let lattice = unique_lattice("edge");
-    let opts = |name: &str, zone: &str, extra: &[&str]| HostOpts {
-        lattice: lattice.clone(),
-        name: name.into(),
-        labels: vec![("zone".into(), zone.into())],
-        heartbeat_ms: Some(500),
-        extra_args: extra.iter().map(|s| s.to_string()).collect(),
-        ..HostOpts::default()
-    };
-    let _cloud = Host::spawn(hub, opts("cloud", "cloud", &[]))?;
+    let _cloud = Host::spawn(
+        hub,
+        site.host_opts(&lattice, "cloud", &[("zone", "cloud")], false),
+    )?;
     // The leaf connection is up once the edge host's storage calls reach
     // the hub's domain; spawn waits for the host to start, which needs them.
     let edge = Host::spawn(
         edge_nats,
-        opts("shop", "edge", &["--js-domain", "hub", "--site", "shop"]),
+        site.host_opts(&lattice, "shop", &[("zone", "edge")], true),
     )?;
     let wadm = Wadm::spawn(hub, &lattice, &[])?;
     let cli = Cli::new(hub, &lattice);
@@ -201,36 +196,19 @@ async fn a_request_entering_at_the_edge_is_served_at_the_edge() -> anyhow::Resul
     let dir = tempfile::tempdir()?;
     let site = EdgeSite::start("shop").await?;
     let lattice = unique_lattice("locality");
-    let opts = |name: &str, labels: &[(&str, &str)], extra: &[&str]| HostOpts {
-        lattice: lattice.clone(),
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        heartbeat_ms: Some(500),
-        extra_args: extra.iter().map(|s| s.to_string()).collect(),
-        ..HostOpts::default()
+    let opts = |name: &str, labels: &[(&str, &str)], at_edge: bool| {
+        site.host_opts(&lattice, name, labels, at_edge)
     };
-    let edge_args = ["--js-domain", "hub", "--site", "shop"];
-    let _cloud = Host::spawn(&site.hub, opts("cloud", &[("zone", "cloud")], &[]))?;
+    let _cloud = Host::spawn(&site.hub, opts("cloud", &[("zone", "cloud")], false))?;
     // The gateway takes requests and runs no instance: every call to the
     // component leaves it over NATS, to the worker or across the uplink.
     let _gateway = Host::spawn(
         &site.leaf,
-        opts(
-            "gateway",
-            &[("zone", "edge"), ("role", "gateway")],
-            &edge_args,
-        ),
+        opts("gateway", &[("zone", "edge"), ("role", "gateway")], true),
     )?;
     let _worker = Host::spawn(
         &site.leaf,
-        opts(
-            "worker",
-            &[("zone", "edge"), ("role", "worker")],
-            &edge_args,
-        ),
+        opts("worker", &[("zone", "edge"), ("role", "worker")], true),
     )?;
     let _wadm = Wadm::spawn(&site.hub, &lattice, &[])?;
     let cli = Cli::new(&site.hub, &lattice);

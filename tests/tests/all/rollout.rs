@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::StreamExt;
 use trellis_tests::{
-    Cli, EdgeSite, Host, HostOpts, Wadm, actor, free_port, http_get, unique_lattice, wait_for_http,
+    Cli, EdgeSite, Host, Wadm, actor, free_port, http_get, unique_lattice, wait_for_http,
 };
 
 const V1_BODY: &[u8] = b"Hello from Trellis!";
@@ -154,18 +154,11 @@ async fn a_staged_rollout_passes_its_stages_and_a_failing_version_rolls_back() -
     let dir = tempfile::tempdir()?;
     let site = EdgeSite::start("shop").await?;
     let lattice = unique_lattice("rollout");
-    let opts = |name: &str, zone: &str, extra: &[&str]| HostOpts {
-        lattice: lattice.clone(),
-        name: name.into(),
-        labels: vec![("zone".into(), zone.into())],
-        heartbeat_ms: Some(500),
-        extra_args: extra.iter().map(|s| s.to_string()).collect(),
-        ..HostOpts::default()
-    };
-    let edge_args = ["--js-domain", "hub", "--site", "shop"];
-    let _cloud = Host::spawn(&site.hub, opts("cloud", "cloud", &[]))?;
-    let _edge1 = Host::spawn(&site.leaf, opts("edge-1", "edge", &edge_args))?;
-    let _edge2 = Host::spawn(&site.leaf, opts("edge-2", "edge", &edge_args))?;
+    let opts =
+        |name: &str, zone: &str| site.host_opts(&lattice, name, &[("zone", zone)], zone == "edge");
+    let _cloud = Host::spawn(&site.hub, opts("cloud", "cloud"))?;
+    let _edge1 = Host::spawn(&site.leaf, opts("edge-1", "edge"))?;
+    let _edge2 = Host::spawn(&site.leaf, opts("edge-2", "edge"))?;
     let _wadm = Wadm::spawn(&site.hub, &lattice, &[])?;
     let cli = Cli::new(&site.hub, &lattice);
     let (cloud_port, edge_port) = (free_port(), free_port());
