@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ComponentId, ConfigName, LinkName};
-use crate::inventory::Annotations;
-use crate::link::WitName;
+use crate::inventory::{Annotations, InventoryCursor};
+use crate::limits::{self, LimitError};
+use crate::link::{Link, LinkKey, WitName};
 
 /// The reply envelope of every control verb.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,9 +85,24 @@ pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     })
 }
 
-fn short_type_name<T>() -> &'static str {
+/// What a request of type `T` looks like, in user words: the type's name
+/// for request structs, and a description for maps and lists (whose Rust
+/// names, like `BTreeMap<String, String>`, mean nothing to a user).
+fn short_type_name<T>() -> String {
     let full = std::any::type_name::<T>();
-    full.rsplit("::").next().unwrap_or(full)
+    if let Some((outer, _)) = full.split_once('<') {
+        let outer = outer.rsplit("::").next().unwrap_or(outer);
+        return match outer {
+            "BTreeMap" | "HashMap" => {
+                "object of string keys to string values, e.g. {\"address\": \"127.0.0.1:8080\"}"
+                    .into()
+            }
+            "Vec" => "array".into(),
+            "Option" => "value or null".into(),
+            other => other.into(),
+        };
+    }
+    full.rsplit("::").next().unwrap_or(full).to_owned()
 }
 
 /// Where a host gets a component's bytes from.
@@ -153,6 +169,15 @@ pub struct ScaleComponentRequest {
     pub annotations: Annotations,
 }
 
+impl ScaleComponentRequest {
+    /// Checks the user-supplied sizes against [`crate::limits`].
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        limits::check_image(&self.image)?;
+        limits::check_config_names("config", &self.config)?;
+        limits::check_annotations(&self.annotations)
+    }
+}
+
 /// `component.update.{host}`: swap the image of a running component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateComponentRequest {
@@ -162,6 +187,13 @@ pub struct UpdateComponentRequest {
     pub image: String,
     /// Where to fetch the new bytes.
     pub artifact: ArtifactRef,
+}
+
+impl UpdateComponentRequest {
+    /// Checks the user-supplied sizes against [`crate::limits`].
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        limits::check_image(&self.image)
+    }
 }
 
 /// `component.probe.{host}`: one `GET` to the component's instance on that
@@ -208,6 +240,15 @@ pub struct StartProviderRequest {
     pub annotations: Annotations,
 }
 
+impl StartProviderRequest {
+    /// Checks the user-supplied sizes against [`crate::limits`].
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        limits::check_image(&self.image)?;
+        limits::check_config_names("config", &self.config)?;
+        limits::check_annotations(&self.annotations)
+    }
+}
+
 /// `provider.stop.{host}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopProviderRequest {
@@ -226,12 +267,124 @@ pub struct LabelsRequest {
     pub delete: Vec<String>,
 }
 
+impl LabelsRequest {
+    /// Checks the request alone (the host checks the labels it would end
+    /// up with too): no more keys than a host may carry, none too long.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        limits::check_labels(&self.put)?;
+        if self.delete.len() > limits::MAX_LABELS {
+            return Err(LimitError::TooMany {
+                field: "labels to delete".into(),
+                count: self.delete.len(),
+                max: limits::MAX_LABELS,
+                hint: "a host has no more labels than that",
+            });
+        }
+        Ok(())
+    }
+}
+
 /// `host.stop.{host}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopHostRequest {
     /// How long in-flight work may take to finish, in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+}
+
+/// `link.put`: a link, and whether it may replace a link an app manages.
+///
+/// The link's fields sit at the top level, so a plain [`Link`] (what
+/// callers before `force` sent) is a valid request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutLinkRequest {
+    /// The link to store.
+    #[serde(flatten)]
+    pub link: Link,
+    /// Replace the link even when wadm manages it for an app (wadm will
+    /// report the app's link as put by hand until the manifest changes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+/// `host.inventory.{host}`: one page of what a host runs. An empty body
+/// (what callers before paging sent) asks for the first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryRequest {
+    /// Where to continue: the `next` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<InventoryCursor>,
+    /// Bytes of components and providers per page; the host clamps it to
+    /// between [`limits::MIN_INVENTORY_PAGE_BYTES`] and
+    /// [`limits::INVENTORY_PAGE_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_bytes: Option<usize>,
+}
+
+impl InventoryRequest {
+    /// The page size to use.
+    pub fn page_bytes(&self) -> usize {
+        self.page_bytes
+            .unwrap_or(limits::INVENTORY_PAGE_BYTES)
+            .clamp(
+                limits::MIN_INVENTORY_PAGE_BYTES,
+                limits::INVENTORY_PAGE_BYTES,
+            )
+    }
+}
+
+/// `link.list` with a body: one page of the lattice's links. An empty or
+/// `null` body (callers from before paging) gets every link as a plain
+/// array instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkListRequest {
+    /// Links whose key sorts after this one: the `next` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<LinkKey>,
+    /// Bytes of links per page, clamped as for inventories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_bytes: Option<usize>,
+}
+
+/// Reply data of a paged `link.list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPage {
+    /// Links of this page, sorted by key.
+    pub links: Vec<Link>,
+    /// Where the next page starts; `None` on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<LinkKey>,
+}
+
+impl LinkPage {
+    /// The page of `links` that `request` asks for: at least one link, then
+    /// as many as fit in its page size.
+    pub fn of(mut links: Vec<Link>, request: &LinkListRequest) -> LinkPage {
+        links.sort_by_key(Link::key);
+        let from = request
+            .after
+            .as_ref()
+            .map_or(0, |after| links.partition_point(|l| &l.key() <= after));
+        let budget = request
+            .page_bytes
+            .unwrap_or(limits::INVENTORY_PAGE_BYTES)
+            .clamp(
+                limits::MIN_INVENTORY_PAGE_BYTES,
+                limits::INVENTORY_PAGE_BYTES,
+            );
+        let mut page = LinkPage::default();
+        let mut used = 0usize;
+        for link in links.into_iter().skip(from) {
+            let len = serde_json::to_vec(&link).map_or(0, |v| v.len()) + 1;
+            if !page.links.is_empty() && used + len > budget {
+                page.next = page.links.last().map(Link::key);
+                break;
+            }
+            used += len;
+            page.links.push(link);
+        }
+        page
+    }
 }
 
 /// `link.del`.
@@ -307,6 +460,52 @@ mod tests {
     }
 
     #[test]
+    fn link_put_requests_accept_plain_links() {
+        let plain = r#"{"source_id":"http","target_id":"hello","wit_namespace":"wasi",
+            "wit_package":"http","interfaces":["incoming-handler"]}"#;
+        let request: PutLinkRequest = serde_json::from_str(plain).unwrap();
+        assert!(!request.force);
+        let forced: PutLinkRequest =
+            serde_json::from_str(&plain.replace('}', r#","force":true}"#)).unwrap();
+        assert!(forced.force);
+        assert_eq!(forced.link, request.link);
+        let json = serde_json::to_value(&forced).unwrap();
+        assert_eq!(json["force"], true);
+        assert_eq!(json["source_id"], "http");
+    }
+
+    #[test]
+    fn link_pages_cover_every_link_once() {
+        let link = |i: usize| -> Link {
+            serde_json::from_value(serde_json::json!({
+                "source_id": format!("s{i:04}"), "target_id": "t",
+                "wit_namespace": "wasi", "wit_package": "http",
+                "interfaces": ["incoming-handler"],
+            }))
+            .unwrap()
+        };
+        let links: Vec<Link> = (0..500).rev().map(link).collect();
+        let mut request = LinkListRequest {
+            after: None,
+            page_bytes: Some(limits::MIN_INVENTORY_PAGE_BYTES),
+        };
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = LinkPage::of(links.clone(), &request);
+            pages += 1;
+            seen.extend(page.links.iter().map(|l| l.source_id.to_string()));
+            match page.next {
+                Some(next) => request.after = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..500).map(|i| format!("s{i:04}")).collect();
+        assert_eq!(seen, expected);
+        assert!(pages > 10, "{pages} pages");
+    }
+
+    #[test]
     fn artifact_references_round_trip() {
         let sha = "ab".repeat(32);
         let r = ArtifactRef::parse_reference(&format!("nats://ART/sha256-{sha}")).unwrap();
@@ -329,6 +528,11 @@ mod tests {
         let err = parse_request::<ScaleComponentRequest>(b"{not json").unwrap_err();
         assert!(
             err.contains("malformed request") && err.contains("ScaleComponentRequest"),
+            "{err}"
+        );
+        let err = parse_request::<ConfigValues>(br#"{"a": 1}"#).unwrap_err();
+        assert!(
+            err.contains("object of string keys to string values") && !err.contains("String>"),
             "{err}"
         );
         let err = parse_request::<ScaleComponentRequest>(b"").unwrap_err();

@@ -108,4 +108,189 @@ pub struct HostInventory {
     pub components: Vec<ComponentDescription>,
     /// Providers, sorted by id.
     pub providers: Vec<ProviderDescription>,
+    /// Set when this is one page of a bigger inventory (a paged
+    /// `host.inventory` reply or a heartbeat of a host that runs a lot):
+    /// ask `host.inventory` with this cursor for the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<InventoryCursor>,
+}
+
+/// Where the next page of an inventory starts. Ids, not offsets, so a
+/// component stopped between two pages shifts nothing: components come
+/// first, then providers, each sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "in", content = "after", rename_all = "snake_case")]
+pub enum InventoryCursor {
+    /// Components whose id sorts after this one, then every provider.
+    Components(ComponentId),
+    /// Providers whose id sorts after this one (all of them with `None`).
+    Providers(Option<ComponentId>),
+}
+
+impl HostInventory {
+    /// The page of this (full) inventory that starts at `cursor` and
+    /// holds about `page_bytes` of components and providers: always at
+    /// least one entry, so every page makes progress (an entry is bounded
+    /// by [`crate::limits`], far below a message). `next` says where the
+    /// following page starts, and is `None` on the last page.
+    pub fn page(&self, cursor: Option<&InventoryCursor>, page_bytes: usize) -> HostInventory {
+        let (components, providers): (&[ComponentDescription], &[ProviderDescription]) =
+            match cursor {
+                None => (&self.components, &self.providers),
+                Some(InventoryCursor::Components(after)) => {
+                    let from = self.components.partition_point(|c| &c.id <= after);
+                    (&self.components[from..], &self.providers)
+                }
+                Some(InventoryCursor::Providers(after)) => {
+                    let from = after
+                        .as_ref()
+                        .map_or(0, |a| self.providers.partition_point(|p| &p.id <= a));
+                    (&[], &self.providers[from..])
+                }
+            };
+        let mut used = 0usize;
+        let mut page = HostInventory {
+            components: Vec::new(),
+            providers: Vec::new(),
+            next: None,
+            ..self.clone_header()
+        };
+        for c in components {
+            let len = json_len(c);
+            if !page.components.is_empty() && used + len > page_bytes {
+                page.next = page
+                    .components
+                    .last()
+                    .map(|last| InventoryCursor::Components(last.id.clone()));
+                return page;
+            }
+            used += len;
+            page.components.push(c.clone());
+        }
+        for p in providers {
+            let len = json_len(p);
+            let empty = page.components.is_empty() && page.providers.is_empty();
+            if !empty && used + len > page_bytes {
+                page.next = Some(InventoryCursor::Providers(
+                    page.providers.last().map(|last| last.id.clone()),
+                ));
+                return page;
+            }
+            used += len;
+            page.providers.push(p.clone());
+        }
+        page
+    }
+
+    /// Everything but the component and provider lists.
+    fn clone_header(&self) -> HostInventory {
+        HostInventory {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            lattice: self.lattice.clone(),
+            labels: self.labels.clone(),
+            version: self.version.clone(),
+            uptime_seconds: self.uptime_seconds,
+            heartbeat_ms: self.heartbeat_ms,
+            site: self.site.clone(),
+            components: Vec::new(),
+            providers: Vec::new(),
+            next: None,
+        }
+    }
+
+    /// Appends the next page to what was read so far.
+    pub fn extend_with(&mut self, page: HostInventory) {
+        self.components.extend(page.components);
+        self.providers.extend(page.providers);
+        self.next = page.next;
+    }
+}
+
+/// Bytes of `value`'s JSON form, plus one for the separating comma.
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len()) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::HostId;
+
+    fn inventory(components: usize, providers: usize) -> HostInventory {
+        let component = |i: usize| ComponentDescription {
+            id: ComponentId::new(format!("c{i:05}")).unwrap(),
+            image: format!("nats://ART/sha256-{}", "a".repeat(64)),
+            digest: "a".repeat(64),
+            max: 1,
+            config: Vec::new(),
+            annotations: Annotations::new(),
+            stats: InvocationStats::default(),
+        };
+        let provider = |i: usize| ProviderDescription {
+            id: ComponentId::new(format!("p{i:03}")).unwrap(),
+            image: "builtin://http-server".into(),
+            config: Vec::new(),
+            annotations: Annotations::new(),
+        };
+        HostInventory {
+            id: HostId::new(format!("N{}", "A".repeat(55))).unwrap(),
+            name: "h".into(),
+            lattice: LatticeName::new("l").unwrap(),
+            labels: Labels::new(),
+            version: "0".into(),
+            uptime_seconds: 1,
+            heartbeat_ms: 1000,
+            site: None,
+            components: (0..components).map(component).collect(),
+            providers: (0..providers).map(provider).collect(),
+            next: None,
+        }
+    }
+
+    fn read_all(full: &HostInventory, page_bytes: usize) -> (HostInventory, usize) {
+        let mut all = full.page(None, page_bytes);
+        let mut pages = 1;
+        while let Some(cursor) = all.next.clone() {
+            let page = full.page(Some(&cursor), page_bytes);
+            let bytes = serde_json::to_vec(&page).unwrap().len();
+            assert!(bytes < page_bytes + 2048, "page of {bytes} bytes");
+            all.extend_with(page);
+            pages += 1;
+        }
+        (all, pages)
+    }
+
+    #[test]
+    fn ten_thousand_components_page_under_the_budget_and_read_back_whole() {
+        let full = inventory(10_000, 3);
+        let unpaged = serde_json::to_vec(&full).unwrap().len();
+        assert!(
+            unpaged > 1 << 20,
+            "unpaged it would not fit a message: {unpaged}"
+        );
+        let (all, pages) = read_all(&full, crate::limits::INVENTORY_PAGE_BYTES);
+        assert!(pages > 4, "{pages} pages");
+        assert_eq!(all, full);
+    }
+
+    #[test]
+    fn small_pages_cross_from_components_to_providers() {
+        let full = inventory(5, 4);
+        let (all, pages) = read_all(&full, 1);
+        assert_eq!(pages, 9, "one entry per page at the smallest size");
+        assert_eq!(all, full);
+        let (all, pages) = read_all(&inventory(0, 0), 1024);
+        assert_eq!((all.components.len(), pages), (0, 1));
+    }
+
+    #[test]
+    fn a_component_removed_between_pages_shifts_nothing() {
+        let mut full = inventory(6, 0);
+        let first = full.page(None, 1);
+        let cursor = first.next.clone().unwrap();
+        full.components.remove(0);
+        let second = full.page(Some(&cursor), 1);
+        assert_eq!(second.components[0].id.as_str(), "c00001");
+    }
 }

@@ -7,6 +7,7 @@
 //! - [`subject`]: every NATS subject as a type that builds and parses.
 //! - [`control`]: control requests and the `{ok, error?, data?}` reply envelope.
 //! - [`inventory`]: what a host runs; the heartbeat carries the same shape.
+//! - [`limits`]: bounds on every user-supplied string and list, checked at the edge.
 //! - [`link`]: links between components/providers and their WIT interfaces.
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
@@ -19,6 +20,7 @@ pub mod id;
 pub mod inventory;
 pub mod invocation;
 pub mod keyvalue;
+pub mod limits;
 pub mod link;
 pub mod subject;
 pub mod wadm;
