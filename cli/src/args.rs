@@ -259,6 +259,10 @@ pub enum GetCommand {
     Inventory {
         /// Only this host.
         host_id: Option<String>,
+        /// Bytes per inventory page (hosts page big inventories; smaller
+        /// pages are for testing).
+        #[arg(long, hide = true)]
+        page_bytes: Option<usize>,
     },
     /// Links of the lattice.
     Links,
@@ -410,6 +414,10 @@ pub enum LinkCommand {
         /// Named config for the target side (repeatable).
         #[arg(long = "target-config", value_name = "NAME")]
         target_config: Vec<String>,
+        /// Replace the link even if an app manages it or it targets
+        /// something else (wadm then reports the app's link as put by hand).
+        #[arg(long)]
+        force: bool,
     },
     /// Delete a link.
     Del {

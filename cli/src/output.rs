@@ -47,19 +47,27 @@ impl Table {
     }
 
     fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        let width = |s: &str| s.chars().count();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(cell.len());
+                    *w = (*w).max(width(cell));
                 }
             }
         }
+        // Padded by hand: `format!("{c:<w$}")` panics for widths over
+        // 65,535, and a label or config value can be that long.
         let line = |cells: Vec<&str>| {
             let mut out = cells
                 .iter()
                 .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
+                .map(|(c, w)| {
+                    let mut cell = String::with_capacity(c.len() + w.saturating_sub(width(c)));
+                    cell.push_str(c);
+                    cell.extend(std::iter::repeat_n(' ', w.saturating_sub(width(c))));
+                    cell
+                })
                 .collect::<Vec<_>>()
                 .join("  ");
             out.truncate(out.trim_end().len());
@@ -92,5 +100,25 @@ mod tests {
         table.row(vec!["a-long-id".into(), "x".into()]);
         table.row(vec!["b".into(), String::new()]);
         assert_eq!(table.render(), "ID         NAME\na-long-id  x\nb\n");
+    }
+
+    #[test]
+    fn cells_wider_than_65535_characters_render() {
+        let wide = "w".repeat(70_000);
+        let mut table = Table::new(&["KEY", "VALUE"]);
+        table.row(vec![wide.clone(), "v".into()]);
+        table.row(vec!["k".into(), wide.clone()]);
+        let out = table.render();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1], format!("{wide}  v"));
+        assert_eq!(lines[2], format!("k{}  {wide}", " ".repeat(69_999)));
+    }
+
+    #[test]
+    fn columns_align_by_characters_not_bytes() {
+        let mut table = Table::new(&["A", "B"]);
+        table.row(vec!["é".into(), "x".into()]);
+        assert_eq!(table.render(), "A  B\né  x\n");
     }
 }

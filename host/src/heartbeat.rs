@@ -1,4 +1,7 @@
-//! Periodic `host_heartbeat` events carrying the full inventory.
+//! Periodic `host_heartbeat` events carrying the inventory: all of it, or
+//! its first page when it is bigger than one page (`next` is set then, and
+//! readers fetch the rest with `host.inventory`), so a heartbeat always
+//! fits in a message.
 
 use std::sync::Arc;
 
@@ -14,6 +17,9 @@ pub(crate) async fn run(ctx: Arc<HostContext>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        publish(&ctx, EventType::HostHeartbeat, ctx.inventory()).await;
+        let first_page = ctx
+            .inventory()
+            .page(None, trellis_protocol::limits::INVENTORY_PAGE_BYTES);
+        publish(&ctx, EventType::HostHeartbeat, first_page).await;
     }
 }

@@ -104,6 +104,7 @@ impl HostContext {
                 .into_iter()
                 .map(|p| p.description)
                 .collect(),
+            next: None,
         }
     }
 
@@ -144,6 +145,9 @@ fn initial_labels(config: &HostConfig) -> Result<Labels, HostError> {
         }
         labels.insert(key.clone(), value.clone());
     }
+    // `--label` obeys the same bounds as `host.labels`.
+    trellis_protocol::limits::check_labels(&labels)
+        .map_err(|e| HostError::Label(String::from("--label"), e.to_string()))?;
     Ok(labels)
 }
 

@@ -12,17 +12,17 @@ use trellis_protocol::{ControlVerb, HostId};
 use crate::model::Command;
 use crate::observer::HostTracker;
 
-/// Reads `host`'s inventory into `tracker` (the only source of what a
-/// host runs); a host that does not answer in `timeout` is left as it was.
+/// Reads `host`'s inventory (every page) into `tracker` (the only source
+/// of what a host runs); a host that does not answer in `timeout` is left
+/// as it was.
 pub async fn read_host(
     lattice: &Lattice,
     tracker: &Mutex<HostTracker>,
     host: &HostId,
     timeout: Duration,
 ) {
-    let inv: Result<Option<HostInventory>, _> = lattice
-        .control(ControlVerb::HostInventory(host.clone()), &(), Some(timeout))
-        .await;
+    let inv: Result<Option<HostInventory>, _> =
+        lattice.host_inventory(host, None, Some(timeout)).await;
     match inv {
         Ok(Some(inv)) => tracker
             .lock()

@@ -9,6 +9,11 @@
 //! it runs at an edge site: then it is only cut off (`unreachable`) until
 //! the partition grace has passed too. Invocation counts are taken from
 //! heartbeats as well as inventories; they are counters, not state.
+//!
+//! A host that runs more than fits in one message heartbeats only the first
+//! page of its inventory (`next` is set): such a heartbeat is compared with
+//! the start of what we hold, and its counts update only the components it
+//! carries; [`crate::executor::read_host`] reads every page.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -54,6 +59,17 @@ fn stats_of(inv: &HostInventory) -> BTreeMap<ComponentId, InvocationStats> {
         .iter()
         .map(|c| (c.id.clone(), c.stats))
         .collect()
+}
+
+/// Whether `page` (the first page of an inventory) matches the start of
+/// `view`: same labels, and its components and providers are the first
+/// ones of the view's.
+fn starts_like(view: &HostView, page: &HostView) -> bool {
+    view.labels == page.labels
+        && view.components.starts_with(&page.components)
+        && (page.providers.is_empty()
+            || (view.components.len() == page.components.len()
+                && view.providers.starts_with(&page.providers)))
 }
 
 /// What [`HostTracker::prune`] changed.
@@ -117,9 +133,15 @@ impl HostTracker {
                 t.view.reachable = true;
                 t.last_seen = now;
                 t.heartbeat = heartbeat;
-                t.stats = stats_of(inv);
                 t.site = inv.site.clone();
-                let differs = returned || t.view != HostView::from(inv);
+                let page = HostView::from(inv);
+                let differs = if inv.next.is_some() {
+                    t.stats.extend(stats_of(inv));
+                    returned || !starts_like(&t.view, &page)
+                } else {
+                    t.stats = stats_of(inv);
+                    returned || t.view != page
+                };
                 t.dirty |= differs;
                 differs
             }
@@ -242,6 +264,28 @@ mod tests {
         assert!(t.heartbeat(&inv(0), now));
         assert_eq!(t.dirty().len(), 1);
         assert_eq!(t.views().values().next().unwrap().components.len(), 1);
+    }
+
+    #[test]
+    fn a_first_page_heartbeat_is_compared_with_the_start_of_the_view() {
+        let now = Instant::now();
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(600));
+        let full = inv(40);
+        t.inventory(&full, now);
+        let mut first = full.page(None, 1024);
+        assert!(first.next.is_some() && first.components.len() < 40);
+        assert!(!t.heartbeat(&first, now), "a page of the same inventory");
+        assert!(t.dirty().is_empty());
+        // Counts of the page's components update; the others stay.
+        first.components[0].stats.invocations = 9;
+        assert!(!t.heartbeat(&first, now));
+        let stats = t.stats(&full.id);
+        assert_eq!(stats.len(), 40);
+        assert_eq!(stats[&first.components[0].id].invocations, 9);
+        // A change in the page's part makes the host dirty.
+        first.components[1].max = 7;
+        assert!(t.heartbeat(&first, now));
+        assert_eq!(t.dirty().len(), 1);
     }
 
     #[test]

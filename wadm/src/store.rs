@@ -20,6 +20,12 @@ use crate::rollout::RolloutState;
 /// It bounds the record, which must fit in one KV value.
 pub const MAX_VERSIONS: usize = 50;
 
+/// Most bytes one app record may take as stored JSON. The record is one
+/// KV value, and a value over the server's max_payload (1 MiB by default)
+/// cannot be written: every later `app put` would fail. Old versions are
+/// dropped to stay under it, as they are by count.
+pub const MAX_RECORD_BYTES: usize = 768 * 1024;
+
 /// How often a compare-and-set write is retried when another writer won.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -203,17 +209,46 @@ impl AppRecord {
             manifest: yaml,
             stored_at: now.to_owned(),
         });
-        while record.versions.len() > MAX_VERSIONS {
-            let Some(i) = record
+        let new = record.versions.len() - 1;
+        record.evict(new)?;
+        Ok((record, version, true))
+    }
+
+    /// Drops the oldest versions that are not in use (and not the one just
+    /// put, at `new`) until at most [`MAX_VERSIONS`] remain and the record
+    /// fits in [`MAX_RECORD_BYTES`]; refuses when it cannot fit even then.
+    fn evict(&mut self, new: usize) -> Result<(), String> {
+        let mut new = new;
+        loop {
+            let size = serde_json::to_vec(&*self).map_or(usize::MAX, |v| v.len());
+            if self.versions.len() <= MAX_VERSIONS && size <= MAX_RECORD_BYTES {
+                return Ok(());
+            }
+            let removable = self
                 .versions
                 .iter()
-                .position(|v| !record.in_use(&v.version))
-            else {
-                break;
-            };
-            record.versions.remove(i);
+                .enumerate()
+                .position(|(i, v)| i != new && !self.in_use(&v.version));
+            match removable {
+                Some(i) => {
+                    self.versions.remove(i);
+                    if i < new {
+                        new -= 1;
+                    }
+                }
+                None if size > MAX_RECORD_BYTES => {
+                    let version = &self.versions[new].version;
+                    return Err(format!(
+                        "version {version} of app {} does not fit: with the versions in use the stored app \
+                         would be {} KiB, over the limit of {} KiB; make the manifest smaller",
+                        self.name,
+                        size / 1024,
+                        MAX_RECORD_BYTES / 1024
+                    ));
+                }
+                None => return Ok(()),
+            }
         }
-        Ok((record, version, true))
     }
 }
 
@@ -383,6 +418,38 @@ spec:
         assert_eq!(r.versions.len(), MAX_VERSIONS);
         assert!(r.version(&first).is_some());
         assert!(r.version(&AppVersion::new("v1").unwrap()).is_none());
+    }
+
+    #[test]
+    fn old_versions_are_dropped_by_size_but_never_the_deployed_one() {
+        // Each version carries ~100 KiB (a long description annotation).
+        let big = |v: &str| {
+            let mut m = manifest(Some(v), 1);
+            m.metadata.annotations.insert(
+                "description".into(),
+                format!("{v}-{}", "d".repeat(100 * 1024)),
+            );
+            m
+        };
+        let (mut r, first, _) = AppRecord::put(None, name(), big("v0"), "t").unwrap();
+        r.deployed = Some(first.clone());
+        for i in 1..=20 {
+            r = AppRecord::put(Some(r), name(), big(&format!("v{i}")), "t")
+                .unwrap()
+                .0;
+            let size = serde_json::to_vec(&r).unwrap().len();
+            assert!(size <= MAX_RECORD_BYTES, "{size} bytes after v{i}");
+        }
+        assert!(r.versions.len() < 10, "{} versions kept", r.versions.len());
+        assert!(r.version(&first).is_some(), "the deployed version stays");
+        assert_eq!(r.latest().unwrap().version.as_str(), "v20");
+        // A version that cannot fit next to the deployed one is refused.
+        let mut huge = manifest(Some("v99"), 1);
+        huge.metadata
+            .annotations
+            .insert("description".into(), "h".repeat(MAX_RECORD_BYTES));
+        let err = AppRecord::put(Some(r), name(), huge, "t").unwrap_err();
+        assert!(err.contains("v99") && err.contains("KiB"), "{err}");
     }
 
     fn with_rollout(version: &str) -> Manifest {

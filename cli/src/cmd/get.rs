@@ -1,6 +1,5 @@
 //! `trellis get hosts|inventory|links`.
 
-use trellis_protocol::ControlVerb;
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::link::Link;
 
@@ -30,23 +29,29 @@ pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
                 table
             })
         }
-        GetCommand::Inventory { host_id: None } => {
-            let all = lattice.inventories(DISCOVERY_WINDOW).await?;
-            print_inventories(global, &all)
-        }
-        GetCommand::Inventory { host_id: Some(id) } => {
-            let id = host_id(&id)?;
-            let inventory: Option<HostInventory> = lattice
-                .control(ControlVerb::HostInventory(id.clone()), &(), None)
-                .await?;
-            let all: Vec<HostInventory> = inventory.into_iter().collect();
+        GetCommand::Inventory {
+            host_id: id,
+            page_bytes,
+        } => {
+            // Every host's inventory, page by page, so a host that runs
+            // thousands of components lists them all.
+            let ids = match id {
+                Some(id) => vec![host_id(&id)?],
+                None => lattice
+                    .ping_hosts(DISCOVERY_WINDOW)
+                    .await?
+                    .into_iter()
+                    .map(|h| h.id)
+                    .collect(),
+            };
+            let mut all: Vec<HostInventory> = Vec::with_capacity(ids.len());
+            for id in &ids {
+                all.extend(lattice.host_inventory(id, page_bytes, None).await?);
+            }
             print_inventories(global, &all)
         }
         GetCommand::Links => {
-            let links: Vec<Link> = lattice
-                .control(ControlVerb::LinkList, &(), None)
-                .await?
-                .unwrap_or_default();
+            let links: Vec<Link> = lattice.links(None).await?;
             print(global.output, &links, || {
                 let mut table =
                     Table::new(&["SOURCE", "TARGET", "INTERFACES", "NAME", "SOURCE CONFIG"]);

@@ -1,7 +1,7 @@
 //! `trellis link put|del`.
 
 use anyhow::Context;
-use trellis_protocol::control::DeleteLinkRequest;
+use trellis_protocol::control::{DeleteLinkRequest, PutLinkRequest};
 use trellis_protocol::link::{Link, WitName};
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb, LinkName};
 
@@ -31,6 +31,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
             name,
             source_config,
             target_config,
+            force,
         } => {
             let link = Link {
                 source_id: ComponentId::new(source_id).context("source id")?,
@@ -47,7 +48,13 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 annotations: Default::default(),
             };
             let lattice = connect(global).await?;
-            let stored: Option<Link> = lattice.control(ControlVerb::LinkPut, &link, None).await?;
+            let request = PutLinkRequest {
+                link: link.clone(),
+                force,
+            };
+            let stored: Option<Link> = lattice
+                .control(ControlVerb::LinkPut, &request, None)
+                .await?;
             done(
                 global.output,
                 &stored,

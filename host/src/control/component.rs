@@ -7,7 +7,7 @@ use trellis_protocol::control::{
 };
 use trellis_protocol::event::data::{ComponentScaleFailed, ComponentScaled};
 use trellis_protocol::inventory::ComponentDescription;
-use trellis_protocol::{ComponentId, EventType, LinkName};
+use trellis_protocol::{ComponentId, EventType, LinkName, limits};
 
 use super::{Outcome, data};
 use crate::artifacts;
@@ -19,6 +19,9 @@ use crate::runtime::cache::CacheOutcome;
 
 pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ScaleComponentRequest = parse_request(body)?;
+    request
+        .check_limits()
+        .map_err(|e| format!("component.scale of {} refused: {e}", request.component_id))?;
     let _guard = ctx.workload_lock.lock().await;
     let id = request.component_id.clone();
     if let Some(running) = ctx.components.get(&id) {
@@ -173,17 +176,47 @@ async fn prepare(
 
 pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: UpdateComponentRequest = parse_request(body)?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = &request.component_id;
-    let running = ctx
-        .components
-        .get(id)
-        .ok_or_else(|| format!("component {id} is not running on this host"))?;
-    let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
-    running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
-    let description = running.description();
-    announce(ctx, &description, description.max, Some(&provenance)).await;
-    data(description)
+    let updated: Result<(ComponentDescription, Provenance), String> = async {
+        request
+            .check_limits()
+            .map_err(|e| format!("component.update of {id} refused: {e}"))?;
+        let _guard = ctx.workload_lock.lock().await;
+        let running = ctx
+            .components
+            .get(id)
+            .ok_or_else(|| format!("component {id} is not running on this host"))?;
+        let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
+        running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
+        Ok((running.description(), provenance))
+    }
+    .await;
+    match updated {
+        Ok((description, provenance)) => {
+            announce(ctx, &description, description.max, Some(&provenance)).await;
+            data(description)
+        }
+        // A refused update says why on the event stream too, as a refused
+        // start does: wadm and `trellis events` see it without the reply.
+        Err(error) => {
+            publish(
+                ctx,
+                EventType::ComponentScaleFailed,
+                ComponentScaleFailed {
+                    host_id: ctx.info.id.clone(),
+                    component_id: id.clone(),
+                    image: request
+                        .image
+                        .chars()
+                        .take(limits::MAX_IMAGE_BYTES)
+                        .collect(),
+                    error: error.clone(),
+                },
+            )
+            .await;
+            Err(error)
+        }
+    }
 }
 
 async fn announce(

@@ -2,6 +2,7 @@
 
 use trellis_protocol::control::{ConfigValues, parse_request};
 use trellis_protocol::event::data::ConfigChanged;
+use trellis_protocol::limits;
 use trellis_protocol::{ConfigName, EventType};
 
 use super::barrier::{Bucket, await_applied};
@@ -9,12 +10,8 @@ use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
 pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
-    let values: ConfigValues = parse_request(body)?;
-    if let Some(key) = values.keys().find(|k| k.is_empty()) {
-        return Err(format!(
-            "config {name}: empty key `{key}`; keys must not be empty"
-        ));
-    }
+    let values: ConfigValues = parse_request(body).map_err(|e| format!("config {name}: {e}"))?;
+    limits::check_config_values(name, &values).map_err(|e| e.to_string())?;
     let revision = ctx
         .store
         .put_config(name, &values)

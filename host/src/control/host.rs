@@ -1,6 +1,9 @@
-//! `host.ping`, `host.stop`, `host.labels`.
+//! `host.ping`, `host.inventory`, `host.stop`, `host.labels`.
 
-use trellis_protocol::control::{LabelsRequest, PingReply, StopHostRequest, parse_request};
+use trellis_protocol::control::{
+    InventoryRequest, LabelsRequest, PingReply, StopHostRequest, parse_request,
+};
+use trellis_protocol::limits;
 
 use super::{Outcome, data};
 use crate::host::{AUTOMATIC_LABELS, HostContext, VERSION};
@@ -21,6 +24,20 @@ pub(super) fn ping(ctx: &HostContext) -> Outcome {
     })
 }
 
+/// One page of the inventory. A body that is empty or `null` (callers
+/// from before paging) asks for the first page, which is all of a usual
+/// inventory.
+pub(super) fn inventory(ctx: &HostContext, body: &[u8]) -> Outcome {
+    let request: InventoryRequest = match body {
+        b"" | b"null" | b"{}" => InventoryRequest::default(),
+        _ => parse_request(body)?,
+    };
+    data(
+        ctx.inventory()
+            .page(request.cursor.as_ref(), request.page_bytes()),
+    )
+}
+
 pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {
     // An empty body is a plain "stop"; anything else must parse.
     if !body.is_empty() {
@@ -32,6 +49,9 @@ pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {
 
 pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
     let request: LabelsRequest = parse_request(body)?;
+    request
+        .check_limits()
+        .map_err(|e| format!("labels refused: {e}"))?;
     let touched = request.put.keys().chain(request.delete.iter());
     if let Some(key) = touched
         .clone()
@@ -50,10 +70,15 @@ pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
             .labels
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The limits hold for the labels the host ends up with, so apply
+        // to a copy and keep it only if it passes.
+        let mut next = labels.clone();
         for key in &request.delete {
-            labels.remove(key);
+            next.remove(key);
         }
-        labels.extend(request.put);
+        next.extend(request.put);
+        limits::check_labels(&next).map_err(|e| format!("labels refused: {e}"))?;
+        *labels = next;
         labels.clone()
     };
     data(labels)

@@ -2,25 +2,31 @@
 
 use std::sync::Arc;
 
-use trellis_protocol::control::{DeleteLinkRequest, parse_request};
+use trellis_protocol::control::{
+    DeleteLinkRequest, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
+};
 use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::{ComponentId, EventType};
+use trellis_protocol::wadm::{APP_ANNOTATION, MANAGED_BY_ANNOTATION};
+use trellis_protocol::{ComponentId, EventType, limits};
 
 use super::barrier::{Bucket, await_applied};
 use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
 pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
-    let link: Link = parse_request(body)?;
+    let PutLinkRequest { link, force } = parse_request(body)?;
     link.validate()?;
+    limits::check_link(&link).map_err(|e| {
+        format!(
+            "link {} -> {} on {}:{} refused: {e}",
+            link.source_id, link.target_id, link.wit_namespace, link.wit_package
+        )
+    })?;
     let storage = |e: trellis_lattice::LatticeError| e.to_string();
     if let Some(existing) = ctx.store.get_link(&link.key()).await.map_err(storage)?
-        && existing.target_id != link.target_id
+        && !force
     {
-        return Err(format!(
-            "a link from {} on {}:{} named {} already targets {}; delete it first",
-            link.source_id, link.wit_namespace, link.wit_package, link.name, existing.target_id
-        ));
+        refuse_replacing(&existing, &link)?;
     }
     let unknown = unknown_ids(ctx, [&link.source_id, &link.target_id]).await?;
     if !unknown.is_empty() {
@@ -33,6 +39,45 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     await_applied(ctx, Bucket::Links, revision).await;
     publish(ctx, EventType::LinkPut, &link).await;
     data(link)
+}
+
+/// Refuses a put that would replace `existing` behind its owner's back:
+/// a link an app manages (unless the put comes from that app's manager,
+/// with the same annotations), or a link to another target.
+fn refuse_replacing(existing: &Link, link: &Link) -> Result<(), String> {
+    let describe = || {
+        format!(
+            "the link from {} on {}:{} named {}",
+            link.source_id, link.wit_namespace, link.wit_package, link.name
+        )
+    };
+    if let Some(manager) = existing.annotations.get(MANAGED_BY_ANNOTATION) {
+        let owner = |l: &Link| {
+            (
+                l.annotations.get(MANAGED_BY_ANNOTATION).cloned(),
+                l.annotations.get(APP_ANNOTATION).cloned(),
+            )
+        };
+        if owner(existing) != owner(link) {
+            let app = existing
+                .annotations
+                .get(APP_ANNOTATION)
+                .map_or("an app".to_owned(), |a| format!("app {a}"));
+            return Err(format!(
+                "{} belongs to {app} (managed by {manager}); change the app's manifest instead, \
+                 or pass --force (`force: true`) to replace it anyway",
+                describe()
+            ));
+        }
+    }
+    if existing.target_id != link.target_id {
+        return Err(format!(
+            "{} already targets {}; delete it first, or pass --force (`force: true`) to replace it",
+            describe(),
+            existing.target_id
+        ));
+    }
+    Ok(())
 }
 
 /// Ids among `ids` that no host of the lattice runs. Local ones answer at
@@ -87,6 +132,15 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     }
 }
 
-pub(super) async fn list(ctx: &HostContext) -> Outcome {
-    data(ctx.store.list_links().await.map_err(|e| e.to_string())?)
+/// Every link (an empty or `null` body, as callers before paging sent),
+/// or one page of them.
+pub(super) async fn list(ctx: &HostContext, body: &[u8]) -> Outcome {
+    let links = ctx.store.list_links().await.map_err(|e| e.to_string())?;
+    match body {
+        b"" | b"null" => data(links),
+        _ => {
+            let request: LinkListRequest = parse_request(body)?;
+            data(LinkPage::of(links, &request))
+        }
+    }
 }

@@ -118,7 +118,7 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
     let body = &msg.payload;
     let outcome = match verb {
         ControlVerb::HostPing => host::ping(&ctx),
-        ControlVerb::HostInventory(_) => data(ctx.inventory()),
+        ControlVerb::HostInventory(_) => host::inventory(&ctx, body),
         ControlVerb::HostStop(_) => host::stop(&ctx, body),
         ControlVerb::HostLabels(_) => host::labels(&ctx, body).await,
         ControlVerb::ComponentScale(_) => component::scale(&ctx, body).await,
@@ -128,7 +128,7 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
         ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
         ControlVerb::LinkPut => link::put(&ctx, body).await,
         ControlVerb::LinkDel => link::del(&ctx, body).await,
-        ControlVerb::LinkList => link::list(&ctx).await,
+        ControlVerb::LinkList => link::list(&ctx, body).await,
         ControlVerb::ConfigPut(name) => config::put(&ctx, &name, body).await,
         ControlVerb::ConfigGet(name) => config::get(&ctx, &name).await,
         ControlVerb::ConfigDel(name) => config::del(&ctx, &name).await,
@@ -149,10 +149,25 @@ async fn respond(ctx: &HostContext, reply_to: async_nats::Subject, outcome: Outc
         Ok(value) => Reply::success(value),
         Err(reason) => Reply::failure(reason),
     };
-    let payload = match serde_json::to_vec(&reply) {
+    let mut payload = match serde_json::to_vec(&reply) {
         Ok(payload) => payload,
         Err(e) => format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes(),
     };
+    // A reply over the server's limit would be dropped and the caller
+    // would only see a timeout; say what happened instead.
+    let max = ctx.lattice.nats().server_info().max_payload;
+    if max > 0 && payload.len() > max {
+        tracing::warn!(
+            bytes = payload.len(),
+            max,
+            "control reply too large; sent an error instead"
+        );
+        payload = serde_json::to_vec(&Reply::<()>::failure(format!(
+            "the reply is {} bytes, more than the server's max_payload of {max}; the request was handled, but its result cannot be sent",
+            payload.len()
+        )))
+        .unwrap_or_default();
+    }
     if let Err(e) = ctx.lattice.nats().publish(reply_to, payload.into()).await {
         tracing::warn!(%e, "could not send control reply");
     }

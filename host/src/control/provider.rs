@@ -23,6 +23,9 @@ use trellis_provider_sdk::links::Notice;
 
 pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StartProviderRequest = parse_request(body)?;
+    request
+        .check_limits()
+        .map_err(|e| format!("provider.start of {} refused: {e}", request.provider_id))?;
     let _guard = ctx.workload_lock.lock().await;
     let id = &request.provider_id;
     if ctx.providers.get(id).is_some() {

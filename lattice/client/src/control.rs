@@ -7,9 +7,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use trellis_protocol::control::{PingReply, Reply};
+use trellis_protocol::control::{InventoryRequest, LinkListRequest, LinkPage, PingReply, Reply};
 use trellis_protocol::inventory::HostInventory;
-use trellis_protocol::{ControlVerb, Subject};
+use trellis_protocol::limits::MAX_INVENTORY_PAGES;
+use trellis_protocol::link::Link;
+use trellis_protocol::{ControlVerb, HostId, Subject};
 
 use crate::connect::Lattice;
 use crate::error::{ControlError, LatticeError};
@@ -138,12 +140,80 @@ impl Lattice {
         let hosts = self.ping_hosts(window).await?;
         let mut inventories = Vec::with_capacity(hosts.len());
         for host in hosts {
-            let inv: Option<HostInventory> = self
-                .control(ControlVerb::HostInventory(host.id.clone()), &(), None)
-                .await?;
-            inventories.extend(inv);
+            inventories.extend(self.host_inventory(&host.id, None, None).await?);
         }
         Ok(inventories)
+    }
+
+    /// Every link of the lattice, read page by page.
+    pub async fn links(&self, page_bytes: Option<usize>) -> Result<Vec<Link>, ControlError> {
+        let verb = ControlVerb::LinkList;
+        let mut request = LinkListRequest {
+            after: None,
+            page_bytes,
+        };
+        let mut links = Vec::new();
+        for _ in 0..MAX_INVENTORY_PAGES {
+            let page: LinkPage = self
+                .control(verb.clone(), &request, None)
+                .await?
+                .unwrap_or_default();
+            links.extend(page.links);
+            match page.next {
+                Some(next) if request.after.as_ref() != Some(&next) => request.after = Some(next),
+                Some(next) => {
+                    return Err(ControlError::BadReply {
+                        subject: verb_subject(self, &verb),
+                        reason: format!("link pages do not advance past {next:?}"),
+                    });
+                }
+                None => return Ok(links),
+            }
+        }
+        Err(ControlError::BadReply {
+            subject: verb_subject(self, &verb),
+            reason: format!("more than {MAX_INVENTORY_PAGES} pages of links"),
+        })
+    }
+
+    /// The whole inventory of one host, read page by page (`page_bytes`
+    /// asks for smaller pages than the host's default); each request gets
+    /// `timeout`. A host that answers without paging (older hosts) is read
+    /// in one request.
+    pub async fn host_inventory(
+        &self,
+        host: &HostId,
+        page_bytes: Option<usize>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<HostInventory>, ControlError> {
+        let verb = ControlVerb::HostInventory(host.clone());
+        let mut request = InventoryRequest {
+            cursor: None,
+            page_bytes,
+        };
+        let Some(mut all) = self
+            .control::<_, HostInventory>(verb.clone(), &request, timeout)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut pages = 1;
+        while let Some(cursor) = all.next.clone() {
+            if pages >= MAX_INVENTORY_PAGES || request.cursor.as_ref() == Some(&cursor) {
+                return Err(ControlError::BadReply {
+                    subject: verb_subject(self, &verb),
+                    reason: format!(
+                        "host {host} keeps paging its inventory after {pages} pages (cursor {cursor:?})"
+                    ),
+                });
+            }
+            request.cursor = Some(cursor);
+            let page: Option<HostInventory> = self.control(verb.clone(), &request, timeout).await?;
+            let Some(page) = page else { break };
+            all.extend_with(page);
+            pages += 1;
+        }
+        Ok(Some(all))
     }
 }
 

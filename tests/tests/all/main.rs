@@ -17,6 +17,8 @@ mod hosts;
 mod http;
 mod keyvalue;
 mod lifecycle;
+mod limits;
+mod managed_link;
 mod misbehave;
 mod rollout;
 mod routing;
