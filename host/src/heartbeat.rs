@@ -17,9 +17,7 @@ pub(crate) async fn run(ctx: Arc<HostContext>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let first_page = ctx
-            .inventory()
-            .page(None, trellis_protocol::limits::INVENTORY_PAGE_BYTES);
+        let first_page = ctx.inventory().page(None, crate::control::page_limit(&ctx));
         publish(&ctx, EventType::HostHeartbeat, first_page).await;
     }
 }

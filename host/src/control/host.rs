@@ -32,10 +32,22 @@ pub(super) fn inventory(ctx: &HostContext, body: &[u8]) -> Outcome {
         b"" | b"null" | b"{}" => InventoryRequest::default(),
         _ => parse_request(body)?,
     };
-    data(
-        ctx.inventory()
-            .page(request.cursor.as_ref(), request.page_bytes()),
-    )
+    let page_bytes = request.page_bytes().min(page_limit(ctx));
+    data(ctx.inventory().page(request.cursor.as_ref(), page_bytes))
+}
+
+/// The most bytes of workloads one page may carry on this connection:
+/// half the server's `max_payload` (a server configured below the default
+/// still gets pages that fit), never less than the smallest page.
+pub(crate) fn page_limit(ctx: &HostContext) -> usize {
+    let max_payload = ctx.lattice.nats().server_info().max_payload;
+    match max_payload {
+        0 => limits::INVENTORY_PAGE_BYTES,
+        max => (max / 2).clamp(
+            limits::MIN_INVENTORY_PAGE_BYTES,
+            limits::INVENTORY_PAGE_BYTES,
+        ),
+    }
 }
 
 pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {

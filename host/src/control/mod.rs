@@ -25,6 +25,8 @@ use trellis_protocol::{ControlVerb, Subject};
 
 use crate::host::HostContext;
 
+pub(crate) use host::page_limit;
+
 /// What a handler returns: reply data, or the reason for refusing.
 type Outcome = Result<serde_json::Value, String>;
 
