@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use trellis_protocol::control::{ArtifactRef, Reply};
@@ -224,5 +225,66 @@ async fn an_inventory_bigger_than_a_message_is_paged() -> anyhow::Result<()> {
         .ok()?
         .json()?;
     assert_eq!(ids(&small), expected);
+    Ok(())
+}
+
+/// App history bigger than a KV value: old versions are evicted by size,
+/// the deployed one stays, and every later `app put` still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn app_history_over_a_mib_evicts_old_versions_and_keeps_putting() -> anyhow::Result<()> {
+    let nats = trellis_tests::NatsServer::start()?;
+    let lattice = trellis_tests::unique_lattice("history");
+    let cli = trellis_tests::Cli::new(&nats, &lattice);
+    let _wadm = trellis_tests::Wadm::spawn(&nats, &lattice, &[])?;
+    let dir = tempfile::tempdir()?;
+    let put = |version: usize| -> anyhow::Result<()> {
+        // ~100 KiB per version: 15 of them are 1.5 MiB.
+        let file = dir.path().join(format!("v{version}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: big, annotations: {{ version: v{version}, description: "{note}" }} }}
+spec:
+  components:
+    - name: hello
+      type: component
+      properties: {{ image: "nats://ART/sha256-{sha}" }}
+      traits: [ {{ type: spreadscaler, properties: {{ instances: 1 }} }} ]
+"#,
+                note = "d".repeat(100 * 1024),
+                sha = "a".repeat(64),
+            ),
+        )?;
+        cli.run(&["app", "put", &file.display().to_string()])?
+            .ok()?;
+        Ok(())
+    };
+    put(0)?;
+    cli.run(&["app", "deploy", "big"])?.ok()?;
+    for version in 1..15 {
+        put(version).with_context(|| format!("put v{version}"))?;
+    }
+    let history = cli.run(&["app", "history", "big"])?.ok()?.json()?;
+    let versions: Vec<(String, bool)> = history
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap_or_default().to_owned(),
+                v["deployed"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(versions.len() < 15, "old versions evicted: {versions:?}");
+    assert_eq!(
+        versions.first(),
+        Some(&("v0".to_owned(), true)),
+        "{versions:?}"
+    );
+    assert_eq!(versions.last().map(|v| v.0.as_str()), Some("v14"));
     Ok(())
 }
