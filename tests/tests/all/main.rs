@@ -20,6 +20,7 @@ mod lifecycle;
 mod misbehave;
 mod rollout;
 mod routing;
+mod shutdown;
 mod trust;
 mod up;
 mod wadm;
