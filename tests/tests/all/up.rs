@@ -321,6 +321,42 @@ async fn a_hub_refuses_leaf_nodes_without_its_leaf_key() -> anyhow::Result<()> {
             site.log()
         );
     }
+
+    // And `trellis up` at a site joins with the same file.
+    let edge_data = dir.path().join("edge");
+    let edge_port = free_port().to_string();
+    up_detached(
+        &edge_data,
+        &[
+            "--name",
+            "shop",
+            "--nats-port",
+            &edge_port,
+            "--leaf-remote",
+            &remote,
+            "--leaf-creds",
+            &key.display().to_string(),
+        ],
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let hosts = host_names(&port)?;
+        let names: Vec<&str> = hosts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["name"].as_str())
+            .collect();
+        if names.contains(&"shop") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge host never showed: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(down(&edge_data)?.status.success());
     assert!(down(&hub_data)?.status.success());
     Ok(())
 }
