@@ -4,8 +4,8 @@
 //! A pid file may outlive its process (kill -9, a power cut) and the pid
 //! may since belong to something else, so a pid counts only while the
 //! process lives and its command line is what the file claims: `trellis
-//! up` for `up.pid`, nats-server with this data dir's configuration for
-//! `nats.pid`. A nats-server whose `up` died (an orphan) holds the port
+//! up` for `up.pid`, a process started with `-c` and this data dir's
+//! configuration for `nats.pid`. A nats-server whose `up` died (an orphan) holds the port
 //! and the JetStream store; [`stop_orphan_nats`] ends it so the next `up`
 //! can start and `down` can clean up.
 
@@ -66,9 +66,11 @@ pub fn running_up(dir: &Path) -> Option<i32> {
 pub fn running_nats(dir: &Path) -> Option<i32> {
     let pid = read_pid(dir, NATS_PID_FILE)?;
     let conf = conf_path(dir);
+    // `-c DIR/nats-server.conf` is what makes it ours, whatever the
+    // binary is called (--nats-server-bin).
     let ours = cmdline(pid).is_some_and(|args| {
-        args.first().is_some_and(|bin| bin.contains("nats-server"))
-            && args.iter().any(|a| Path::new(a) == conf)
+        args.windows(2)
+            .any(|pair| pair[0] == "-c" && Path::new(&pair[1]) == conf)
     });
     (alive(pid) && ours).then_some(pid)
 }
