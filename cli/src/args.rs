@@ -193,16 +193,22 @@ pub struct UpArgs {
     /// Return once the lattice is ready; stop it later with `trellis down`.
     #[arg(long)]
     pub detach: bool,
-    /// Be a hub: accept edge sites' leaf connections on this port (all
-    /// interfaces); JetStream runs in domain `hub`.
+    /// Be a hub: accept edge sites' leaf connections on this port;
+    /// JetStream runs in domain `hub`. Leaf nodes must sign with the nkey
+    /// whose seed `up` keeps in DATA_DIR/leaf.nk (copy it to the sites).
     #[arg(long, conflicts_with = "leaf_remote")]
     pub leafnode_port: Option<u16>,
+    /// Interface the leafnode port listens on; 0.0.0.0 lets other
+    /// machines' sites in.
+    #[arg(long, default_value = "127.0.0.1", requires = "leafnode_port")]
+    pub leafnode_host: String,
     /// Be an edge site: the local nats-server is a leaf node of the hub at
     /// nats-leaf://HOST:PORT; the host uses the hub's JetStream domain and
     /// no wadm runs here.
     #[arg(long)]
     pub leaf_remote: Option<String>,
-    /// Credentials file for the leaf connection.
+    /// Credentials for the leaf connection: the hub's leaf nkey seed file
+    /// (`leaf.nk`) or a `.creds` file.
     #[arg(long, requires = "leaf_remote")]
     pub leaf_creds: Option<PathBuf>,
 }
@@ -218,6 +224,13 @@ pub enum NatsConfigCommand {
         /// Port edge sites connect to.
         #[arg(long, default_value_t = 7422)]
         leafnode_port: u16,
+        /// Interface the leafnode port listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        leafnode_host: String,
+        /// Seed file of the nkey leaf nodes must sign with; made when
+        /// missing. Give it to the edge sites (`leaf --creds`).
+        #[arg(long, default_value = "leaf.nk")]
+        leaf_key: PathBuf,
         /// JetStream data directory.
         #[arg(long, default_value = "/var/lib/nats")]
         store_dir: PathBuf,
@@ -236,9 +249,18 @@ pub enum NatsConfigCommand {
         /// Site name (its JetStream domain is edge-NAME).
         #[arg(long, default_value = "site")]
         name: String,
-        /// Credentials file for the leaf connection.
+        /// Credentials for the leaf connection: the hub's leaf nkey seed
+        /// file or a `.creds` file.
         #[arg(long)]
         creds: Option<PathBuf>,
+    },
+    /// An `authorization` block with a host, a wadm and an operator role
+    /// for the lattice (`--lattice`), and an nkey seed per role.
+    Roles {
+        /// Where the seeds are (host.nk, wadm.nk, operator.nk); made when
+        /// missing.
+        #[arg(long)]
+        keys_dir: PathBuf,
     },
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use trellis_lattice::Lattice;
@@ -21,6 +21,12 @@ use crate::links::LinkState;
 use crate::providers::Providers;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::{control, heartbeat, links};
+
+/// The longest one step of stopping (a provider, the `host_stopped`
+/// publish, the flush) may take.
+const STOP_STEP: Duration = Duration::from_secs(2);
+/// The longest stopping may take in all; then the host returns anyway.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Trellis version reported by hosts.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -243,22 +249,44 @@ impl RunningHost {
         for task in &self.tasks {
             task.abort();
         }
-        for provider in ctx.providers.drain() {
-            provider.provider.shutdown().await;
-        }
-        ctx.components.clear();
-        publish(
-            &ctx,
-            EventType::HostStopped,
-            HostStopped {
-                host_id: ctx.info.id.clone(),
-                name: ctx.info.name.clone(),
-                reason,
-            },
-        )
-        .await;
-        if let Err(e) = ctx.lattice.flush().await {
-            tracing::warn!(%e, "could not flush host_stopped");
+        // Every step is bounded: with nats-server gone a publish or flush
+        // would wait for a reconnect that never comes, and a stuck provider
+        // must not keep the process alive.
+        let stopping = async {
+            for provider in ctx.providers.drain() {
+                let id = provider.description.id.clone();
+                if tokio::time::timeout(STOP_STEP, provider.provider.shutdown())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(provider = %id, "provider did not stop within {STOP_STEP:?}; leaving it");
+                }
+            }
+            ctx.components.clear();
+            let said = tokio::time::timeout(
+                STOP_STEP,
+                publish(
+                    &ctx,
+                    EventType::HostStopped,
+                    HostStopped {
+                        host_id: ctx.info.id.clone(),
+                        name: ctx.info.name.clone(),
+                        reason,
+                    },
+                ),
+            )
+            .await;
+            if said.is_err() {
+                tracing::warn!("could not publish host_stopped within {STOP_STEP:?}");
+            }
+            match tokio::time::timeout(STOP_STEP, ctx.lattice.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(%e, "could not flush host_stopped"),
+                Err(_) => tracing::warn!("could not flush host_stopped within {STOP_STEP:?}"),
+            }
+        };
+        if tokio::time::timeout(STOP_DEADLINE, stopping).await.is_err() {
+            tracing::warn!("host stop took over {STOP_DEADLINE:?}; stopping anyway");
         }
         tracing::info!(id = %ctx.info.id, "host stopped");
     }

@@ -142,10 +142,21 @@ impl NatsServer {
     /// Like [`NatsServer::start`], appending `extra` to the command line
     /// (e.g. `["-c", "auth.conf"]`).
     pub fn start_with_args(extra: &[&str]) -> anyhow::Result<NatsServer> {
+        Self::start_inner(extra, true)
+    }
+
+    /// Starts `nats-server -c CONF -a 127.0.0.1 -p PORT` for a complete
+    /// configuration with its own `jetstream` block (such as one `trellis
+    /// nats-config` prints); the flags override its listen address.
+    pub fn start_with_config(conf: &Path) -> anyhow::Result<NatsServer> {
+        Self::start_inner(&["-c", &conf.display().to_string()], false)
+    }
+
+    fn start_inner(extra: &[&str], jetstream_flags: bool) -> anyhow::Result<NatsServer> {
         let bin = nats_server_bin()?;
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
-            match Self::try_start(&bin, extra)? {
+            match Self::try_start(&bin, extra, jetstream_flags)? {
                 Ok(server) => return Ok(server),
                 Err(port_in_use) => last_err = Some(port_in_use),
             }
@@ -155,7 +166,11 @@ impl NatsServer {
 
     /// One start attempt. The outer error is fatal; the inner one means the
     /// port was taken and another attempt may succeed.
-    fn try_start(bin: &Path, extra: &[&str]) -> anyhow::Result<Result<NatsServer, anyhow::Error>> {
+    fn try_start(
+        bin: &Path,
+        extra: &[&str],
+        jetstream_flags: bool,
+    ) -> anyhow::Result<Result<NatsServer, anyhow::Error>> {
         let dir = tempfile::Builder::new()
             .prefix("trellis-nats-")
             .tempdir()
@@ -165,11 +180,11 @@ impl NatsServer {
         let port = free_port();
         let store = dir.path().join("js");
         let mut cmd = Command::new(bin);
-        cmd.arg("-js")
-            .args(["-a", "127.0.0.1"])
+        if jetstream_flags {
+            cmd.arg("-js").arg("-sd").arg(&store);
+        }
+        cmd.args(["-a", "127.0.0.1"])
             .args(["-p", &port.to_string()])
-            .arg("-sd")
-            .arg(&store)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("cloning log handle")?)
@@ -242,6 +257,13 @@ impl NatsServer {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (a crash) and reaps it.
+    pub fn sigkill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("killing nats-server")?;
+        self.child.wait().context("reaping nats-server")?;
+        Ok(())
     }
 
     /// The server log (stdout and stderr) so far.

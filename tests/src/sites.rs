@@ -6,7 +6,11 @@
 
 use std::net::SocketAddr;
 
-use crate::{HostOpts, NatsServer, Proxy, free_port};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::{HostOpts, NatsServer, Proxy, free_port, trellis_bin};
 
 /// A hub, one edge site, and the proxied uplink between them.
 pub struct EdgeSite {
@@ -27,26 +31,45 @@ impl EdgeSite {
         let dir = tempfile::tempdir()?;
         let leaf_port = free_port();
         let uplink = Proxy::start(SocketAddr::from(([127, 0, 0, 1], leaf_port))).await?;
+        // Both configurations are the ones `trellis nats-config` prints,
+        // so the leaf connection is authenticated with the hub's leaf nkey
+        // as in production (a leaf without it is refused).
+        let key = dir.path().join("leaf.nk");
+        let hub_text = nats_config(&[
+            "hub",
+            "--leafnode-port",
+            &leaf_port.to_string(),
+            "--leaf-key",
+            &key.display().to_string(),
+            "--store-dir",
+            &dir.path().join("hub-js").display().to_string(),
+        ])?;
         // The hub tells leaf nodes where to reconnect; it must name the
         // proxy, or the first reconnect would go around it for good.
+        let hub_text = hub_text.replacen(
+            "leafnodes {",
+            &format!("leafnodes {{ advertise: \"127.0.0.1:{}\",", uplink.port()),
+            1,
+        );
         let hub_conf = dir.path().join("hub.conf");
-        std::fs::write(
-            &hub_conf,
-            format!(
-                "jetstream {{ domain: hub }}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\", advertise: \"127.0.0.1:{}\" }}\n",
-                uplink.port()
-            ),
-        )?;
-        let hub = NatsServer::start_with_args(&["-c", &hub_conf.display().to_string()])?;
+        std::fs::write(&hub_conf, hub_text)?;
+        let hub = NatsServer::start_with_config(&hub_conf)?;
         let leaf_conf = dir.path().join("leaf.conf");
         std::fs::write(
             &leaf_conf,
-            format!(
-                "jetstream {{ domain: edge-{site} }}\nleafnodes {{ remotes: [ {{ url: \"nats-leaf://127.0.0.1:{}\" }} ] }}\n",
-                uplink.port()
-            ),
+            nats_config(&[
+                "leaf",
+                "--remote",
+                &format!("nats-leaf://127.0.0.1:{}", uplink.port()),
+                "--name",
+                site,
+                "--creds",
+                &key.display().to_string(),
+                "--store-dir",
+                &dir.path().join("leaf-js").display().to_string(),
+            ])?,
         )?;
-        let leaf = NatsServer::start_with_args(&["-c", &leaf_conf.display().to_string()])?;
+        let leaf = NatsServer::start_with_config(&leaf_conf)?;
         Ok(EdgeSite {
             hub,
             leaf,
@@ -83,4 +106,20 @@ impl EdgeSite {
             ..HostOpts::default()
         }
     }
+}
+
+/// The configuration `trellis nats-config ARGS...` prints.
+pub fn nats_config(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(trellis_bin())
+        .arg("nats-config")
+        .args(args)
+        .output()
+        .context("running trellis nats-config")?;
+    if !out.status.success() {
+        bail!(
+            "trellis nats-config {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
 }

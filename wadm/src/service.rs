@@ -81,11 +81,17 @@ pub enum WadmError {
     Lattice(#[from] LatticeError),
 }
 
+/// The longest [`WadmHandle::stop`] waits for the leader loop to finish.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
 /// A running wadm instance.
 pub struct WadmHandle {
     id: String,
     stop: watch::Sender<bool>,
     leader: JoinHandle<()>,
+    /// The loop and the lease holder `leader` waits for, aborted when the
+    /// stop runs out of time.
+    stuck: Vec<tokio::task::AbortHandle>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -102,9 +108,22 @@ impl WadmHandle {
     }
 
     /// Stops: the leader loop finishes its command and releases the lease.
+    /// Bounded by [`STOP_DEADLINE`]: past it (a command stuck on a
+    /// nats-server that is gone) the loop is dropped and the lease runs
+    /// out on its own.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(70), self.leader).await;
+        let mut leader = self.leader;
+        if tokio::time::timeout(STOP_DEADLINE, &mut leader)
+            .await
+            .is_err()
+        {
+            tracing::warn!(wadm = %self.id, "wadm did not stop within {STOP_DEADLINE:?}; stopping anyway");
+            leader.abort();
+            for task in self.stuck {
+                task.abort();
+            }
+        }
         for task in self.tasks {
             task.abort();
         }
@@ -173,6 +192,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         settled: false,
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
+    let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
     let leader = tokio::spawn(async move {
         // The lease goes only after the loop finished its command.
         let _ = leader.await;
@@ -184,6 +204,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         id,
         stop,
         leader,
+        stuck,
         tasks,
     })
 }

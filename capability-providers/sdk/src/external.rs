@@ -184,10 +184,20 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
     for task in &tasks {
         task.abort();
     }
-    provider.shutdown().await;
-    let _ = lattice.flush().await;
+    // Bounded: with nats-server gone neither would ever finish, and a
+    // provider told to stop must stop.
+    if tokio::time::timeout(STOP_STEP, provider.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(provider = %provider_id, "provider did not stop within {STOP_STEP:?}");
+    }
+    let _ = tokio::time::timeout(STOP_STEP, lattice.flush()).await;
     Ok(())
 }
+
+/// The longest one step of an external provider's stop may take.
+const STOP_STEP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Resolves on SIGINT or SIGTERM (for the `main` of long-running processes).
 pub async fn shutdown_signal() {
@@ -225,7 +235,10 @@ pub fn main(provider: Arc<dyn Provider>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(provider)) {
+    let result = runtime.block_on(run(provider));
+    // Dropping a runtime waits for its blocking threads without a bound.
+    runtime.shutdown_timeout(STOP_STEP);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

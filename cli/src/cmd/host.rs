@@ -49,7 +49,43 @@ fn machine_name() -> String {
         .unwrap_or_else(|| "trellis-host".into())
 }
 
-pub use trellis_provider_sdk::external::shutdown_signal;
+/// After a stop signal a host or wadm process exits by then, stopped
+/// cleanly or not (their own stop is bounded at 5 s).
+const EXIT_DEADLINE: Duration = Duration::from_secs(8);
+
+/// Resolves on the first SIGINT or SIGTERM and arms [`EXIT_DEADLINE`].
+pub async fn shutdown_signal() {
+    shutdown_signal_then(EXIT_DEADLINE, || {}).await;
+}
+
+/// Resolves on the first SIGINT or SIGTERM. From then on the process exits
+/// (status 1, after `before_exit`) when it is still running `deadline`
+/// later or at a second signal: whatever a stop step waits for (a
+/// nats-server that is gone, a stuck provider, a blocking thread the
+/// runtime would wait for) cannot keep it alive.
+pub async fn shutdown_signal_then(
+    deadline: Duration,
+    before_exit: impl Fn() + Send + Sync + 'static,
+) {
+    trellis_provider_sdk::external::shutdown_signal().await;
+    let before_exit = std::sync::Arc::new(before_exit);
+    let at_deadline = before_exit.clone();
+    // A plain thread: it fires even when every runtime worker is blocked.
+    let _ = std::thread::Builder::new()
+        .name("exit-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            eprintln!("error: still running {deadline:?} after the stop signal; exiting anyway");
+            at_deadline();
+            std::process::exit(1);
+        });
+    tokio::spawn(async move {
+        trellis_provider_sdk::external::shutdown_signal().await;
+        eprintln!("error: second stop signal; exiting now");
+        before_exit();
+        std::process::exit(1);
+    });
+}
 
 pub async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
     let config = host_config(global, &args.host)?;

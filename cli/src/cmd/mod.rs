@@ -11,11 +11,14 @@ mod host;
 mod keys;
 mod link;
 mod nats_config;
+mod nats_roles;
 mod up;
+mod up_state;
 mod wadm;
 mod workload;
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -32,7 +35,30 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const DISCOVERY_WINDOW: Duration = Duration::from_millis(750);
 
 /// Runs the parsed command.
+///
+/// A one-shot command whose connection is denied a publish or subscribe
+/// fails at once with the server's reason, instead of waiting out its
+/// timeout for a reply that cannot come.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut denied = DENIED.subscribe();
+    tokio::select! {
+        result = dispatch(cli) => result,
+        Ok(text) = denied.wait_for(Option::is_some) => {
+            let text = text.clone().unwrap_or_default();
+            bail!(
+                "permission denied: the NATS server refused this ({text}); the credentials \
+                 passed lack that permission (operators need the operator role of \
+                 `trellis nats-config roles`, see docs/nats-auth.md)"
+            )
+        }
+    }
+}
+
+/// The first permissions violation any one-shot connection saw.
+static DENIED: LazyLock<tokio::sync::watch::Sender<Option<String>>> =
+    LazyLock::new(|| tokio::sync::watch::channel(None).0);
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Up(args) => up::up(&global, args).await,
@@ -50,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Claims(cmd) => claims::run(&global, cmd),
         Command::App(cmd) => app::run(&global, cmd).await,
         Command::Wadm(args) => wadm::run(&global, args).await,
-        Command::NatsConfig(cmd) => nats_config::run(cmd),
+        Command::NatsConfig(cmd) => nats_config::run(&global, cmd),
     }
 }
 
@@ -78,7 +104,13 @@ pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
 
 /// Connects to the lattice named by the global flags.
 pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Lattice> {
-    Ok(Lattice::connect(&lattice_config(global)?).await?)
+    let lattice = Lattice::connect(&lattice_config(global)?).await?;
+    let watched = lattice.clone();
+    tokio::spawn(async move {
+        let text = watched.permission_denied().await;
+        DENIED.send_replace(Some(text));
+    });
+    Ok(lattice)
 }
 
 /// Parses `KEY=VALUE` arguments, naming the bad one.

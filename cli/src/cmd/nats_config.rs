@@ -10,7 +10,9 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::args::NatsConfigCommand;
+use anyhow::Context;
+
+use crate::args::{GlobalArgs, NatsConfigCommand};
 
 /// JetStream domain of the hub: where links, config, artifacts and wadm live.
 pub const HUB_DOMAIN: &str = "hub";
@@ -20,20 +22,51 @@ pub const HUB_DOMAIN: &str = "hub";
 pub enum Role {
     /// Alone (a development lattice).
     Single,
-    /// The cloud side, accepting leaf connections on a port.
+    /// The cloud side, accepting leaf connections.
     Hub {
-        /// Port edge sites connect to.
-        leafnode_port: u16,
+        /// `HOST:PORT` edge sites connect to.
+        leafnode_listen: String,
+        /// Public user nkey a leaf node must sign with: no other leaf
+        /// connection is accepted.
+        leaf_key: String,
     },
     /// An edge site.
     Leaf {
         /// `nats-leaf://HOST:PORT` of the hub.
         remote: String,
         /// Credentials for the leaf connection.
-        creds: Option<PathBuf>,
+        auth: Option<LeafAuth>,
         /// Site name (its JetStream domain is `edge-NAME`).
         site: String,
     },
+}
+
+/// How an edge site's nats-server proves itself to the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeafAuth {
+    /// The seed of the hub's leaf nkey (`SU...`).
+    Nkey(String),
+    /// A decentralized-auth `.creds` file (JWT and seed).
+    Creds(PathBuf),
+}
+
+impl LeafAuth {
+    /// Reads `path`: an nkey seed file or a `.creds` file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading leaf credentials {}", path.display()))?;
+        let text = text.trim();
+        if text.contains("BEGIN NATS USER JWT") {
+            return Ok(Self::Creds(path.to_owned()));
+        }
+        if text.starts_with("SU") && nkeys::KeyPair::from_seed(text).is_ok() {
+            return Ok(Self::Nkey(text.to_owned()));
+        }
+        anyhow::bail!(
+            "{} is neither a NATS user nkey seed (SU..., the hub's leaf.nk) nor a .creds file",
+            path.display()
+        )
+    }
 }
 
 /// The JetStream domain of an edge site: `edge-` and the site name with
@@ -63,30 +96,33 @@ pub fn config(role: &Role, listen: &str, store_dir: &Path) -> String {
         Role::Single => {
             let _ = writeln!(out, "jetstream {{ store_dir: {store:?} }}");
         }
-        Role::Hub { leafnode_port } => {
+        Role::Hub {
+            leafnode_listen,
+            leaf_key,
+        } => {
             let _ = writeln!(
                 out,
                 "jetstream {{ store_dir: {store:?}, domain: {HUB_DOMAIN} }}"
             );
-            let _ = writeln!(out, "leafnodes {{ listen: \"0.0.0.0:{leafnode_port}\" }}");
+            let _ = writeln!(
+                out,
+                "leafnodes {{ listen: {leafnode_listen:?}, authorization {{ nkey: {leaf_key:?} }} }}"
+            );
         }
-        Role::Leaf {
-            remote,
-            creds,
-            site,
-        } => {
+        Role::Leaf { remote, auth, site } => {
             let domain = leaf_domain(site);
             let _ = writeln!(
                 out,
                 "jetstream {{ store_dir: {store:?}, domain: {domain} }}"
             );
-            let creds = creds
-                .as_ref()
-                .map(|c| format!(", credentials: {:?}", c.display().to_string()))
-                .unwrap_or_default();
+            let auth = match auth {
+                Some(LeafAuth::Creds(c)) => format!(", credentials: {:?}", c.display().to_string()),
+                Some(LeafAuth::Nkey(seed)) => format!(", nkey: {seed:?}"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "leafnodes {{ remotes: [ {{ url: {remote:?}{creds} }} ] }}"
+                "leafnodes {{ remotes: [ {{ url: {remote:?}{auth} }} ] }}"
             );
         }
     }
@@ -120,14 +156,31 @@ pub fn check_remote(url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `trellis nats-config hub|leaf`.
-pub fn run(cmd: NatsConfigCommand) -> anyhow::Result<()> {
+/// Runs `trellis nats-config hub|leaf|roles`.
+pub fn run(global: &GlobalArgs, cmd: NatsConfigCommand) -> anyhow::Result<()> {
     let (role, port, store) = match cmd {
+        NatsConfigCommand::Roles { keys_dir } => {
+            return super::nats_roles::run(&global.lattice, &keys_dir);
+        }
         NatsConfigCommand::Hub {
             nats_port,
             leafnode_port,
+            leafnode_host,
+            leaf_key,
             store_dir,
-        } => (Role::Hub { leafnode_port }, nats_port, store_dir),
+        } => {
+            let key = super::nats_roles::ensure_user_key(&leaf_key)?;
+            eprintln!(
+                "Leaf nodes must sign with the nkey in {}: give the file to each edge site \
+                 (`trellis nats-config leaf --creds FILE` or `trellis up --leaf-creds FILE`).",
+                leaf_key.display()
+            );
+            let role = Role::Hub {
+                leafnode_listen: format!("{leafnode_host}:{leafnode_port}"),
+                leaf_key: key.public_key(),
+            };
+            (role, nats_port, store_dir)
+        }
         NatsConfigCommand::Leaf {
             remote,
             nats_port,
@@ -138,7 +191,7 @@ pub fn run(cmd: NatsConfigCommand) -> anyhow::Result<()> {
             check_remote(&remote)?;
             let role = Role::Leaf {
                 remote,
-                creds,
+                auth: creds.as_deref().map(LeafAuth::from_file).transpose()?,
                 site: name,
             };
             (role, nats_port, store_dir)
@@ -153,23 +206,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hub_and_leaf_configs_name_their_domains() {
+    fn hub_and_leaf_configs_name_their_domains_and_leaf_auth() {
         let hub = config(
             &Role::Hub {
-                leafnode_port: 7422,
+                leafnode_listen: "127.0.0.1:7422".into(),
+                leaf_key: "UKEY".into(),
             },
             "127.0.0.1:4222",
             Path::new("/d"),
         );
         assert!(hub.contains("domain: hub"), "{hub}");
         assert!(
-            hub.contains("leafnodes { listen: \"0.0.0.0:7422\" }"),
+            hub.contains(
+                "leafnodes { listen: \"127.0.0.1:7422\", authorization { nkey: \"UKEY\" } }"
+            ),
             "{hub}"
         );
         let leaf = config(
             &Role::Leaf {
                 remote: "nats-leaf://hub.example:7422".into(),
-                creds: Some("/c/leaf.creds".into()),
+                auth: Some(LeafAuth::Creds("/c/leaf.creds".into())),
                 site: "shop 1".into(),
             },
             "127.0.0.1:4222",
@@ -180,8 +236,37 @@ mod tests {
             leaf.contains("url: \"nats-leaf://hub.example:7422\", credentials: \"/c/leaf.creds\""),
             "{leaf}"
         );
+        let leaf = config(
+            &Role::Leaf {
+                remote: "nats-leaf://hub.example:7422".into(),
+                auth: Some(LeafAuth::Nkey("SUSEED".into())),
+                site: "s".into(),
+            },
+            "127.0.0.1:4222",
+            Path::new("/d"),
+        );
+        assert!(leaf.contains(", nkey: \"SUSEED\" }"), "{leaf}");
         let single = config(&Role::Single, "127.0.0.1:4222", Path::new("/d"));
         assert!(!single.contains("domain"), "{single}");
+    }
+
+    #[test]
+    fn leaf_credentials_are_a_seed_or_a_creds_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let seed_path = dir.path().join("leaf.nk");
+        let pair = super::super::nats_roles::ensure_user_key(&seed_path).unwrap();
+        let seed = pair.seed().unwrap();
+        assert_eq!(
+            LeafAuth::from_file(&seed_path).unwrap(),
+            LeafAuth::Nkey(seed)
+        );
+        let creds = dir.path().join("x.creds");
+        std::fs::write(&creds, "-----BEGIN NATS USER JWT-----\nabc\n").unwrap();
+        assert_eq!(LeafAuth::from_file(&creds).unwrap(), LeafAuth::Creds(creds));
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, "hello").unwrap();
+        let err = LeafAuth::from_file(&junk).unwrap_err().to_string();
+        assert!(err.contains("neither a NATS user nkey seed"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! `trellis up` and `trellis down`: a single-node lattice for development.
 //!
 //! `up` runs nats-server (JetStream on) as a child, and a host and wadm in
-//! its own process, writes `up.pid` into the data dir, and on Ctrl-C/SIGTERM stops
-//! the host (which says `host_stopped`) and then nats-server. `--detach`
-//! re-runs `up` in the background and returns when it wrote `up.ready`.
+//! its own process, writes `up.pid` and `nats.pid` into the data dir, and
+//! on Ctrl-C/SIGTERM stops wadm and the host (which says `host_stopped`)
+//! and then nats-server, each step bounded. `--detach` re-runs `up` in the
+//! background and returns when it wrote `up.ready`. A nats-server that a
+//! crashed `up` left running is stopped by the next `up` or by `down`
+//! (see [`super::up_state`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,14 +16,25 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::host::{host_config, shutdown_signal, trellis_home};
-use super::nats_config::{HUB_DOMAIN, Role, check_remote, config};
+use super::host::{host_config, shutdown_signal_then, trellis_home};
+use super::nats_config::{HUB_DOMAIN, LeafAuth, Role, check_remote, config};
+use super::nats_roles::ensure_user_key;
+use super::up_state::{
+    NATS_PID_FILE, UP_PID_FILE, alive, conf_path, remove_pid, running_up, stop_orphan_nats,
+    terminate, write_pid,
+};
 use crate::args::{DownArgs, GlobalArgs, UpArgs};
 
-const PID_FILE: &str = "up.pid";
 const READY_FILE: &str = "up.ready";
+/// Seed of the nkey a hub's leaf nodes sign with.
+const LEAF_KEY_FILE: &str = "leaf.nk";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long nats-server gets to stop on SIGTERM before SIGKILL.
+const NATS_STOP_GRACE: Duration = Duration::from_secs(10);
+/// After a stop signal `up` exits by then whatever still runs (wadm and
+/// the host are bounded at 5 s each, nats-server at [`NATS_STOP_GRACE`]).
+const EXIT_DEADLINE: Duration = Duration::from_secs(25);
 
 fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     given
@@ -33,10 +47,16 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // nats-server resolves the store path from its own working directory.
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-    if let Some(pid) = running_pid(&dir) {
+    if let Some(pid) = running_up(&dir) {
         bail!(
             "trellis up already runs (pid {pid}) with data dir {}; stop it with `trellis down --data-dir {}` or use another --data-dir",
             dir.display(),
+            dir.display()
+        );
+    }
+    if let Some(pid) = stop_orphan_nats(&dir) {
+        eprintln!(
+            "Stopped nats-server (pid {pid}) that an earlier trellis up on {} left running.",
             dir.display()
         );
     }
@@ -45,15 +65,17 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         return detach(&dir);
     }
     let mut global = global.clone();
-    let role = role(&args)?;
+    let role = role(&args, &dir)?;
     if let Role::Leaf { .. } = role {
         // Edge hosts keep the lattice's buckets in the hub's domain.
         global
             .js_domain
             .get_or_insert_with(|| HUB_DOMAIN.to_owned());
     }
+    write_pid(&dir, UP_PID_FILE, std::process::id())?;
     let nats = match &global.nats_url {
         Some(_) if role != Role::Single => {
+            remove_pid(&dir, UP_PID_FILE);
             bail!(
                 "--leafnode-port and --leaf-remote configure the nats-server `up` starts; drop --nats-url"
             )
@@ -66,31 +88,54 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
                 &dir.join("jetstream"),
             );
             let nats =
-                NatsServer::start(args.nats_server_bin.as_deref(), args.nats_port, &dir, &conf)?;
+                NatsServer::start(args.nats_server_bin.as_deref(), args.nats_port, &dir, &conf);
+            let nats = match nats {
+                Ok(nats) => nats,
+                Err(e) => {
+                    remove_pid(&dir, UP_PID_FILE);
+                    return Err(e);
+                }
+            };
             global.nats_url = Some(format!("nats://127.0.0.1:{}", args.nats_port));
             Some(nats)
         }
     };
-    std::fs::write(dir.join(PID_FILE), std::process::id().to_string())?;
     let with_wadm = !matches!(role, Role::Leaf { .. });
-    let result = serve(&global, &args, &dir, with_wadm).await;
+    let result = serve(
+        &global,
+        &args,
+        &role,
+        &dir,
+        with_wadm,
+        nats.as_ref().map(|n| n.pid()),
+    )
+    .await;
     drop(nats);
-    let _ = std::fs::remove_file(dir.join(PID_FILE));
+    remove_pid(&dir, UP_PID_FILE);
     let _ = std::fs::remove_file(dir.join(READY_FILE));
     result
 }
 
-/// The nats-server role the flags ask for.
-fn role(args: &UpArgs) -> anyhow::Result<Role> {
+/// The nats-server role the flags ask for. A hub's leaf nkey is made in
+/// `dir` on first use and kept.
+fn role(args: &UpArgs, dir: &Path) -> anyhow::Result<Role> {
     Ok(match (&args.leafnode_port, &args.leaf_remote) {
-        (Some(port), _) => Role::Hub {
-            leafnode_port: *port,
-        },
+        (Some(port), _) => {
+            let key = ensure_user_key(&dir.join(LEAF_KEY_FILE))?;
+            Role::Hub {
+                leafnode_listen: format!("{}:{port}", args.leafnode_host),
+                leaf_key: key.public_key(),
+            }
+        }
         (None, Some(remote)) => {
             check_remote(remote)?;
             Role::Leaf {
                 remote: remote.clone(),
-                creds: args.leaf_creds.clone(),
+                auth: args
+                    .leaf_creds
+                    .as_deref()
+                    .map(LeafAuth::from_file)
+                    .transpose()?,
                 site: args.host.name.clone().unwrap_or_else(|| "site".into()),
             }
         }
@@ -101,12 +146,14 @@ fn role(args: &UpArgs) -> anyhow::Result<Role> {
 async fn serve(
     global: &GlobalArgs,
     args: &UpArgs,
+    role: &Role,
     dir: &Path,
     with_wadm: bool,
+    nats_pid: Option<u32>,
 ) -> anyhow::Result<()> {
     let mut config = host_config(global, &args.host)?;
-    if let Ok(Role::Leaf { site, .. }) = role(args) {
-        config.site.get_or_insert(site);
+    if let Role::Leaf { site, .. } = role {
+        config.site.get_or_insert(site.clone());
     }
     // The dev loop: this host trusts the local dev issuer, with which the
     // CLI signs unsigned local files it deploys here.
@@ -127,15 +174,36 @@ async fn serve(
         true => Some(trellis_wadm::start(super::wadm::config(global, &wadm_args)?).await?),
         false => None,
     };
-    let ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
+    let mut ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
+    if let Role::Hub {
+        leafnode_listen, ..
+    } = role
+    {
+        let key = dir.join(LEAF_KEY_FILE);
+        ready.push_str(&format!(
+            "leafnode={leafnode_listen}\nleaf_creds={}\n",
+            key.display()
+        ));
+        eprintln!(
+            "Edge sites join with --leaf-remote nats-leaf://THIS_HOST:PORT (listening on {leafnode_listen}) \
+             --leaf-creds {} (copy the file there; leaf connections without it are refused).",
+            key.display()
+        );
+    }
     std::fs::write(dir.join(READY_FILE), &ready)?;
     eprintln!(
         "Trellis is up: nats {url}, lattice {lattice}, host {}. Ctrl-C stops it.",
         host.id()
     );
+    // Past the deadline the process exits anyway, taking nats-server with it.
+    let on_deadline = move || {
+        if let Some(pid) = nats_pid {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    };
     // wadm goes first so that it does not react to its own host stopping.
     host.run_until(async {
-        shutdown_signal().await;
+        shutdown_signal_then(EXIT_DEADLINE, on_deadline).await;
         if let Some(wadm) = wadm {
             wadm.stop().await;
         }
@@ -192,42 +260,45 @@ fn detach(dir: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// Stops the `up` running on the data dir (SIGTERM, then SIGKILL past
+/// [`STOP_TIMEOUT`]) and any nats-server of that data dir still running
+/// after it, such as one a crashed `up` left.
 pub async fn down(args: DownArgs) -> anyhow::Result<()> {
     let dir = data_dir(args.data_dir)?;
-    let Some(pid) = running_pid(&dir) else {
-        let _ = std::fs::remove_file(dir.join(PID_FILE));
-        bail!(
-            "nothing to stop: no trellis up runs with data dir {}",
-            dir.display()
-        );
-    };
-    kill(Pid::from_raw(pid), Signal::SIGTERM).context("cannot signal trellis up")?;
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if !alive(pid) {
-            eprintln!("Trellis stopped (pid {pid}).");
-            return Ok(());
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let up = running_up(&dir);
+    if let Some(pid) = up {
+        kill(Pid::from_raw(pid), Signal::SIGTERM).context("cannot signal trellis up")?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if alive(pid) {
+            eprintln!("trellis up (pid {pid}) did not stop within {STOP_TIMEOUT:?}; killing it");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        remove_pid(&dir, UP_PID_FILE);
     }
-    bail!("trellis up (pid {pid}) did not stop within {STOP_TIMEOUT:?}")
-}
-
-fn running_pid(dir: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(dir.join(PID_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    alive(pid).then_some(pid)
-}
-
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie still "exists", so also look at
-    // its state in /proc.
-    kill(Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| stat.split_whitespace().nth(2) == Some("Z"))
+    let orphan = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || stop_orphan_nats(&dir)
+    })
+    .await
+    .unwrap_or(None);
+    match (up, orphan) {
+        (Some(pid), _) => eprintln!("Trellis stopped (pid {pid})."),
+        (None, Some(pid)) => {
+            eprintln!("Stopped nats-server (pid {pid}) that a crashed trellis up left running.")
+        }
+        (None, None) => {
+            remove_pid(&dir, UP_PID_FILE);
+            bail!(
+                "nothing to stop: no trellis up runs with data dir {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn tail(path: &Path) -> String {
@@ -236,9 +307,10 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// nats-server as a child process, stopped on drop.
+/// nats-server as a child process, its pid in `nats.pid`; stopped on drop.
 struct NatsServer {
     child: Child,
+    dir: PathBuf,
 }
 
 impl NatsServer {
@@ -249,9 +321,20 @@ impl NatsServer {
         };
         let log_path = dir.join("nats-server.log");
         let log = std::fs::File::create(&log_path)?;
-        let conf_path = dir.join("nats-server.conf");
-        std::fs::write(&conf_path, conf)
-            .with_context(|| format!("writing {}", conf_path.display()))?;
+        let conf_path = conf_path(dir);
+        {
+            // It may hold the hub's leaf seed: owner only.
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::remove_file(&conf_path);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&conf_path)
+                .and_then(|mut f| f.write_all(conf.as_bytes()))
+                .with_context(|| format!("writing {}", conf_path.display()))?;
+        }
         let child = Command::new(&bin)
             .arg("-c")
             .arg(&conf_path)
@@ -260,7 +343,12 @@ impl NatsServer {
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot run {}", bin.display()))?;
-        let mut server = Self { child };
+        let mut server = Self {
+            child,
+            dir: dir.to_owned(),
+        };
+        // Recorded at once, so that a crash from here on leaves it findable.
+        write_pid(dir, NATS_PID_FILE, server.child.id())?;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Server is ready")) {
@@ -278,21 +366,17 @@ impl NatsServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let pid = Pid::from_raw(self.child.id() as i32);
-        let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        terminate(self.child.id() as i32, NATS_STOP_GRACE);
         let _ = self.child.wait();
+        remove_pid(&self.dir, NATS_PID_FILE);
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Lattice {
     pub(crate) js: jetstream::Context,
     pub(crate) lattice: LatticeName,
     pub(crate) request_timeout: Duration,
+    /// The server's message at the first permissions violation.
+    denied: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Lattice {
@@ -77,6 +79,27 @@ impl Lattice {
             .name(&config.connection_name)
             .connection_timeout(config.connect_timeout)
             .request_timeout(Some(config.request_timeout));
+        let (denied_tx, denied) = tokio::sync::watch::channel(None);
+        // A publish or subscribe the credentials do not allow is dropped by
+        // the server with only an -ERR; keep it, so that a request that then
+        // never gets its reply can say why.
+        let options = options.event_callback(move |event| {
+            let denied = denied_tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) = event
+                    && text.to_ascii_lowercase().contains("permissions violation")
+                {
+                    tracing::warn!(%text, "the NATS server denied a publish or subscribe");
+                    denied.send_if_modified(|first| match first {
+                        Some(_) => false,
+                        None => {
+                            *first = Some(text);
+                            true
+                        }
+                    });
+                }
+            }
+        });
         let options = apply_auth(options, &config.auth)
             .await
             .map_err(connect_err)?;
@@ -105,7 +128,10 @@ impl Lattice {
                 ),
             })
         })?;
-        Ok(Self::from_client(client, config))
+        Ok(Self {
+            denied,
+            ..Self::from_client(client, config)
+        })
     }
 
     /// Wraps an existing connection.
@@ -119,6 +145,22 @@ impl Lattice {
             js,
             lattice: config.lattice.clone(),
             request_timeout: config.request_timeout,
+            denied: tokio::sync::watch::channel(None).1,
+        }
+    }
+
+    /// Resolves, with the server's message, once the server has denied
+    /// this connection a publish or subscribe (its credentials lack the
+    /// permission); never resolves for a connection without one.
+    pub async fn permission_denied(&self) -> String {
+        let mut denied = self.denied.clone();
+        let text = match denied.wait_for(Option::is_some).await {
+            Ok(text) => text.clone(),
+            Err(_) => None,
+        };
+        match text {
+            Some(text) => text,
+            None => std::future::pending().await,
         }
     }
 

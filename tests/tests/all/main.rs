@@ -22,6 +22,7 @@ mod managed_link;
 mod misbehave;
 mod rollout;
 mod routing;
+mod shutdown;
 mod trust;
 mod up;
 mod wadm;

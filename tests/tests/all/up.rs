@@ -1,8 +1,15 @@
-//! `trellis up --detach` / `trellis down`, and the missing nats-server message.
+//! `trellis up --detach` / `trellis down`, the missing nats-server
+//! message, recovery from a crashed `up`, and a hub's leaf authentication.
 
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use trellis_tests::{free_port, nats_server_bin, trellis_bin};
+use anyhow::Context;
+use futures::StreamExt;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use trellis_tests::{NatsServer, free_port, nats_config, nats_server_bin, trellis_bin};
 
 #[test]
 fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
@@ -111,5 +118,245 @@ fn up_refuses_a_nats_server_too_old_for_jetstream() -> anyhow::Result<()> {
         stderr.contains("(2.9)") && stderr.contains("2.10 or newer"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// Runs `trellis up --detach` on `data` with `args`; its stdout (up.ready).
+fn up_detached(data: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(trellis_bin())
+        .args(["up", "--detach", "--data-dir"])
+        .arg(data)
+        .arg("--nats-server-bin")
+        .arg(nats_server_bin()?)
+        .args(args)
+        .env_remove("TRELLIS_NATS_URL")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn down(data: &Path) -> anyhow::Result<std::process::Output> {
+    Ok(Command::new(trellis_bin())
+        .args(["down", "--data-dir"])
+        .arg(data)
+        .output()?)
+}
+
+fn pid_in(data: &Path, file: &str) -> anyhow::Result<i32> {
+    Ok(std::fs::read_to_string(data.join(file))
+        .with_context(|| format!("reading {file}"))?
+        .trim()
+        .parse()?)
+}
+
+/// Whether `pid` runs (a zombie, which no one may reap in a container, does
+/// not count).
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.split_whitespace().nth(2) == Some("Z"))
+}
+
+/// Waits (≤10 s) for `pid` to be gone.
+fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+fn host_names(port: &str) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(trellis_bin())
+        .args(["get", "hosts", "--output", "json", "--nats-url"])
+        .arg(format!("nats://127.0.0.1:{port}"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "get hosts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[test]
+fn a_crashed_up_leaves_no_nats_server_behind_for_the_next_up_or_down() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let port = free_port().to_string();
+    let args = ["--name", "dev", "--nats-port", port.as_str()];
+    up_detached(&data, &args)?;
+    let (up, orphan) = (pid_in(&data, "up.pid")?, pid_in(&data, "nats.pid")?);
+    kill(Pid::from_raw(up), Signal::SIGKILL)?;
+    assert!(gone(up), "trellis up survived SIGKILL");
+    assert!(alive(orphan), "the crash should leave nats-server running");
+
+    // The next `up` on the data dir stops the orphan and serves.
+    up_detached(&data, &args)?;
+    assert!(gone(orphan), "the orphan nats-server {orphan} still runs");
+    let nats = pid_in(&data, "nats.pid")?;
+    assert_ne!(nats, orphan);
+    assert_eq!(host_names(&port)?[0]["name"], "dev");
+
+    // And `down` leaves no nats-server, even after another crash.
+    let up = pid_in(&data, "up.pid")?;
+    kill(Pid::from_raw(up), Signal::SIGKILL)?;
+    assert!(gone(up));
+    assert!(alive(nats));
+    let out = down(&data)?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("pid {nats}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gone(nats), "down left nats-server {nats} running");
+
+    // A clean up/down cycle on the same dir leaves nothing either.
+    up_detached(&data, &args)?;
+    let nats = pid_in(&data, "nats.pid")?;
+    assert!(down(&data)?.status.success());
+    assert!(gone(nats), "down left nats-server {nats} running");
+    assert!(!down(&data)?.status.success(), "nothing left to stop");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_refuses_leaf_nodes_without_its_leaf_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub_data = dir.path().join("hub");
+    let (port, leaf_port) = (free_port().to_string(), free_port());
+    let ready = up_detached(
+        &hub_data,
+        &[
+            "--name",
+            "cloud",
+            "--nats-port",
+            &port,
+            "--leafnode-port",
+            &leaf_port.to_string(),
+        ],
+    )?;
+    // Local only unless --leafnode-host says otherwise, and it says where
+    // the key is.
+    assert!(
+        ready.contains(&format!("leafnode=127.0.0.1:{leaf_port}")),
+        "{ready}"
+    );
+    let key = hub_data.join("leaf.nk");
+    assert!(
+        ready.contains(&format!("leaf_creds={}", key.display())),
+        "{ready}"
+    );
+    let hub = async_nats::connect(format!("nats://127.0.0.1:{port}")).await?;
+    let remote = format!("nats-leaf://127.0.0.1:{leaf_port}");
+
+    let leaf_server = |name: &str, creds: Option<&Path>| -> anyhow::Result<NatsServer> {
+        let mut args = vec!["leaf", "--remote", remote.as_str(), "--name", name];
+        let creds = creds.map(|c| c.display().to_string());
+        if let Some(creds) = &creds {
+            args.extend(["--creds", creds.as_str()]);
+        }
+        let store = dir.path().join(format!("{name}-js")).display().to_string();
+        args.extend(["--store-dir", store.as_str()]);
+        let conf = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&conf, nats_config(&args)?)?;
+        NatsServer::start_with_config(&conf)
+    };
+
+    // Without the key: refused, so nothing it publishes reaches the hub.
+    let stranger = leaf_server("stranger", None)?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !stranger
+        .log()
+        .to_lowercase()
+        .contains("authorization violation")
+    {
+        assert!(Instant::now() < deadline, "no refusal:\n{}", stranger.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut from_stranger = hub.subscribe("probe.stranger").await?;
+    hub.flush().await?;
+    let outsider = async_nats::connect(stranger.url()).await?;
+    for _ in 0..10 {
+        outsider.publish("probe.stranger", "hi".into()).await?;
+    }
+    outsider.flush().await?;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), from_stranger.next())
+            .await
+            .is_err(),
+        "a message crossed a leaf connection without the key"
+    );
+
+    // With it: joins, and traffic flows both ways.
+    let site = leaf_server("site", Some(&key))?;
+    let at_site = async_nats::connect(site.url()).await?;
+    let mut from_site = hub.subscribe("probe.up").await?;
+    hub.flush().await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        at_site.publish("probe.up", "hi".into()).await?;
+        at_site.flush().await?;
+        if tokio::time::timeout(Duration::from_millis(200), from_site.next())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the site never joined:\n{}",
+            site.log()
+        );
+    }
+
+    // And `trellis up` at a site joins with the same file.
+    let edge_data = dir.path().join("edge");
+    let edge_port = free_port().to_string();
+    up_detached(
+        &edge_data,
+        &[
+            "--name",
+            "shop",
+            "--nats-port",
+            &edge_port,
+            "--leaf-remote",
+            &remote,
+            "--leaf-creds",
+            &key.display().to_string(),
+        ],
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let hosts = host_names(&port)?;
+        let names: Vec<&str> = hosts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["name"].as_str())
+            .collect();
+        if names.contains(&"shop") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge host never showed: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(down(&edge_data)?.status.success());
+    assert!(down(&hub_data)?.status.success());
     Ok(())
 }
