@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ComponentId, ConfigName, HostId, LatticeName};
+use crate::link::LinkStatus;
 
 /// Annotations attached by whoever started a workload (wadm puts the app here).
 pub type Annotations = BTreeMap<String, String>;
@@ -79,6 +80,10 @@ pub struct ProviderDescription {
     /// Annotations given at start.
     #[serde(default)]
     pub annotations: Annotations,
+    /// Why it does not serve right now (e.g. its process exited and waits
+    /// for a restart); absent while it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Everything a host runs, plus who it is.
@@ -108,4 +113,9 @@ pub struct HostInventory {
     pub components: Vec<ComponentDescription>,
     /// Providers, sorted by id.
     pub providers: Vec<ProviderDescription>,
+    /// How this host's providers took the links that name them, one entry
+    /// per (link, provider), sorted. A link is up on this host only when
+    /// its entry says `applied`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_status: Vec<LinkStatus>,
 }
