@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -21,6 +21,7 @@ use trellis_protocol::control::ProviderHealthReply;
 use trellis_protocol::event::data::{ProviderChanged, ProviderHealth};
 use trellis_protocol::inventory::Annotations;
 use trellis_protocol::keyvalue::{KvReply, KvRequest};
+use trellis_protocol::link::LinkStatus;
 use trellis_protocol::{ComponentId, EventType, HostId, LinkName, Subject};
 use trellis_provider_sdk::external::env;
 use trellis_provider_sdk::{Health, Provider, ProviderContext, ProviderError};
@@ -68,6 +69,22 @@ pub struct ExternalSpec {
 pub struct ExternalProvider {
     spec: ExternalSpec,
     running: Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// What the supervisor last saw of its process.
+#[derive(Default)]
+struct Seen {
+    /// Why it does not serve (exited, unhealthy), if so.
+    failure: Option<String>,
+    /// How it took its links, from its last health reply.
+    links: Vec<LinkStatus>,
+}
+
+impl Seen {
+    fn set(seen: &Mutex<Seen>, failure: Option<String>, links: Vec<LinkStatus>) {
+        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen { failure, links };
+    }
 }
 
 impl ExternalProvider {
@@ -76,6 +93,7 @@ impl ExternalProvider {
         Self {
             spec,
             running: Mutex::new(None),
+            seen: Arc::default(),
         }
     }
 }
@@ -96,7 +114,13 @@ impl Provider for ExternalProvider {
             env.extend(trellis_lattice::connect::auth_env::to_env(&self.spec.auth));
             let (stop_tx, stop_rx) = watch::channel(false);
             let (ready_tx, ready_rx) = oneshot::channel();
-            let task = tokio::spawn(supervise(self.spec.clone(), env, stop_rx, ready_tx));
+            let task = tokio::spawn(supervise(
+                self.spec.clone(),
+                env,
+                stop_rx,
+                ready_tx,
+                self.seen.clone(),
+            ));
             *self.running.lock().unwrap_or_else(PoisonError::into_inner) = Some((stop_tx, task));
             match ready_rx.await {
                 Ok(Ok(())) => Ok(()),
@@ -111,6 +135,24 @@ impl Provider for ExternalProvider {
 
     fn health(&self) -> BoxFuture<'_, Health> {
         check_health(&self.spec).boxed()
+    }
+
+    fn own_link_status(&self) -> Option<Vec<LinkStatus>> {
+        Some(
+            self.seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .links
+                .clone(),
+        )
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failure
+            .clone()
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -143,6 +185,11 @@ impl Provider for ExternalProvider {
 }
 
 async fn check_health(spec: &ExternalSpec) -> Health {
+    ask_health(spec).await.0
+}
+
+/// Asks the process for its health; also returns how it took its links.
+async fn ask_health(spec: &ExternalSpec) -> (Health, Vec<LinkStatus>) {
     let subject = Subject::ProviderHealth {
         lattice: spec.lattice.name().clone(),
         provider: spec.provider_id.clone(),
@@ -156,13 +203,24 @@ async fn check_health(spec: &ExternalSpec) -> Health {
         .await
     {
         Ok(msg) => match serde_json::from_slice::<ProviderHealthReply>(&msg.payload) {
-            Ok(ProviderHealthReply { healthy: true, .. }) => Health::Healthy,
-            Ok(ProviderHealthReply { message, .. }) => {
-                Health::Unhealthy(message.unwrap_or_else(|| "unhealthy".into()))
-            }
-            Err(e) => Health::Unhealthy(format!("malformed health reply: {e}")),
+            Ok(ProviderHealthReply {
+                healthy: true,
+                links,
+                ..
+            }) => (Health::Healthy, links),
+            Ok(ProviderHealthReply { message, links, .. }) => (
+                Health::Unhealthy(message.unwrap_or_else(|| "unhealthy".into())),
+                links,
+            ),
+            Err(e) => (
+                Health::Unhealthy(format!("malformed health reply: {e}")),
+                Vec::new(),
+            ),
         },
-        Err(e) => Health::Unhealthy(format!("no health answer: {e}")),
+        Err(e) => (
+            Health::Unhealthy(format!("no health answer: {e}")),
+            Vec::new(),
+        ),
     }
 }
 
@@ -203,13 +261,14 @@ async fn supervise(
     env: Vec<(&'static str, String)>,
     mut stop: watch::Receiver<bool>,
     ready: oneshot::Sender<Result<(), String>>,
+    seen: Arc<Mutex<Seen>>,
 ) {
     let mut ready = Some(ready);
     let mut backoff = FIRST_BACKOFF;
     loop {
         let began = Instant::now();
         let ended = match spawn(&spec, &env) {
-            Ok(child) => run_once(&spec, child, &mut stop, &mut ready).await,
+            Ok(child) => run_once(&spec, child, &mut stop, &mut ready, &seen).await,
             Err(e) => Ended::Exited(format!("cannot run {}: {e}", spec.exe.display())),
         };
         let reason = match ended {
@@ -221,6 +280,11 @@ async fn supervise(
             return;
         }
         tracing::warn!(provider = %spec.provider_id, %reason, ?backoff, "provider process ended; restarting");
+        Seen::set(
+            &seen,
+            Some(format!("process {reason}; restarting in {backoff:?}")),
+            Vec::new(),
+        );
         if began.elapsed() >= STABLE_AFTER {
             backoff = FIRST_BACKOFF;
         }
@@ -245,12 +309,14 @@ async fn run_once(
     mut child: Child,
     stop: &mut watch::Receiver<bool>,
     ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+    seen: &Mutex<Seen>,
 ) -> Ended {
     let pid = child.id();
     // Ready means: answered a health check (it subscribes to health last).
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if let Health::Healthy = check_health(spec).await {
+        if let (Health::Healthy, links) = ask_health(spec).await {
+            Seen::set(seen, None, links);
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -291,10 +357,12 @@ async fn run_once(
                 return Ended::Exited(reason);
             }
             _ = checks.tick() => {
-                let (healthy, message) = match check_health(spec).await {
+                let (health, links) = ask_health(spec).await;
+                let (healthy, message) = match health {
                     Health::Healthy => (true, None),
                     Health::Unhealthy(why) => (false, Some(why)),
                 };
+                Seen::set(seen, message.clone().map(|m| format!("unhealthy: {m}")), links);
                 publish(spec, EventType::ProviderHealth, ProviderHealth {
                     host_id: spec.host_id.clone(),
                     provider_id: spec.provider_id.clone(),

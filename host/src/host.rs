@@ -10,14 +10,14 @@ use tokio::sync::watch;
 use trellis_lattice::Lattice;
 use trellis_lattice::store::LatticeStore;
 use trellis_protocol::event::data::{HostStarted, HostStopped};
-use trellis_protocol::inventory::{HostInventory, Labels};
+use trellis_protocol::inventory::{HostInventory, Labels, ProviderDescription};
 use trellis_protocol::{EventType, HostId};
 
 use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
 use crate::identity::{Identity, IdentityError};
-use crate::links::LinkState;
+use crate::links::{LinkOutcomes, LinkState};
 use crate::providers::Providers;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::{control, heartbeat, links};
@@ -81,6 +81,8 @@ pub struct HostContext {
     pub providers: Arc<Providers>,
     /// Links and configs.
     pub links: Arc<LinkState>,
+    /// What local providers answered to link changes.
+    pub link_outcomes: Arc<LinkOutcomes>,
     /// Routes components' key-value calls to providers.
     pub keyvalue: Arc<KeyValueRouter>,
     /// Settings.
@@ -108,9 +110,13 @@ impl HostContext {
                 .providers
                 .all()
                 .into_iter()
-                .map(|p| p.description)
+                .map(|p| ProviderDescription {
+                    failure: p.provider.failure(),
+                    ..p.description
+                })
                 .collect(),
             next: None,
+            link_status: links::statuses(self),
         }
     }
 
@@ -200,6 +206,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         components: Arc::new(Components::default()),
         providers,
         links,
+        link_outcomes: Arc::new(LinkOutcomes::default()),
         keyvalue,
         config,
         workload_lock: tokio::sync::Mutex::new(()),

@@ -1,40 +1,92 @@
 //! The host's side of link tracking: every link change is pushed to the
-//! local builtin providers it names (as source or target).
+//! local builtin providers it names (as source or target), what each
+//! provider answered is kept (and reported in the inventory), and links a
+//! provider refused are tried again with back-off.
 
 use std::sync::Arc;
 
-use trellis_protocol::link::Link;
+use trellis_protocol::link::{Link, LinkStatus};
 use trellis_provider_sdk::links::{self, Notice};
+use trellis_provider_sdk::outcomes;
 
 use crate::host::HostContext;
 
 pub use trellis_provider_sdk::links::LinkState;
+pub use trellis_provider_sdk::outcomes::LinkOutcomes;
 
-/// Tells the local providers named by `link` about it.
+/// Tells the local providers named by `link` about it and records their
+/// answers. External providers follow links themselves (and report their
+/// outcomes in their health replies).
 pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
+    let _order = ctx.link_outcomes.serialize().await;
     for id in [&link.source_id, &link.target_id] {
         let Some(p) = ctx.providers.get(id) else {
             continue;
         };
-        let result = match notice {
-            Notice::Put => p.provider.link_put(ctx.links.context(link)).await,
-            Notice::Deleted => p.provider.link_del(link.clone()).await,
-        };
-        if let Err(e) = result {
-            tracing::warn!(provider = %id, %e, "provider could not apply link change");
+        if p.external {
+            continue;
+        }
+        match notice {
+            Notice::Put => {
+                let result = p.provider.link_put(ctx.links.context(link)).await;
+                ctx.link_outcomes.put(id, link.key(), &result);
+            }
+            Notice::Deleted => {
+                if let Err(e) = p.provider.link_del(link.clone()).await {
+                    tracing::warn!(provider = %id, %e, "provider could not remove a link");
+                }
+                ctx.link_outcomes.deleted(id, &link.key());
+            }
         }
     }
 }
 
-/// Follows the lattice's links and configs until the tasks are aborted at
-/// shutdown.
+/// The link outcomes of the providers running here: the host's own record
+/// for builtins, the last health reply for external processes.
+pub(crate) fn statuses(ctx: &HostContext) -> Vec<LinkStatus> {
+    let running = ctx.providers.all();
+    let mut all: Vec<LinkStatus> = ctx
+        .link_outcomes
+        .statuses()
+        .into_iter()
+        .filter(|s| {
+            running
+                .iter()
+                .any(|p| !p.external && p.description.id == s.provider_id)
+        })
+        .collect();
+    for p in running.iter().filter(|p| p.external) {
+        all.extend(p.provider.own_link_status().unwrap_or_default());
+    }
+    all.sort_by(|a, b| (&a.provider_id, &a.link).cmp(&(&b.provider_id, &b.link)));
+    all
+}
+
+/// Follows the lattice's links and configs, and retries refused links,
+/// until the tasks are aborted at shutdown.
 pub(crate) async fn spawn_watchers(
     ctx: Arc<HostContext>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, trellis_lattice::LatticeError> {
     let (store, state) = (ctx.store.clone(), ctx.links.clone());
-    links::track(store, state, move |link, notice| {
-        let ctx = ctx.clone();
+    let watcher = ctx.clone();
+    let mut tasks = links::track(store, state.clone(), move |link, notice| {
+        let ctx = watcher.clone();
         async move { notify(&ctx, &link, notice).await }
     })
-    .await
+    .await?;
+    let retrier = ctx.clone();
+    tasks.push(outcomes::spawn_retries(
+        ctx.link_outcomes.clone(),
+        state,
+        move |id, link| {
+            let ctx = retrier.clone();
+            async move {
+                // A provider that stopped (or runs as its own process, which
+                // retries itself) has nothing to retry here.
+                let p = ctx.providers.get(&id).filter(|p| !p.external)?;
+                Some(p.provider.link_put(link).await)
+            }
+        },
+    ));
+    Ok(tasks)
 }

@@ -1,6 +1,10 @@
 //! Runs planned commands as control requests. A host replies once it has
-//! done the work (and published its event), so a reply means done.
+//! done the work (and published its event), so a reply means done. A
+//! command that failed is held back for a pause that doubles while it
+//! keeps failing ([`Backoff`]), so a start that fails at once (and whose
+//! failure event wakes wadm) is not sent again in a tight loop.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -125,4 +129,100 @@ async fn send<T: serde::Serialize>(
         .control::<_, serde_json::Value>(verb, request, timeout)
         .await
         .map(|_| ())
+}
+
+/// First pause before a failed command is sent again.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// Longest pause between two tries of a failed command.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+struct Held {
+    until: Instant,
+    pause: Duration,
+    error: String,
+}
+
+/// Failed commands (by their text, which names the host and ids) and when
+/// each may be sent again: 1 s after the first failure, doubling up to
+/// [`MAX_RETRY`] while it keeps failing. Pure: the caller passes the time.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    held: BTreeMap<String, Held>,
+}
+
+impl Backoff {
+    /// The last error of `command` if it must wait at `now`.
+    pub fn held(&self, command: &str, now: Instant) -> Option<&str> {
+        self.held
+            .get(command)
+            .filter(|h| now < h.until)
+            .map(|h| h.error.as_str())
+    }
+
+    /// `command` failed with `error` at `now`.
+    pub fn failed(&mut self, command: String, error: String, now: Instant) {
+        let pause = self
+            .held
+            .get(&command)
+            .map_or(FIRST_RETRY, |h| (h.pause * 2).min(MAX_RETRY));
+        self.held.insert(
+            command,
+            Held {
+                until: now + pause,
+                pause,
+                error,
+            },
+        );
+    }
+
+    /// `command` went through.
+    pub fn succeeded(&mut self, command: &str) {
+        self.held.remove(command);
+    }
+
+    /// Forgets commands the plan no longer has.
+    pub fn retain(&mut self, planned: &BTreeSet<String>) {
+        self.held.retain(|c, _| planned.contains(c));
+    }
+
+    /// When the first held command may go again.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.values().map(|h| h.until).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_command_waits_longer_each_time_up_to_the_cap() {
+        let mut b = Backoff::default();
+        let t0 = Instant::now();
+        let cmd = "start provider p on host h".to_owned();
+        assert_eq!(b.held(&cmd, t0), None);
+        let mut now = t0;
+        let mut pauses = Vec::new();
+        for _ in 0..7 {
+            b.failed(cmd.clone(), "exited".into(), now);
+            let until = b.next_due().unwrap();
+            assert_eq!(b.held(&cmd, now), Some("exited"));
+            assert_eq!(
+                b.held(&cmd, until),
+                None,
+                "free again at the end of the pause"
+            );
+            pauses.push(until.duration_since(now).as_secs());
+            now = until;
+        }
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30]);
+        b.succeeded(&cmd);
+        assert_eq!(b.next_due(), None);
+        b.failed(cmd.clone(), "exited".into(), now);
+        assert_eq!(b.next_due(), Some(now + FIRST_RETRY), "success resets");
+        b.retain(&BTreeSet::new());
+        assert_eq!(b.held(&cmd, now), None, "no longer planned: forgotten");
+    }
 }

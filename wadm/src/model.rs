@@ -44,15 +44,25 @@ pub struct Staged {
     pub through: usize,
 }
 
+/// How a provider on a host took a link: applied, or refused with the
+/// provider's reason.
+pub type LinkOutcome = Result<(), String>;
+
 /// What one host runs, as last seen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
+    /// Host name (for messages).
+    pub name: String,
     /// Host labels.
     pub labels: Labels,
     /// Components it runs (their `stats` left out: counts are not state).
     pub components: Vec<ComponentDescription>,
-    /// Providers it runs.
+    /// Providers it runs (with `failure` when one does not serve).
     pub providers: Vec<ProviderDescription>,
+    /// What its providers said about the links naming them, by link and
+    /// provider (tries and times left out: a retry that fails the same
+    /// way changes nothing).
+    pub link_status: BTreeMap<(LinkKey, ComponentId), LinkOutcome>,
     /// False while the host is cut off (an edge site's host gone quiet,
     /// within its grace period): what it runs still counts, but it gets
     /// no commands.
@@ -62,9 +72,11 @@ pub struct HostView {
 impl Default for HostView {
     fn default() -> Self {
         Self {
+            name: String::new(),
             labels: Labels::default(),
             components: Vec::new(),
             providers: Vec::new(),
+            link_status: BTreeMap::new(),
             reachable: true,
         }
     }
@@ -73,6 +85,7 @@ impl Default for HostView {
 impl From<&HostInventory> for HostView {
     fn from(inv: &HostInventory) -> Self {
         Self {
+            name: inv.name.clone(),
             labels: inv.labels.clone(),
             components: inv
                 .components
@@ -83,7 +96,30 @@ impl From<&HostInventory> for HostView {
                 })
                 .collect(),
             providers: inv.providers.clone(),
+            link_status: inv
+                .link_status
+                .iter()
+                .map(|s| {
+                    let outcome = match (&s.error, s.applied) {
+                        (_, true) => Ok(()),
+                        (Some(error), false) => Err(error.clone()),
+                        (None, false) => Err("the provider did not apply it".into()),
+                    };
+                    ((s.link.clone(), s.provider_id.clone()), outcome)
+                })
+                .collect(),
             reachable: true,
+        }
+    }
+}
+
+impl HostView {
+    /// How the name reads in messages: the host's name, else its id.
+    pub fn describe(&self, id: &HostId) -> String {
+        if self.name.is_empty() {
+            id.to_string()
+        } else {
+            self.name.clone()
         }
     }
 }

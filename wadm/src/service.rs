@@ -3,7 +3,7 @@
 //! [`HostTracker`] (what the lattice runs), [`Lease`] (whether we act),
 //! and [`Reconciler`] (plan, execute, report).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,9 @@ use trellis_protocol::subject::pattern;
 use trellis_protocol::wadm::AppStatus;
 use trellis_protocol::{AppName, EventType, HostId};
 
-use crate::executor::{ExecutorConfig, execute, read_host};
+use crate::executor::{Backoff, ExecutorConfig, execute, read_host};
 use crate::lease::{Lease, LeaseView};
-use crate::model::{DeployedApp, Observed};
+use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
 use crate::scaler::desired::inline_configs;
 use crate::scaler::{Failures, plan};
@@ -187,6 +187,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         rolling: false,
         config,
         failures: Failures::new(),
+        backoff: Backoff::default(),
         published: BTreeMap::new(),
         id: id.clone(),
         settled: false,
@@ -304,7 +305,8 @@ async fn lead(
         if !leading {
             continue;
         }
-        let mut due = woken || r.rolling;
+        let retry_due = r.backoff.next_due().is_some_and(|at| Instant::now() >= at);
+        let mut due = woken || r.rolling || retry_due;
         if Instant::now() >= next_resync {
             r.relist().await;
             next_resync = Instant::now() + r.config.resync_interval;
@@ -334,6 +336,8 @@ struct Reconciler {
     rolling: bool,
     config: WadmConfig,
     failures: Failures,
+    /// When commands that failed may be sent again.
+    backoff: Backoff,
     published: BTreeMap<AppName, AppStatus>,
     id: String,
     /// Whether the last pass found nothing to do (logged once per change).
@@ -391,6 +395,9 @@ impl Reconciler {
             }
             let statuses = stager::statuses(&records, &plan, plan.statuses.clone());
             self.publish(&records, statuses).await;
+            let planned: BTreeSet<String> =
+                plan.steps.iter().map(|s| s.command.to_string()).collect();
+            self.backoff.retain(&planned);
             if plan.steps.is_empty() {
                 self.failures.clear();
                 if !self.settled {
@@ -405,10 +412,22 @@ impl Reconciler {
             self.settled = false;
             let mut failures = Failures::new();
             let mut progressed = false;
-            for (i, step) in plan.steps.iter().enumerate() {
-                if i > 0 && !self.config.command_interval.is_zero() {
+            let mut sent = 0;
+            for step in &plan.steps {
+                let text = step.command.to_string();
+                if let Some(error) = self.backoff.held(&text, Instant::now()) {
+                    // Failed a moment ago: its error stands until its retry.
+                    if let Some(owner) = &step.owner {
+                        failures
+                            .entry(owner.clone())
+                            .or_insert_with(|| error.to_owned());
+                    }
+                    continue;
+                }
+                if sent > 0 && !self.config.command_interval.is_zero() {
                     tokio::time::sleep(self.config.command_interval).await;
                 }
+                sent += 1;
                 if !lease.is_held() {
                     tracing::warn!(
                         "wadm lease ran out mid-pass; leaving the rest to the next leader"
@@ -417,24 +436,28 @@ impl Reconciler {
                 }
                 tracing::info!(command = %step.command, "wadm executes");
                 match execute(&self.lattice, &step.command, &self.config.executor).await {
-                    Ok(()) => progressed = true,
+                    Ok(()) => {
+                        progressed = true;
+                        self.backoff.succeeded(&text);
+                    }
                     Err(e) => {
                         tracing::warn!(command = %step.command, %e, "wadm command failed");
+                        let error = format!("{text}: {e}");
                         if let Some(owner) = &step.owner {
                             failures
                                 .entry(owner.clone())
-                                .or_insert_with(|| format!("{}: {e}", step.command));
+                                .or_insert_with(|| error.clone());
                         }
+                        self.backoff.failed(text, error, Instant::now());
                     }
                 }
-                if let Some(host) = step.command.host() {
-                    lock(&self.tracker).touched(host);
-                }
+                self.touch_hosts_of(&step.command);
             }
             let all_failed = !progressed;
             self.failures = failures;
             if all_failed {
-                // Report the failures; retry on the next event or resync.
+                // Report the failures; the held commands go again when
+                // their back-off ends (or on the next event or resync).
                 let observed = self.observe(&apps).await;
                 if let Some(observed) = observed {
                     let plan = crate::scaler::plan(&apps, &observed, &self.failures);
@@ -442,6 +465,29 @@ impl Reconciler {
                     self.publish(&records, statuses).await;
                 }
                 return;
+            }
+        }
+    }
+
+    /// Marks the hosts a command changed for re-reading: its host, or for
+    /// a link, every host running a provider the link names (they report
+    /// whether the provider applied it).
+    fn touch_hosts_of(&self, command: &Command) {
+        let mut tracker = lock(&self.tracker);
+        let ends = match command {
+            Command::PutLink(link) => vec![link.source_id.clone(), link.target_id.clone()],
+            Command::DelLink(key) => vec![key.source_id.clone()],
+            _ => Vec::new(),
+        };
+        if let Some(host) = command.host() {
+            tracker.touched(host);
+        }
+        if ends.is_empty() {
+            return;
+        }
+        for (host, view) in tracker.views() {
+            if view.providers.iter().any(|p| ends.contains(&p.id)) {
+                tracker.touched(&host);
             }
         }
     }

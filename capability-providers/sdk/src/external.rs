@@ -18,6 +18,7 @@ use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
 
 use crate::links::{self, LinkState, Notice};
+use crate::outcomes::{self, LinkOutcomes};
 use crate::{Health, Invoker, Provider, ProviderContext, ProviderError};
 
 /// Environment variables a host sets for an external provider process.
@@ -115,24 +116,50 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
         .await?;
 
     let state = Arc::new(LinkState::default());
+    let outcomes = Arc::new(LinkOutcomes::default());
     let (p, id) = (provider.clone(), provider_id.clone());
-    let link_state = state.clone();
-    let mut tasks = links::track(lattice.store().await?, state, move |link, notice| {
-        let (p, id, state) = (p.clone(), id.clone(), link_state.clone());
-        async move {
-            if link.source_id != id && link.target_id != id {
-                return;
+    let (link_state, link_outcomes) = (state.clone(), outcomes.clone());
+    let mut tasks = links::track(
+        lattice.store().await?,
+        state.clone(),
+        move |link, notice| {
+            let (p, id, state, outcomes) = (
+                p.clone(),
+                id.clone(),
+                link_state.clone(),
+                link_outcomes.clone(),
+            );
+            async move {
+                if link.source_id != id && link.target_id != id {
+                    return;
+                }
+                let _order = outcomes.serialize().await;
+                match notice {
+                    Notice::Put => {
+                        let result = p.link_put(state.context(&link)).await;
+                        outcomes.put(&id, link.key(), &result);
+                    }
+                    Notice::Deleted => {
+                        let key = link.key();
+                        if let Err(e) = p.link_del(link).await {
+                            tracing::warn!(%e, "provider could not remove a link");
+                        }
+                        outcomes.deleted(&id, &key);
+                    }
+                }
             }
-            let result = match notice {
-                Notice::Put => p.link_put(state.context(&link)).await,
-                Notice::Deleted => p.link_del(link).await,
-            };
-            if let Err(e) = result {
-                tracing::warn!(%e, "provider could not apply link change");
-            }
-        }
-    })
+        },
+    )
     .await?;
+    let retried = provider.clone();
+    tasks.push(outcomes::spawn_retries(
+        outcomes.clone(),
+        state,
+        move |_, link| {
+            let provider = retried.clone();
+            async move { Some(provider.link_put(link).await) }
+        },
+    ));
     let served = provider.clone();
     tasks.push(
         lattice
@@ -164,15 +191,14 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
     tasks.push(tokio::spawn(async move {
         while let Some(msg) = health.next().await {
             let Some(reply) = msg.reply else { continue };
-            let answer = match health_provider.health().await {
-                Health::Healthy => ProviderHealthReply {
-                    healthy: true,
-                    message: None,
-                },
-                Health::Unhealthy(why) => ProviderHealthReply {
-                    healthy: false,
-                    message: Some(why),
-                },
+            let (healthy, message) = match health_provider.health().await {
+                Health::Healthy => (true, None),
+                Health::Unhealthy(why) => (false, Some(why)),
+            };
+            let answer = ProviderHealthReply {
+                healthy,
+                message,
+                links: outcomes.statuses(),
             };
             let body = serde_json::to_vec(&answer).unwrap_or_default();
             let _ = nats.publish(reply, body.into()).await;

@@ -8,12 +8,15 @@
 //!
 //! - [`links`]: following the lattice's links and config (hosts and
 //!   external provider processes alike).
+//! - [`outcomes`]: what providers said about links, and retries of the
+//!   links they refused.
 //! - [`external`]: running a provider as its own process under a host.
 
 use std::sync::Arc;
 
 pub mod external;
 pub mod links;
+pub mod outcomes;
 
 use futures::future::BoxFuture;
 use trellis_lattice::Lattice;
@@ -21,7 +24,7 @@ use trellis_lattice::rpc::CallContext;
 use trellis_protocol::control::ConfigValues;
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
-use trellis_protocol::link::Link;
+use trellis_protocol::link::{Link, LinkStatus};
 use trellis_protocol::{ComponentId, LatticeName};
 
 /// Failure of a provider operation, reported back to whoever asked.
@@ -103,6 +106,19 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Current health.
     fn health(&self) -> BoxFuture<'_, Health>;
+
+    /// How the links this provider follows by itself were taken (an
+    /// external process reports them in its health replies). `None`: the
+    /// host tells the provider about links and keeps the outcomes itself.
+    fn own_link_status(&self) -> Option<Vec<LinkStatus>> {
+        None
+    }
+
+    /// Why the provider does not serve right now, as last seen and without
+    /// asking it (e.g. its process exited and waits to be restarted).
+    fn failure(&self) -> Option<String> {
+        None
+    }
 
     /// Stops serving and releases every resource.
     fn shutdown(&self) -> BoxFuture<'_, ()>;

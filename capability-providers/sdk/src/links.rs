@@ -79,7 +79,7 @@ impl LinkState {
             .collect()
     }
 
-    fn put_link(&self, link: Link) {
+    pub(crate) fn put_link(&self, link: Link) {
         self.links
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -36,7 +36,9 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             "{id} is a component on this host; pick another provider id"
         ));
     }
-    let external = request.image.starts_with(FILE_SCHEME);
+    // An executable: a file the CLI uploaded, or (from wadm, which sends
+    // the uploaded image's nats:// reference) any image with an artifact.
+    let external = request.image.starts_with(FILE_SCHEME) || request.artifact.is_some();
     let provider: Arc<dyn Provider> = if external {
         let artifact = request.artifact.as_ref().ok_or_else(|| {
             format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it")
@@ -73,6 +75,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         image: request.image.clone(),
         config: request.config.clone(),
         annotations: request.annotations.clone(),
+        failure: None,
     };
     // Components on other hosts reach a builtin over NATS through the host;
     // an external process subscribes itself.
@@ -141,6 +144,7 @@ pub(super) async fn stop(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         .remove(id)
         .ok_or_else(|| format!("provider {id} is not running on this host"))?;
     running.provider.shutdown().await;
+    ctx.link_outcomes.forget_provider(id);
     publish(
         ctx,
         EventType::ProviderStopped,

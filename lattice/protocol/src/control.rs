@@ -412,6 +412,10 @@ pub struct ProviderHealthReply {
     /// Why not, when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How the process took the links that name it (it follows them
+    /// itself); its host reports them in its inventory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<crate::link::LinkStatus>,
 }
 
 /// Reply data of `host.ping`.

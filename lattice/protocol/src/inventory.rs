@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ComponentId, ConfigName, HostId, LatticeName};
+use crate::link::LinkStatus;
 
 /// Annotations attached by whoever started a workload (wadm puts the app here).
 pub type Annotations = BTreeMap<String, String>;
@@ -79,6 +80,10 @@ pub struct ProviderDescription {
     /// Annotations given at start.
     #[serde(default)]
     pub annotations: Annotations,
+    /// Why it does not serve right now (e.g. its process exited and waits
+    /// for a restart); absent while it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Everything a host runs, plus who it is.
@@ -113,6 +118,11 @@ pub struct HostInventory {
     /// ask `host.inventory` with this cursor for the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<InventoryCursor>,
+    /// How this host's providers took the links that name them, one entry
+    /// per (link, provider), sorted. A link is up on this host only when
+    /// its entry says `applied`. Carried by the first page only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_status: Vec<LinkStatus>,
 }
 
 /// Where the next page of an inventory starts. Ids, not offsets, so a
@@ -148,11 +158,22 @@ impl HostInventory {
                     (&[], &self.providers[from..])
                 }
             };
-        let mut used = 0usize;
+        // Link outcomes ride on the first page only, and count against it.
+        let link_status = if cursor.is_none() {
+            self.link_status.clone()
+        } else {
+            Vec::new()
+        };
+        let mut used = if link_status.is_empty() {
+            0
+        } else {
+            json_len(&link_status)
+        };
         let mut page = HostInventory {
             components: Vec::new(),
             providers: Vec::new(),
             next: None,
+            link_status,
             ..self.clone_header()
         };
         for c in components {
@@ -196,6 +217,7 @@ impl HostInventory {
             components: Vec::new(),
             providers: Vec::new(),
             next: None,
+            link_status: Vec::new(),
         }
     }
 
@@ -203,6 +225,7 @@ impl HostInventory {
     pub fn extend_with(&mut self, page: HostInventory) {
         self.components.extend(page.components);
         self.providers.extend(page.providers);
+        self.link_status.extend(page.link_status);
         self.next = page.next;
     }
 }
@@ -232,6 +255,7 @@ mod tests {
             image: "builtin://http-server".into(),
             config: Vec::new(),
             annotations: Annotations::new(),
+            failure: None,
         };
         HostInventory {
             id: HostId::new(format!("N{}", "A".repeat(55))).unwrap(),
@@ -245,6 +269,7 @@ mod tests {
             components: (0..components).map(component).collect(),
             providers: (0..providers).map(provider).collect(),
             next: None,
+            link_status: Vec::new(),
         }
     }
 

@@ -219,6 +219,47 @@ impl LinkKey {
     }
 }
 
+/// Longest provider reason a [`LinkStatus`] carries; a longer one is cut
+/// (on a character boundary) so that inventories and heartbeats stay small.
+pub const MAX_LINK_ERROR_LEN: usize = 1024;
+
+/// How one provider on a host took a link that names it: the provider's
+/// own word, so "deployed" can mean "the provider applied it".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The link.
+    pub link: LinkKey,
+    /// The provider that was told.
+    pub provider_id: ComponentId,
+    /// Whether the provider applied the link as it is now stored.
+    pub applied: bool,
+    /// The provider's reason when it did not (at most
+    /// [`MAX_LINK_ERROR_LEN`] bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Tries made for the link as it is now (1: the first one); a failed
+    /// link is tried again with back-off.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the last try ended, Unix milliseconds.
+    #[serde(default)]
+    pub at_unix_ms: u64,
+}
+
+impl LinkStatus {
+    /// Cuts a provider's reason to [`MAX_LINK_ERROR_LEN`] bytes.
+    pub fn bounded_error(error: &str) -> String {
+        if error.len() <= MAX_LINK_ERROR_LEN {
+            return error.to_owned();
+        }
+        let mut end = MAX_LINK_ERROR_LEN - 3;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &error[..end])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +290,17 @@ mod tests {
         assert_eq!(link.name.as_str(), "default");
         assert!(link.covers(&InterfaceRef::http_incoming_handler()));
         assert_eq!(link.key().storage_key(), "http.wasi.http.default");
+    }
+
+    #[test]
+    fn link_errors_are_bounded_on_a_char_boundary() {
+        assert_eq!(LinkStatus::bounded_error("in use"), "in use");
+        let long = "é".repeat(MAX_LINK_ERROR_LEN);
+        let cut = LinkStatus::bounded_error(&long);
+        assert!(
+            cut.len() <= MAX_LINK_ERROR_LEN && cut.ends_with("..."),
+            "{}",
+            cut.len()
+        );
     }
 }

@@ -45,8 +45,11 @@ pub(super) fn app_status(
                     let moving = mine
                         .iter()
                         .any(|c| !matches!(c, Command::PutConfig { .. } | Command::PutLink(_)));
+                    let id = app.manifest.component_id(c);
                     if moving {
                         in_motion(&kind, failure, "placing instances")
+                    } else if let Some(why) = provider_failure(observed, &id) {
+                        failed(&kind, why)
                     } else {
                         done(&kind)
                     }
@@ -112,7 +115,57 @@ fn link_status(
             };
         }
     }
-    done("link")
+    // Deployed only once every provider it names, on every host that runs
+    // one, said it applied the link (a refusal is retried by the host).
+    let key = want.link.key();
+    let mut pending = None;
+    for (host, view) in &observed.hosts {
+        for id in [&want.link.source_id, &want.link.target_id] {
+            if !view.providers.iter().any(|p| &p.id == id) {
+                continue;
+            }
+            match view.link_status.get(&(key.clone(), id.clone())) {
+                Some(Ok(())) => {}
+                Some(Err(reason)) => {
+                    return failed(
+                        "link",
+                        format!(
+                            "provider {id} on host {} refused the link (retrying): {reason}",
+                            view.describe(host)
+                        ),
+                    );
+                }
+                None => {
+                    pending.get_or_insert_with(|| {
+                        format!(
+                            "waiting for provider {id} on host {} to apply the link",
+                            view.describe(host)
+                        )
+                    });
+                }
+            }
+        }
+    }
+    match pending {
+        Some(message) => TraitStatus {
+            kind: "link".into(),
+            state: StatusState::Reconciling,
+            message: Some(message),
+        },
+        None => done("link"),
+    }
+}
+
+/// Why the provider `id` does not serve on some host that runs it, if so.
+fn provider_failure(observed: &Observed, id: &str) -> Option<String> {
+    observed.hosts.iter().find_map(|(host, view)| {
+        let p = view.providers.iter().find(|p| p.id.as_str() == id)?;
+        let failure = p.failure.as_ref()?;
+        Some(format!(
+            "provider {id} on host {}: {failure}",
+            view.describe(host)
+        ))
+    })
 }
 
 fn runs(observed: &Observed, id: &ComponentId) -> bool {

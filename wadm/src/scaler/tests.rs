@@ -91,6 +91,10 @@ fn apply(o: &mut Observed, steps: &[Step]) {
             Command::PutLink(link) => {
                 o.links.retain(|l| l.key() != link.key());
                 o.links.push(link.clone());
+                // A changed link is applied again.
+                for h in o.hosts.values_mut() {
+                    h.link_status.retain(|(k, _), _| k != &link.key());
+                }
             }
             Command::DelLink(key) => o.links.retain(|l| &l.key() != key),
             Command::ScaleComponent { host, request } => {
@@ -141,6 +145,7 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                     image: request.image.clone(),
                     config: request.config.clone(),
                     annotations: request.annotations.clone(),
+                    failure: None,
                 });
             }
             Command::StopProvider { host, provider_id } => {
@@ -148,6 +153,28 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                 h.providers.retain(|p| &p.id != provider_id);
             }
         }
+    }
+    providers_take_links(o);
+}
+
+/// What hosts do with links: each provider is told about the links naming
+/// it and (here) applies them; outcomes of gone links and providers go.
+/// An outcome already there (e.g. a refusal a test put) stays.
+fn providers_take_links(o: &mut Observed) {
+    for h in o.hosts.values_mut() {
+        let mut status = BTreeMap::new();
+        for p in &h.providers {
+            for l in o
+                .links
+                .iter()
+                .filter(|l| l.source_id == p.id || l.target_id == p.id)
+            {
+                let at = (l.key(), p.id.clone());
+                let outcome = h.link_status.get(&at).cloned().unwrap_or(Ok(()));
+                status.insert(at, outcome);
+            }
+        }
+        h.link_status = status;
     }
 }
 
@@ -431,4 +458,76 @@ fn unreachable_hosts_keep_their_share_and_get_no_commands() {
         "{:#?}",
         p.steps
     );
+}
+
+fn link_at(o: &mut Observed, n: u8) -> &mut crate::model::LinkOutcome {
+    o.hosts
+        .get_mut(&host(n))
+        .unwrap()
+        .link_status
+        .values_mut()
+        .next()
+        .expect("the host's provider has the link")
+}
+
+#[test]
+fn a_link_is_deployed_only_once_every_provider_applied_it() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    converge(&apps, &mut o);
+    // One host's listener cannot bind: failed with the provider's reason,
+    // and nothing to send (that host retries by itself).
+    *link_at(&mut o, 1) = Err("cannot listen on 127.0.0.1:8080: Address already in use".into());
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(p.steps, []);
+    let status = &p.statuses[0];
+    assert_eq!(status.state, StatusState::Failed);
+    let message = status.message.as_deref().unwrap();
+    assert!(
+        message.starts_with("http: provider http on host")
+            && message.contains("Address already in use"),
+        "{message}"
+    );
+    let http = &status.components[1];
+    assert_eq!(http.traits[1].kind, "link");
+    assert_eq!(http.traits[1].state, StatusState::Failed);
+    assert_eq!(
+        http.traits[0].state,
+        StatusState::Deployed,
+        "the provider runs"
+    );
+    // Not reported yet: in motion, not deployed.
+    o.hosts.get_mut(&host(1)).unwrap().link_status.clear();
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(p.statuses[0].state, StatusState::Reconciling);
+    assert!(
+        p.statuses[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("to apply the link")
+    );
+    // Applied (the port freed): deployed, with no command.
+    providers_take_links(&mut o);
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(
+        (p.steps.len(), p.statuses[0].state),
+        (0, StatusState::Deployed)
+    );
+}
+
+#[test]
+fn a_provider_that_does_not_serve_fails_its_scaler_with_the_reason() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    converge(&apps, &mut o);
+    o.hosts.get_mut(&host(2)).unwrap().providers[0].failure =
+        Some("process exited with exit status: 3; restarting in 2s".into());
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(p.steps, [], "its host restarts it");
+    let http = &p.statuses[0].components[1];
+    assert_eq!(http.traits[0].state, StatusState::Failed);
+    let message = http.traits[0].message.as_deref().unwrap();
+    assert!(message.contains("exit status: 3"), "{message}");
+    assert_eq!(p.statuses[0].state, StatusState::Failed);
 }
