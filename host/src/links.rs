@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use trellis_lattice::store::LatticeStore;
 use trellis_protocol::link::Link;
 use trellis_provider_sdk::links::{self, Notice};
 
 use crate::host::HostContext;
+use crate::providers::AbortOnDrop;
 
 pub use trellis_provider_sdk::links::LinkState;
 
@@ -26,15 +28,42 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
     }
 }
 
-/// Follows the lattice's links and configs until the tasks are aborted at
-/// shutdown.
+/// Follows the lattice's links and configs in `store` until the tasks are
+/// aborted at shutdown.
 pub(crate) async fn spawn_watchers(
     ctx: Arc<HostContext>,
+    store: LatticeStore,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, trellis_lattice::LatticeError> {
-    let (store, state) = (ctx.store.clone(), ctx.links.clone());
+    let state = ctx.links.clone();
     links::track(store, state, move |link, notice| {
         let ctx = ctx.clone();
         async move { notify(&ctx, &link, notice).await }
     })
     .await
+}
+
+/// For a host that started offline: opens the lattice's buckets once they
+/// are reachable (bounded attempts, backing off), then follows links and
+/// configs as a host that started online does; their replay of the
+/// current values re-syncs what the host resumed from its record. Runs
+/// until aborted, and the watches stop with it.
+pub(crate) async fn reconnect(ctx: Arc<HostContext>) {
+    let mut pause = std::time::Duration::from_secs(1);
+    loop {
+        let store =
+            crate::resume::store::open_eventually(&ctx.lattice, ctx.config.jetstream_wait).await;
+        ctx.store.set(store.clone());
+        match spawn_watchers(ctx.clone(), store).await {
+            Ok(tasks) => {
+                tracing::info!("lattice buckets reachable; following links and config again");
+                let _watchers: Vec<_> = tasks.into_iter().map(AbortOnDrop).collect();
+                std::future::pending::<()>().await;
+            }
+            Err(e) => {
+                tracing::warn!(%e, retry_in = ?pause, "cannot watch links and config yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(15));
+            }
+        }
+    }
 }

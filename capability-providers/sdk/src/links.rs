@@ -79,6 +79,39 @@ impl LinkState {
             .collect()
     }
 
+    /// Every link and named config currently known, for a host that
+    /// keeps them on disk to resume from while the lattice is unreachable.
+    pub fn snapshot(&self) -> (Vec<Link>, Vec<(ConfigName, ConfigValues)>) {
+        let links = self
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let configs = self
+            .configs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, values)| (name.clone(), values.clone()))
+            .collect();
+        (links, configs)
+    }
+
+    /// Seeds the state from a saved snapshot (revisions stay 0: nothing
+    /// from the lattice has been applied yet); the watches later replay
+    /// the lattice's current values over it.
+    pub fn restore(&self, links: Vec<Link>, configs: Vec<(ConfigName, ConfigValues)>) {
+        for link in links {
+            self.put_link(link);
+        }
+        self.configs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(configs);
+    }
+
     fn put_link(&self, link: Link) {
         self.links
             .write()
