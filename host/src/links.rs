@@ -53,7 +53,16 @@ pub(crate) async fn reconnect(ctx: Arc<HostContext>) {
         let store =
             crate::resume::store::open_eventually(&ctx.lattice, ctx.config.jetstream_wait).await;
         ctx.store.set(store.clone());
-        match spawn_watchers(ctx.clone(), store).await {
+        let wait = ctx.config.jetstream_wait;
+        let opened = tokio::time::timeout(wait, spawn_watchers(ctx.clone(), store))
+            .await
+            .unwrap_or_else(|_| {
+                Err(trellis_lattice::LatticeError::Storage {
+                    what: "watch links and config".into(),
+                    reason: format!("no answer within {wait:?}"),
+                })
+            });
+        match opened {
             Ok(tasks) => {
                 tracing::info!("lattice buckets reachable; following links and config again");
                 let _watchers: Vec<_> = tasks.into_iter().map(AbortOnDrop).collect();

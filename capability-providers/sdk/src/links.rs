@@ -302,6 +302,31 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_snapshot_resolves_like_the_original() {
+        let state = LinkState::default();
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"http","target_id":"app","wit_namespace":"wasi","wit_package":"http",
+                "interfaces":["incoming-handler"],"source_config":["web"]}"#,
+        )
+        .unwrap();
+        state.put_link(link.clone());
+        state.apply_config(ConfigChange::Put(name("web"), values(&[("address", "x")])));
+        let (links, configs) = state.snapshot();
+        let restored = LinkState::default();
+        restored.restore(links, configs);
+        assert_eq!(restored.get(&link.key()), Some(link.clone()));
+        assert_eq!(
+            restored.resolve(&[name("web")]),
+            values(&[("address", "x")])
+        );
+        assert_eq!(
+            restored.links_revision(),
+            0,
+            "nothing from the lattice applied yet"
+        );
+    }
+
+    #[test]
     fn config_changes_report_the_links_that_use_them() {
         let state = LinkState::default();
         let link: Link = serde_json::from_str(

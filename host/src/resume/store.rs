@@ -143,3 +143,20 @@ pub async fn open_eventually(lattice: &Lattice, attempt: Duration) -> LatticeSto
         pause = (pause * 2).min(RETRY_MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn storage_calls_fail_at_once_and_say_why_until_the_buckets_open() {
+        let store = HostStore::default();
+        let name = ConfigName::new("web").unwrap();
+        let e = store.get_config(&name).await.unwrap_err().to_string();
+        assert!(
+            e.contains("get config") && e.contains("started offline") && e.contains("uplink"),
+            "{e}"
+        );
+        assert!(store.get().is_none());
+    }
+}
