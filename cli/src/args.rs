@@ -165,6 +165,12 @@ pub struct HostFlags {
     /// site [`up --leaf-remote` sets it from --name].
     #[arg(long)]
     pub site: Option<String>,
+    /// File where the host records what it runs, their links and config,
+    /// so that it resumes them if it starts while the hub is unreachable
+    /// [default with --site and --seed-file: SEED_FILE.state.json; `up
+    /// --leaf-remote`: DATA_DIR/host-state.json].
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
 }
 
 /// `trellis host`.

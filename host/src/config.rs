@@ -36,6 +36,13 @@ pub struct HostConfig {
     /// (reported in the inventory; wadm gives such hosts a grace period
     /// when they go quiet).
     pub site: Option<String>,
+    /// Where the host records what it runs (workloads, their links and
+    /// config) so that it can resume them when it starts while the
+    /// lattice's JetStream is unreachable; `None` keeps no record.
+    pub state_file: Option<PathBuf>,
+    /// How long a host with a `site` waits for the lattice's JetStream at
+    /// start before it starts offline (and bound of each later attempt).
+    pub jetstream_wait: Duration,
 }
 
 impl Default for HostConfig {
@@ -52,6 +59,8 @@ impl Default for HostConfig {
             trusted_issuers: Vec::new(),
             discovery_window: Duration::from_millis(500),
             site: None,
+            state_file: None,
+            jetstream_wait: Duration::from_secs(3),
         }
     }
 }

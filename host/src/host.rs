@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use trellis_lattice::Lattice;
-use trellis_lattice::store::LatticeStore;
 use trellis_protocol::event::data::{HostStarted, HostStopped};
 use trellis_protocol::inventory::{HostInventory, Labels, ProviderDescription};
 use trellis_protocol::{EventType, HostId};
@@ -19,6 +18,7 @@ use crate::config::HostConfig;
 use crate::identity::{Identity, IdentityError};
 use crate::links::{LinkOutcomes, LinkState};
 use crate::providers::Providers;
+use crate::resume::{self, HostStore, Keeper};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::{control, heartbeat, links};
 
@@ -71,8 +71,9 @@ pub struct HostContext {
     pub info: HostInfo,
     /// Lattice connection.
     pub lattice: Lattice,
-    /// Lattice buckets.
-    pub store: LatticeStore,
+    /// Lattice buckets (not open yet while a host that started offline
+    /// cannot reach them).
+    pub store: HostStore,
     /// Wasm runtime.
     pub runtime: Arc<Runtime>,
     /// Scaled components.
@@ -90,6 +91,8 @@ pub struct HostContext {
     /// Serializes scale/update/start/stop so two requests for one id
     /// cannot interleave.
     pub workload_lock: tokio::sync::Mutex<()>,
+    /// Keeps the on-disk record a host resumes from offline, if enabled.
+    pub resume: Option<Arc<Keeper>>,
     stop: watch::Sender<Option<String>>,
 }
 
@@ -183,7 +186,22 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let mut lattice_config = config.lattice.clone();
     lattice_config.connection_name = format!("trellis-host {}", config.name);
     let lattice = Lattice::connect(&lattice_config).await?;
-    let store = lattice.store().await?;
+    // A host at a site must come up while its uplink (and so the hub's
+    // JetStream) is down; any other host needs the buckets to start.
+    let store = match config.site {
+        Some(_) => match resume::store::open_within(&lattice, config.jetstream_wait).await {
+            Ok(store) => HostStore::opened(store),
+            Err(e) => {
+                tracing::warn!(%e, "the lattice's JetStream is unreachable; starting offline");
+                HostStore::default()
+            }
+        },
+        None => HostStore::opened(lattice.store().await?),
+    };
+    let keeper = config
+        .state_file
+        .clone()
+        .map(|path| Arc::new(Keeper::new(path)));
     let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
     let (stop, stopped) = watch::channel(None);
     let links = Arc::new(LinkState::default());
@@ -210,9 +228,23 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         keyvalue,
         config,
         workload_lock: tokio::sync::Mutex::new(()),
+        resume: keeper,
         stop,
     });
-    let mut tasks = links::spawn_watchers(ctx.clone()).await?;
+    let mut tasks = match ctx.store.get() {
+        Some(store) => links::spawn_watchers(ctx.clone(), store.clone()).await?,
+        None => {
+            if let Some(keeper) = &ctx.resume
+                && let Some(state) = resume::load(keeper, &ctx)
+            {
+                resume::resume(&ctx, keeper, state).await;
+            }
+            vec![tokio::spawn(links::reconnect(ctx.clone()))]
+        }
+    };
+    if let Some(keeper) = &ctx.resume {
+        tasks.push(tokio::spawn(keeper.clone().run(ctx.clone())));
+    }
     tasks.extend(control::serve(ctx.clone()).await?);
     tasks.push(tokio::spawn(heartbeat::run(ctx.clone())));
     ctx.lattice.flush().await?;

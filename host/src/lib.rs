@@ -11,6 +11,7 @@
 //! - [`links`]: links and named config from the lattice, pushed to providers.
 //! - [`invoker`]: local-first invocation for providers.
 //! - [`control`]: the control interface, one file per command group.
+//! - [`resume`]: the on-disk record an edge host resumes from offline.
 //! - [`heartbeat`]: periodic inventory events.
 //! - [`host`]: the orchestrator ([`run`]).
 
@@ -27,6 +28,7 @@ pub mod identity;
 pub mod invoker;
 pub mod links;
 pub mod providers;
+pub mod resume;
 pub mod runtime;
 
 pub use config::HostConfig;

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use trellis_lattice::store::LatticeStore;
 use trellis_protocol::link::{Link, LinkStatus};
 use trellis_provider_sdk::links::{self, Notice};
 use trellis_provider_sdk::outcomes;
 
 use crate::host::HostContext;
+use crate::providers::AbortOnDrop;
 
 pub use trellis_provider_sdk::links::LinkState;
 pub use trellis_provider_sdk::outcomes::LinkOutcomes;
@@ -62,12 +64,13 @@ pub(crate) fn statuses(ctx: &HostContext) -> Vec<LinkStatus> {
     all
 }
 
-/// Follows the lattice's links and configs, and retries refused links,
-/// until the tasks are aborted at shutdown.
+/// Follows the lattice's links and configs in `store`, and retries refused
+/// links, until the tasks are aborted at shutdown.
 pub(crate) async fn spawn_watchers(
     ctx: Arc<HostContext>,
+    store: LatticeStore,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, trellis_lattice::LatticeError> {
-    let (store, state) = (ctx.store.clone(), ctx.links.clone());
+    let state = ctx.links.clone();
     let watcher = ctx.clone();
     let mut tasks = links::track(store, state.clone(), move |link, notice| {
         let ctx = watcher.clone();
@@ -89,4 +92,39 @@ pub(crate) async fn spawn_watchers(
         },
     ));
     Ok(tasks)
+}
+
+/// For a host that started offline: opens the lattice's buckets once they
+/// are reachable (bounded attempts, backing off), then follows links and
+/// configs as a host that started online does; their replay of the
+/// current values re-syncs what the host resumed from its record. Runs
+/// until aborted, and the watches stop with it.
+pub(crate) async fn reconnect(ctx: Arc<HostContext>) {
+    let mut pause = std::time::Duration::from_secs(1);
+    loop {
+        let store =
+            crate::resume::store::open_eventually(&ctx.lattice, ctx.config.jetstream_wait).await;
+        ctx.store.set(store.clone());
+        let wait = ctx.config.jetstream_wait;
+        let opened = tokio::time::timeout(wait, spawn_watchers(ctx.clone(), store))
+            .await
+            .unwrap_or_else(|_| {
+                Err(trellis_lattice::LatticeError::Storage {
+                    what: "watch links and config".into(),
+                    reason: format!("no answer within {wait:?}"),
+                })
+            });
+        match opened {
+            Ok(tasks) => {
+                tracing::info!("lattice buckets reachable; following links and config again");
+                let _watchers: Vec<_> = tasks.into_iter().map(AbortOnDrop).collect();
+                std::future::pending::<()>().await;
+            }
+            Err(e) => {
+                tracing::warn!(%e, retry_in = ?pause, "cannot watch links and config yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(15));
+            }
+        }
+    }
 }

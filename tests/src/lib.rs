@@ -39,7 +39,7 @@ pub use paths::{
 };
 pub use process::Process;
 pub use proxy::Proxy;
-pub use sites::{EdgeSite, nats_config};
+pub use sites::{EdgeSite, UpSite, nats_config};
 pub use wadm::Wadm;
 
 /// Installs a `tracing` subscriber writing to the test output (filter from

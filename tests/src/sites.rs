@@ -5,12 +5,13 @@
 //! no network namespaces needed.
 
 use std::net::SocketAddr;
-
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::{HostOpts, NatsServer, Proxy, free_port, trellis_bin};
+use crate::{HostOpts, NatsServer, Process, Proxy, free_port, nats_server_bin, trellis_bin};
 
 /// A hub, one edge site, and the proxied uplink between them.
 pub struct EdgeSite {
@@ -29,31 +30,7 @@ impl EdgeSite {
     /// Hosts at the site reach the hub's buckets with `--js-domain hub`.
     pub async fn start(site: &str) -> anyhow::Result<EdgeSite> {
         let dir = tempfile::tempdir()?;
-        let leaf_port = free_port();
-        let uplink = Proxy::start(SocketAddr::from(([127, 0, 0, 1], leaf_port))).await?;
-        // Both configurations are the ones `trellis nats-config` prints,
-        // so the leaf connection is authenticated with the hub's leaf nkey
-        // as in production (a leaf without it is refused).
-        let key = dir.path().join("leaf.nk");
-        let hub_text = nats_config(&[
-            "hub",
-            "--leafnode-port",
-            &leaf_port.to_string(),
-            "--leaf-key",
-            &key.display().to_string(),
-            "--store-dir",
-            &dir.path().join("hub-js").display().to_string(),
-        ])?;
-        // The hub tells leaf nodes where to reconnect; it must name the
-        // proxy, or the first reconnect would go around it for good.
-        let hub_text = hub_text.replacen(
-            "leafnodes {",
-            &format!("leafnodes {{ advertise: \"127.0.0.1:{}\",", uplink.port()),
-            1,
-        );
-        let hub_conf = dir.path().join("hub.conf");
-        std::fs::write(&hub_conf, hub_text)?;
-        let hub = NatsServer::start_with_config(&hub_conf)?;
+        let (hub, uplink, key) = start_hub(dir.path()).await?;
         let leaf_conf = dir.path().join("leaf.conf");
         std::fs::write(
             &leaf_conf,
@@ -122,4 +99,121 @@ pub fn nats_config(args: &[&str]) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8(out.stdout)?)
+}
+
+/// The hub's nats-server (JetStream domain `hub`, configured as `trellis
+/// nats-config hub` prints it, so leaf connections need the hub's leaf
+/// nkey as in production), the proxy in front of its leafnode port, and
+/// the path of that key.
+async fn start_hub(dir: &Path) -> anyhow::Result<(NatsServer, Proxy, PathBuf)> {
+    let leaf_port = free_port();
+    let uplink = Proxy::start(SocketAddr::from(([127, 0, 0, 1], leaf_port))).await?;
+    let key = dir.join("leaf.nk");
+    let hub_text = nats_config(&[
+        "hub",
+        "--leafnode-port",
+        &leaf_port.to_string(),
+        "--leaf-key",
+        &key.display().to_string(),
+        "--store-dir",
+        &dir.join("hub-js").display().to_string(),
+    ])?;
+    // The hub tells leaf nodes where to reconnect; it must name the
+    // proxy, or the first reconnect would go around it for good.
+    let hub_text = hub_text.replacen(
+        "leafnodes {",
+        &format!("leafnodes {{ advertise: \"127.0.0.1:{}\",", uplink.port()),
+        1,
+    );
+    let hub_conf = dir.join("hub.conf");
+    std::fs::write(&hub_conf, hub_text)?;
+    let hub = NatsServer::start_with_config(&hub_conf)?;
+    Ok((hub, uplink, key))
+}
+
+/// A hub and an edge site run the way a site runs in production: one
+/// `trellis up --leaf-remote` that starts the site's nats-server (a leaf of
+/// the hub through [`Proxy`]) and its host, with a data dir that outlives
+/// the process so a killed `up` can be started again on it.
+pub struct UpSite {
+    /// The cloud's nats-server.
+    pub hub: NatsServer,
+    /// The uplink.
+    pub uplink: Proxy,
+    /// The edge `up`'s data dir (its nats-server store, seed, host record).
+    pub data_dir: PathBuf,
+    /// The client port of the site's nats-server.
+    pub nats_port: u16,
+    leaf_key: PathBuf,
+    site: String,
+    _dir: tempfile::TempDir,
+}
+
+/// How long an edge `up` may take to say it is ready.
+const UP_READY: Duration = Duration::from_secs(60);
+
+impl UpSite {
+    /// Starts the hub and picks the site's ports and data dir; the site
+    /// itself starts with [`UpSite::spawn_up`].
+    pub async fn start(site: &str) -> anyhow::Result<UpSite> {
+        let dir = tempfile::tempdir()?;
+        let (hub, uplink, leaf_key) = start_hub(dir.path()).await?;
+        Ok(UpSite {
+            hub,
+            uplink,
+            data_dir: dir.path().join("edge"),
+            nats_port: free_port(),
+            leaf_key,
+            site: site.to_owned(),
+            _dir: dir,
+        })
+    }
+
+    /// The site's nats-server URL.
+    pub fn edge_url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.nats_port)
+    }
+
+    /// Runs `trellis --lattice L up --leaf-remote nats-leaf://PROXY --name
+    /// SITE --label ... --heartbeat-ms 500 --allow-unsigned` on the site's
+    /// data dir (its own process group: dropping it kills the `up` and its
+    /// nats-server together, like a power cut) and waits until it wrote
+    /// `up.ready`; returns the process and the host id it reported.
+    pub fn spawn_up(
+        &self,
+        lattice: &str,
+        labels: &[(&str, &str)],
+    ) -> anyhow::Result<(Process, String)> {
+        let ready = self.data_dir.join("up.ready");
+        let _ = std::fs::remove_file(&ready);
+        let mut cmd = Command::new(trellis_bin());
+        cmd.args(["--lattice", lattice, "up"])
+            .args([
+                "--leaf-remote",
+                &format!("nats-leaf://127.0.0.1:{}", self.uplink.port()),
+            ])
+            .arg("--leaf-creds")
+            .arg(&self.leaf_key)
+            .args(["--name", &self.site])
+            .args(["--nats-port", &self.nats_port.to_string()])
+            .args(["--heartbeat-ms", "500", "--allow-unsigned"])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--cache-dir")
+            .arg(self.data_dir.join("cache"))
+            .arg("--nats-server-bin")
+            .arg(nats_server_bin()?)
+            .env_remove("TRELLIS_NATS_URL");
+        for (k, v) in labels {
+            cmd.arg("--label").arg(format!("{k}={v}"));
+        }
+        let mut process = Process::spawn(cmd, &format!("up-{}", self.site))?;
+        let id = process.wait_for("`up.ready`", UP_READY, |_| {
+            let text = std::fs::read_to_string(&ready).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("host_id="))
+                .map(str::to_owned)
+        })?;
+        Ok((process, id))
+    }
 }

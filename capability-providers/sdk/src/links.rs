@@ -79,6 +79,39 @@ impl LinkState {
             .collect()
     }
 
+    /// Every link and named config currently known, for a host that
+    /// keeps them on disk to resume from while the lattice is unreachable.
+    pub fn snapshot(&self) -> (Vec<Link>, Vec<(ConfigName, ConfigValues)>) {
+        let links = self
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let configs = self
+            .configs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, values)| (name.clone(), values.clone()))
+            .collect();
+        (links, configs)
+    }
+
+    /// Seeds the state from a saved snapshot (revisions stay 0: nothing
+    /// from the lattice has been applied yet); the watches later replay
+    /// the lattice's current values over it.
+    pub fn restore(&self, links: Vec<Link>, configs: Vec<(ConfigName, ConfigValues)>) {
+        for link in links {
+            self.put_link(link);
+        }
+        self.configs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(configs);
+    }
+
     pub(crate) fn put_link(&self, link: Link) {
         self.links
             .write()
@@ -265,6 +298,31 @@ mod tests {
         assert_eq!(
             state.resolve(&[name("base"), name("over")]),
             values(&[("a", "1"), ("b", "1")])
+        );
+    }
+
+    #[test]
+    fn a_restored_snapshot_resolves_like_the_original() {
+        let state = LinkState::default();
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"http","target_id":"app","wit_namespace":"wasi","wit_package":"http",
+                "interfaces":["incoming-handler"],"source_config":["web"]}"#,
+        )
+        .unwrap();
+        state.put_link(link.clone());
+        state.apply_config(ConfigChange::Put(name("web"), values(&[("address", "x")])));
+        let (links, configs) = state.snapshot();
+        let restored = LinkState::default();
+        restored.restore(links, configs);
+        assert_eq!(restored.get(&link.key()), Some(link.clone()));
+        assert_eq!(
+            restored.resolve(&[name("web")]),
+            values(&[("address", "x")])
+        );
+        assert_eq!(
+            restored.links_revision(),
+            0,
+            "nothing from the lattice applied yet"
         );
     }
 

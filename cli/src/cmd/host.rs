@@ -32,8 +32,23 @@ pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<Hos
         allow_unsigned: flags.allow_unsigned,
         trusted_issuers: flags.trust_issuers.clone(),
         site: flags.site.clone(),
+        state_file: flags
+            .state_file
+            .clone()
+            .or_else(|| default_state_file(flags)),
         ..HostConfig::default()
     })
+}
+
+/// A host at a site with a lasting identity keeps its record next to its
+/// seed: the record belongs to that identity (a host with a new identity
+/// has nothing to resume).
+fn default_state_file(flags: &HostFlags) -> Option<PathBuf> {
+    flags.site.as_ref()?;
+    let seed = flags.seed_file.as_ref()?;
+    let mut name = seed.file_name()?.to_os_string();
+    name.push(".state.json");
+    Some(seed.with_file_name(name))
 }
 
 /// `~/.trellis`, when there is a home directory.

@@ -154,6 +154,14 @@ async fn serve(
     let mut config = host_config(global, &args.host)?;
     if let Role::Leaf { site, .. } = role {
         config.site.get_or_insert(site.clone());
+        // A site that reboots while its uplink is down resumes what it
+        // ran: that needs the same identity and a record of its work.
+        config
+            .seed_file
+            .get_or_insert_with(|| dir.join("host.seed"));
+        config
+            .state_file
+            .get_or_insert_with(|| dir.join("host-state.json"));
     }
     // The dev loop: this host trusts the local dev issuer, with which the
     // CLI signs unsigned local files it deploys here.

@@ -118,7 +118,20 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
         return;
     }
     let body = &msg.payload;
-    let outcome = match verb {
+    let outcome = handle(ctx.clone(), verb.clone(), body).await;
+    if let (Ok(_), Some(keeper)) = (&outcome, &ctx.resume) {
+        keeper.observe(&verb, body);
+    }
+    if let Err(reason) = &outcome {
+        tracing::info!(subject = %msg.subject, %reason, "control request refused");
+    }
+    respond(&ctx, reply_to, outcome).await;
+}
+
+/// Runs one control verb on this host; also how a host that starts
+/// offline replays its recorded workloads.
+pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]) -> Outcome {
+    match verb {
         ControlVerb::HostPing => host::ping(&ctx),
         ControlVerb::HostInventory(_) => host::inventory(&ctx, body),
         ControlVerb::HostStop(_) => host::stop(&ctx, body),
@@ -134,11 +147,7 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
         ControlVerb::ConfigPut(name) => config::put(&ctx, &name, body).await,
         ControlVerb::ConfigGet(name) => config::get(&ctx, &name).await,
         ControlVerb::ConfigDel(name) => config::del(&ctx, &name).await,
-    };
-    if let Err(reason) = &outcome {
-        tracing::info!(subject = %msg.subject, %reason, "control request refused");
     }
-    respond(&ctx, reply_to, outcome).await;
 }
 
 async fn respond(ctx: &HostContext, reply_to: async_nats::Subject, outcome: Outcome) {

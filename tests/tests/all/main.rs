@@ -10,6 +10,7 @@ mod claims;
 mod config_logging;
 mod control_errors;
 mod edge;
+mod edge_offline;
 mod external;
 mod fixture;
 mod harness_smoke;
