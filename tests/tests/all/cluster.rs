@@ -404,5 +404,18 @@ async fn replicas_on_a_single_server_fail_with_what_to_do() -> anyhow::Result<()
     );
     // The default still works on one server.
     cli.run_async(&["push", &wasm]).await?.ok()?;
+    // Buckets that exist keep working when they cannot be scaled up; the
+    // warning names the bucket and the fix.
+    let out = cli
+        .run_async(&["--js-replicas", "3", "push", &wasm])
+        .await?;
+    out.ok()?;
+    assert!(
+        out.stderr.contains(&format!(
+            "bucket TRELLIS_LINKS_{lattice} keeps 1 replica(s): JetStream refused 3"
+        )) && out.stderr.contains("nats stream edit KV_TRELLIS_LINKS_"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }
