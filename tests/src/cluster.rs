@@ -198,8 +198,24 @@ impl NatsCluster {
 
     /// Node `i`'s `/jsz` monitoring document.
     pub async fn jsz(&self, i: usize) -> anyhow::Result<serde_json::Value> {
+        self.monitor(i, "jsz").await
+    }
+
+    /// The names of the client connections node `i` holds (from `/connz`).
+    pub async fn client_names(&self, i: usize) -> anyhow::Result<Vec<String>> {
+        let connz = self.monitor(i, "connz?limit=1024").await?;
+        Ok(connz["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// GET `/{path}` on node `i`'s monitoring port, as JSON.
+    async fn monitor(&self, i: usize, path: &str) -> anyhow::Result<serde_json::Value> {
         let node = self.node(i)?;
-        let url = format!("http://127.0.0.1:{}/jsz", node.monitor_port);
+        let url = format!("http://127.0.0.1:{}/{path}", node.monitor_port);
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(MONITOR_TIMEOUT)
