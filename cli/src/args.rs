@@ -61,6 +61,12 @@ pub struct GlobalArgs {
     /// leaf node: the hub's domain, `hub` with `trellis up`).
     #[arg(long, global = true, env = "TRELLIS_JS_DOMAIN")]
     pub js_domain: Option<String>,
+    /// Replicas of the lattice's JetStream buckets (links, config, wadm,
+    /// artifacts, keyvalue-nats) when created; existing ones with fewer are
+    /// scaled up. 3 on a three-node NATS cluster [default: 1].
+    #[arg(long, global = true, env = "TRELLIS_JS_REPLICAS",
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub js_replicas: Option<u8>,
 }
 
 /// How results are printed.

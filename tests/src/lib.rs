@@ -19,6 +19,7 @@
 //! ```
 
 mod cli;
+mod cluster;
 mod host;
 mod http;
 mod nats;
@@ -29,6 +30,7 @@ mod sites;
 mod wadm;
 
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
+pub use cluster::{CLUSTER_SIZE, NatsCluster};
 pub use host::{Host, HostOpts, find_started_id};
 pub use http::{
     HTTP_TIMEOUT, HttpResponse, header, http_get, http_post, http_request, wait_for_http,

@@ -22,8 +22,14 @@ impl Wadm {
     /// Spawns `trellis wadm --nats-url URL --lattice L [extra...]` and waits
     /// (≤30 s) until it serves its API.
     pub fn spawn(nats: &NatsServer, lattice: &str, extra: &[&str]) -> anyhow::Result<Wadm> {
+        Self::spawn_url(&nats.url(), lattice, extra)
+    }
+
+    /// Like [`Wadm::spawn`] with an explicit NATS URL (e.g. every server of
+    /// a cluster, comma separated).
+    pub fn spawn_url(nats_url: &str, lattice: &str, extra: &[&str]) -> anyhow::Result<Wadm> {
         let mut cmd = Command::new(trellis_bin());
-        cmd.args(["--nats-url", &nats.url(), "--lattice", lattice, "wadm"])
+        cmd.args(["--nats-url", nats_url, "--lattice", lattice, "wadm"])
             .args(extra);
         let mut process = Process::spawn(cmd, "wadm")?;
         process.wait_for("`wadm started`", READY_TIMEOUT, |log| {

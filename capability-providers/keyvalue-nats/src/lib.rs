@@ -4,7 +4,9 @@
 //! Config: `bucket` names the JetStream bucket behind the default bucket
 //! `""` (default `TRELLIS_KV_{lattice}`); any other identifier is used as
 //! the bucket name itself (letters, digits, `-`, `_`). Buckets are created
-//! on first use. JetStream acknowledges a write once it is stored, and
+//! on first use with `replicas` replicas (default: the connection's
+//! `--js-replicas`, 1 unless set; an existing bucket with fewer is scaled
+//! up, see `trellis_lattice::buckets`). JetStream acknowledges a write once it is stored, and
 //! `increment` is a compare-and-swap on the key's revision, so it is atomic
 //! for every caller on every host.
 
@@ -16,6 +18,8 @@ use std::sync::{Mutex, PoisonError};
 use async_nats::jetstream::{self, kv};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use trellis_lattice::buckets;
+use trellis_lattice::connect::MAX_REPLICAS;
 use trellis_protocol::ComponentId;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
 use trellis_provider_sdk::{Health, Provider, ProviderContext, ProviderError};
@@ -26,6 +30,7 @@ pub const BUILTIN_NAME: &str = "keyvalue-nats";
 struct Started {
     js: jetstream::Context,
     default_bucket: String,
+    replicas: usize,
 }
 
 /// The JetStream KV provider.
@@ -43,7 +48,7 @@ impl NatsKvProvider {
 
     /// The store behind a wasi bucket identifier, created when missing.
     async fn store(&self, identifier: &str) -> Result<kv::Store, KvError> {
-        let (js, name) = {
+        let (js, name, replicas) = {
             let started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
             let started = started
                 .as_ref()
@@ -53,7 +58,7 @@ impl NatsKvProvider {
             } else {
                 identifier.to_owned()
             };
-            (started.js.clone(), name)
+            (started.js.clone(), name, started.replicas)
         };
         if let Some(store) = self
             .buckets
@@ -72,23 +77,31 @@ impl NatsKvProvider {
                 "bucket `{name}` is not a valid JetStream bucket name (letters, digits, `-`, `_`)"
             )));
         }
-        let store = match js.get_key_value(&name).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: name.clone(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| KvError::Other(format!("cannot create bucket {name}: {e}")))?,
-        };
+        let store = buckets::open_kv(&js, &name, replicas)
+            .await
+            .map_err(|e| KvError::Other(format!("cannot open bucket {name}: {e}")))?;
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name, store.clone());
         Ok(store)
     }
+}
+
+/// The `replicas` config key, or the connection's default.
+fn replicas(ctx: &ProviderContext) -> Result<usize, ProviderError> {
+    let Some(text) = ctx.config.get("replicas") else {
+        return Ok(ctx.connection.js_replicas());
+    };
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_REPLICAS).contains(n))
+        .ok_or_else(|| {
+            ProviderError::Config(format!(
+                "replicas `{text}` is not a number from 1 to {MAX_REPLICAS} (JetStream's range)"
+            ))
+        })
 }
 
 impl Provider for NatsKvProvider {
@@ -98,9 +111,14 @@ impl Provider for NatsKvProvider {
             .get("bucket")
             .cloned()
             .unwrap_or_else(|| format!("TRELLIS_KV_{}", ctx.lattice));
+        let replicas = match replicas(&ctx) {
+            Ok(n) => n,
+            Err(e) => return futures::future::ready(Err(e)).boxed(),
+        };
         *self.started.lock().unwrap_or_else(PoisonError::into_inner) = Some(Started {
             js: jetstream::new(ctx.connection.nats().clone()),
             default_bucket,
+            replicas,
         });
         futures::future::ready(Ok(())).boxed()
     }

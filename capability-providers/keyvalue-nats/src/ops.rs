@@ -11,6 +11,11 @@ const PAGE: usize = 1000;
 /// Bound on compare-and-swap retries of one increment under contention.
 const MAX_CAS_ATTEMPTS: usize = 10_000;
 
+/// Bound on retries of one increment whose write got no answer, and the
+/// pause before each (a cluster elects a new stream leader in seconds).
+const MAX_UNAVAILABLE_ATTEMPTS: usize = 20;
+const UNAVAILABLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn failed(what: &str, e: impl std::fmt::Display) -> KvError {
     KvError::Other(format!("{what} failed: {e}"))
 }
@@ -32,6 +37,7 @@ async fn get(store: &kv::Store, key: &str) -> Result<Option<Vec<u8>>, KvError> {
 }
 
 async fn increment(store: &kv::Store, key: &str, delta: u64) -> KvReply {
+    let mut unavailable = 0;
     for _ in 0..MAX_CAS_ATTEMPTS {
         let entry = store.entry(key).await.map_err(|e| failed("increment", e))?;
         let live = entry.filter(|e| e.operation == kv::Operation::Put);
@@ -45,11 +51,33 @@ async fn increment(store: &kv::Store, key: &str, delta: u64) -> KvReply {
         let value = Bytes::from(next.to_string());
         // Both calls fail when someone else wrote first; then read again.
         let written = match &live {
-            Some(e) => store.update(key, value, e.revision).await.is_ok(),
-            None => store.create(key, value).await.is_ok(),
+            Some(e) => store.update(key, value, e.revision).await.map_err(|e| {
+                (
+                    e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                    e.to_string(),
+                )
+            }),
+            None => store.create(key, value).await.map_err(|e| {
+                (
+                    e.kind() == kv::CreateErrorKind::AlreadyExists,
+                    e.to_string(),
+                )
+            }),
         };
-        if written {
-            return Ok(KvResponse::Count(next));
+        match written {
+            Ok(_) => return Ok(KvResponse::Count(next)),
+            Err((true, _)) => {}
+            // No ack (JetStream electing a stream leader, a server gone):
+            // the write may or may not have landed, so read again and
+            // compare-and-swap on what is there, pausing rather than
+            // spinning, a bounded number of times.
+            Err((false, e)) => {
+                unavailable += 1;
+                if unavailable >= MAX_UNAVAILABLE_ATTEMPTS {
+                    return Err(failed("increment", e));
+                }
+                tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+            }
         }
     }
     Err(KvError::Other(format!(

@@ -97,6 +97,7 @@ pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
             nkey_file: global.nats_nkey.clone(),
             tls_ca: global.nats_tls_ca.clone(),
             js_domain: global.js_domain.clone(),
+            js_replicas: global.js_replicas.map(usize::from),
         },
         ..LatticeConfig::default()
     })

@@ -8,7 +8,9 @@ use trellis_protocol::LatticeName;
 
 use crate::error::LatticeError;
 
-/// Credentials and TLS for the NATS connection; empty means none.
+/// Credentials and TLS for the NATS connection, and where the lattice's
+/// JetStream state lives; empty means none and the defaults. These travel
+/// together to external provider processes ([`auth_env`]).
 #[derive(Debug, Clone, Default)]
 pub struct NatsAuth {
     /// A `.creds` file (JWT + nkey seed), as issued by NATS operators.
@@ -25,12 +27,18 @@ pub struct NatsAuth {
     /// local nats-server is a leaf node with its own JetStream domain, so
     /// that links, config and artifacts still come from the hub's.
     pub js_domain: Option<String>,
+    /// Replicas of the lattice's buckets (links, config, wadm, artifacts,
+    /// keyvalue-nats) when they are created, and the least an existing one
+    /// is scaled up to; `None` means 1. More than 1 needs a JetStream
+    /// cluster with at least that many servers (`docs/nats-cluster.md`).
+    pub js_replicas: Option<usize>,
 }
 
 /// How to reach a lattice.
 #[derive(Debug, Clone)]
 pub struct LatticeConfig {
-    /// NATS server URL(s), comma separated.
+    /// NATS server URL(s), comma separated: every server of a cluster, so
+    /// the connection fails over to another when one goes away.
     pub nats_url: String,
     /// Lattice name (first token of every subject).
     pub lattice: LatticeName,
@@ -66,6 +74,7 @@ pub struct Lattice {
     pub(crate) request_timeout: Duration,
     /// The server's message at the first permissions violation.
     denied: tokio::sync::watch::Receiver<Option<String>>,
+    pub(crate) js_replicas: usize,
 }
 
 impl Lattice {
@@ -75,10 +84,17 @@ impl Lattice {
             url: config.nats_url.clone(),
             reason,
         };
+        let servers = server_addrs(&config.nats_url).map_err(connect_err)?;
+        js_replicas(&config.auth).map_err(connect_err)?;
+        // Reconnects go on for ever, across every listed (and discovered)
+        // server, never waiting more than RECONNECT_DELAY_MAX between
+        // attempts: a cluster that lost one node is back within a second.
         let options = async_nats::ConnectOptions::new()
             .name(&config.connection_name)
             .connection_timeout(config.connect_timeout)
-            .request_timeout(Some(config.request_timeout));
+            .request_timeout(Some(config.request_timeout))
+            .max_reconnects(None)
+            .reconnect_delay_callback(reconnect_delay);
         let (denied_tx, denied) = tokio::sync::watch::channel(None);
         // A publish or subscribe the credentials do not allow is dropped by
         // the server with only an -ERR; keep it, so that a request that then
@@ -105,7 +121,7 @@ impl Lattice {
             .map_err(connect_err)?;
         let client = tokio::time::timeout(
             config.connect_timeout + Duration::from_secs(1),
-            options.connect(config.nats_url.as_str()),
+            options.connect(servers),
         )
         .await
         .map_err(|_| connect_err(format!("timed out after {:?}", config.connect_timeout)))?
@@ -146,6 +162,7 @@ impl Lattice {
             lattice: config.lattice.clone(),
             request_timeout: config.request_timeout,
             denied: tokio::sync::watch::channel(None).1,
+            js_replicas: config.auth.js_replicas.unwrap_or(1).clamp(1, MAX_REPLICAS),
         }
     }
 
@@ -162,6 +179,11 @@ impl Lattice {
             Some(text) => text,
             None => std::future::pending().await,
         }
+    }
+
+    /// Replicas the lattice's buckets are created with (and scaled up to).
+    pub fn js_replicas(&self) -> usize {
+        self.js_replicas
     }
 
     /// The lattice name.
@@ -185,6 +207,51 @@ impl Lattice {
             .await
             .map_err(|_| LatticeError::nats("flush", "timed out"))?
             .map_err(|e| LatticeError::nats("flush", e))
+    }
+}
+
+/// Most replicas JetStream keeps of a stream.
+pub const MAX_REPLICAS: usize = 5;
+
+/// Longest pause between two reconnect attempts.
+const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
+
+/// The first attempt right away, then 50 ms doubling up to
+/// [`RECONNECT_DELAY_MAX`] (async-nats' default grows to 4 s, too slow to
+/// fail over within the few seconds a cluster needs).
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(8);
+    (Duration::from_millis(50) * 2u32.pow(doublings)).min(RECONNECT_DELAY_MAX)
+}
+
+/// Parses a comma-separated list of NATS server URLs (async-nats takes one
+/// URL per address, so "a,b,c" must be split here).
+pub fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    let addrs = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<async_nats::ServerAddr>()
+                .map_err(|e| format!("`{url}` is not a NATS server URL ({e})"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() {
+        return Err("no NATS server URL given; pass --nats-url nats://HOST:PORT[,...]".into());
+    }
+    Ok(addrs)
+}
+
+/// Checks the configured replica count.
+fn js_replicas(auth: &NatsAuth) -> Result<(), String> {
+    match auth.js_replicas {
+        Some(n) if !(1..=MAX_REPLICAS).contains(&n) => Err(format!(
+            "--js-replicas {n} is out of range: JetStream keeps 1 to {MAX_REPLICAS} replicas"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -234,6 +301,8 @@ pub mod auth_env {
     pub const TLS_CA: &str = "TRELLIS_NATS_TLS_CA";
     /// JetStream domain.
     pub const JS_DOMAIN: &str = "TRELLIS_JS_DOMAIN";
+    /// Replicas of the lattice's buckets.
+    pub const JS_REPLICAS: &str = "TRELLIS_JS_REPLICAS";
 
     /// The variables to set for `auth`.
     pub fn to_env(auth: &NatsAuth) -> Vec<(&'static str, String)> {
@@ -245,6 +314,7 @@ pub mod auth_env {
             (NKEY, auth.nkey_file.as_ref().map(path)),
             (TLS_CA, auth.tls_ca.as_ref().map(path)),
             (JS_DOMAIN, auth.js_domain.clone()),
+            (JS_REPLICAS, auth.js_replicas.map(|n| n.to_string())),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -261,6 +331,48 @@ pub mod auth_env {
             nkey_file: var(NKEY).map(Into::into),
             tls_ca: var(TLS_CA).map(Into::into),
             js_domain: var(JS_DOMAIN),
+            // A bad value is caught by `Lattice::connect`'s range check.
+            js_replicas: var(JS_REPLICAS).map(|n| n.parse().unwrap_or(0)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_list_becomes_one_address_per_server() {
+        let addrs =
+            server_addrs("nats://127.0.0.1:4222, nats://127.0.0.1:4223,,127.0.0.1:4224").unwrap();
+        let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        assert_eq!(ports, [4222, 4223, 4224]);
+        assert!(server_addrs(" , ").unwrap_err().contains("--nats-url"));
+        let err = server_addrs("nats://ok:1,http://bad:2").unwrap_err();
+        assert!(err.contains("`http://bad:2`"), "{err}");
+    }
+
+    #[test]
+    fn reconnects_start_at_once_and_wait_at_most_a_second() {
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        assert_eq!(reconnect_delay(2), Duration::from_millis(50));
+        assert_eq!(reconnect_delay(3), Duration::from_millis(100));
+        assert_eq!(reconnect_delay(6), Duration::from_millis(800));
+        assert_eq!(reconnect_delay(7), RECONNECT_DELAY_MAX);
+        assert_eq!(reconnect_delay(usize::MAX), RECONNECT_DELAY_MAX);
+    }
+
+    #[test]
+    fn replicas_out_of_range_are_refused_and_travel_by_env() {
+        let auth = |n| NatsAuth {
+            js_replicas: Some(n),
+            ..NatsAuth::default()
+        };
+        assert!(js_replicas(&auth(0)).is_err());
+        assert!(js_replicas(&auth(6)).unwrap_err().contains("1 to 5"));
+        assert!(js_replicas(&auth(3)).is_ok());
+        assert!(js_replicas(&NatsAuth::default()).is_ok());
+        let env = auth_env::to_env(&auth(3));
+        assert!(env.contains(&(auth_env::JS_REPLICAS, "3".to_owned())));
     }
 }

@@ -10,8 +10,10 @@
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
 //! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
+//! - [`buckets`]: get-or-create of every bucket with its replica count.
 
 pub mod body;
+pub mod buckets;
 pub mod connect;
 pub mod control;
 pub mod error;

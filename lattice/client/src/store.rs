@@ -1,6 +1,7 @@
 //! Lattice-wide state in JetStream: links and named config in KV buckets,
 //! artifacts in an object store. Every host sees the same buckets, so a link
 //! made through one host applies on all, and a restarted host recovers them.
+//! They are created with the connection's replicas (`crate::buckets`).
 
 use async_nats::jetstream::{kv, object_store};
 use futures::{Stream, StreamExt};
@@ -10,6 +11,7 @@ use trellis_protocol::ConfigName;
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::link::{Link, LinkKey};
 
+use crate::buckets;
 use crate::connect::Lattice;
 use crate::error::LatticeError;
 
@@ -60,18 +62,13 @@ impl Lattice {
             .kv_bucket(format!("TRELLIS_CONFIG_{}", self.lattice))
             .await?;
         let artifacts_bucket = format!("TRELLIS_ARTIFACTS_{}", self.lattice);
-        let artifacts = match self.js.get_object_store(&artifacts_bucket).await {
-            Ok(store) => store,
-            Err(_) => self
-                .js
-                .create_object_store(object_store::Config {
-                    bucket: artifacts_bucket.clone(),
-                    description: Some("Trellis artifacts by sha256".into()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| LatticeError::storage(&artifacts_bucket, e))?,
-        };
+        let artifacts = buckets::open_object_store(
+            &self.js,
+            &artifacts_bucket,
+            "Trellis artifacts by sha256",
+            self.js_replicas,
+        )
+        .await?;
         Ok(LatticeStore {
             links,
             config,
@@ -80,18 +77,10 @@ impl Lattice {
         })
     }
 
+    /// Opens (creating when missing) one of the lattice's KV buckets,
+    /// with the connection's replicas.
     pub(crate) async fn kv_bucket(&self, bucket: String) -> Result<kv::Store, LatticeError> {
-        if let Ok(store) = self.js.get_key_value(&bucket).await {
-            return Ok(store);
-        }
-        self.js
-            .create_key_value(kv::Config {
-                bucket: bucket.clone(),
-                history: 1,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| LatticeError::storage(&bucket, e))
+        buckets::open_kv(&self.js, &bucket, self.js_replicas).await
     }
 }
 

@@ -7,6 +7,7 @@ mod artifacts;
 mod auth;
 mod bench_smoke;
 mod claims;
+mod cluster;
 mod config_logging;
 mod control_errors;
 mod edge;
