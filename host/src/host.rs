@@ -79,9 +79,9 @@ pub struct HostContext {
     pub keyvalue: Arc<KeyValueRouter>,
     /// Settings.
     pub config: HostConfig,
-    /// Serializes scale/update/start/stop so two requests for one id
-    /// cannot interleave.
-    pub workload_lock: tokio::sync::Mutex<()>,
+    /// Serializes scale/update/start/stop per id, so two requests for one
+    /// id cannot interleave and no id waits on another's fetch or compile.
+    pub workload_locks: crate::locks::WorkloadLocks,
     stop: watch::Sender<Option<String>>,
 }
 
@@ -192,7 +192,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         links,
         keyvalue,
         config,
-        workload_lock: tokio::sync::Mutex::new(()),
+        workload_locks: crate::locks::WorkloadLocks::default(),
         stop,
     });
     let mut tasks = links::spawn_watchers(ctx.clone()).await?;

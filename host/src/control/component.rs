@@ -19,12 +19,12 @@ use crate::runtime::cache::CacheOutcome;
 
 pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ScaleComponentRequest = parse_request(body)?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = request.component_id.clone();
+    let _guard = ctx.workload_locks.lock(&id).await;
     if let Some(running) = ctx.components.get(&id) {
         let current = running.description();
         if let Some(artifact) = &request.artifact
-            && artifact.sha256 != current.digest
+            && artifact.sha256.as_str() != current.digest
         {
             return Err(format!(
                 "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
@@ -85,7 +85,7 @@ async fn start(
     let description = ComponentDescription {
         id: id.clone(),
         image: request.image.clone(),
-        digest: artifact.sha256.clone(),
+        digest: artifact.sha256.to_string(),
         max: request.max,
         config: request.config.clone(),
         annotations: request.annotations.clone(),
@@ -173,14 +173,18 @@ async fn prepare(
 
 pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: UpdateComponentRequest = parse_request(body)?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = &request.component_id;
+    let _guard = ctx.workload_locks.lock(id).await;
     let running = ctx
         .components
         .get(id)
         .ok_or_else(|| format!("component {id} is not running on this host"))?;
     let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
-    running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
+    running.replace_code(
+        code,
+        request.image.clone(),
+        request.artifact.sha256.to_string(),
+    );
     let description = running.description();
     announce(ctx, &description, description.max, Some(&provenance)).await;
     data(description)

@@ -42,6 +42,10 @@ pub struct LatticeConfig {
     pub request_timeout: Duration,
     /// Credentials and TLS.
     pub auth: NatsAuth,
+    /// Largest streamed body (request or response) this connection takes
+    /// in from a peer; a larger claimed length is refused before anything
+    /// is allocated.
+    pub max_body_bytes: u64,
 }
 
 impl Default for LatticeConfig {
@@ -53,6 +57,7 @@ impl Default for LatticeConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             auth: NatsAuth::default(),
+            max_body_bytes: trellis_protocol::invocation::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -64,6 +69,7 @@ pub struct Lattice {
     pub(crate) js: jetstream::Context,
     pub(crate) lattice: LatticeName,
     pub(crate) request_timeout: Duration,
+    pub(crate) max_body_bytes: u64,
 }
 
 impl Lattice {
@@ -119,6 +125,7 @@ impl Lattice {
             js,
             lattice: config.lattice.clone(),
             request_timeout: config.request_timeout,
+            max_body_bytes: config.max_body_bytes,
         }
     }
 
@@ -135,6 +142,11 @@ impl Lattice {
     /// The default control request timeout.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// The largest streamed body this connection takes in.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body_bytes
     }
 
     /// Flushes buffered publishes, bounded by the request timeout.

@@ -13,6 +13,7 @@ mod edge;
 mod external;
 mod fixture;
 mod harness_smoke;
+mod hostile;
 mod hosts;
 mod http;
 mod keyvalue;
