@@ -67,6 +67,57 @@ async fn huge_streamed_body_claims_are_refused_and_host_keeps_serving() -> anyho
         );
     }
 
+    // Requests that decode but make no sense, and bytes that do not decode,
+    // each get an answer; none takes the host down.
+    let weird = |edit: &dyn Fn(&mut HttpRequest)| {
+        let mut request = streamed_request(0);
+        request.body = Body::Inline(b"x".to_vec());
+        edit(&mut request);
+        invocation::encode(&request)
+    };
+    let payloads = [
+        weird(&|r| r.method = "G E T".into()),
+        weird(&|r| r.scheme = String::new()),
+        weird(&|r| r.authority = Some("a b/c".into())),
+        weird(&|r| r.path_with_query = "no-slash \0".into()),
+        weird(&|r| {
+            r.headers = vec![invocation::Header {
+                name: "bad\0name".into(),
+                value: vec![0, 10, 13],
+            }]
+        }),
+        weird(&|r| {
+            r.headers = (0..20_000)
+                .map(|i| invocation::Header {
+                    name: format!("x-{i}"),
+                    value: b"v".to_vec(),
+                })
+                .collect()
+        }),
+        vec![
+            invocation::VERSION,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0x01,
+        ],
+        b"not an invocation".to_vec(),
+    ];
+    for payload in payloads {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            client.request(subject.clone(), payload.into()),
+        )
+        .await??;
+        let _answer: InvocationReply<HttpResponse> = invocation::decode(&reply.payload)?;
+    }
+
     // The host is alive and still serves HTTP through the same path.
     assert!(lattice.b.is_running(), "host b died:\n{}", lattice.b.log());
     let (status, _, body) = http_get(&format!("{url}/")).await?;
