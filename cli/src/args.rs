@@ -156,6 +156,10 @@ pub struct HostFlags {
     /// Largest artifact the host fetches, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_artifact_mb: u64,
+    /// Largest streamed request or response body the host takes in from
+    /// another host, in MiB; larger claims are refused before allocating.
+    #[arg(long, default_value_t = 128)]
+    pub max_body_mb: u64,
     /// Compile cache directory [default: ~/.trellis/cache].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,

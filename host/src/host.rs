@@ -88,9 +88,9 @@ pub struct HostContext {
     pub keyvalue: Arc<KeyValueRouter>,
     /// Settings.
     pub config: HostConfig,
-    /// Serializes scale/update/start/stop so two requests for one id
-    /// cannot interleave.
-    pub workload_lock: tokio::sync::Mutex<()>,
+    /// Serializes scale/update/start/stop per id, so two requests for one
+    /// id cannot interleave and no id waits on another's fetch or compile.
+    pub workload_locks: crate::locks::WorkloadLocks,
     /// Keeps the on-disk record a host resumes from offline, if enabled.
     pub resume: Option<Arc<Keeper>>,
     stop: watch::Sender<Option<String>>,
@@ -227,7 +227,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         link_outcomes: Arc::new(LinkOutcomes::default()),
         keyvalue,
         config,
-        workload_lock: tokio::sync::Mutex::new(()),
+        workload_locks: crate::locks::WorkloadLocks::default(),
         resume: keeper,
         stop,
     });

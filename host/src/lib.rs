@@ -9,6 +9,7 @@
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`links`]: links and named config from the lattice, pushed to providers.
+//! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`invoker`]: local-first invocation for providers.
 //! - [`control`]: the control interface, one file per command group.
 //! - [`resume`]: the on-disk record an edge host resumes from offline.
@@ -27,6 +28,7 @@ pub mod host;
 pub mod identity;
 pub mod invoker;
 pub mod links;
+pub mod locks;
 pub mod providers;
 pub mod resume;
 pub mod runtime;

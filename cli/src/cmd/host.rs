@@ -15,8 +15,12 @@ pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<Hos
         .cache_dir
         .clone()
         .or_else(|| trellis_home().map(|home| home.join("cache")));
+    let lattice = trellis_lattice::LatticeConfig {
+        max_body_bytes: flags.max_body_mb.saturating_mul(1 << 20),
+        ..lattice_config(global)?
+    };
     Ok(HostConfig {
-        lattice: lattice_config(global)?,
+        lattice,
         name: flags.name.clone().unwrap_or_else(machine_name),
         labels: parse_pairs("--label", &flags.labels)?,
         heartbeat: Duration::from_millis(flags.heartbeat_ms.max(100)),

@@ -22,12 +22,12 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     request
         .check_limits()
         .map_err(|e| format!("component.scale of {} refused: {e}", request.component_id))?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = request.component_id.clone();
+    let _guard = ctx.workload_locks.lock(&id).await;
     if let Some(running) = ctx.components.get(&id) {
         let current = running.description();
         if let Some(artifact) = &request.artifact
-            && artifact.sha256 != current.digest
+            && artifact.sha256.as_str() != current.digest
         {
             return Err(format!(
                 "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
@@ -88,7 +88,7 @@ async fn start(
     let description = ComponentDescription {
         id: id.clone(),
         image: request.image.clone(),
-        digest: artifact.sha256.clone(),
+        digest: artifact.sha256.to_string(),
         max: request.max,
         config: request.config.clone(),
         annotations: request.annotations.clone(),
@@ -181,13 +181,17 @@ pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         request
             .check_limits()
             .map_err(|e| format!("component.update of {id} refused: {e}"))?;
-        let _guard = ctx.workload_lock.lock().await;
+        let _guard = ctx.workload_locks.lock(id).await;
         let running = ctx
             .components
             .get(id)
             .ok_or_else(|| format!("component {id} is not running on this host"))?;
         let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
-        running.replace_code(code, request.image.clone(), request.artifact.sha256.clone());
+        running.replace_code(
+            code,
+            request.image.clone(),
+            request.artifact.sha256.to_string(),
+        );
         Ok((running.description(), provenance))
     }
     .await;

@@ -26,8 +26,8 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     request
         .check_limits()
         .map_err(|e| format!("provider.start of {} refused: {e}", request.provider_id))?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = &request.provider_id;
+    let _guard = ctx.workload_locks.lock(id).await;
     if ctx.providers.get(id).is_some() {
         return Err(format!("provider {id} already runs on this host"));
     }
@@ -129,7 +129,7 @@ async fn install_executable(
     };
     trellis_claims::verify_detached(&bytes, claims, &policy, trellis_claims::now_unix())
         .map_err(|refusal| format!("provider {id} refused: {refusal}"))?;
-    let path = artifacts::dir(ctx).join(&artifact.sha256);
+    let path = artifacts::path(ctx, &artifact.sha256);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot install provider {id} at {}: {e}", path.display()))?;
     Ok(path)
@@ -137,8 +137,8 @@ async fn install_executable(
 
 pub(super) async fn stop(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StopProviderRequest = parse_request(body)?;
-    let _guard = ctx.workload_lock.lock().await;
     let id = &request.provider_id;
+    let _guard = ctx.workload_locks.lock(id).await;
     let running = ctx
         .providers
         .remove(id)

@@ -42,9 +42,11 @@ impl Lattice {
             while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
                 let Some(reply) = msg.reply else { continue };
                 let (answer, last) = match invocation::decode::<ChunkRequest>(&msg.payload) {
+                    // `offset < len` and `len` came from a usize, so the
+                    // conversion holds; `start < len` keeps the sum in range.
                     Ok(ChunkRequest { offset }) if offset < len => {
-                        let start = offset as usize;
-                        let end = (start + CHUNK_SIZE).min(bytes.len());
+                        let start = usize::try_from(offset).unwrap_or(bytes.len());
+                        let end = start.saturating_add(CHUNK_SIZE).min(bytes.len());
                         (
                             ChunkReply::Data(bytes[start..end].to_vec()),
                             end == bytes.len(),
@@ -72,18 +74,32 @@ impl Lattice {
     }
 
     /// Turns a received [`Body`] into bytes, pulling a streamed one.
+    ///
+    /// A streamed body's `len` is the peer's claim: one over this
+    /// connection's `max_body_bytes` is refused before anything is
+    /// allocated, memory grows only as chunks arrive, and every chunk must
+    /// be exactly the size its offset calls for.
     pub async fn fetch_body(&self, body: Body, deadline: Instant) -> Result<Vec<u8>, LatticeError> {
         let (stream, len) = match body {
             Body::Inline(bytes) => return Ok(bytes),
             Body::Stream { stream, len } => (stream, len),
         };
+        let limit = self.max_body_bytes;
+        if len > limit {
+            return Err(LatticeError::BodyTooLarge { len, limit });
+        }
+        // `len <= limit` fits in memory terms; still never reserve more
+        // than the chunks in flight, so a claim alone costs nothing.
+        let total = usize::try_from(len).map_err(|_| LatticeError::BodyTooLarge { len, limit })?;
         let subject = Subject::stream(&self.lattice, &stream).to_string();
-        let offsets = (0..len).step_by(CHUNK_SIZE);
+        let offsets = (0..total).step_by(CHUNK_SIZE);
         let mut chunks = futures::stream::iter(offsets)
-            .map(|offset| {
+            .map(|start| {
                 let subject = subject.clone();
                 async move {
+                    let expected = CHUNK_SIZE.min(total - start);
                     let remaining = deadline.saturating_duration_since(Instant::now());
+                    let offset = start as u64;
                     let request = async_nats::Request::new()
                         .payload(invocation::encode(&ChunkRequest { offset }).into())
                         .timeout(Some(remaining.max(Duration::from_millis(1))));
@@ -93,22 +109,20 @@ impl Lattice {
                         .await
                         .map_err(|e| LatticeError::nats("pull body chunk", e))?;
                     match invocation::decode::<ChunkReply>(&msg.payload) {
-                        Ok(ChunkReply::Data(data)) => Ok(data),
+                        Ok(ChunkReply::Data(data)) if data.len() == expected => Ok(data),
+                        Ok(ChunkReply::Data(data)) => Err(LatticeError::BadBody(format!(
+                            "chunk at offset {offset} has {} bytes, expected {expected}",
+                            data.len()
+                        ))),
                         Ok(ChunkReply::Error(e)) => Err(LatticeError::nats("pull body chunk", e)),
                         Err(e) => Err(LatticeError::nats("pull body chunk", e)),
                     }
                 }
             })
             .buffered(PULL_WINDOW);
-        let mut out = Vec::with_capacity(len as usize);
+        let mut out = Vec::with_capacity(total.min(PULL_WINDOW * CHUNK_SIZE));
         while let Some(chunk) = chunks.next().await {
             out.extend_from_slice(&chunk?);
-        }
-        if out.len() as u64 != len {
-            return Err(LatticeError::nats(
-                "pull body",
-                format!("got {} bytes, expected {len}", out.len()),
-            ));
         }
         Ok(out)
     }

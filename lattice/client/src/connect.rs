@@ -50,6 +50,10 @@ pub struct LatticeConfig {
     pub request_timeout: Duration,
     /// Credentials and TLS.
     pub auth: NatsAuth,
+    /// Largest streamed body (request or response) this connection takes
+    /// in from a peer; a larger claimed length is refused before anything
+    /// is allocated.
+    pub max_body_bytes: u64,
 }
 
 impl Default for LatticeConfig {
@@ -61,6 +65,7 @@ impl Default for LatticeConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             auth: NatsAuth::default(),
+            max_body_bytes: trellis_protocol::invocation::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -75,6 +80,7 @@ pub struct Lattice {
     /// The server's message at the first permissions violation.
     denied: tokio::sync::watch::Receiver<Option<String>>,
     pub(crate) js_replicas: usize,
+    pub(crate) max_body_bytes: u64,
 }
 
 impl Lattice {
@@ -163,6 +169,7 @@ impl Lattice {
             request_timeout: config.request_timeout,
             denied: tokio::sync::watch::channel(None).1,
             js_replicas: config.auth.js_replicas.unwrap_or(1).clamp(1, MAX_REPLICAS),
+            max_body_bytes: config.max_body_bytes,
         }
     }
 
@@ -199,6 +206,11 @@ impl Lattice {
     /// The default control request timeout.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// The largest streamed body this connection takes in.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body_bytes
     }
 
     /// Flushes buffered publishes, bounded by the request timeout.

@@ -57,6 +57,20 @@ pub enum LatticeError {
         /// The limit.
         limit: u64,
     },
+    /// A peer claimed a streamed body larger than this side takes in.
+    #[error(
+        "streamed body of {len} bytes is over the limit of {limit} bytes (max_body_bytes); \
+         send a smaller body or raise the receiver's limit"
+    )]
+    BodyTooLarge {
+        /// The length the peer claimed.
+        len: u64,
+        /// This side's limit.
+        limit: u64,
+    },
+    /// A peer answered a chunk pull with bytes that do not fit the body.
+    #[error("streamed body is malformed: {0}")]
+    BadBody(String),
 }
 
 impl LatticeError {

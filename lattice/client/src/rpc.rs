@@ -81,10 +81,14 @@ impl CallContext {
                 .and_then(|h| h.get(name))
                 .map(|v| v.as_str().to_owned())
         };
+        // The deadline is the caller's claim: bound it, so that a far-future
+        // value can neither overflow instant arithmetic nor pin a callee.
+        let now = SystemTime::now();
+        let latest = now + MAX_CALL_TIME;
         let deadline = get(header::DEADLINE_MS)
             .and_then(|ms| ms.parse::<u64>().ok())
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-            .unwrap_or_else(|| SystemTime::now() + fallback);
+            .and_then(|ms| UNIX_EPOCH.checked_add(Duration::from_millis(ms)))
+            .map_or(now + fallback.min(MAX_CALL_TIME), |d| d.min(latest));
         Self {
             source: get(header::SOURCE).and_then(|s| ComponentId::new(s).ok()),
             link_name: get(header::LINK_NAME)
@@ -95,6 +99,10 @@ impl CallContext {
         }
     }
 }
+
+/// The longest a callee works on one call, whatever deadline the caller
+/// sent.
+pub const MAX_CALL_TIME: Duration = Duration::from_secs(3600);
 
 fn instant_deadline(ctx: &CallContext) -> Instant {
     Instant::now() + ctx.remaining()
@@ -281,6 +289,17 @@ mod tests {
         assert_eq!(ctx.link_name, LinkName::default());
         assert!(ctx.source.is_none());
         assert!(ctx.remaining() > Duration::from_secs(1));
+    }
+
+    #[test]
+    fn far_future_deadlines_are_bounded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::DEADLINE_MS, u64::MAX.to_string().as_str());
+        let ctx = CallContext::from_headers(Some(&headers), Duration::from_secs(2));
+        assert!(ctx.remaining() <= MAX_CALL_TIME);
+        assert!(ctx.remaining() > MAX_CALL_TIME - Duration::from_secs(60));
+        // And the instant arithmetic callers do with it stays in range.
+        let _ = instant_deadline(&ctx);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use async_nats::jetstream::{kv, object_store};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-use trellis_protocol::ConfigName;
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::link::{Link, LinkKey};
+use trellis_protocol::{ConfigName, Sha256Digest};
 
 use crate::buckets;
 use crate::connect::Lattice;
@@ -231,7 +231,7 @@ impl LatticeStore {
     }
 
     async fn put_artifact_unbounded(&self, bytes: &[u8]) -> Result<ArtifactRef, LatticeError> {
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = Sha256Digest::from_bytes(&Sha256::digest(bytes).into());
         let name = format!("sha256-{sha256}");
         let already = self
             .artifacts
@@ -284,22 +284,32 @@ impl LatticeStore {
                 limit: max_bytes,
             });
         }
-        let mut object = self
+        let object = self
             .artifacts
             .get(&artifact.name)
             .await
             .map_err(|e| LatticeError::storage(what(), e))?;
+        // The stored size is metadata; read no more than the limit allows
+        // even if the chunks say otherwise.
         let mut bytes = Vec::with_capacity(info.size);
         object
+            .take(max_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| LatticeError::storage(what(), e))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
+        if bytes.len() as u64 > max_bytes {
+            return Err(LatticeError::TooLarge {
+                name: artifact.name.clone(),
+                size: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        let actual = Sha256Digest::from_bytes(&Sha256::digest(&bytes).into());
         if actual != artifact.sha256 {
             return Err(LatticeError::DigestMismatch {
                 name: artifact.name.clone(),
-                expected: artifact.sha256.clone(),
-                actual,
+                expected: artifact.sha256.to_string(),
+                actual: actual.to_string(),
             });
         }
         Ok(bytes)

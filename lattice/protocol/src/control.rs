@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Sha256Digest;
 use crate::id::{ComponentId, ConfigName, LinkName};
 use crate::inventory::{Annotations, InventoryCursor};
 use crate::limits::{self, LimitError};
@@ -112,8 +113,9 @@ pub struct ArtifactRef {
     pub bucket: String,
     /// Object name in the bucket.
     pub name: String,
-    /// sha256 of the bytes, hex; the host verifies it.
-    pub sha256: String,
+    /// sha256 of the bytes; the host verifies it and names its cached
+    /// copy after it, so only a real digest (64 lowercase hex) parses.
+    pub sha256: Sha256Digest,
 }
 
 /// The scheme of artifact references: `nats://BUCKET/sha256-HEX`.
@@ -136,14 +138,14 @@ impl ArtifactRef {
         let rest = image.strip_prefix(NATS_SCHEME).ok_or_else(bad)?;
         let (bucket, name) = rest.split_once('/').ok_or_else(bad)?;
         let sha = name.strip_prefix("sha256-").ok_or_else(bad)?;
-        let hex_ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-        if bucket.is_empty() || !hex_ok {
+        let sha256 = Sha256Digest::new(sha.to_ascii_lowercase()).map_err(|_| bad())?;
+        if bucket.is_empty() {
             return Err(bad());
         }
         Ok(Self {
             bucket: bucket.to_owned(),
             name: name.to_owned(),
-            sha256: sha.to_ascii_lowercase(),
+            sha256,
         })
     }
 }
@@ -513,7 +515,7 @@ mod tests {
     fn artifact_references_round_trip() {
         let sha = "ab".repeat(32);
         let r = ArtifactRef::parse_reference(&format!("nats://ART/sha256-{sha}")).unwrap();
-        assert_eq!(r.sha256, sha);
+        assert_eq!(r.sha256.as_str(), sha);
         assert_eq!(ArtifactRef::parse_reference(&r.reference()).unwrap(), r);
         for bad in [
             "file://x".to_owned(),

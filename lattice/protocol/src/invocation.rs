@@ -25,6 +25,12 @@ pub const INLINE_BODY_MAX: usize = 512 * 1024;
 /// Size of one pulled chunk of a streamed body.
 pub const CHUNK_SIZE: usize = 512 * 1024;
 
+/// Default cap on a streamed body a peer may ask this side to take in
+/// (128 MiB, the http-server provider's default request body cap). A
+/// streamed body's `len` is the sender's claim: a receiver refuses claims
+/// above its cap before it allocates anything.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 128 * 1024 * 1024;
+
 /// NATS header names of an invocation.
 pub mod header {
     /// Id of the calling component or provider.

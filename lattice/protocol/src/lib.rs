@@ -3,6 +3,7 @@
 //! Everything two parties of a lattice must agree on lives here, with no IO:
 //! hosts, providers, wadm and the CLI all build and parse the same types.
 //!
+//! - [`digest`]: the validated sha256 digest that names artifacts.
 //! - [`id`]: validated identifier newtypes (lattice, host, component, link, config).
 //! - [`subject`]: every NATS subject as a type that builds and parses.
 //! - [`control`]: control requests and the `{ok, error?, data?}` reply envelope.
@@ -15,6 +16,7 @@
 //! - [`wadm`]: the wadm API, app versions and app status.
 
 pub mod control;
+pub mod digest;
 pub mod event;
 pub mod id;
 pub mod inventory;
@@ -25,5 +27,6 @@ pub mod link;
 pub mod subject;
 pub mod wadm;
 
+pub use digest::Sha256Digest;
 pub use id::{AppName, ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, StreamId};
 pub use subject::{ControlVerb, EventType, Subject, SubjectError};

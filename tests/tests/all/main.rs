@@ -16,6 +16,7 @@ mod external;
 mod fixture;
 mod harness_smoke;
 mod honest_status;
+mod hostile;
 mod hosts;
 mod http;
 mod keyvalue;

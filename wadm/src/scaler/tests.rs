@@ -118,7 +118,7 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                         h.components.push(ComponentDescription {
                             id: request.component_id.clone(),
                             image: request.image.clone(),
-                            digest: request.artifact.as_ref().unwrap().sha256.clone(),
+                            digest: request.artifact.as_ref().unwrap().sha256.to_string(),
                             max: request.max,
                             config: request.config.clone(),
                             annotations: request.annotations.clone(),
@@ -134,7 +134,7 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                     .iter_mut()
                     .find(|c| c.id == request.component_id)
                     .unwrap();
-                c.digest = request.artifact.sha256.clone();
+                c.digest = request.artifact.sha256.to_string();
                 c.image = request.image.clone();
             }
             Command::StartProvider { host, request } => {
