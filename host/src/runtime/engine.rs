@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::cache::{CacheOutcome, CompileCache};
 use super::http::PreparedHttp;
+use super::pool::InstancePool;
 use super::state::StoreState;
 
 /// How often the epoch advances; the granularity of execution deadlines.
@@ -94,6 +95,7 @@ pub struct Runtime {
     linker: Linker<StoreState>,
     cache: CompileCache,
     config: RuntimeConfig,
+    pool: Arc<InstancePool>,
     _ticker: EpochTicker,
 }
 
@@ -115,6 +117,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            pool: InstancePool::new(config.max_instances),
             config,
         })
     }
@@ -146,6 +149,7 @@ impl Runtime {
         Ok((
             PreparedHttp::new(
                 proxy,
+                self.pool.clone(),
                 self.config.max_execution,
                 self.config.max_memory_bytes,
             ),

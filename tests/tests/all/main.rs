@@ -20,6 +20,8 @@ mod lifecycle;
 mod misbehave;
 mod rollout;
 mod routing;
+mod starvation;
+mod truncation;
 mod trust;
 mod up;
 mod wadm;
