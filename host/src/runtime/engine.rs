@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{CacheOutcome, CompileCache};
-use super::http::PreparedHttp;
+use super::http::{Limits, PreparedHttp};
 use super::pool::InstancePool;
 use super::state::StoreState;
 
@@ -26,6 +26,9 @@ pub struct RuntimeConfig {
     pub max_memory_bytes: usize,
     /// Instances that may exist at once on this host (all components).
     pub max_instances: u32,
+    /// Largest response body a guest may send; bodies are buffered in the
+    /// host, so this bounds what one request can make the host hold.
+    pub max_response_bytes: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -36,6 +39,7 @@ impl Default for RuntimeConfig {
             max_execution: Duration::from_secs(10),
             max_memory_bytes: 256 << 20,
             max_instances: 1000,
+            max_response_bytes: 512 << 20,
             cache_dir: None,
         }
     }
@@ -150,8 +154,11 @@ impl Runtime {
             PreparedHttp::new(
                 proxy,
                 self.pool.clone(),
-                self.config.max_execution,
-                self.config.max_memory_bytes,
+                Limits {
+                    max_execution: self.config.max_execution,
+                    max_memory_bytes: self.config.max_memory_bytes,
+                    max_response_bytes: self.config.max_response_bytes,
+                },
             ),
             outcome,
         ))

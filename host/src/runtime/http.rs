@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use trellis_protocol::invocation::{
     Body, ErrorKind, Header, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
@@ -22,8 +22,15 @@ use crate::capabilities::ComponentCaps;
 pub struct PreparedHttp {
     proxy: ProxyPre<StoreState>,
     pool: Arc<InstancePool>,
-    max_execution: Duration,
-    max_memory_bytes: usize,
+    limits: Limits,
+}
+
+/// What one request's guest may use.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) max_execution: Duration,
+    pub(super) max_memory_bytes: usize,
+    pub(super) max_response_bytes: usize,
 }
 
 /// A guest's store and the admission it runs under. Fields drop in
@@ -38,14 +45,12 @@ impl PreparedHttp {
     pub(super) fn new(
         proxy: ProxyPre<StoreState>,
         pool: Arc<InstancePool>,
-        max_execution: Duration,
-        max_memory_bytes: usize,
+        limits: Limits,
     ) -> Self {
         Self {
             proxy,
             pool,
-            max_execution,
-            max_memory_bytes,
+            limits,
         }
     }
 
@@ -69,12 +74,12 @@ impl PreparedHttp {
         let hyper_request = to_hyper(request)?;
         let mut store = Store::new(
             self.proxy.engine(),
-            StoreState::new(self.max_memory_bytes, caps),
+            StoreState::new(self.limits.max_memory_bytes, caps),
         );
         store.limiter(|state| &mut state.limits);
         // Yield to tokio at every epoch tick so a spinning guest cannot
         // starve other requests, and trap once the deadline has passed.
-        let deadline = Instant::now() + self.max_execution;
+        let deadline = Instant::now() + self.limits.max_execution;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -104,7 +109,7 @@ impl PreparedHttp {
                 .call_handle(&mut running.store, req, out)
                 .await
         });
-        let backstop = self.max_execution + Duration::from_secs(1);
+        let backstop = self.limits.max_execution + Duration::from_secs(1);
         let head = match tokio::time::timeout(backstop, receiver).await {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(code))) => {
@@ -124,8 +129,20 @@ impl PreparedHttp {
         };
         let (parts, body) = head.into_parts();
         let status = parts.status.as_u16();
-        let body = match tokio::time::timeout(backstop, body.collect()).await {
+        let max = self.limits.max_response_bytes;
+        let body = match tokio::time::timeout(backstop, Limited::new(body, max).collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                // Stop the guest now rather than buffer without end.
+                guest.abort();
+                tracing::warn!(status, max, "component response body over the host's limit");
+                return Err(InvocationError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "component response body over {max} bytes (the host's --max-response-mb)"
+                    ),
+                ));
+            }
             Ok(Err(e)) => {
                 tracing::debug!(%e, "guest response body failed");
                 return Err(cut_short(status, guest_failure(guest.await)));

@@ -139,3 +139,39 @@ async fn responses_cut_short_are_errors_logged_and_counted() -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_over_the_hosts_limit_is_refused_not_buffered() -> anyhow::Result<()> {
+    let lattice = Lattice::start("respcap", &["--max-response-mb", "4"])?;
+    lattice.start_component("http_echo", "big", &lattice.b, 2)?;
+    let url = lattice.route("big")?;
+    wait_for_http(&format!("{url}/"), 200, ROUTE_READY).await?;
+    let before = stats(&lattice, &lattice.b, "big")?;
+    // 64 MiB would be buffered whole without the limit; the guest is
+    // stopped once it passes 4 MiB.
+    let raw = raw_get(&url, &format!("/big?bytes={}", 64 << 20)).await?;
+    let text = String::from_utf8_lossy(&raw.body[..raw.body.len().min(300)]).into_owned();
+    assert_eq!(raw.status, 500, "{} / {text:?}", raw.head);
+    assert!(raw.complete(), "{}", raw.head);
+    assert!(text.contains("over 4194304 bytes"), "{text}");
+    // Under the limit, the same route serves intact bodies.
+    let raw = raw_get(&url, &format!("/big?bytes={}", 3 << 20)).await?;
+    assert_eq!(raw.status, 200, "{}", raw.head);
+    assert!(raw.complete(), "{}", raw.head);
+    assert!(
+        raw.body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == (i % 251) as u8),
+        "3 MiB body corrupted"
+    );
+    let after = stats(&lattice, &lattice.b, "big")?;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1));
+    let log = lattice.b.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("over the host's limit") && l.contains("big")),
+        "host b log:\n{log}"
+    );
+    Ok(())
+}
