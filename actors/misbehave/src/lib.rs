@@ -6,9 +6,10 @@
 //!   (which traps) or the host's memory limit stops it.
 //! - `/sleep?ms=N`: waits `N` ms (a WASI clock wait: no CPU), then `200`
 //!   with body `slept`. Holds an instance slot without burning a core.
-//! - `/cut?bytes=N&then=loop|oom|trap`: sends `200` with a `content-length`
-//!   of twice `N`, writes `N` bytes of the `/big` pattern, then spins, eats
-//!   memory or panics: a response cut short mid-body.
+//! - `/cut?bytes=N&then=loop|oom|trap|finish`: sends `200` with a
+//!   `content-length` of twice `N`, writes `N` bytes of the `/big` pattern,
+//!   then spins, eats memory, panics or finishes the (short) body and
+//!   returns: a response cut short mid-body.
 //! - `/ok` and anything else: `200` with body `ok`.
 
 use core::hint::black_box;
@@ -69,6 +70,9 @@ fn cut_short(out: ResponseOutparam, bytes: u64, then: &str) {
     match then {
         "oom" => exhaust_memory(),
         "trap" => panic!("misbehave: /cut then trap"),
+        // `finish` refuses a body shorter than its content-length (and
+        // aborts it); the guest then returns normally.
+        "finish" => drop(writer.finish()),
         _ => spin_forever(),
     }
 }

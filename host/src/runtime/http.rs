@@ -109,8 +109,11 @@ impl PreparedHttp {
                 .call_handle(&mut running.store, req, out)
                 .await
         });
-        let backstop = self.limits.max_execution + Duration::from_secs(1);
-        let head = match tokio::time::timeout(backstop, receiver).await {
+        // One bound for head, body and the guest's return together; the
+        // epoch deadline normally ends the guest well before it.
+        let backstop =
+            tokio::time::Instant::now() + self.limits.max_execution + Duration::from_secs(1);
+        let head = match tokio::time::timeout_at(backstop, receiver).await {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(code))) => {
                 tracing::debug!(?code, "guest answered with an error code");
@@ -130,7 +133,8 @@ impl PreparedHttp {
         let (parts, body) = head.into_parts();
         let status = parts.status.as_u16();
         let max = self.limits.max_response_bytes;
-        let body = match tokio::time::timeout(backstop, Limited::new(body, max).collect()).await {
+        let collected = tokio::time::timeout_at(backstop, Limited::new(body, max).collect()).await;
+        let body = match collected {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) if e.is::<LengthLimitError>() => {
                 // Stop the guest now rather than buffer without end.
@@ -144,8 +148,17 @@ impl PreparedHttp {
                 ));
             }
             Ok(Err(e)) => {
-                tracing::debug!(%e, "guest response body failed");
-                return Err(cut_short(status, guest_failure(guest.await)));
+                // The guest aborted the body (dropped it unfinished, or
+                // wrote other than its content-length), or failed.
+                let error = match guest.await {
+                    Ok(Ok(())) => InvocationError::new(
+                        ErrorKind::Internal,
+                        format!("component aborted its response body ({e})"),
+                    ),
+                    outcome => guest_failure(outcome),
+                };
+                tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
+                return Err(cut_short(status, error));
             }
             Err(_) => {
                 guest.abort();
@@ -155,7 +168,7 @@ impl PreparedHttp {
         // A body also ends cleanly when the guest's store is dropped under
         // it (a trap, the deadline, the memory cap mid-body): only the
         // guest's own return says the response is complete.
-        match tokio::time::timeout(backstop, guest).await {
+        match tokio::time::timeout_at(backstop, guest).await {
             Ok(Ok(Ok(()))) => {}
             Ok(outcome) => {
                 let error = guest_failure(outcome);

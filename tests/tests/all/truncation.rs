@@ -109,6 +109,7 @@ async fn responses_cut_short_are_errors_logged_and_counted() -> anyhow::Result<(
             ("loop", 503, "execution time limit"),
             ("oom", 500, "component trapped"),
             ("trap", 500, "component trapped"),
+            ("finish", 500, "component aborted its response body"),
         ];
         for (then, status, reason) in cases {
             let raw = raw_get(&url, &format!("/cut?bytes={WRITTEN}&then={then}")).await?;
@@ -126,7 +127,7 @@ async fn responses_cut_short_are_errors_logged_and_counted() -> anyhow::Result<(
         let after = stats(&lattice, host, id)?;
         assert_eq!(
             (after.0 - before.0, after.1 - before.1),
-            (3, 3),
+            (4, 4),
             "{id}: every cut-short response counts as a failed invocation"
         );
         // The host running the guest says so, naming the component.
@@ -135,7 +136,7 @@ async fn responses_cut_short_are_errors_logged_and_counted() -> anyhow::Result<(
             .lines()
             .filter(|l| l.contains("component response cut short") && l.contains(id))
             .count();
-        assert_eq!(logged, 3, "{id}: host log:\n{log}");
+        assert_eq!(logged, 4, "{id}: host log:\n{log}");
     }
     Ok(())
 }
