@@ -153,6 +153,10 @@ pub struct HostFlags {
     /// Instances that may exist at once on this host.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// Largest response body a component may send, in MiB (it is buffered
+    /// in the host before the head is sent).
+    #[arg(long, default_value_t = 512)]
+    pub max_response_mb: u64,
     /// Largest artifact the host fetches, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_artifact_mb: u64,

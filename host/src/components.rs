@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use trellis_protocol::ComponentId;
 use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
 use trellis_protocol::invocation::{
@@ -15,7 +16,7 @@ use trellis_protocol::invocation::{
 };
 
 use crate::capabilities::ComponentCaps;
-use crate::runtime::PreparedHttp;
+use crate::runtime::{PoolMember, PreparedHttp};
 
 /// One scaled component.
 pub struct RunningComponent {
@@ -23,6 +24,8 @@ pub struct RunningComponent {
     description: RwLock<ComponentDescription>,
     code: RwLock<PreparedHttp>,
     permits: RwLock<Arc<Semaphore>>,
+    /// Its share of the host's instance pool (see `runtime::pool`).
+    pool: PoolMember,
     rpc_task: RwLock<Option<JoinHandle<()>>>,
     stats: Counters,
 }
@@ -82,6 +85,7 @@ impl RunningComponent {
     ) -> Self {
         Self {
             caps,
+            pool: code.pool().member(),
             permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
             description: RwLock::new(description),
             code: RwLock::new(code),
@@ -145,8 +149,9 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
-    /// Runs one request within `budget`: waiting for a free instance slot
-    /// (503 busy when none frees up), then for the guest's answer (504).
+    /// Runs one request within `budget`: waiting for one of the component's
+    /// `max` slots and then for room in the host's instance pool (503 busy
+    /// when either stays full), then for the guest's answer (504).
     /// Every call counts in the component's stats.
     pub async fn invoke_http(
         &self,
@@ -184,14 +189,25 @@ impl RunningComponent {
                 ));
             }
         };
+        let pooled = self.pool.admit(deadline).await.map_err(|full| {
+            InvocationError::new(
+                ErrorKind::Busy,
+                format!("{id} is busy: {full}; other components keep their share"),
+            )
+        })?;
         let code = self
             .code
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        // The permit goes with the guest: a caller that stops waiting does
-        // not free the slot while the instance still runs.
-        tokio::time::timeout_at(deadline, code.handle(request, permit, self.caps.clone()))
+        // The slots go with the guest: a caller that stops waiting does not
+        // free them while the instance still runs.
+        let slots = (permit, pooled);
+        // What the runtime logs about this call names the component.
+        let handled = code
+            .handle(request, slots, self.caps.clone())
+            .instrument(tracing::info_span!("invoke", component = %id));
+        tokio::time::timeout_at(deadline, handled)
             .await
             .unwrap_or_else(|_| {
                 Err(InvocationError::new(

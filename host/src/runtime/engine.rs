@@ -10,7 +10,8 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{CacheOutcome, CompileCache};
-use super::http::PreparedHttp;
+use super::http::{Limits, PreparedHttp};
+use super::pool::InstancePool;
 use super::state::StoreState;
 
 /// How often the epoch advances; the granularity of execution deadlines.
@@ -25,6 +26,9 @@ pub struct RuntimeConfig {
     pub max_memory_bytes: usize,
     /// Instances that may exist at once on this host (all components).
     pub max_instances: u32,
+    /// Largest response body a guest may send; bodies are buffered in the
+    /// host, so this bounds what one request can make the host hold.
+    pub max_response_bytes: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -35,6 +39,7 @@ impl Default for RuntimeConfig {
             max_execution: Duration::from_secs(10),
             max_memory_bytes: 256 << 20,
             max_instances: 1000,
+            max_response_bytes: 512 << 20,
             cache_dir: None,
         }
     }
@@ -94,6 +99,7 @@ pub struct Runtime {
     linker: Linker<StoreState>,
     cache: CompileCache,
     config: RuntimeConfig,
+    pool: Arc<InstancePool>,
     _ticker: EpochTicker,
 }
 
@@ -115,6 +121,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            pool: InstancePool::new(config.max_instances),
             config,
         })
     }
@@ -146,8 +153,12 @@ impl Runtime {
         Ok((
             PreparedHttp::new(
                 proxy,
-                self.config.max_execution,
-                self.config.max_memory_bytes,
+                self.pool.clone(),
+                Limits {
+                    max_execution: self.config.max_execution,
+                    max_memory_bytes: self.config.max_memory_bytes,
+                    max_response_bytes: self.config.max_response_bytes,
+                },
             ),
             outcome,
         ))

@@ -1,17 +1,19 @@
 //! One `wasi:http/incoming-handler.handle` call in a fresh instance.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use trellis_protocol::invocation::{
     Body, ErrorKind, Header, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use super::pool::InstancePool;
 use super::state::StoreState;
 use crate::capabilities::ComponentCaps;
 
@@ -19,42 +21,65 @@ use crate::capabilities::ComponentCaps;
 #[derive(Clone)]
 pub struct PreparedHttp {
     proxy: ProxyPre<StoreState>,
-    max_execution: Duration,
-    max_memory_bytes: usize,
+    pool: Arc<InstancePool>,
+    limits: Limits,
+}
+
+/// What one request's guest may use.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) max_execution: Duration,
+    pub(super) max_memory_bytes: usize,
+    pub(super) max_response_bytes: usize,
+}
+
+/// A guest's store and the admission it runs under. Fields drop in
+/// declaration order: the instance is back in the wasmtime pool before the
+/// slot that admitted it is released.
+struct Running<S> {
+    store: Store<StoreState>,
+    _slot: S,
 }
 
 impl PreparedHttp {
     pub(super) fn new(
         proxy: ProxyPre<StoreState>,
-        max_execution: Duration,
-        max_memory_bytes: usize,
+        pool: Arc<InstancePool>,
+        limits: Limits,
     ) -> Self {
         Self {
             proxy,
-            max_execution,
-            max_memory_bytes,
+            pool,
+            limits,
         }
     }
 
+    /// The host's instance pool, which every request must be admitted to.
+    pub fn pool(&self) -> &Arc<InstancePool> {
+        &self.pool
+    }
+
     /// Runs the request in a new instance. A trap, a blown deadline or a
-    /// memory cap hit fails only this request.
-    /// `slot` is held until the guest finishes, even if the caller stops
-    /// waiting earlier.
-    pub async fn handle(
+    /// memory cap hit fails only this request, also when the guest already
+    /// sent the response head and part of the body: the body is buffered,
+    /// so the caller gets an error instead of a short body.
+    /// `slot` (the request's admission) is held until the guest's store is
+    /// gone, even if the caller stops waiting earlier.
+    pub async fn handle<S: Send + 'static>(
         &self,
         request: HttpRequest,
-        slot: tokio::sync::OwnedSemaphorePermit,
-        caps: std::sync::Arc<ComponentCaps>,
+        slot: S,
+        caps: Arc<ComponentCaps>,
     ) -> InvocationReply<HttpResponse> {
         let hyper_request = to_hyper(request)?;
         let mut store = Store::new(
             self.proxy.engine(),
-            StoreState::new(self.max_memory_bytes, caps),
+            StoreState::new(self.limits.max_memory_bytes, caps),
         );
         store.limiter(|state| &mut state.limits);
         // Yield to tokio at every epoch tick so a spinning guest cannot
         // starve other requests, and trap once the deadline has passed.
-        let deadline = Instant::now() + self.max_execution;
+        let deadline = Instant::now() + self.limits.max_execution;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -77,15 +102,18 @@ impl PreparedHttp {
         // The guest may keep writing the body after it sends the head, so it
         // runs in its own task while this one reads the body.
         let guest = tokio::spawn(async move {
-            let _slot = slot;
-            let instance = proxy.instantiate_async(&mut store).await?;
+            let mut running = Running { store, _slot: slot };
+            let instance = proxy.instantiate_async(&mut running.store).await?;
             instance
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
+                .call_handle(&mut running.store, req, out)
                 .await
         });
-        let backstop = self.max_execution + Duration::from_secs(1);
-        let head = match tokio::time::timeout(backstop, receiver).await {
+        // One bound for head, body and the guest's return together; the
+        // epoch deadline normally ends the guest well before it.
+        let backstop =
+            tokio::time::Instant::now() + self.limits.max_execution + Duration::from_secs(1);
+        let head = match tokio::time::timeout_at(backstop, receiver).await {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(code))) => {
                 tracing::debug!(?code, "guest answered with an error code");
@@ -103,17 +131,57 @@ impl PreparedHttp {
             }
         };
         let (parts, body) = head.into_parts();
-        let body = match tokio::time::timeout(backstop, body.collect()).await {
+        let status = parts.status.as_u16();
+        let max = self.limits.max_response_bytes;
+        let collected = tokio::time::timeout_at(backstop, Limited::new(body, max).collect()).await;
+        let body = match collected {
             Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                // Stop the guest now rather than buffer without end.
+                guest.abort();
+                tracing::warn!(status, max, "component response body over the host's limit");
+                return Err(InvocationError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "component response body over {max} bytes (the host's --max-response-mb)"
+                    ),
+                ));
+            }
             Ok(Err(e)) => {
-                tracing::debug!(%e, "guest response body failed");
-                return Err(guest_failure(guest.await));
+                // The guest aborted the body (dropped it unfinished, or
+                // wrote other than its content-length), or failed.
+                let error = match guest.await {
+                    Ok(Ok(())) => InvocationError::new(
+                        ErrorKind::Internal,
+                        format!("component aborted its response body ({e})"),
+                    ),
+                    outcome => guest_failure(outcome),
+                };
+                tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
+                return Err(cut_short(status, error));
             }
             Err(_) => {
                 guest.abort();
-                return Err(deadline_error());
+                return Err(cut_short(status, deadline_error()));
             }
         };
+        // A body also ends cleanly when the guest's store is dropped under
+        // it (a trap, the deadline, the memory cap mid-body): only the
+        // guest's own return says the response is complete.
+        match tokio::time::timeout_at(backstop, guest).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(outcome) => {
+                let error = guest_failure(outcome);
+                tracing::warn!(
+                    status,
+                    bytes = body.len(),
+                    reason = %error.message,
+                    "component response cut short: answering with an error instead"
+                );
+                return Err(cut_short(status, error));
+            }
+            Err(_) => return Err(cut_short(status, deadline_error())),
+        }
         Ok(HttpResponse {
             status: parts.status.as_u16(),
             headers: parts
@@ -165,6 +233,18 @@ fn internal(what: &str, e: impl std::fmt::Display) -> InvocationError {
     InvocationError::new(ErrorKind::Internal, what.to_owned())
 }
 
+/// The error a caller gets for a response the guest did not finish: same
+/// kind, and a message that says the body was incomplete.
+fn cut_short(status: u16, error: InvocationError) -> InvocationError {
+    InvocationError::new(
+        error.kind,
+        format!(
+            "{} before finishing its response (status {status}); the partial body was dropped",
+            error.message
+        ),
+    )
+}
+
 /// Classifies how a guest ended without a usable response.
 fn guest_failure(joined: Result<wasmtime::Result<()>, tokio::task::JoinError>) -> InvocationError {
     match joined {
@@ -175,6 +255,16 @@ fn guest_failure(joined: Result<wasmtime::Result<()>, tokio::task::JoinError>) -
         Ok(Err(e)) => {
             if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 return deadline_error();
+            }
+            // Admission keeps the pool from filling up, but a component
+            // with unusually many core instances or memories can still hit
+            // one of its other limits: that is a full host, not a trap.
+            if e.chain().any(|c| c.is::<PoolConcurrencyLimitError>()) {
+                tracing::warn!(error = %format!("{e:#}"), "instance pool exhausted");
+                return InvocationError::new(
+                    ErrorKind::Busy,
+                    "this host has no free instance slot; try again",
+                );
             }
             tracing::info!(error = %format!("{e:#}"), "guest trapped");
             InvocationError::new(ErrorKind::Trapped, "component trapped")

@@ -5,11 +5,14 @@
 //! - [`cache`]: compiled components on disk, keyed by sha256 and engine.
 //! - [`state`]: per-instance store data (WASI, wasi:http, limits).
 //! - [`http`]: running one `wasi:http/incoming-handler` call.
+//! - [`pool`]: admission to the instance pool, fair between components.
 
 pub mod cache;
 pub mod engine;
 mod http;
+pub mod pool;
 mod state;
 
 pub use engine::{Runtime, RuntimeConfig, RuntimeError, has_component_header};
 pub use http::PreparedHttp;
+pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};

@@ -20,6 +20,12 @@ pub struct Lattice {
 impl Lattice {
     /// Host `a` is labelled zone=cloud, `b` zone=edge; `b_args` go to b.
     pub fn start(prefix: &str, b_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with(prefix, &[], b_args)
+    }
+
+    /// Like [`Lattice::start`], with `a_args` for host a (which runs the
+    /// http provider) too.
+    pub fn start_with(prefix: &str, a_args: &[&str], b_args: &[&str]) -> anyhow::Result<Self> {
         let nats = NatsServer::start()?;
         let name = unique_lattice(prefix);
         let opts = |host: &str, zone: &str, extra: &[&str]| HostOpts {
@@ -30,7 +36,7 @@ impl Lattice {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             ..HostOpts::default()
         };
-        let a = Host::spawn(&nats, opts("a", "cloud", &[]))?;
+        let a = Host::spawn(&nats, opts("a", "cloud", a_args))?;
         let b = Host::spawn(&nats, opts("b", "edge", b_args))?;
         let cli = Cli::new(&nats, &name);
         cli.run(&[

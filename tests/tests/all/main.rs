@@ -27,6 +27,8 @@ mod misbehave;
 mod rollout;
 mod routing;
 mod shutdown;
+mod starvation;
+mod truncation;
 mod trust;
 mod up;
 mod wadm;
