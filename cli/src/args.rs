@@ -154,8 +154,9 @@ pub struct HostFlags {
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
     /// Largest response body a component may send, in MiB (it is buffered
-    /// in the host before the head is sent).
-    #[arg(long, default_value_t = 512)]
+    /// in the host before the head is sent). The same default as
+    /// --max-body-mb, so what a component answers locally also crosses hosts.
+    #[arg(long, default_value_t = 128)]
     pub max_response_mb: u64,
     /// Largest artifact the host fetches, in MiB.
     #[arg(long, default_value_t = 64)]

@@ -83,6 +83,9 @@ struct Seen {
 
 impl Seen {
     fn set(seen: &Mutex<Seen>, failure: Option<String>, links: Vec<LinkStatus>) {
+        // The failure text comes from the process's health reply and ends
+        // up in every heartbeat: cut it to size.
+        let failure = failure.as_deref().map(LinkStatus::bounded_error);
         *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen { failure, links };
     }
 }

@@ -242,6 +242,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
             vec![tokio::spawn(links::reconnect(ctx.clone()))]
         }
     };
+    tasks.push(links::spawn_retries(ctx.clone()));
     if let Some(keeper) = &ctx.resume {
         tasks.push(tokio::spawn(keeper.clone().run(ctx.clone())));
     }

@@ -43,6 +43,9 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
     }
 }
 
+/// Most link outcomes one external provider's report may add.
+const MAX_REPORTED_LINKS: usize = 1024;
+
 /// The link outcomes of the providers running here: the host's own record
 /// for builtins, the last health reply for external processes.
 pub(crate) fn statuses(ctx: &HostContext) -> Vec<LinkStatus> {
@@ -57,30 +60,48 @@ pub(crate) fn statuses(ctx: &HostContext) -> Vec<LinkStatus> {
                 .any(|p| !p.external && p.description.id == s.provider_id)
         })
         .collect();
+    // A provider process reports on itself: keep only what it says about
+    // its own links, with its reasons cut to size, so a broken process can
+    // neither speak for another provider nor grow the heartbeat.
     for p in running.iter().filter(|p| p.external) {
-        all.extend(p.provider.own_link_status().unwrap_or_default());
+        let own = p.provider.own_link_status().unwrap_or_default();
+        all.extend(
+            own.into_iter()
+                .filter(|s| s.provider_id == p.description.id)
+                .take(MAX_REPORTED_LINKS)
+                .map(|mut s| {
+                    s.error = s.error.as_deref().map(LinkStatus::bounded_error);
+                    s
+                }),
+        );
     }
     all.sort_by(|a, b| (&a.provider_id, &a.link).cmp(&(&b.provider_id, &b.link)));
     all
 }
 
-/// Follows the lattice's links and configs in `store`, and retries refused
-/// links, until the tasks are aborted at shutdown.
+/// Follows the lattice's links and configs in `store` until the tasks are
+/// aborted at shutdown.
 pub(crate) async fn spawn_watchers(
     ctx: Arc<HostContext>,
     store: LatticeStore,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, trellis_lattice::LatticeError> {
-    let state = ctx.links.clone();
     let watcher = ctx.clone();
-    let mut tasks = links::track(store, state.clone(), move |link, notice| {
+    links::track(store, ctx.links.clone(), move |link, notice| {
         let ctx = watcher.clone();
         async move { notify(&ctx, &link, notice).await }
     })
-    .await?;
+    .await
+}
+
+/// Retries the links local builtin providers refused, with back-off,
+/// until aborted at shutdown. It needs only the host's own link state, so
+/// it runs whether or not the lattice's buckets are reachable (a host that
+/// started offline retries what its resumed providers refused).
+pub(crate) fn spawn_retries(ctx: Arc<HostContext>) -> tokio::task::JoinHandle<()> {
     let retrier = ctx.clone();
-    tasks.push(outcomes::spawn_retries(
+    outcomes::spawn_retries(
         ctx.link_outcomes.clone(),
-        state,
+        ctx.links.clone(),
         move |id, link| {
             let ctx = retrier.clone();
             async move {
@@ -90,8 +111,7 @@ pub(crate) async fn spawn_watchers(
                 Some(p.provider.link_put(link).await)
             }
         },
-    ));
-    Ok(tasks)
+    )
 }
 
 /// For a host that started offline: opens the lattice's buckets once they

@@ -62,10 +62,11 @@ fn stats_of(inv: &HostInventory) -> BTreeMap<ComponentId, InvocationStats> {
 }
 
 /// Whether `page` (the first page of an inventory) matches the start of
-/// `view`: same labels, and its components and providers are the first
-/// ones of the view's.
+/// `view`: same labels and link outcomes (the first page carries them all),
+/// and its components and providers are the first ones of the view's.
 fn starts_like(view: &HostView, page: &HostView) -> bool {
     view.labels == page.labels
+        && view.link_status == page.link_status
         && view.components.starts_with(&page.components)
         && (page.providers.is_empty()
             || (view.components.len() == page.components.len()

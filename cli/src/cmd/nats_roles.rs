@@ -21,6 +21,8 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use trellis_protocol::LatticeName;
+use trellis_protocol::subject::pattern;
 
 /// The kinds of lattice clients, in the order they are printed.
 pub const ROLES: [Role; 3] = [Role::Host, Role::Wadm, Role::Operator];
@@ -92,8 +94,8 @@ fn js_api(stream: &str, access: Access, out: &mut Vec<String>) {
 }
 
 /// Publish and subscribe allow lists of `role` on `lattice`.
-pub fn permissions(role: Role, lattice: &str) -> (Vec<String>, Vec<String>) {
-    let t = format!("trellis.{lattice}");
+pub fn permissions(role: Role, lattice: &LatticeName) -> (Vec<String>, Vec<String>) {
+    let subjects = LatticeSubjects::new(lattice);
     let kv = |b: &str| format!("KV_TRELLIS_{b}_{lattice}");
     let kv_data = |b: &str| format!("$KV.TRELLIS_{b}_{lattice}.>");
     let objects = format!("OBJ_TRELLIS_ARTIFACTS_{lattice}");
@@ -104,10 +106,10 @@ pub fn permissions(role: Role, lattice: &str) -> (Vec<String>, Vec<String>) {
     match role {
         Role::Host => {
             publish.extend([
-                format!("{t}.evt.>"),
-                format!("{t}.rpc.>"),
-                format!("{t}.stream.>"),
-                format!("{t}.prov.>"),
+                subjects.events.clone(),
+                subjects.rpc.clone(),
+                subjects.streams.clone(),
+                subjects.provider_health.clone(),
                 "_INBOX.>".into(),
             ]);
             for bucket in ["LINKS", "CONFIG", "KV"] {
@@ -116,16 +118,16 @@ pub fn permissions(role: Role, lattice: &str) -> (Vec<String>, Vec<String>) {
             }
             js_api(&objects, Access::ReadCreate, &mut publish);
             subscribe.extend([
-                format!("{t}.ctl.>"),
-                format!("{t}.rpc.>"),
-                format!("{t}.stream.>"),
-                format!("{t}.prov.>"),
+                subjects.control.clone(),
+                subjects.rpc.clone(),
+                subjects.streams.clone(),
+                subjects.provider_health.clone(),
             ]);
         }
         Role::Wadm => {
             publish.extend([
-                format!("{t}.ctl.>"),
-                format!("{t}.evt.>"),
+                subjects.control.clone(),
+                subjects.events.clone(),
                 "_INBOX.>".into(),
                 kv_data("WADM"),
             ]);
@@ -134,23 +136,47 @@ pub fn permissions(role: Role, lattice: &str) -> (Vec<String>, Vec<String>) {
                 js_api(&kv(bucket), Access::ReadCreate, &mut publish);
             }
             js_api(&objects, Access::ReadCreate, &mut publish);
-            subscribe.extend([format!("{t}.evt.>"), format!("{t}.wadm.app.*")]);
+            subscribe.extend([subjects.events.clone(), subjects.wadm.clone()]);
         }
         Role::Operator => {
-            publish.extend([format!("{t}.ctl.>"), format!("{t}.wadm.app.*"), object_data]);
+            publish.extend([subjects.control.clone(), subjects.wadm.clone(), object_data]);
             for bucket in ["LINKS", "CONFIG"] {
                 js_api(&kv(bucket), Access::Read, &mut publish);
             }
             js_api(&objects, Access::ReadPurge, &mut publish);
-            subscribe.push(format!("{t}.evt.>"));
+            subscribe.push(subjects.events.clone());
         }
     }
     (publish, subscribe)
 }
 
+/// The lattice-wide subject patterns a role is granted, from the one place
+/// that builds subjects.
+struct LatticeSubjects {
+    control: String,
+    events: String,
+    rpc: String,
+    streams: String,
+    provider_health: String,
+    wadm: String,
+}
+
+impl LatticeSubjects {
+    fn new(lattice: &LatticeName) -> Self {
+        Self {
+            control: pattern::all_control(lattice),
+            events: pattern::all_events(lattice),
+            rpc: pattern::all_rpc(lattice),
+            streams: pattern::all_streams(lattice),
+            provider_health: pattern::all_provider_health(lattice),
+            wadm: pattern::all_wadm(lattice),
+        }
+    }
+}
+
 /// The `authorization` block: the roles of `lattice` and one user per
 /// role, `keys` giving each role's public nkey.
-pub fn authorization(lattice: &str, keys: &[(Role, String)]) -> String {
+pub fn authorization(lattice: &LatticeName, keys: &[(Role, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -222,7 +248,7 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Runs `trellis nats-config roles`: makes (or reuses) a seed per role in
 /// `keys_dir` and prints the block.
 pub fn run(lattice: &str, keys_dir: &Path) -> anyhow::Result<()> {
-    trellis_protocol::LatticeName::new(lattice.to_owned()).context("--lattice")?;
+    let lattice = &LatticeName::new(lattice.to_owned()).context("--lattice")?;
     let mut keys = Vec::new();
     for role in ROLES {
         let path = keys_dir.join(role.seed_file());
@@ -251,7 +277,7 @@ mod tests {
     #[test]
     fn the_documented_block_is_the_generated_one() {
         let doc = include_str!("../../../docs/nats-auth.md");
-        let block = authorization("default", &placeholder_keys());
+        let block = authorization(&LatticeName::default_lattice(), &placeholder_keys());
         assert!(
             doc.contains(&block),
             "docs/nats-auth.md must show exactly:\n{block}"
@@ -260,9 +286,10 @@ mod tests {
 
     #[test]
     fn only_the_right_roles_reach_wadm_and_control() {
-        let (host_pub, host_sub) = permissions(Role::Host, "l");
-        let (op_pub, _) = permissions(Role::Operator, "l");
-        let (wadm_pub, wadm_sub) = permissions(Role::Wadm, "l");
+        let lattice = LatticeName::new("l").unwrap();
+        let (host_pub, host_sub) = permissions(Role::Host, &lattice);
+        let (op_pub, _) = permissions(Role::Operator, &lattice);
+        let (wadm_pub, wadm_sub) = permissions(Role::Wadm, &lattice);
         let all: Vec<&String> = host_pub.iter().chain(&op_pub).chain(&wadm_pub).collect();
         for s in &all {
             assert!(

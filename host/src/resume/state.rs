@@ -101,7 +101,17 @@ pub fn save(path: &Path, state: &HostState) -> Result<(), StateError> {
         std::fs::create_dir_all(dir).map_err(io(path))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    // The record holds named config values (credentials, keys): owner only.
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?
+    };
     file.write_all(&bytes).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
@@ -114,7 +124,7 @@ mod tests {
     fn sample() -> HostState {
         let component: ScaleComponentRequest = serde_json::from_str(
             r#"{"component_id":"shop-hello","image":"file://hello.wasm","max":2,
-                "artifact":{"bucket":"B","name":"sha256-00","sha256":"00"},
+                "artifact":{"bucket":"B","name":"sha256-abababababababababababababababababababababababababababababababab","sha256":"abababababababababababababababababababababababababababababababab"},
                 "annotations":{"trellis.app":"shop"}}"#,
         )
         .unwrap();

@@ -39,7 +39,9 @@ impl Default for RuntimeConfig {
             max_execution: Duration::from_secs(10),
             max_memory_bytes: 256 << 20,
             max_instances: 1000,
-            max_response_bytes: 512 << 20,
+            // As large as a peer takes in (`max_body_bytes`), so a response
+            // that works locally also works across hosts.
+            max_response_bytes: trellis_protocol::invocation::DEFAULT_MAX_BODY_BYTES as usize,
             cache_dir: None,
         }
     }

@@ -450,6 +450,21 @@ pub mod pattern {
         format!("{PREFIX}.{lattice}.evt.>")
     }
 
+    /// Every invocation in a lattice (any target, interface, function).
+    pub fn all_rpc(lattice: &LatticeName) -> String {
+        format!("{PREFIX}.{lattice}.rpc.>")
+    }
+
+    /// Every chunk pull of every large body in a lattice.
+    pub fn all_streams(lattice: &LatticeName) -> String {
+        format!("{PREFIX}.{lattice}.stream.>")
+    }
+
+    /// Every external provider's health subject in a lattice.
+    pub fn all_provider_health(lattice: &LatticeName) -> String {
+        format!("{PREFIX}.{lattice}.prov.>")
+    }
+
     /// Every invocation of one target (all interfaces and functions).
     pub fn rpc_target(lattice: &LatticeName, target: &ComponentId) -> String {
         format!("{PREFIX}.{lattice}.rpc.{target}.>")
@@ -577,6 +592,29 @@ mod tests {
             pattern::host_control(&l, &host()),
             format!("trellis.default.ctl.*.*.{}", host())
         );
+    }
+
+    #[test]
+    fn lattice_wide_patterns_match_what_the_subjects_build() {
+        let l = LatticeName::new("default").unwrap();
+        let matches = |pattern: &str, subject: &Subject| {
+            let prefix = pattern.strip_suffix(">").unwrap();
+            subject.to_string().starts_with(prefix)
+        };
+        let stream = StreamId::new("0123456789abcdef0123456789abcdef").unwrap();
+        assert!(matches(
+            &pattern::all_streams(&l),
+            &Subject::stream(&l, &stream)
+        ));
+        let rpc = Subject::rpc(
+            &l,
+            &ComponentId::new("hello").unwrap(),
+            &"wasi:http/incoming-handler".parse().unwrap(),
+            &WitName::new("handle").unwrap(),
+        );
+        assert!(matches(&pattern::all_rpc(&l), &rpc));
+        assert!(!matches(&pattern::all_streams(&l), &rpc));
+        assert_eq!(pattern::all_provider_health(&l), "trellis.default.prov.>");
     }
 
     proptest! {
