@@ -293,7 +293,9 @@ impl RunningHost {
         // would wait for a reconnect that never comes, and a stuck provider
         // must not keep the process alive.
         let stopping = async {
-            for provider in ctx.providers.drain() {
+            // All at once: one after another, a few slow providers would
+            // use up the deadline before the last one heard anything.
+            let stops = ctx.providers.drain().into_iter().map(|provider| async move {
                 let id = provider.description.id.clone();
                 if tokio::time::timeout(STOP_STEP, provider.provider.shutdown())
                     .await
@@ -301,7 +303,8 @@ impl RunningHost {
                 {
                     tracing::warn!(provider = %id, "provider did not stop within {STOP_STEP:?}; leaving it");
                 }
-            }
+            });
+            futures::future::join_all(stops).await;
             ctx.components.clear();
             let said = tokio::time::timeout(
                 STOP_STEP,

@@ -160,7 +160,11 @@ impl Lattice {
                 .unwrap_or_default();
             links.extend(page.links);
             match page.next {
-                Some(next) if request.after.as_ref() != Some(&next) => request.after = Some(next),
+                // Pages must move forward: a host that repeats or goes back
+                // (A, B, A, ...) would otherwise be read until the page cap.
+                Some(next) if request.after.as_ref().is_none_or(|after| &next > after) => {
+                    request.after = Some(next)
+                }
                 Some(next) => {
                     return Err(ControlError::BadReply {
                         subject: verb_subject(self, &verb),
@@ -199,7 +203,11 @@ impl Lattice {
         };
         let mut pages = 1;
         while let Some(cursor) = all.next.clone() {
-            if pages >= MAX_INVENTORY_PAGES || request.cursor.as_ref() == Some(&cursor) {
+            let forward = request
+                .cursor
+                .as_ref()
+                .is_none_or(|before| &cursor > before);
+            if pages >= MAX_INVENTORY_PAGES || !forward {
                 return Err(ControlError::BadReply {
                     subject: verb_subject(self, &verb),
                     reason: format!(

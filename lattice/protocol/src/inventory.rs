@@ -127,8 +127,10 @@ pub struct HostInventory {
 
 /// Where the next page of an inventory starts. Ids, not offsets, so a
 /// component stopped between two pages shifts nothing: components come
-/// first, then providers, each sorted by id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// first, then providers, each sorted by id. Cursors order as pages do
+/// (every component cursor before every provider cursor), so a reader can
+/// insist that each page moves forward.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "in", content = "after", rename_all = "snake_case")]
 pub enum InventoryCursor {
     /// Components whose id sorts after this one, then every provider.
@@ -307,6 +309,23 @@ mod tests {
         assert_eq!(all, full);
         let (all, pages) = read_all(&inventory(0, 0), 1024);
         assert_eq!((all.components.len(), pages), (0, 1));
+    }
+
+    #[test]
+    fn every_next_cursor_is_past_the_one_before() {
+        let full = inventory(40, 12);
+        let mut cursor: Option<InventoryCursor> = None;
+        loop {
+            let page = full.page(cursor.as_ref(), 1);
+            match page.next {
+                Some(next) => {
+                    assert!(cursor.as_ref().is_none_or(|c| &next > c), "{next:?}");
+                    cursor = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert!(matches!(cursor, Some(InventoryCursor::Providers(_))));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
+use trellis_protocol::LatticeName;
+use trellis_protocol::subject::pattern;
 use trellis_tests::{Cli, Host, UpSite, Wadm, actor, free_port, http_get, unique_lattice};
 
 /// The bound from the restart of the edge `up` to a served request.
@@ -156,8 +158,9 @@ async fn an_edge_site_rebooted_during_an_outage_serves_and_is_adopted_when_back(
     // Watch, from the hub, every control request wadm sends and every
     // event from here on.
     let hub = async_nats::connect(site.hub.url()).await?;
-    let mut control = hub.subscribe(format!("trellis.{lattice}.ctl.>")).await?;
-    let mut events = hub.subscribe(format!("trellis.{lattice}.evt.>")).await?;
+    let name = LatticeName::new(lattice.to_string())?;
+    let mut control = hub.subscribe(pattern::all_control(&name)).await?;
+    let mut events = hub.subscribe(pattern::all_events(&name)).await?;
     hub.flush().await?;
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = seen.clone();

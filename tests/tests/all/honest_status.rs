@@ -14,6 +14,7 @@ use futures::StreamExt;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
+use trellis_protocol::{EventType, LatticeName, Subject};
 use trellis_tests::{
     Cli, Host, HostOpts, NatsServer, Wadm, actor, free_port, http_get, target_dir, unique_lattice,
     wait_for_http,
@@ -262,7 +263,13 @@ async fn an_external_provider_reports_its_links_and_its_failures() -> anyhow::Re
     let site = Site::start("honest-external")?;
     let client = async_nats::connect(site.nats.url()).await?;
     let mut started = client
-        .subscribe(format!("trellis.{}.evt.provider_started", site.lattice))
+        .subscribe(
+            Subject::event(
+                &LatticeName::new(site.lattice.to_string())?,
+                EventType::ProviderStarted,
+            )
+            .to_string(),
+        )
         .await?;
     client.flush().await?;
     let exe = target_dir().join("debug/trellis-provider-http-server");
