@@ -1,7 +1,7 @@
 //! What the reconciler reads and writes, with no IO: the deployed apps,
 //! the observed lattice, and the commands that move one toward the other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use trellis_protocol::control::{
@@ -133,6 +133,9 @@ pub struct Observed {
     pub links: Vec<Link>,
     /// The named configs the deployed apps define, as stored now.
     pub configs: BTreeMap<ConfigName, ConfigValues>,
+    /// Deployed apps whose stored record could not be turned into a plan
+    /// input this pass: what they run is left alone, never torn down.
+    pub unreadable: BTreeSet<AppName>,
 }
 
 /// Which app component a command works for (errors are reported there).
@@ -250,6 +253,14 @@ pub struct Step {
 /// Whether wadm manages what carries `annotations`.
 pub fn is_managed(annotations: &Annotations) -> bool {
     annotations.get(MANAGED_BY_ANNOTATION).map(String::as_str) == Some(MANAGED_BY_WADM)
+}
+
+/// Whether wadm manages this thing for an app it cannot read this pass
+/// (see [`Observed::unreadable`]); such things are left as they are.
+pub fn is_frozen(annotations: &Annotations, observed: &Observed) -> bool {
+    annotations
+        .get(APP_ANNOTATION)
+        .is_some_and(|app| observed.unreadable.iter().any(|u| u.as_str() == app))
 }
 
 /// The annotations wadm puts on a workload of `app` at `version`.

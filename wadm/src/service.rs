@@ -15,7 +15,7 @@ use trellis_protocol::event::CloudEvent;
 use trellis_protocol::event::data::HostStarted;
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::subject::pattern;
-use trellis_protocol::wadm::AppStatus;
+use trellis_protocol::wadm::{AppStatus, StatusState};
 use trellis_protocol::{AppName, EventType, HostId};
 
 use crate::executor::{Backoff, ExecutorConfig, execute, read_host};
@@ -379,21 +379,34 @@ impl Reconciler {
                     return;
                 }
             };
-            let apps: Vec<DeployedApp> = records
-                .iter()
-                .filter_map(AppRecord::deployed_app)
-                .filter_map(|r| r.map_err(|e| tracing::error!("{e}")).ok())
-                .collect();
-            let Some(observed) = self.observe(&apps).await else {
+            let mut apps: Vec<DeployedApp> = Vec::new();
+            let mut unreadable = BTreeMap::new();
+            for record in &records {
+                match record.deployed_app() {
+                    Some(Ok(app)) => apps.push(app),
+                    Some(Err(e)) => {
+                        tracing::error!(app = %record.name, "{e}; leaving what it runs alone");
+                        unreadable.insert(record.name.clone(), e);
+                    }
+                    None => {}
+                }
+            }
+            let Some(mut observed) = self.observe(&apps).await else {
                 return;
             };
+            observed.unreadable = unreadable.keys().cloned().collect();
             let plan = plan(&apps, &observed, &self.failures);
             self.rolling = stager::any_in_motion(&records);
             if self.stager.advance(&records, &plan).await {
                 // A stage moved: plan again from the stored state.
                 continue;
             }
-            let statuses = stager::statuses(&records, &plan, plan.statuses.clone());
+            let mut statuses = stager::statuses(&records, &plan, plan.statuses.clone());
+            statuses.extend(
+                unreadable
+                    .iter()
+                    .map(|(name, e)| unreadable_status(name, e)),
+            );
             self.publish(&records, statuses).await;
             let planned: BTreeSet<String> =
                 plan.steps.iter().map(|s| s.command.to_string()).collect();
@@ -459,9 +472,15 @@ impl Reconciler {
                 // Report the failures; the held commands go again when
                 // their back-off ends (or on the next event or resync).
                 let observed = self.observe(&apps).await;
-                if let Some(observed) = observed {
+                if let Some(mut observed) = observed {
+                    observed.unreadable = unreadable.keys().cloned().collect();
                     let plan = crate::scaler::plan(&apps, &observed, &self.failures);
-                    let statuses = stager::statuses(&records, &plan, plan.statuses.clone());
+                    let mut statuses = stager::statuses(&records, &plan, plan.statuses.clone());
+                    statuses.extend(
+                        unreadable
+                            .iter()
+                            .map(|(name, e)| unreadable_status(name, e)),
+                    );
                     self.publish(&records, statuses).await;
                 }
                 return;
@@ -512,6 +531,7 @@ impl Reconciler {
             hosts: lock(&self.tracker).views(),
             links,
             configs: BTreeMap::new(),
+            unreadable: BTreeSet::new(),
         };
         for name in inline_configs(apps) {
             match store.get_config(&name).await {
@@ -556,5 +576,16 @@ impl Reconciler {
             }
             self.published.insert(name, status);
         }
+    }
+}
+
+/// The status of a deployed app whose stored record cannot be read.
+fn unreadable_status(name: &AppName, error: &str) -> AppStatus {
+    AppStatus {
+        state: StatusState::Failed,
+        message: Some(format!(
+            "{error}; wadm leaves what the app runs as it is: deploy a new version or delete the app"
+        )),
+        ..AppStatus::undeployed(name.clone())
     }
 }

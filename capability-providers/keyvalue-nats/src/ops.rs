@@ -2,7 +2,7 @@
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::TryStreamExt;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
 
 /// Keys per `list-keys` page.
@@ -105,7 +105,10 @@ pub(crate) async fn apply(store: &kv::Store, request: KvRequest) -> KvReply {
         KvRequest::ListKeys { cursor, .. } => {
             let mut keys: Vec<String> = match store.keys().await {
                 // Listing an empty bucket is not an error.
-                Ok(keys) => keys.filter_map(|k| async move { k.ok() }).collect().await,
+                Ok(keys) => keys
+                    .try_collect()
+                    .await
+                    .map_err(|e| failed("list-keys", e))?,
                 Err(e) => return Err(failed("list-keys", e)),
             };
             keys.sort();

@@ -139,7 +139,11 @@ pub(super) async fn list(ctx: &HostContext, body: &[u8]) -> Outcome {
     match body {
         b"" | b"null" => data(links),
         _ => {
-            let request: LinkListRequest = parse_request(body)?;
+            let mut request: LinkListRequest = parse_request(body)?;
+            // Pages must fit this connection's max_payload, whatever the
+            // caller asked for.
+            let limit = super::page_limit(ctx);
+            request.page_bytes = Some(request.page_bytes.map_or(limit, |b| b.min(limit)));
             data(LinkPage::of(links, &request))
         }
     }

@@ -35,6 +35,18 @@ pub use store::HostStore;
 
 use crate::host::HostContext;
 
+/// Artifacts remembered per component (see [`Keeper`]).
+const ARTIFACTS_PER_COMPONENT: usize = 4;
+
+/// Notes `artifact` as the newest of `seen`, keeping a few.
+fn remember(seen: &mut Vec<ArtifactRef>, artifact: ArtifactRef) {
+    seen.retain(|a| a.sha256 != artifact.sha256);
+    seen.push(artifact);
+    if seen.len() > ARTIFACTS_PER_COMPONENT {
+        seen.remove(0);
+    }
+}
+
 /// How often the keeper looks for link or config revisions it has not
 /// recorded yet (workload changes wake it at once).
 const POLL: Duration = Duration::from_secs(1);
@@ -44,8 +56,11 @@ pub struct Keeper {
     path: PathBuf,
     /// What the running state does not say: where each component's bytes
     /// came from, and the requests that started the providers (claims and
-    /// artifact of external ones).
-    artifacts: Mutex<BTreeMap<ComponentId, ArtifactRef>>,
+    /// artifact of external ones). The last few artifacts per component,
+    /// newest last: verbs are noted after they finish, so two updates can
+    /// be noted in the other order; the record takes the one whose digest
+    /// runs.
+    artifacts: Mutex<BTreeMap<ComponentId, Vec<ArtifactRef>>>,
     providers: Mutex<BTreeMap<ComponentId, StartProviderRequest>>,
     changed: Notify,
 }
@@ -82,12 +97,13 @@ impl Keeper {
                 if let Ok(request) = parse_request::<ScaleComponentRequest>(body)
                     && let Some(artifact) = request.artifact
                 {
-                    artifacts.insert(request.component_id, artifact);
+                    remember(artifacts.entry(request.component_id).or_default(), artifact);
                 }
             }
             ControlVerb::ComponentUpdate(_) => {
                 if let Ok(request) = parse_request::<UpdateComponentRequest>(body) {
-                    artifacts.insert(request.component_id, request.artifact);
+                    let seen = artifacts.entry(request.component_id).or_default();
+                    remember(seen, request.artifact);
                 }
             }
             ControlVerb::ProviderStart(_) => {
@@ -112,7 +128,10 @@ impl Keeper {
             .clone();
         let mut components: Vec<ScaleComponentRequest> = Vec::new();
         for d in ctx.components.descriptions() {
-            let Some(artifact) = artifacts.get(&d.id).cloned() else {
+            let running = artifacts
+                .get(&d.id)
+                .and_then(|seen| seen.iter().rev().find(|a| a.sha256.as_str() == d.digest));
+            let Some(artifact) = running.cloned() else {
                 tracing::warn!(component = %d.id, "no artifact known; it cannot resume offline");
                 continue;
             };
@@ -261,4 +280,41 @@ pub(crate) async fn resume(ctx: &Arc<HostContext>, keeper: &Keeper, state: HostS
         recorded = state.components.len() + state.providers.len(),
         "resumed recorded workloads offline"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(c: char) -> ArtifactRef {
+        ArtifactRef {
+            bucket: "ARTIFACTS".into(),
+            name: format!("sha256-{}", c.to_string().repeat(64)),
+            sha256: c.to_string().repeat(64).parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn updates_noted_out_of_order_keep_both_artifacts_and_a_few_only() {
+        let keeper = Keeper::new(PathBuf::from("unused"));
+        let id: ComponentId = "c".parse().unwrap();
+        let host = trellis_protocol::HostId::new(format!("N{}", "C".repeat(55))).unwrap();
+        for c in ['b', 'a'] {
+            let request = UpdateComponentRequest {
+                component_id: id.clone(),
+                image: String::new(),
+                artifact: artifact(c),
+            };
+            let body = serde_json::to_vec(&request).unwrap();
+            keeper.observe(&ControlVerb::ComponentUpdate(host.clone()), &body);
+        }
+        let seen = keeper.artifacts.lock().unwrap()[&id].clone();
+        assert_eq!(seen, [artifact('b'), artifact('a')]);
+        let mut seen = Vec::new();
+        for c in ['1', '2', '3', '4', '5', '2'] {
+            remember(&mut seen, artifact(c));
+        }
+        let digests: Vec<&str> = seen.iter().map(|a| &a.sha256.as_str()[..1]).collect();
+        assert_eq!(digests, ["3", "4", "5", "2"]);
+    }
 }

@@ -4,7 +4,7 @@
 //! They are created with the connection's replicas (`crate::buckets`).
 
 use async_nats::jetstream::{kv, object_store};
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
@@ -118,7 +118,10 @@ impl LatticeStore {
     /// All links, in key order.
     pub async fn list_links(&self) -> Result<Vec<Link>, LatticeError> {
         let mut keys: Vec<String> = match self.links.keys().await {
-            Ok(keys) => keys.filter_map(|k| async move { k.ok() }).collect().await,
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| LatticeError::storage("list links", e))?,
             Err(e) => return Err(LatticeError::storage("list links", e)),
         };
         keys.sort();

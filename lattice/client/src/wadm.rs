@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use trellis_protocol::subject::{WadmOp, pattern};
@@ -154,8 +154,13 @@ impl WadmStore {
 
     /// Every key starting with `prefix`, sorted.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, LatticeError> {
+        // A listing that broke off part way must fail, not look shorter:
+        // the reconciler reads a missing app as one to tear down.
         let mut keys: Vec<String> = match self.kv.keys().await {
-            Ok(keys) => keys.filter_map(|k| async move { k.ok() }).collect().await,
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| LatticeError::storage("list wadm keys", e))?,
             Err(e) => return Err(LatticeError::storage("list wadm keys", e)),
         };
         keys.retain(|k| k.starts_with(prefix));

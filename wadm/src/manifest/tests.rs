@@ -188,6 +188,34 @@ spec:
 }
 
 #[test]
+fn values_over_the_protocol_limits_are_problems_before_anything_is_stored() {
+    let long_value = "v".repeat(trellis_protocol::limits::MAX_CONFIG_VALUE_BYTES + 1);
+    let yaml = EXAMPLE
+        .replace(
+            "address: 127.0.0.1:8080",
+            &format!("address: 127.0.0.1:8080, \"a*\": x, big: {long_value}"),
+        )
+        .replace(
+            "file://./build/hello_http.wasm",
+            &format!(
+                "file://./{}.wasm",
+                "x".repeat(trellis_protocol::limits::MAX_IMAGE_BYTES)
+            ),
+        );
+    let problems = validate(&parse(&yaml).unwrap());
+    let config =
+        "spec.components[1] (http).traits[1] (link).properties.source.config[0].properties";
+    assert_eq!(
+        paths(&problems),
+        vec!["spec.components[0] (hello).properties.image", config],
+        "{problems:#?}"
+    );
+    assert!(problems[0].message.contains("limit"), "{}", problems[0]);
+    // The first bad key is named, with what keys may be.
+    assert!(problems[1].message.contains("a*"), "{}", problems[1]);
+}
+
+#[test]
 fn a_bad_app_name_is_reported_once() {
     let yaml = EXAMPLE.replace("name: hello, annotations", "name: hel.lo, annotations");
     let problems = validate(&parse(&yaml).unwrap());

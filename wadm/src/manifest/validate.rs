@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use trellis_protocol::limits::{self, MAX_CONFIG_NAMES, MAX_LINK_INTERFACES};
 use trellis_protocol::link::WitName;
 use trellis_protocol::{ComponentId, ConfigName, LatticeName, LinkName};
 
@@ -144,6 +145,11 @@ impl Validator {
 
     fn image(&mut self, c: &Component, at: &str) {
         let path = format!("{at}.properties.image");
+        // Hosts refuse what is over the protocol's limits; say so here,
+        // before anything is stored or sent.
+        if let Err(e) = limits::check_image(&c.properties.image) {
+            return self.push(path, e.to_string());
+        }
         match ImageRef::parse(&c.properties.image) {
             Err(e) => self.push(path, e),
             Ok(ImageRef::Builtin(name)) => {
@@ -168,15 +174,32 @@ impl Validator {
     }
 
     fn config_list(&mut self, list: &[ConfigRef], at: &str) {
+        if list.len() > MAX_CONFIG_NAMES {
+            self.push(
+                at,
+                format!(
+                    "has {} configs, more than the limit of {MAX_CONFIG_NAMES}; \
+                     merge the values into fewer named configs",
+                    list.len()
+                ),
+            );
+        }
         for (i, config) in list.iter().enumerate() {
             let path = format!("{at}[{i}]");
-            if let Err(e) = ConfigName::new(config.name.as_str()) {
-                self.push(format!("{path}.name"), e.to_string());
-                continue;
-            }
+            let name = match ConfigName::new(config.name.as_str()) {
+                Ok(name) => name,
+                Err(e) => {
+                    self.push(format!("{path}.name"), e.to_string());
+                    continue;
+                }
+            };
             let Some(props) = &config.properties else {
                 continue;
             };
+            if let Err(e) = limits::check_config_values(&name, props) {
+                self.push(format!("{path}.properties"), e.to_string());
+                continue;
+            }
             match self.configs.get(&config.name) {
                 Some((first, earlier)) if earlier != props => {
                     let message = format!(
@@ -321,6 +344,15 @@ impl Validator {
             if let Err(e) = WitName::new(value.as_str()) {
                 self.push(format!("{props}.{field}"), wit_message(&e.to_string()));
             }
+        }
+        if p.interfaces.len() > MAX_LINK_INTERFACES {
+            self.push(
+                format!("{props}.interfaces"),
+                format!(
+                    "has {} interfaces, more than the limit of {MAX_LINK_INTERFACES}; split the link by package",
+                    p.interfaces.len()
+                ),
+            );
         }
         if p.interfaces.is_empty() {
             self.push(

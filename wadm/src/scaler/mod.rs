@@ -19,7 +19,7 @@ use trellis_protocol::wadm::{APP_ANNOTATION, APP_VERSION_ANNOTATION, AppStatus};
 use trellis_protocol::{AppName, ComponentId, HostId};
 
 use crate::manifest::ComponentKind;
-use crate::model::{Command, DeployedApp, Observed, Owner, Step, is_managed};
+use crate::model::{Command, DeployedApp, Observed, Owner, Step, is_frozen, is_managed};
 use desired::{Desired, Want};
 
 /// Errors of the last execution, per app component; they show in the
@@ -144,7 +144,10 @@ fn configs(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
 
 fn links(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>, puts: &mut Vec<Step>) {
     for link in &observed.links {
-        if is_managed(&link.annotations) && !desired.links.contains_key(&link.key()) {
+        if is_managed(&link.annotations)
+            && !is_frozen(&link.annotations, observed)
+            && !desired.links.contains_key(&link.key())
+        {
             steps.push(Step {
                 command: Command::DelLink(link.key()),
                 owner: None,
@@ -162,8 +165,11 @@ fn links(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>, puts: &m
 }
 
 /// Stops what wadm started and no deployed app wants on that host any
-/// more. Anything without wadm's annotation is never touched.
+/// more. Anything without wadm's annotation is never touched, nor what an
+/// app runs whose record could not be read this pass.
 fn cleanup(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
+    let stale =
+        |a: &trellis_protocol::inventory::Annotations| is_managed(a) && !is_frozen(a, observed);
     let wanted = |map: &BTreeMap<ComponentId, Want>, id: &ComponentId, host: &HostId| {
         map.get(id)
             .and_then(|w| w.targets.get(host))
@@ -171,7 +177,7 @@ fn cleanup(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
     };
     for (host, view) in &observed.hosts {
         for c in &view.components {
-            if is_managed(&c.annotations) && !wanted(&desired.components, &c.id, host) {
+            if stale(&c.annotations) && !wanted(&desired.components, &c.id, host) {
                 steps.push(Step {
                     command: Command::ScaleComponent {
                         host: host.clone(),
@@ -182,7 +188,7 @@ fn cleanup(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>) {
             }
         }
         for p in &view.providers {
-            if is_managed(&p.annotations) && !wanted(&desired.providers, &p.id, host) {
+            if stale(&p.annotations) && !wanted(&desired.providers, &p.id, host) {
                 steps.push(Step {
                     command: Command::StopProvider {
                         host: host.clone(),

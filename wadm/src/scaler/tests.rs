@@ -306,6 +306,24 @@ fn undeploy_removes_only_what_wadm_started_and_keeps_shared_providers() {
 }
 
 #[test]
+fn an_app_whose_record_cannot_be_read_keeps_what_it_runs() {
+    let mut o = lattice();
+    let web = app("web", "v1", &sha('a'), "cloud");
+    converge(std::slice::from_ref(&web), &mut o);
+    let running = o.clone();
+    // The record of web did not parse this pass: web is not among the
+    // apps, but nothing of it may stop.
+    o.unreadable.insert(web.name.clone());
+    let steps = plan(&[], &o, &Failures::new()).steps;
+    assert_eq!(steps, [], "nothing of an unreadable app is touched");
+    // Readable again and really gone: then it is cleaned up.
+    o.unreadable.clear();
+    let steps = plan(&[], &o, &Failures::new()).steps;
+    assert!(!steps.is_empty());
+    assert_eq!(o, running);
+}
+
+#[test]
 fn links_put_by_hand_are_not_overwritten() {
     let mut o = lattice();
     let apps = [app("web", "v1", &sha('a'), "cloud")];
