@@ -112,6 +112,7 @@ impl Provider for ExternalProvider {
                 (env::PROVIDER_ID, ctx.provider_id.to_string()),
                 (env::HOST_ID, self.spec.host_id.to_string()),
                 (env::CONFIG, config),
+                (env::HOST_PIPE, "1".to_owned()),
             ];
             let mut env = env;
             env.extend(trellis_lattice::connect::auth_env::to_env(&self.spec.auth));
@@ -302,7 +303,9 @@ async fn supervise(
 fn spawn(spec: &ExternalSpec, env: &[(&'static str, String)]) -> std::io::Result<Child> {
     Command::new(&spec.exe)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
+        // A pipe never written to: when this host dies, even by SIGKILL,
+        // the kernel closes it and the provider sees EOF and exits.
+        .stdin(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
 }
@@ -315,6 +318,9 @@ async fn run_once(
     seen: &Mutex<Seen>,
 ) -> Ended {
     let pid = child.id();
+    // Held for as long as the process runs: `Child::wait` would close it
+    // first, and its end tells the provider that this host is gone.
+    let _lifeline = child.stdin.take();
     // Ready means: answered a health check (it subscribes to health last).
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {

@@ -33,6 +33,9 @@ pub mod env {
     pub const HOST_ID: &str = "TRELLIS_HOST_ID";
     /// The provider's merged config, as a JSON object of strings.
     pub const CONFIG: &str = "TRELLIS_PROVIDER_CONFIG";
+    /// Set (to `1`) when stdin is a pipe from the host that is never
+    /// written: its end (EOF) means the host is gone, however it died.
+    pub const HOST_PIPE: &str = "TRELLIS_HOST_PIPE";
 }
 
 /// Why an external provider could not run.
@@ -205,7 +208,12 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
         }
     }));
 
-    shutdown_signal().await;
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = host_gone() => {
+            tracing::warn!(provider = %provider_id, "the supervising host is gone (its pipe closed)");
+        }
+    }
     tracing::info!(provider = %provider_id, "external provider stopping");
     for task in &tasks {
         task.abort();
@@ -224,6 +232,40 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
 
 /// The longest one step of an external provider's stop may take.
 const STOP_STEP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Resolves when the host that started this process is gone: its stdin
+/// pipe (see [`env::HOST_PIPE`]) reached end of file. A host killed with
+/// SIGKILL cannot stop its providers; this is how they learn of it and do
+/// not live on as orphans. Never resolves for a process started by hand.
+async fn host_gone() {
+    if std::env::var(env::HOST_PIPE).as_deref() != Ok("1") {
+        return std::future::pending().await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // A plain thread: reading stdin blocks, and it lives as long as the
+    // pipe. The host never writes; anything read is ignored.
+    let watcher = std::thread::Builder::new()
+        .name("host-pipe".into())
+        .spawn(move || {
+            let mut buf = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = tx.send(());
+        });
+    match watcher {
+        Ok(_) => {
+            let _ = rx.await;
+        }
+        Err(e) => {
+            tracing::warn!(%e, "cannot watch the host pipe; only signals stop this provider");
+            std::future::pending::<()>().await;
+        }
+    }
+}
 
 /// Resolves on SIGINT or SIGTERM (for the `main` of long-running processes).
 pub async fn shutdown_signal() {

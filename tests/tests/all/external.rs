@@ -1,13 +1,23 @@
 //! An external provider process: the keyvalue-sled binary, shipped through
 //! the lattice, supervised and restarted by its host.
 
+use std::time::Duration;
+
+use anyhow::Context;
 use trellis_protocol::{EventType, Subject};
 use trellis_tests::{http_get, target_dir, wait_for_http};
 
 use crate::fixture::{Lattice, ROUTE_READY, next_event};
 
+/// Whether `pid` runs (a zombie waiting for its reaper does not).
 fn alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,7 +62,11 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     let first_pid = first["process_id"]
         .as_i64()
         .expect("external providers report their pid") as i32;
-    assert!(alive(first_pid));
+    assert!(
+        alive(first_pid),
+        "{:?}",
+        std::fs::read_to_string(format!("/proc/{first_pid}/stat"))
+    );
 
     lattice.start_component("kv_counter", "counter", &lattice.b, 4)?;
     lattice
@@ -102,5 +116,41 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     let last = next_event(&mut stopped, "provider_id", "kv").await?;
     assert_eq!(last["reason"], "stopped");
     assert!(!alive(second_pid), "provider process outlived its stop");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_does_not_outlive_a_host_killed_with_sigkill() -> anyhow::Result<()> {
+    let lattice = Lattice::start("orphan", &[])?;
+    let client = lattice.nats_client().await?;
+    let mut started = client
+        .subscribe(Subject::event(&lattice.lattice(), EventType::ProviderStarted).to_string())
+        .await?;
+    client.flush().await?;
+    let data = tempfile::tempdir()?;
+    let path = format!("path={}", data.path().display());
+    lattice
+        .cli
+        .run(&["config", "put", "kv-data", &path])?
+        .ok()?;
+    let exe = target_dir().join("debug/trellis-provider-keyvalue-sled");
+    let image = format!("file://{}", exe.display());
+    let host = lattice.a.id();
+    let args = [
+        "start", "provider", &image, "kv", "--host", host, "--config", "kv-data",
+    ];
+    lattice.cli.run(&args)?.ok()?;
+    let event = next_event(&mut started, "provider_id", "kv").await?;
+    let pid = event["process_id"].as_i64().context("a pid")? as i32;
+    assert!(alive(pid));
+
+    // SIGKILL leaves the host no chance to stop its children; the
+    // provider must notice by itself and exit.
+    lattice.a.sigkill()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!alive(pid), "provider {pid} outlived its host");
     Ok(())
 }
