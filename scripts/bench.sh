@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark harness: release build, real processes, one table on stdout
 # and target/bench/results.json. Each Trellis HTTP row is measured in the
-# same run as `wasmtime serve` (wasmtime-cli 48, installed with cargo when
+# same run as `wasmtime serve` (wasmtime-cli 50, installed with cargo when
 # missing) and printed as a ratio. Arguments go to trellis-bench:
 #   --seconds N   measure time per load row (default 10)
 #   --rows LIST   http,cold,capability,density,orchestration (default all)
@@ -14,7 +14,7 @@ bash scripts/install-deps.sh
 bash scripts/build-actors.sh
 cargo build --release -p trellis-cli -p trellis-bench
 
-wasmtime_version="48.0.8"
+wasmtime_version="50.0.1"
 if ! command -v wasmtime >/dev/null && [ ! -x "$HOME/.cargo/bin/wasmtime" ] && [ -z "${WASMTIME_BIN:-}" ]; then
     echo "installing wasmtime-cli $wasmtime_version (the reference) with cargo; this takes a while once" >&2
     cargo install wasmtime-cli --version "$wasmtime_version" --locked

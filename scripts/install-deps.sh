@@ -100,6 +100,19 @@ apt_update_once() {
 # --- Rust toolchain pieces ---------------------------------------------------
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust via rustup (https://rustup.rs)"
 if command -v rustup >/dev/null 2>&1; then
+    # rust-toolchain.toml pins the toolchain wasmtime needs; install it
+    # (with its components and targets) before asking about targets.
+    pinned="$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml 2>/dev/null || true)"
+    if [ -n "$pinned" ]; then
+        if rustup toolchain list | grep -q "^${pinned}-"; then
+            log "rust toolchain $pinned (rust-toolchain.toml): already installed"
+        else
+            log "rust toolchain $pinned (rust-toolchain.toml): installing"
+            rustup toolchain install "$pinned" --profile minimal \
+                --component rustfmt --component clippy --target wasm32-wasip2 \
+                || die "rustup toolchain install $pinned failed"
+        fi
+    fi
     installed_targets="$(rustup target list --installed)"
     if grep -qx wasm32-wasip2 <<<"$installed_targets"; then
         log "rust target wasm32-wasip2: already installed"

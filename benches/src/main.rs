@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         (true, None) => {
             eprintln!(
                 "wasmtime not found: the wasmtime serve rows are skipped \
-                 (scripts/bench.sh installs wasmtime-cli 48 with cargo)"
+                 (scripts/bench.sh installs wasmtime-cli 50 with cargo)"
             );
             None
         }
