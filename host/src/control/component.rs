@@ -143,14 +143,7 @@ async fn prepare(
         .await
         .map_err(|e| format!("cannot fetch component {id}: {e}"))?;
     // Say "not a component" before anything about its claims.
-    if !crate::runtime::has_component_header(&bytes) {
-        return Err(format!(
-            "component {id}: {}",
-            crate::runtime::RuntimeError::NotAComponent(
-                "the file does not start with the component-model header".into()
-            )
-        ));
-    }
+    crate::runtime::check_component_header(&bytes).map_err(|e| format!("component {id}: {e}"))?;
     // Nothing starts unless this host's policy accepts its claims.
     let policy = trellis_claims::TrustPolicy {
         trusted_issuers: ctx.config.trusted_issuers.clone(),

@@ -53,16 +53,26 @@ pub enum RuntimeError {
     /// The engine could not be built.
     #[error("cannot configure the wasm engine: {0}")]
     Engine(String),
-    /// Not a WebAssembly component at all.
-    #[error(
-        "not a WebAssembly component: {0}. Build it for wasm32-wasip2 (a core module is not enough)"
-    )]
+    /// Not a WebAssembly component: not wasm, or a core module.
+    #[error("not a WebAssembly component: {0}")]
     NotAComponent(String),
+    /// A component the engine refuses to compile (what it uses, and what
+    /// to do, are in the message).
+    #[error("component does not compile on this host: {0}")]
+    Invalid(String),
     /// A component whose imports this host cannot satisfy.
-    #[error("component cannot be linked: {0}")]
+    #[error(
+        "component cannot be linked: {0}. This host provides WASI 0.2 (cli, io, clocks, random, \
+         filesystem, sockets), wasi:http and the capability interfaces in wit/ (keyvalue, config, \
+         logging); link a provider for the others or build without them"
+    )]
     Link(String),
     /// A component that does not export `wasi:http/incoming-handler`.
-    #[error("component does not export wasi:http/incoming-handler: {0}")]
+    #[error(
+        "component does not export wasi:http/incoming-handler@0.2.x ({0}); an HTTP component \
+         exports it (wasi:http/proxy world: wit-bindgen's `export!`, Spin SDK's \
+         `#[http_component]`, componentize-py/-js HTTP templates)"
+    )]
     NotHttp(String),
 }
 
@@ -136,22 +146,28 @@ impl Runtime {
     /// Compiles (or loads from cache) and pre-instantiates an HTTP
     /// component. CPU-bound: call it from a blocking thread.
     pub fn prepare_http(&self, bytes: &[u8]) -> Result<(PreparedHttp, CacheOutcome), RuntimeError> {
-        if !has_component_header(bytes) {
-            return Err(RuntimeError::NotAComponent(
-                "the file does not start with the component-model header".into(),
-            ));
-        }
+        check_component_header(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let (component, outcome) = self
             .cache
             .load_or_compile(&self.engine, bytes, &sha256)
-            .map_err(|e| RuntimeError::NotAComponent(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Invalid(compile_hint(&format!("{e:#}"))))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        let proxy = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
-            .map_err(|e| RuntimeError::NotHttp(format!("{e:#}")))?;
+        let proxy = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(|_| {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            RuntimeError::NotHttp(if exports.is_empty() {
+                "it exports nothing".into()
+            } else {
+                format!("it exports {}", exports.join(", "))
+            })
+        })?;
         Ok((
             PreparedHttp::new(
                 proxy,
@@ -167,9 +183,44 @@ impl Runtime {
     }
 }
 
+/// Refuses bytes that are not a component, saying what they are instead.
+pub fn check_component_header(bytes: &[u8]) -> Result<(), RuntimeError> {
+    if has_component_header(bytes) {
+        Ok(())
+    } else {
+        Err(RuntimeError::NotAComponent(not_a_component(bytes).into()))
+    }
+}
+
+/// Why bytes without the component preamble are not a component.
+fn not_a_component(bytes: &[u8]) -> &'static str {
+    if !bytes.starts_with(b"\0asm") {
+        "the file is not WebAssembly (no `\\0asm` magic); pass the .wasm a wasm32-wasip2 build made"
+    } else if bytes.get(4..8) == Some(&[0x01, 0x00, 0x00, 0x00]) {
+        "it is a core WebAssembly module; build for wasm32-wasip2 (`cargo build --target \
+         wasm32-wasip2`), or make a component of it with `wasm-tools component new` and a WASI \
+         adapter"
+    } else {
+        "unknown WebAssembly version or layer; this host runs components (layer 1, version 0x0d)"
+    }
+}
+
+/// The engine's compile error, with what to do where the cause is known.
+fn compile_hint(error: &str) -> String {
+    if error.contains("component model async") || error.contains("component-model-async") {
+        format!(
+            "{error}. It uses component-model async (`stream`/`future`: WASI 0.3, e.g. \
+             wasi:http/handler@0.3 from Spin SDK 6+), which this host does not run yet; build \
+             it for WASI 0.2 (wasi:http/incoming-handler@0.2.x)"
+        )
+    } else {
+        error.to_owned()
+    }
+}
+
 /// Whether `bytes` start with the 8-byte preamble of a component (magic,
 /// then layer 1 version 0x0d).
-pub fn has_component_header(bytes: &[u8]) -> bool {
+fn has_component_header(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
 }
 
@@ -223,7 +274,15 @@ mod tests {
             err.contains("not a WebAssembly component") && err.contains("wasm32-wasip2"),
             "{err}"
         );
+        assert!(err.contains("core WebAssembly module"), "{err}");
         let err = runtime.prepare_http(b"hello").err().unwrap().to_string();
-        assert!(err.contains("not a WebAssembly component"), "{err}");
+        assert!(
+            err.contains("not a WebAssembly component") && err.contains("not WebAssembly"),
+            "{err}"
+        );
+        assert!(
+            compile_hint("`stream` requires the component model async feature")
+                .contains("WASI 0.3")
+        );
     }
 }

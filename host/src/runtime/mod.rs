@@ -13,6 +13,6 @@ mod http;
 pub mod pool;
 mod state;
 
-pub use engine::{Runtime, RuntimeConfig, RuntimeError, has_component_header};
+pub use engine::{Runtime, RuntimeConfig, RuntimeError, check_component_header};
 pub use http::PreparedHttp;
 pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};

@@ -60,6 +60,24 @@ async fn bad_input_gets_clear_errors_and_host_survives() -> anyhow::Result<()> {
         "{}",
         out.stderr
     );
+    // A core module is named as such, with how to make a component.
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0")?;
+    let image = format!("file://{}", core.display());
+    let out = lattice.cli.run(&[
+        "start",
+        "component",
+        &image,
+        "core",
+        "--host",
+        lattice.b.id(),
+    ])?;
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("core WebAssembly module") && out.stderr.contains("wasm32-wasip2"),
+        "{}",
+        out.stderr
+    );
 
     // A link to a component nobody runs.
     let out = lattice.cli.run(&[
