@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::inventory::{Annotations, Labels};
 use trellis_protocol::link::{Link, LinkKey, WitName};
-use trellis_protocol::wadm::AppVersion;
+use trellis_protocol::wadm::{APP_ANNOTATION, AppVersion};
 use trellis_protocol::{AppName, ComponentId, ConfigName, HostId, LinkName};
 
 use super::spread::{Placement, daemon, spread};
@@ -122,7 +122,7 @@ impl Desired {
                 .collect(),
             ..Desired::default()
         };
-        for app in apps {
+        for app in incumbents_first(apps, observed) {
             for c in &app.manifest.spec.components {
                 d.component(app, c, observed, &hosts);
             }
@@ -462,4 +462,28 @@ fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String>
             "image {image} names a builtin provider, but this is a component"
         )),
     }
+}
+
+/// The apps in the order they claim ids, link keys and config names: apps
+/// that already run something first, then the rest, each group in name
+/// order. Where two apps claim one name, the one that has it keeps it and
+/// the newcomer is failed; name order alone would let a newly deployed
+/// app take over another's running component or rewrite its config.
+fn incumbents_first<'a>(apps: &'a [DeployedApp], observed: &Observed) -> Vec<&'a DeployedApp> {
+    let hosts = observed.hosts.values();
+    let workloads = hosts.flat_map(|h| {
+        h.components
+            .iter()
+            .map(|c| &c.annotations)
+            .chain(h.providers.iter().map(|p| &p.annotations))
+    });
+    let running: BTreeSet<&str> = workloads
+        .chain(observed.links.iter().map(|l| &l.annotations))
+        .filter(|a| is_managed(a))
+        .filter_map(|a| a.get(APP_ANNOTATION).map(String::as_str))
+        .collect();
+    let mut ordered: Vec<&DeployedApp> = apps.iter().collect();
+    // Stable: ties keep the given (name) order.
+    ordered.sort_by_key(|app| !running.contains(app.name.as_str()));
+    ordered
 }

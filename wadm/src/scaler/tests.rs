@@ -8,7 +8,7 @@ use trellis_protocol::wadm::{AppVersion, StatusState};
 use trellis_protocol::{AppName, HostId};
 
 use super::*;
-use crate::manifest;
+use crate::manifest::{self, Trait};
 use crate::model::HostView;
 
 fn host(n: u8) -> HostId {
@@ -321,6 +321,50 @@ fn an_app_whose_record_cannot_be_read_keeps_what_it_runs() {
     let steps = plan(&[], &o, &Failures::new()).steps;
     assert!(!steps.is_empty());
     assert_eq!(o, running);
+}
+
+#[test]
+fn a_newcomer_cannot_take_a_running_apps_component_id_or_config() {
+    let mut o = lattice();
+    let zeta = app("zeta", "v1", &sha('a'), "cloud");
+    converge(std::slice::from_ref(&zeta), &mut o);
+    let stored = o.configs.clone();
+    // "alpha" sorts first, and claims zeta's component id and config name
+    // with other code and another address.
+    let mut alpha = app("alpha", "v1", &sha('b'), "cloud");
+    let hello = &mut alpha.manifest.spec.components[0];
+    hello.properties.id = Some("zeta-hello".into());
+    let Trait::Link(link) = &mut alpha.manifest.spec.components[1].traits[1] else {
+        panic!("the http provider's second trait is its link");
+    };
+    let config = &mut link.source.as_mut().unwrap().config[0];
+    config.name = "zeta-http".into();
+    config.properties = Some([("address".to_owned(), "127.0.0.1:1".to_owned())].into());
+    let plan = plan(&[alpha, zeta], &o, &Failures::new());
+    let touches_zeta = plan.steps.iter().any(|s| match &s.command {
+        Command::PutConfig { .. } | Command::UpdateComponent { .. } => true,
+        Command::ScaleComponent { request, .. } => request.component_id.as_str() == "zeta-hello",
+        _ => false,
+    });
+    assert!(!touches_zeta, "{:#?}", plan.steps);
+    assert_eq!(o.configs, stored);
+    let state = |name: &str| {
+        let s = plan
+            .statuses
+            .iter()
+            .find(|s| s.name.as_str() == name)
+            .unwrap();
+        (s.state, s.message.clone().unwrap_or_default())
+    };
+    assert_eq!(
+        state("zeta").0,
+        StatusState::Deployed,
+        "{:?}",
+        state("zeta")
+    );
+    let (alpha_state, why) = state("alpha");
+    assert_eq!(alpha_state, StatusState::Failed);
+    assert!(why.contains("zeta"), "{why}");
 }
 
 #[test]
