@@ -13,6 +13,9 @@ export NATS_SERVER_BIN
 echo "test.sh: NATS_SERVER_BIN=$NATS_SERVER_BIN"
 
 bash scripts/build-actors.sh
+# Hello worlds from the other toolchains (Python, JavaScript); a toolchain
+# that cannot be installed is recorded, and the language test says so.
+bash scripts/build-examples.sh
 
 # The end-to-end tests run the built `trellis` binary; build it (and all
 # other binaries) up front: tests must not run cargo themselves.

@@ -20,6 +20,7 @@ mod hostile;
 mod hosts;
 mod http;
 mod keyvalue;
+mod languages;
 mod lifecycle;
 mod limits;
 mod managed_link;
