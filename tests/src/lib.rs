@@ -22,6 +22,7 @@ mod cli;
 mod cluster;
 mod host;
 mod http;
+mod manifests;
 mod nats;
 mod paths;
 mod process;
@@ -35,6 +36,7 @@ pub use host::{Host, HostOpts, find_started_id};
 pub use http::{
     HTTP_TIMEOUT, HttpResponse, header, http_get, http_post, http_request, wait_for_http,
 };
+pub use manifests::HelloApp;
 pub use nats::{NATS_SERVER_MIN_VERSION, NatsServer, nats_server_bin};
 pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,

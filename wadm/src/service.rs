@@ -391,22 +391,16 @@ impl Reconciler {
                     None => {}
                 }
             }
-            let Some(mut observed) = self.observe(&apps).await else {
+            let Some(observed) = self.observe(&apps, &unreadable).await else {
                 return;
             };
-            observed.unreadable = unreadable.keys().cloned().collect();
             let plan = plan(&apps, &observed, &self.failures);
             self.rolling = stager::any_in_motion(&records);
             if self.stager.advance(&records, &plan).await {
                 // A stage moved: plan again from the stored state.
                 continue;
             }
-            let mut statuses = stager::statuses(&records, &plan, plan.statuses.clone());
-            statuses.extend(
-                unreadable
-                    .iter()
-                    .map(|(name, e)| unreadable_status(name, e)),
-            );
+            let statuses = all_statuses(&records, &plan, &unreadable);
             self.publish(&records, statuses).await;
             let planned: BTreeSet<String> =
                 plan.steps.iter().map(|s| s.command.to_string()).collect();
@@ -471,16 +465,9 @@ impl Reconciler {
             if all_failed {
                 // Report the failures; the held commands go again when
                 // their back-off ends (or on the next event or resync).
-                let observed = self.observe(&apps).await;
-                if let Some(mut observed) = observed {
-                    observed.unreadable = unreadable.keys().cloned().collect();
+                if let Some(observed) = self.observe(&apps, &unreadable).await {
                     let plan = crate::scaler::plan(&apps, &observed, &self.failures);
-                    let mut statuses = stager::statuses(&records, &plan, plan.statuses.clone());
-                    statuses.extend(
-                        unreadable
-                            .iter()
-                            .map(|(name, e)| unreadable_status(name, e)),
-                    );
+                    let statuses = all_statuses(&records, &plan, &unreadable);
                     self.publish(&records, statuses).await;
                 }
                 return;
@@ -511,8 +498,13 @@ impl Reconciler {
         }
     }
 
-    /// The planner's input: live hosts, links, and the configs apps define.
-    async fn observe(&self, apps: &[DeployedApp]) -> Option<Observed> {
+    /// The planner's input: live hosts, links, the configs apps define,
+    /// and the apps whose records could not be read (with why).
+    async fn observe(
+        &self,
+        apps: &[DeployedApp],
+        unreadable: &BTreeMap<AppName, String>,
+    ) -> Option<Observed> {
         let store = match self.lattice.store().await {
             Ok(s) => s,
             Err(e) => {
@@ -531,7 +523,7 @@ impl Reconciler {
             hosts: lock(&self.tracker).views(),
             links,
             configs: BTreeMap::new(),
-            unreadable: BTreeSet::new(),
+            unreadable: unreadable.keys().cloned().collect(),
         };
         for name in inline_configs(apps) {
             match store.get_config(&name).await {
@@ -577,6 +569,22 @@ impl Reconciler {
             self.published.insert(name, status);
         }
     }
+}
+
+/// Every app's status: the plan's (with rollouts), then the unreadable
+/// apps' failures.
+fn all_statuses(
+    records: &[AppRecord],
+    plan: &crate::scaler::Plan,
+    unreadable: &BTreeMap<AppName, String>,
+) -> Vec<AppStatus> {
+    let mut statuses = stager::statuses(records, plan, plan.statuses.clone());
+    statuses.extend(
+        unreadable
+            .iter()
+            .map(|(name, e)| unreadable_status(name, e)),
+    );
+    statuses
 }
 
 /// The status of a deployed app whose stored record cannot be read.

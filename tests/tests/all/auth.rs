@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use trellis_tests::{
-    Cli, Host, HostOpts, NatsServer, Wadm, actor, free_port, http_get, trellis_bin, unique_lattice,
-    wait_for_http,
+    Cli, HelloApp, Host, HostOpts, NatsServer, Wadm, actor, free_port, http_get, trellis_bin,
+    unique_lattice, wait_for_http,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,38 +112,16 @@ fn generated_roles(lattice: &str, keys: &Path) -> anyhow::Result<String> {
 
 fn hello_app(dir: &Path, port: u16) -> anyhow::Result<String> {
     let manifest = dir.join("shop.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata: {{ name: shop, annotations: {{ version: v1 }} }}
-spec:
-  components:
-    - name: hello
-      type: component
-      properties: {{ image: "file://{wasm}" }}
-      traits:
-        - type: spreadscaler
-          properties: {{ instances: 1 }}
-    - name: http
-      type: capability
-      properties: {{ image: "builtin://http-server" }}
-      traits:
-        - type: daemonscaler
-          properties: {{ instances: 1 }}
-        - type: link
-          properties:
-            target: {{ name: hello }}
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source: {{ config: [ {{ name: shop-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
-"#,
-            wasm = actor("hello_http").display()
-        ),
-    )?;
+    let app = HelloApp {
+        name: "shop",
+        image: format!("file://{}", actor("hello_http").display()),
+        instances: 1,
+        component_zone: None,
+        http_zone: None,
+        config: "shop-addr",
+        port,
+    };
+    std::fs::write(&manifest, app.yaml())?;
     Ok(manifest.display().to_string())
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use trellis_tests::{
-    Cli, Host, HostOpts, NatsCluster, NatsServer, Wadm, actor, free_port, unique_lattice,
+    Cli, HelloApp, Host, HostOpts, NatsCluster, NatsServer, Wadm, actor, free_port, unique_lattice,
     wait_for_http,
 };
 
@@ -73,34 +73,16 @@ fn longest_gap(samples: &[Sample], from: Instant) -> Duration {
 }
 
 fn hello_manifest(wasm: &str, port: u16) -> String {
-    format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata: {{ name: hello, annotations: {{ version: v1 }} }}
-spec:
-  components:
-    - name: hello
-      type: component
-      properties: {{ image: "file://{wasm}" }}
-      traits:
-        - type: spreadscaler
-          properties: {{ instances: 4, spread: [ {{ name: back, requirements: {{ zone: back }} }} ] }}
-    - name: http
-      type: capability
-      properties: {{ image: "builtin://http-server" }}
-      traits:
-        - type: daemonscaler
-          properties: {{ instances: 1, spread: [ {{ name: front, requirements: {{ zone: front }} }} ] }}
-        - type: link
-          properties:
-            target: {{ name: hello }}
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source: {{ config: [ {{ name: hello-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
-"#
-    )
+    HelloApp {
+        name: "hello",
+        image: format!("file://{wasm}"),
+        instances: 4,
+        component_zone: Some("back"),
+        http_zone: Some("front"),
+        config: "hello-addr",
+        port,
+    }
+    .yaml()
 }
 
 /// examples/kv-counter.yaml with the counter's data on keyvalue-nats,

@@ -10,6 +10,8 @@ use trellis_tests::{
     Cli, EdgeSite, Host, Wadm, actor, free_port, http_get, unique_lattice, wait_for_http,
 };
 
+use crate::fixture::shop_at_the_edge;
+
 /// How long the uplink stays cut (the issue's acceptance line).
 const CUT: Duration = Duration::from_secs(60);
 
@@ -35,38 +37,7 @@ async fn an_edge_site_serves_through_a_cut_uplink_and_nothing_moves() -> anyhow:
 
     let port = free_port();
     let manifest = dir.path().join("shop.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata: {{ name: shop, annotations: {{ version: v1 }} }}
-spec:
-  components:
-    - name: hello
-      type: component
-      properties: {{ image: "file://{wasm}" }}
-      traits:
-        - type: spreadscaler
-          properties: {{ instances: 2, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
-    - name: http
-      type: capability
-      properties: {{ image: "builtin://http-server" }}
-      traits:
-        - type: daemonscaler
-          properties: {{ instances: 1, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
-        - type: link
-          properties:
-            target: {{ name: hello }}
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source: {{ config: [ {{ name: shop-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
-"#,
-            wasm = actor("hello_http").display()
-        ),
-    )?;
+    std::fs::write(&manifest, shop_at_the_edge(port))?;
     let file = manifest.display().to_string();
     cli.run_async(&["app", "deploy", &file, "--wait", "--timeout", "60"])
         .await?

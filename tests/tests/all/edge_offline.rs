@@ -9,7 +9,9 @@ use anyhow::Context;
 use futures::StreamExt;
 use trellis_protocol::LatticeName;
 use trellis_protocol::subject::pattern;
-use trellis_tests::{Cli, Host, UpSite, Wadm, actor, free_port, http_get, unique_lattice};
+use trellis_tests::{Cli, Host, UpSite, Wadm, free_port, http_get, unique_lattice};
+
+use crate::fixture::shop_at_the_edge;
 
 /// The issue's bound from the restart of the edge `up` to a served request.
 const RESUME_BOUND: Duration = Duration::from_secs(10);
@@ -23,38 +25,6 @@ const WORKLOAD_VERBS: [&str; 6] = [
     ".ctl.link.put",
     ".ctl.link.del",
 ];
-
-fn manifest(port: u16) -> String {
-    format!(
-        r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata: {{ name: shop, annotations: {{ version: v1 }} }}
-spec:
-  components:
-    - name: hello
-      type: component
-      properties: {{ image: "file://{wasm}" }}
-      traits:
-        - type: spreadscaler
-          properties: {{ instances: 2, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
-    - name: http
-      type: capability
-      properties: {{ image: "builtin://http-server" }}
-      traits:
-        - type: daemonscaler
-          properties: {{ instances: 1, spread: [ {{ name: edge, requirements: {{ zone: edge }} }} ] }}
-        - type: link
-          properties:
-            target: {{ name: hello }}
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source: {{ config: [ {{ name: shop-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
-"#,
-        wasm = actor("hello_http").display()
-    )
-}
 
 /// The edge host's (component id, max) pairs and provider ids, as the hub
 /// sees them; `None` while the hub does not list the host.
@@ -110,7 +80,7 @@ async fn an_edge_site_rebooted_during_an_outage_serves_and_is_adopted_when_back(
 
     let port = free_port();
     let file = dir.path().join("shop.yaml");
-    std::fs::write(&file, manifest(port))?;
+    std::fs::write(&file, shop_at_the_edge(port))?;
     cli.run_async(&[
         "app",
         "deploy",

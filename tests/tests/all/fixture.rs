@@ -163,3 +163,18 @@ pub async fn next_event(
         }
     }
 }
+
+/// The edge tests' app: two hello instances and the HTTP server on hosts
+/// labelled `zone=edge`, listening on `port`.
+pub fn shop_at_the_edge(port: u16) -> String {
+    trellis_tests::HelloApp {
+        name: "shop",
+        image: format!("file://{}", trellis_tests::actor("hello_http").display()),
+        instances: 2,
+        component_zone: Some("edge"),
+        http_zone: Some("edge"),
+        config: "shop-addr",
+        port,
+    }
+    .yaml()
+}

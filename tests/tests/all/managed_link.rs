@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use trellis_tests::{
-    Cli, Host, HostOpts, NatsServer, Wadm, actor, free_port, http_get, unique_lattice,
+    Cli, HelloApp, Host, HostOpts, NatsServer, Wadm, actor, free_port, http_get, unique_lattice,
     wait_for_http,
 };
 
@@ -38,35 +38,16 @@ async fn a_hand_put_does_not_replace_an_apps_link_without_force() -> anyhow::Res
     std::fs::copy(actor("hello_http"), dir.path().join("hello.wasm"))?;
     let port = free_port();
     let manifest = dir.path().join("shop.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata: {{ name: shop, annotations: {{ version: v1 }} }}
-spec:
-  components:
-    - name: hello
-      type: component
-      properties: {{ image: "file://./hello.wasm" }}
-      traits: [ {{ type: spreadscaler, properties: {{ instances: 1 }} }} ]
-    - name: http
-      type: capability
-      properties: {{ image: "builtin://http-server" }}
-      traits:
-        - type: daemonscaler
-          properties: {{ instances: 1 }}
-        - type: link
-          properties:
-            target: {{ name: hello }}
-            namespace: wasi
-            package: http
-            interfaces: [incoming-handler]
-            source: {{ config: [ {{ name: shop-addr, properties: {{ address: "127.0.0.1:{port}" }} }} ] }}
-"#
-        ),
-    )?;
+    let app = HelloApp {
+        name: "shop",
+        image: "file://./hello.wasm".into(),
+        instances: 1,
+        component_zone: None,
+        http_zone: None,
+        config: "shop-addr",
+        port,
+    };
+    std::fs::write(&manifest, app.yaml())?;
     let file = manifest.display().to_string();
     cli.run_async(&["app", "deploy", &file, "--wait", "--timeout", "45"])
         .await?
