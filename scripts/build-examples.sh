@@ -3,6 +3,8 @@
 # own toolchains, from the public registries:
 #   python      componentize-py (PyPI)           -> target/examples/hello_py.wasm
 #   javascript  componentize-js (npm, Node.js)   -> target/examples/hello_js.wasm
+#   spin5       Rust + Spin SDK 5 (crates.io)    -> target/examples/hello_spin5.wasm (WASI 0.2)
+#   spin7       Rust + Spin SDK 7 (crates.io)    -> target/examples/hello_spin7.wasm (WASI 0.3)
 # (The Rust wit-bindgen one is actors/hello-http, built by build-actors.sh.)
 # A component is rebuilt only when its inputs changed. A toolchain that
 # cannot be installed (no Python/pip, no Node.js/npm, no registry) is not
@@ -111,5 +113,23 @@ build_javascript() {
     log "javascript: built $out"
 }
 
+# --- Rust with the Spin SDK ----------------------------------------------
+# Each example is its own cargo workspace (own lock file); they share one
+# target dir, so a rebuild is incremental and cargo decides what is stale.
+build_spin() {
+    local name="$1" src="examples/languages/$1"
+    rm -f "$out_dir/SKIPPED-$name.txt"
+    rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+    if ! CARGO_TARGET_DIR="$out_dir/rust" timeout 900 cargo build --quiet --release --locked \
+        --target wasm32-wasip2 --manifest-path "$src/Cargo.toml" >&2; then
+        skip "$name" "cargo build of $src failed (is crates.io reachable?)"
+        return
+    fi
+    cp "$out_dir/rust/wasm32-wasip2/release/hello_$name.wasm" "$out_dir/hello_$name.wasm"
+    log "$name: built $out_dir/hello_$name.wasm"
+}
+
 build_python
 build_javascript
+build_spin spin5
+build_spin spin7

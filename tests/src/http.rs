@@ -52,6 +52,11 @@ async fn request_with_timeout(
         .send()
         .await
         .with_context(|| format!("{method} {url}"))?;
+    read_response(resp, &format!("{method} {url}")).await
+}
+
+/// Status, headers and the whole body of `resp`.
+async fn read_response(resp: reqwest::Response, what: &str) -> anyhow::Result<HttpResponse> {
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -66,7 +71,7 @@ async fn request_with_timeout(
     let body = resp
         .bytes()
         .await
-        .with_context(|| format!("reading body of {method} {url}"))?
+        .with_context(|| format!("reading body of {what}"))?
         .to_vec();
     Ok((status, headers, body))
 }
@@ -79,6 +84,25 @@ pub async fn http_get(url: &str) -> anyhow::Result<HttpResponse> {
 /// `POST url` with `body`, time-limited to 120 s.
 pub async fn http_post(url: &str, body: Vec<u8>) -> anyhow::Result<HttpResponse> {
     http_request("POST", url, &[], body).await
+}
+
+/// `POST url` with `body` sent as a chunked stream of `chunk`-byte pieces
+/// (no content-length), time-limited to 120 s.
+pub async fn http_post_chunked(
+    url: &str,
+    body: Vec<u8>,
+    chunk: usize,
+) -> anyhow::Result<HttpResponse> {
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(chunk.max(1)).map(|c| Ok(c.to_vec())).collect();
+    let stream = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
+    let resp = client(HTTP_TIMEOUT)?
+        .post(url)
+        .body(stream)
+        .send()
+        .await
+        .with_context(|| format!("POST {url} (chunked)"))?;
+    read_response(resp, &format!("POST {url} (chunked)")).await
 }
 
 /// First value of header `name` (case-insensitive) in `headers`.

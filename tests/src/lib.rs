@@ -34,7 +34,8 @@ pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
 pub use cluster::{CLUSTER_SIZE, NatsCluster};
 pub use host::{Host, HostOpts, find_started_id};
 pub use http::{
-    HTTP_TIMEOUT, HttpResponse, header, http_get, http_post, http_request, wait_for_http,
+    HTTP_TIMEOUT, HttpResponse, header, http_get, http_post, http_post_chunked, http_request,
+    wait_for_http,
 };
 pub use manifests::HelloApp;
 pub use nats::{NATS_SERVER_MIN_VERSION, NatsServer, nats_server_bin};

@@ -163,7 +163,7 @@ async fn prepare(
             CacheOutcome::Compiled => "compiled",
         },
     };
-    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, "component prepared");
+    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, wasi_http = code.wasi_http(), "component prepared");
     Ok((code, provenance))
 }
 

@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{CacheOutcome, CompileCache};
-use super::http::{Limits, PreparedHttp};
+use super::http::{Handler, Limits, PreparedHttp};
 use super::pool::InstancePool;
 use super::state::StoreState;
 
@@ -67,11 +67,12 @@ pub enum RuntimeError {
          logging); link a provider for the others or build without them"
     )]
     Link(String),
-    /// A component that does not export `wasi:http/incoming-handler`.
+    /// A component that exports neither HTTP handler interface.
     #[error(
-        "component does not export wasi:http/incoming-handler@0.2.x ({0}); an HTTP component \
-         exports it (wasi:http/proxy world: wit-bindgen's `export!`, Spin SDK's \
-         `#[http_component]`, componentize-py/-js HTTP templates)"
+        "component does not export an HTTP handler ({0}); an HTTP component exports \
+         wasi:http/incoming-handler@0.2.x (wasi:http/proxy world: wit-bindgen's `export!`, Spin \
+         SDK 5's `#[http_component]`, componentize-py/-js HTTP templates) or \
+         wasi:http/handler@0.3.x (Spin SDK 6+'s `#[http_service]`)"
     )]
     NotHttp(String),
 }
@@ -116,14 +117,19 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator, epoch interruption) and a
-    /// linker with all of WASI 0.2, wasi:http and the capability interfaces.
+    /// Builds the engine (pooling allocator, epoch interruption,
+    /// component-model async) and a linker with all of WASI 0.2 and 0.3,
+    /// wasi:http (both) and the capability interfaces.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = build_engine(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         crate::capabilities::add_to_linker(&mut linker, |state: &mut StoreState| &mut state.caps)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
@@ -156,21 +162,19 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        let proxy = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(|_| {
-            let exports: Vec<String> = component
-                .component_type()
-                .exports(&self.engine)
-                .map(|(name, _)| name.to_owned())
-                .collect();
-            RuntimeError::NotHttp(if exports.is_empty() {
-                "it exports nothing".into()
-            } else {
-                format!("it exports {}", exports.join(", "))
-            })
-        })?;
+        // A 0.3 handler is tried first: a component may export both, and
+        // then the one that can serve concurrent requests wins.
+        let handler = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+            Ok(service) => Handler::P3(service),
+            Err(_) => Handler::P2(
+                wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(|_| {
+                    RuntimeError::NotHttp(describe_exports(&self.engine, &component))
+                })?,
+            ),
+        };
         Ok((
             PreparedHttp::new(
-                proxy,
+                handler,
                 self.pool.clone(),
                 Limits {
                     max_execution: self.config.max_execution,
@@ -180,6 +184,20 @@ impl Runtime {
             ),
             outcome,
         ))
+    }
+}
+
+/// What a component exports, for a refusal that says what it is instead.
+fn describe_exports(engine: &Engine, component: &wasmtime::component::Component) -> String {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if exports.is_empty() {
+        "it exports nothing".into()
+    } else {
+        format!("it exports {}", exports.join(", "))
     }
 }
 
@@ -207,16 +225,20 @@ fn not_a_component(bytes: &[u8]) -> &'static str {
 
 /// The engine's compile error, with what to do where the cause is known.
 fn compile_hint(error: &str) -> String {
-    if error.contains("component model async") || error.contains("component-model-async") {
+    if error.contains("requires the component model") || error.contains("feature is not enabled") {
         format!(
-            "{error}. It uses component-model async (`stream`/`future`: WASI 0.3, e.g. \
-             wasi:http/handler@0.3 from Spin SDK 6+), which this host does not run yet; build \
-             it for WASI 0.2 (wasi:http/incoming-handler@0.2.x)"
+            "{error}. It uses a WebAssembly feature this host's engine (wasmtime {}) does not \
+             enable; it runs WASI 0.2 and WASI 0.3 (component-model async) components. Rebuild \
+             it without the feature, or with a toolchain that targets wasm32-wasip2",
+            WASMTIME_VERSION
         )
     } else {
         error.to_owned()
     }
 }
+
+/// The wasmtime release this host embeds, for messages.
+pub const WASMTIME_VERSION: &str = "50";
 
 /// Whether `bytes` start with the 8-byte preamble of a component (magic,
 /// then layer 1 version 0x0d).
@@ -226,7 +248,11 @@ fn has_component_header(bytes: &[u8]) -> bool {
 
 fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
     let mut wasm = Config::new();
-    wasm.wasm_component_model(true).epoch_interruption(true);
+    // Component-model async is what WASI 0.3 (`stream`, `future`, async
+    // exports such as wasi:http/handler@0.3) is built on.
+    wasm.wasm_component_model(true)
+        .wasm_component_model_async(true)
+        .epoch_interruption(true);
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component instantiates a few core modules and memories; size
@@ -281,8 +307,8 @@ mod tests {
             "{err}"
         );
         assert!(
-            compile_hint("`stream` requires the component model async feature")
-                .contains("WASI 0.3")
+            compile_hint("`x` requires the component model threading feature")
+                .contains("does not enable")
         );
     }
 }

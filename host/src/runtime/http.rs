@@ -1,4 +1,7 @@
-//! One `wasi:http/incoming-handler.handle` call in a fresh instance.
+//! One HTTP request in a fresh instance: the WASI 0.2 path
+//! (`wasi:http/incoming-handler.handle`) here, the WASI 0.3 one
+//! (`wasi:http/handler.handle`) in [`super::http_p3`]; the store, limits
+//! and error mapping both share are here too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +15,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use super::pool::InstancePool;
 use super::state::StoreState;
@@ -20,9 +24,18 @@ use crate::capabilities::ComponentCaps;
 /// A compiled, pre-linked HTTP component; cheap to clone.
 #[derive(Clone)]
 pub struct PreparedHttp {
-    proxy: ProxyPre<StoreState>,
+    handler: Handler,
     pool: Arc<InstancePool>,
     limits: Limits,
+}
+
+/// Which HTTP handler interface a component exports.
+#[derive(Clone)]
+pub(super) enum Handler {
+    /// `wasi:http/incoming-handler@0.2.x`: one synchronous call per request.
+    P2(ProxyPre<StoreState>),
+    /// `wasi:http/handler@0.3.x`: an async export (component-model async).
+    P3(ServicePre<StoreState>),
 }
 
 /// What one request's guest may use.
@@ -36,21 +49,26 @@ pub(super) struct Limits {
 /// A guest's store and the admission it runs under. Fields drop in
 /// declaration order: the instance is back in the wasmtime pool before the
 /// slot that admitted it is released.
-struct Running<S> {
-    store: Store<StoreState>,
-    _slot: S,
+pub(super) struct Running<S> {
+    pub(super) store: Store<StoreState>,
+    pub(super) _slot: S,
 }
 
 impl PreparedHttp {
-    pub(super) fn new(
-        proxy: ProxyPre<StoreState>,
-        pool: Arc<InstancePool>,
-        limits: Limits,
-    ) -> Self {
+    pub(super) fn new(handler: Handler, pool: Arc<InstancePool>, limits: Limits) -> Self {
         Self {
-            proxy,
+            handler,
             pool,
             limits,
+        }
+    }
+
+    /// The WASI version of the handler the component exports (`0.2` or
+    /// `0.3`), for logs and inventory.
+    pub fn wasi_http(&self) -> &'static str {
+        match self.handler {
+            Handler::P2(_) => "0.2",
+            Handler::P3(_) => "0.3",
         }
     }
 
@@ -72,13 +90,25 @@ impl PreparedHttp {
         caps: Arc<ComponentCaps>,
     ) -> InvocationReply<HttpResponse> {
         let hyper_request = to_hyper(request)?;
-        let mut store = Store::new(
-            self.proxy.engine(),
-            StoreState::new(self.limits.max_memory_bytes, caps),
-        );
+        let store = self.new_store(caps);
+        match &self.handler {
+            Handler::P2(proxy) => self.handle_p2(proxy, store, hyper_request, slot).await,
+            Handler::P3(service) => {
+                super::http_p3::handle(service, store, hyper_request, slot, self.limits).await
+            }
+        }
+    }
+
+    /// A fresh store under this component's limits: the memory cap, and an
+    /// epoch deadline that yields to tokio at every tick (so a spinning
+    /// guest cannot starve other requests) and traps once it has passed.
+    fn new_store(&self, caps: Arc<ComponentCaps>) -> Store<StoreState> {
+        let engine = match &self.handler {
+            Handler::P2(proxy) => proxy.engine(),
+            Handler::P3(service) => service.engine(),
+        };
+        let mut store = Store::new(engine, StoreState::new(self.limits.max_memory_bytes, caps));
         store.limiter(|state| &mut state.limits);
-        // Yield to tokio at every epoch tick so a spinning guest cannot
-        // starve other requests, and trap once the deadline has passed.
         let deadline = Instant::now() + self.limits.max_execution;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -88,6 +118,16 @@ impl PreparedHttp {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+        store
+    }
+
+    async fn handle_p2<S: Send + 'static>(
+        &self,
+        proxy: &ProxyPre<StoreState>,
+        mut store: Store<StoreState>,
+        hyper_request: hyper::Request<Full<Bytes>>,
+        slot: S,
+    ) -> InvocationReply<HttpResponse> {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let setup = |store: &mut Store<StoreState>| -> wasmtime::Result<_> {
             let req = store
@@ -98,7 +138,7 @@ impl PreparedHttp {
             Ok((req, out))
         };
         let (req, out) = setup(&mut store).map_err(|e| internal("cannot set up request", e))?;
-        let proxy = self.proxy.clone();
+        let proxy = proxy.clone();
         // The guest may keep writing the body after it sends the head, so it
         // runs in its own task while this one reads the body.
         let guest = tokio::spawn(async move {
@@ -139,13 +179,7 @@ impl PreparedHttp {
             Ok(Err(e)) if e.is::<LengthLimitError>() => {
                 // Stop the guest now rather than buffer without end.
                 guest.abort();
-                tracing::warn!(status, max, "component response body over the host's limit");
-                return Err(InvocationError::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "component response body over {max} bytes (the host's --max-response-mb)"
-                    ),
-                ));
+                return Err(too_large(status, max));
             }
             Ok(Err(e)) => {
                 // The guest aborted the body (dropped it unfinished, or
@@ -182,22 +216,38 @@ impl PreparedHttp {
             }
             Err(_) => return Err(cut_short(status, deadline_error())),
         }
-        Ok(HttpResponse {
-            status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.as_str().to_owned(),
-                    value: value.as_bytes().to_vec(),
-                })
-                .collect(),
-            body: Body::Inline(body.into()),
-        })
+        Ok(to_reply(&parts, body))
     }
 }
 
-fn to_hyper(request: HttpRequest) -> Result<hyper::Request<Full<Bytes>>, InvocationError> {
+/// The reply for a response the guest finished.
+pub(super) fn to_reply(parts: &http::response::Parts, body: Bytes) -> HttpResponse {
+    HttpResponse {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        body: Body::Inline(body.into()),
+    }
+}
+
+/// The error for a response body over the host's limit.
+pub(super) fn too_large(status: u16, max: usize) -> InvocationError {
+    tracing::warn!(status, max, "component response body over the host's limit");
+    InvocationError::new(
+        ErrorKind::Internal,
+        format!("component response body over {max} bytes (the host's --max-response-mb)"),
+    )
+}
+
+pub(super) fn to_hyper(
+    request: HttpRequest,
+) -> Result<hyper::Request<Full<Bytes>>, InvocationError> {
     let bad = |what: &str| InvocationError::new(ErrorKind::BadRequest, what.to_owned());
     let body = match request.body {
         Body::Inline(bytes) => bytes,
@@ -221,21 +271,21 @@ fn to_hyper(request: HttpRequest) -> Result<hyper::Request<Full<Bytes>>, Invocat
         .map_err(|_| bad("invalid request head"))
 }
 
-fn deadline_error() -> InvocationError {
+pub(super) fn deadline_error() -> InvocationError {
     InvocationError::new(
         ErrorKind::DeadlineExceeded,
         "component exceeded its execution time limit",
     )
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> InvocationError {
+pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> InvocationError {
     tracing::warn!(%e, "{what}");
     InvocationError::new(ErrorKind::Internal, what.to_owned())
 }
 
 /// The error a caller gets for a response the guest did not finish: same
 /// kind, and a message that says the body was incomplete.
-fn cut_short(status: u16, error: InvocationError) -> InvocationError {
+pub(super) fn cut_short(status: u16, error: InvocationError) -> InvocationError {
     InvocationError::new(
         error.kind,
         format!(
@@ -246,29 +296,37 @@ fn cut_short(status: u16, error: InvocationError) -> InvocationError {
 }
 
 /// Classifies how a guest ended without a usable response.
-fn guest_failure(joined: Result<wasmtime::Result<()>, tokio::task::JoinError>) -> InvocationError {
+pub(super) fn guest_failure(
+    joined: Result<wasmtime::Result<()>, tokio::task::JoinError>,
+) -> InvocationError {
     match joined {
         Ok(Ok(())) => InvocationError::new(
             ErrorKind::Internal,
             "component returned without sending a response",
         ),
-        Ok(Err(e)) => {
-            if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                return deadline_error();
-            }
-            // Admission keeps the pool from filling up, but a component
-            // with unusually many core instances or memories can still hit
-            // one of its other limits: that is a full host, not a trap.
-            if e.chain().any(|c| c.is::<PoolConcurrencyLimitError>()) {
-                tracing::warn!(error = %format!("{e:#}"), "instance pool exhausted");
-                return InvocationError::new(
-                    ErrorKind::Busy,
-                    "this host has no free instance slot; try again",
-                );
-            }
-            tracing::info!(error = %format!("{e:#}"), "guest trapped");
-            InvocationError::new(ErrorKind::Trapped, "component trapped")
-        }
+        Ok(Err(e)) => trap_error(&e),
         Err(e) => internal("component task failed", e),
     }
+}
+
+/// Classifies a guest's failure: deadline, full pool, or a trap.
+pub(super) fn trap_error(e: &wasmtime::Error) -> InvocationError {
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
+        || e.chain()
+            .any(|c| c.downcast_ref::<Trap>() == Some(&Trap::Interrupt))
+    {
+        return deadline_error();
+    }
+    // Admission keeps the pool from filling up, but a component with
+    // unusually many core instances or memories can still hit one of its
+    // other limits: that is a full host, not a trap.
+    if e.chain().any(|c| c.is::<PoolConcurrencyLimitError>()) {
+        tracing::warn!(error = %format!("{e:#}"), "instance pool exhausted");
+        return InvocationError::new(
+            ErrorKind::Busy,
+            "this host has no free instance slot; try again",
+        );
+    }
+    tracing::info!(error = %format!("{e:#}"), "guest trapped");
+    InvocationError::new(ErrorKind::Trapped, "component trapped")
 }

@@ -4,12 +4,14 @@
 //! - [`engine`]: engine settings (pooling, epochs, memory cap) and the ticker.
 //! - [`cache`]: compiled components on disk, keyed by sha256 and engine.
 //! - [`state`]: per-instance store data (WASI, wasi:http, limits).
-//! - [`http`]: running one `wasi:http/incoming-handler` call.
+//! - [`http`]: running one request through `wasi:http/incoming-handler@0.2`.
+//! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
 //! - [`pool`]: admission to the instance pool, fair between components.
 
 pub mod cache;
 pub mod engine;
 mod http;
+mod http_p3;
 pub mod pool;
 mod state;
 

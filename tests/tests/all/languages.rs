@@ -27,6 +27,16 @@ fn rows() -> Vec<Row> {
             greeting: "Hello from Trellis!",
         },
         Row {
+            language: "spin5",
+            wasm: examples.join("hello_spin5.wasm"),
+            greeting: "Hello from Spin SDK 5 (Rust, WASI 0.2)",
+        },
+        Row {
+            language: "spin7",
+            wasm: examples.join("hello_spin7.wasm"),
+            greeting: "Hello from Spin SDK 7 (Rust, WASI 0.3)",
+        },
+        Row {
             language: "python",
             wasm: examples.join("hello_py.wasm"),
             greeting: "Hello from Python!",

@@ -33,3 +33,4 @@ mod truncation;
 mod trust;
 mod up;
 mod wadm;
+mod wasi_p3;

@@ -4,49 +4,73 @@ use trellis_tests::{http_get, wait_for_http};
 
 use crate::fixture::{Lattice, ROUTE_READY};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn trap_loop_and_oom_fail_alone() -> anyhow::Result<()> {
-    // Short deadline and memory cap on host b keep the test quick.
+/// A lattice whose host b has a short deadline (1 s) and a small memory
+/// cap (32 MiB) and runs `wasm` as "bad" beside hello_http as "good";
+/// returns both routes once `bad` answers 200 on `ready_path`.
+pub(crate) async fn limited_lattice(
+    prefix: &str,
+    wasm: &str,
+    ready_path: &str,
+) -> anyhow::Result<(Lattice, String, String)> {
     let lattice = Lattice::start(
-        "misbehave",
+        prefix,
         &["--max-execution-ms", "1000", "--max-memory-mb", "32"],
     )?;
-    lattice.start_component("misbehave", "bad", &lattice.b, 2)?;
+    lattice.start_component(wasm, "bad", &lattice.b, 2)?;
     lattice.start_component("hello_http", "good", &lattice.b, 2)?;
     let bad = lattice.route("bad")?;
     let good = lattice.route("good")?;
-    wait_for_http(&format!("{bad}/ok"), 200, ROUTE_READY).await?;
+    wait_for_http(&format!("{bad}{ready_path}"), 200, ROUTE_READY).await?;
     wait_for_http(&format!("{good}/"), 200, ROUTE_READY).await?;
+    Ok((lattice, bad, good))
+}
+
+/// Each `(path, status, reason)` of `bad` fails with that status and a
+/// short body naming the reason, and after each the neighbour `good` and
+/// `bad` itself (`healthy`: path and body) still answer.
+pub(crate) async fn each_fails_alone(
+    bad: &str,
+    good: &str,
+    cases: &[(&str, u16, &str)],
+    healthy: (&str, &[u8]),
+) -> anyhow::Result<()> {
+    for &(path, expected, reason) in cases {
+        let (status, _, body) = http_get(&format!("{bad}{path}")).await?;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body.contains(reason), "{path}: {body}");
+        assert!(body.len() < 100, "error bodies stay short: {body}");
+        let (status, _, body) = http_get(&format!("{good}/")).await?;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, &b"Hello from Trellis!"[..]),
+            "neighbour after {path}"
+        );
+        let (status, _, body) = http_get(&format!("{bad}{}", healthy.0)).await?;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, healthy.1),
+            "same component after {path}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trap_loop_and_oom_fail_alone() -> anyhow::Result<()> {
+    let (lattice, bad, good) = limited_lattice("misbehave", "misbehave", "/ok").await?;
     let inventory_before = lattice
         .cli
         .run(&["get", "inventory", lattice.b.id()])?
         .ok()?
         .json()?;
 
-    for (path, expected, reason) in [
+    let cases = [
         ("/trap", 500, "component trapped"),
         ("/loop", 503, "execution time limit"),
         ("/oom", 500, "component trapped"),
-    ] {
-        let (status, _, body) = http_get(&format!("{bad}{path}")).await?;
-        let body = String::from_utf8_lossy(&body);
-        assert_eq!(status, expected, "{path}: {body}");
-        assert!(body.contains(reason), "{path}: {body}");
-        assert!(body.len() < 100, "error bodies stay short: {body}");
-        // The healthy route, on the same host, still answers.
-        let (status, _, body) = http_get(&format!("{good}/")).await?;
-        assert_eq!(
-            (status, body.as_slice()),
-            (200, &b"Hello from Trellis!"[..]),
-            "after {path}"
-        );
-        let (status, _, body) = http_get(&format!("{bad}/ok")).await?;
-        assert_eq!(
-            (status, body.as_slice()),
-            (200, &b"ok"[..]),
-            "same component after {path}"
-        );
-    }
+    ];
+    each_fails_alone(&bad, &good, &cases, ("/ok", b"ok")).await?;
 
     let mut inventory_after = lattice
         .cli

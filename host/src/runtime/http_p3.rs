@@ -1,0 +1,113 @@
+//! One `wasi:http/handler@0.3.x` request (WASI 0.3, component-model async)
+//! in a fresh instance.
+//!
+//! The same rules as the 0.2 path: one instance per request (isolation is
+//! the same for both), the response is buffered up to the host's limit and
+//! only a body the guest finished is answered, and the epoch deadline and
+//! memory cap fail this request alone. The difference is the calling
+//! convention: a 0.3 handler returns its response (head and body stream)
+//! and may go on writing the body after it returned, so the body is read
+//! inside the store's event loop (`run_concurrent`), which is what runs the
+//! guest's remaining work.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use trellis_protocol::invocation::{ErrorKind, HttpResponse, InvocationError, InvocationReply};
+use wasmtime::Store;
+use wasmtime::component::Accessor;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
+
+use super::http::{
+    Limits, Running, cut_short, deadline_error, internal, to_reply, too_large, trap_error,
+};
+use super::state::StoreState;
+
+/// How a 0.3 guest's request ended, when the store survived it.
+enum Served {
+    /// A finished response.
+    Response(http::response::Parts, Bytes),
+    /// The handler returned an `error-code` instead of a response.
+    ErrorCode(String),
+    /// The body went over the host's limit.
+    TooLarge(u16),
+    /// The body ended with an error (the guest's or its content-length's).
+    Aborted(u16, String),
+}
+
+/// Runs one request through a 0.3 handler; `slot` is held until the store
+/// is gone.
+pub(super) async fn handle<S: Send + 'static>(
+    service: &ServicePre<StoreState>,
+    store: Store<StoreState>,
+    request: hyper::Request<Full<Bytes>>,
+    slot: S,
+    limits: Limits,
+) -> InvocationReply<HttpResponse> {
+    let service = service.clone();
+    let max = limits.max_response_bytes;
+    let guest = tokio::spawn(async move {
+        let mut running = Running { store, _slot: slot };
+        let instance = service.instantiate_async(&mut running.store).await?;
+        running
+            .store
+            .run_concurrent(async move |accessor| serve(accessor, &instance, request, max).await)
+            .await?
+    });
+    // The epoch deadline normally ends a spinning guest well before this;
+    // the backstop also covers a guest that waits without spinning.
+    let backstop =
+        tokio::time::Instant::now() + limits.max_execution + std::time::Duration::from_secs(1);
+    let abort = guest.abort_handle();
+    match tokio::time::timeout_at(backstop, guest).await {
+        Ok(Ok(Ok(Served::Response(parts, body)))) => Ok(to_reply(&parts, body)),
+        Ok(Ok(Ok(Served::ErrorCode(code)))) => {
+            tracing::debug!(%code, "guest answered with an error code");
+            Err(InvocationError::new(
+                ErrorKind::Internal,
+                "component failed to handle the request",
+            ))
+        }
+        Ok(Ok(Ok(Served::TooLarge(status)))) => Err(too_large(status, max)),
+        Ok(Ok(Ok(Served::Aborted(status, reason)))) => {
+            let error = InvocationError::new(
+                ErrorKind::Internal,
+                format!("component aborted its response body ({reason})"),
+            );
+            tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
+            Err(cut_short(status, error))
+        }
+        Ok(Ok(Err(e))) => Err(trap_error(&e)),
+        Ok(Err(e)) => Err(internal("component task failed", e)),
+        Err(_) => {
+            abort.abort();
+            Err(deadline_error())
+        }
+    }
+}
+
+/// Calls the handler and reads the whole response body, inside the store's
+/// event loop.
+async fn serve(
+    accessor: &Accessor<StoreState>,
+    instance: &Service,
+    request: hyper::Request<Full<Bytes>>,
+    max: usize,
+) -> wasmtime::Result<Served> {
+    let (request, request_io) = accessor.with(|mut access| {
+        let view = access.get().http();
+        wasmtime_wasi_http::p3::Request::from_http(view.hooks, request)
+    });
+    let response = match instance.handle(accessor, request).await? {
+        Ok(response) => response,
+        Err(code) => return Ok(Served::ErrorCode(format!("{code:?}"))),
+    };
+    let response = accessor.with(|access| response.into_http(access, request_io))?;
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    Ok(match Limited::new(body, max).collect().await {
+        Ok(collected) => Served::Response(parts, collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Served::TooLarge(status),
+        Err(e) => Served::Aborted(status, e.to_string()),
+    })
+}
