@@ -5,13 +5,16 @@
 //! Flags: `--smoke` (a few seconds: does it start, does it print),
 //! `--seconds N` (measure time per load row, default 10),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
-//! `--rows http,cold,capability,density,orchestration` (default all; the
-//! smoke run does http and cold).
+//! `--rows http,languages,cold,capability,density,orchestration` (default
+//! all; the smoke run does http and cold). The http rows also measure nginx
+//! (`return 200`) when it is installed, as the HTTP-stack reference.
 
 mod capability;
 mod cold_start;
 mod density;
+mod languages;
 mod load;
+mod nginx;
 mod orchestration;
 mod report;
 mod setup;
@@ -20,6 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use trellis_tests::actor;
 
 /// Settings from the command line.
 struct Settings {
@@ -29,7 +33,14 @@ struct Settings {
     rows: Vec<String>,
 }
 
-const ROWS: &[&str] = &["http", "cold", "capability", "density", "orchestration"];
+const ROWS: &[&str] = &[
+    "http",
+    "languages",
+    "cold",
+    "capability",
+    "density",
+    "orchestration",
+];
 
 fn settings() -> anyhow::Result<Settings> {
     let mut s = Settings {
@@ -98,14 +109,23 @@ async fn main() -> anyhow::Result<()> {
 
     let want = |row: &str| s.rows.iter().any(|r| r == row);
     let lattice = setup::Lattice::start().await?;
+    let data = tempfile_dir()?;
     let wasmtime = match (want("http"), setup::find_wasmtime()) {
         (false, _) => None,
-        (true, Some(bin)) => Some(setup::WasmtimeServe::start(&bin).await?),
+        (true, Some(bin)) => Some(setup::WasmtimeServe::start(&bin, &actor("hello_http")).await?),
         (true, None) => {
             eprintln!(
                 "wasmtime not found: the wasmtime serve rows are skipped \
                  (scripts/bench.sh installs wasmtime-cli 50 with cargo)"
             );
+            None
+        }
+    };
+    let nginx = match (want("http"), nginx::find()) {
+        (false, _) => None,
+        (true, Some(bin)) => Some(nginx::Nginx::start(&bin, &data).await?),
+        (true, None) => {
+            eprintln!("nginx not found: the nginx rows are skipped (apt-get install nginx-light)");
             None
         }
     };
@@ -115,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
             Some(w) => Some(load::run(w.addr, "/", c, warmup, s.measure).await?),
             None => None,
         };
+        let stack = match &nginx {
+            Some(n) => Some(load::run(n.addr, "/", c, warmup, s.measure).await?),
+            None => None,
+        };
         let local = load::run(lattice.local, "/", c, warmup, s.measure).await?;
         let remote = load::run(lattice.remote, "/", c, warmup, s.measure).await?;
         http.push(report::HttpRow {
@@ -122,15 +146,21 @@ async fn main() -> anyhow::Result<()> {
             local,
             remote,
             wasmtime: reference,
+            nginx: stack,
         });
     }
-    drop(wasmtime);
+    drop((wasmtime, nginx));
+    let languages = if want("languages") {
+        let bin = setup::find_wasmtime();
+        languages::measure(&lattice, bin.as_ref(), 16, warmup, s.measure).await?
+    } else {
+        Vec::new()
+    };
     let cold = if want("cold") {
         cold_start::measure(&lattice, if s.smoke { 2 } else { 20 }).await?
     } else {
         Vec::new()
     };
-    let data = tempfile_dir()?;
     let capability = if want("capability") {
         Some(capability::measure(&lattice, &data, warmup, s.measure).await?)
     } else {
@@ -152,6 +182,7 @@ async fn main() -> anyhow::Result<()> {
         wasmtime_version: setup::find_wasmtime().and_then(|b| setup::version(&b)),
         measure_seconds: s.measure.as_secs(),
         http,
+        languages,
         cold_start: cold,
         capability,
         density,

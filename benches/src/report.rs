@@ -48,6 +48,8 @@ pub struct HttpRow {
     pub remote: LoadResult,
     /// `wasmtime serve`, when installed.
     pub wasmtime: Option<LoadResult>,
+    /// nginx `return 200` (the HTTP stack alone), when installed.
+    pub nginx: Option<LoadResult>,
 }
 
 /// Everything measured.
@@ -61,6 +63,8 @@ pub struct Results {
     pub measure_seconds: u64,
     /// HTTP rows.
     pub http: Vec<HttpRow>,
+    /// One hello world per toolchain.
+    pub languages: Vec<crate::languages::LanguageRow>,
     /// Cold start rows.
     pub cold_start: Vec<ColdStart>,
     /// Capability call rows.
@@ -116,8 +120,41 @@ impl Results {
             if let Some(w) = reference {
                 line("http wasmtime serve (ref)", w, true);
             }
+            if let Some(n) = &row.nginx {
+                line("http nginx return 200", n, false);
+            }
             line("http trellis local", &row.local, false);
             line("http trellis remote (nats)", &row.remote, false);
+        }
+        for row in &self.http {
+            if let Some(n) = &row.nginx {
+                let _ = writeln!(
+                    out,
+                    "trellis local / nginx at conc {}: {} req/s",
+                    row.concurrency,
+                    ratio(row.local.rps, Some(n.rps))
+                );
+            }
+        }
+        if !self.languages.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<30} {:>5} {:>10} {:>10} {:>9} {:>7}",
+                "language (hello world)", "conc", "req/s", "ref req/s", "rps/ref", "errors"
+            );
+        }
+        for row in &self.languages {
+            let reference = row.wasmtime.as_ref().map(|w| w.rps);
+            let _ = writeln!(
+                out,
+                "{:<30} {:>5} {:>10.0} {:>10} {:>9} {:>7}",
+                row.language,
+                row.trellis.concurrency,
+                row.trellis.rps,
+                reference.map_or("-".into(), |r| format!("{r:.0}")),
+                ratio(row.trellis.rps, reference),
+                row.trellis.errors + row.wasmtime.as_ref().map_or(0, |w| w.errors)
+            );
         }
         let _ = writeln!(
             out,

@@ -3,7 +3,7 @@
 //! `wasmtime serve` with the same component.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,32 +77,7 @@ impl Lattice {
             a.id(),
         ])?;
         for (id, host, port) in [("hello-local", &a, local), ("hello-remote", &b, remote)] {
-            run(&[
-                "start",
-                "component",
-                &image,
-                id,
-                "--host",
-                host.id(),
-                "--max",
-                "256",
-            ])?;
-            let cfg = format!("{id}-addr");
-            run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
-            run(&[
-                "link",
-                "put",
-                "http",
-                id,
-                "wasi",
-                "http",
-                "--interface",
-                "incoming-handler",
-                "--name",
-                id,
-                "--source-config",
-                &cfg,
-            ])?;
+            route(&cli, &image, id, host, port)?;
         }
         let (local, remote) = (addr(local), addr(remote));
         wait_ready(local).await?;
@@ -116,6 +91,53 @@ impl Lattice {
             local,
             remote,
         })
+    }
+}
+
+/// Starts `image` as component `id` on `host` (up to 256 instances) and
+/// links the HTTP provider to it on `port`.
+fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Result<()> {
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        cli.run(args)?.ok()?;
+        Ok(())
+    };
+    run(&[
+        "start",
+        "component",
+        image,
+        id,
+        "--host",
+        host.id(),
+        "--max",
+        "256",
+    ])?;
+    let cfg = format!("{id}-addr");
+    run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
+    run(&[
+        "link",
+        "put",
+        "http",
+        id,
+        "wasi",
+        "http",
+        "--interface",
+        "incoming-handler",
+        "--name",
+        id,
+        "--source-config",
+        &cfg,
+    ])
+}
+
+impl Lattice {
+    /// Serves `wasm` as component `id` on host a (the provider's host) and
+    /// returns its address once it answers.
+    pub async fn serve_local(&self, id: &str, wasm: &Path) -> anyhow::Result<SocketAddr> {
+        let port = free_port();
+        let image = format!("file://{}", wasm.display());
+        route(&self.cli, &image, id, &self.a, port)?;
+        wait_ready(addr(port)).await?;
+        Ok(addr(port))
     }
 }
 
@@ -138,7 +160,7 @@ pub fn version(bin: &PathBuf) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// `wasmtime serve` with hello-http, killed on drop.
+/// `wasmtime serve` with one component, killed on drop.
 pub struct WasmtimeServe {
     child: Child,
     /// Where it listens.
@@ -146,18 +168,24 @@ pub struct WasmtimeServe {
 }
 
 impl WasmtimeServe {
-    /// Starts it and waits until it answers.
-    pub async fn start(bin: &PathBuf) -> anyhow::Result<Self> {
+    /// Starts it with `wasm` and waits until it answers. WASI 0.3
+    /// (component-model async) is switched on, so 0.3 components are
+    /// served too; 0.2 ones are served as before.
+    pub async fn start(bin: &PathBuf, wasm: &Path) -> anyhow::Result<Self> {
         let port = free_port();
         let child = Command::new(bin)
             .args([
                 "serve",
                 "-S",
                 "cli=y",
+                "-S",
+                "p3=y",
+                "-W",
+                "component-model-async=y",
                 "--addr",
                 &format!("127.0.0.1:{port}"),
             ])
-            .arg(actor("hello_http"))
+            .arg(wasm)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
