@@ -33,7 +33,9 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx with as many workers as cores, access log off, and
     /// one location that answers 200 with a hello body; waits until it
-    /// answers.
+    /// answers. Keep-alive connections are not recycled (nginx closes one
+    /// after 1000 requests by default, which the load generator would
+    /// count as an error).
     pub async fn start(bin: &Path, scratch: &Path) -> anyhow::Result<Self> {
         let port = free_port();
         let dir = scratch.join("nginx");
@@ -42,7 +44,7 @@ impl Nginx {
         let conf = format!(
             "daemon off;\nworker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
+             http {{\n  access_log off;\n  keepalive_requests 1000000;\n  client_body_temp_path {d}/body;\n  \
              proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
              uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
              server {{\n    listen 127.0.0.1:{port};\n    \
