@@ -64,7 +64,7 @@ impl PreparedHttp {
     }
 
     /// The WASI version of the handler the component exports (`0.2` or
-    /// `0.3`), for logs and inventory.
+    /// `0.3`), for the log line that says a component is ready.
     pub fn wasi_http(&self) -> &'static str {
         match self.handler {
             Handler::P2(_) => "0.2",
