@@ -4,6 +4,7 @@
 //! Run it through `scripts/bench.sh` (release build, wasmtime-cli install).
 //! Flags: `--smoke` (a few seconds: does it start, does it print),
 //! `--seconds N` (measure time per load row, default 10),
+//! `--concurrency LIST` (the http rows' concurrencies, default 1,16,64),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
 //! `--rows http,languages,cold,capability,density,orchestration` (default
 //! all; the smoke run does http and cold). The http rows also measure nginx
@@ -31,6 +32,8 @@ struct Settings {
     measure: Duration,
     out: PathBuf,
     rows: Vec<String>,
+    /// Concurrencies of the http rows (`--concurrency 16` to profile one).
+    concurrency: Option<Vec<usize>>,
 }
 
 const ROWS: &[&str] = &[
@@ -48,6 +51,7 @@ fn settings() -> anyhow::Result<Settings> {
         measure: Duration::from_secs(10),
         out: trellis_tests::target_dir().join("bench/results.json"),
         rows: ROWS.iter().map(|r| r.to_string()).collect(),
+        concurrency: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,6 +65,12 @@ fn settings() -> anyhow::Result<Settings> {
                     .context("--seconds needs a whole number of seconds")?;
                 s.measure = Duration::from_secs(n.max(1));
             }
+            "--concurrency" => {
+                let list = args.next().context("--concurrency needs a list")?;
+                let parsed: Result<Vec<usize>, _> = list.split(',').map(str::parse).collect();
+                s.concurrency =
+                    Some(parsed.context("--concurrency needs whole numbers, e.g. 1,16,64")?);
+            }
             "--out" => s.out = PathBuf::from(args.next().context("--out needs a path")?),
             "--rows" => {
                 let list = args.next().context("--rows needs a list")?;
@@ -70,7 +80,8 @@ fn settings() -> anyhow::Result<Settings> {
                 }
             }
             other => bail!(
-                "unknown argument `{other}`; use --smoke, --seconds N, --out FILE, --rows LIST"
+                "unknown argument `{other}`; use --smoke, --seconds N, --out FILE, --rows LIST, \
+                 --concurrency LIST"
             ),
         }
     }
@@ -100,7 +111,11 @@ async fn main() -> anyhow::Result<()> {
         let status = cmd.status().context("re-running trellis-bench")?;
         std::process::exit(status.code().unwrap_or(1));
     }
-    let concurrency: &[usize] = if s.smoke { &[1] } else { &[1, 16, 64] };
+    let concurrency: &[usize] = match (&s.concurrency, s.smoke) {
+        (Some(list), _) => list,
+        (None, true) => &[1],
+        (None, false) => &[1, 16, 64],
+    };
     let warmup = if s.smoke {
         Duration::from_millis(200)
     } else {
