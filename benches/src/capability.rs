@@ -34,10 +34,7 @@ pub async fn measure(
     measure: Duration,
 ) -> anyhow::Result<Capability> {
     let cli = &lattice.cli;
-    let run = |args: &[&str]| -> anyhow::Result<()> {
-        cli.run(args)?.ok()?;
-        Ok(())
-    };
+    let run = |args: &[&str]| setup::run(cli, args);
     let image = format!("file://{}", trellis_tests::actor("kv_counter").display());
     let mut addrs = Vec::new();
     for (side, host) in [("local", lattice.a.id()), ("remote", lattice._b.id())] {
@@ -76,24 +73,7 @@ pub async fn measure(
             "--interface",
             "atomics",
         ])?;
-        let port = trellis_tests::free_port();
-        let cfg = format!("{counter}-addr");
-        run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
-        run(&[
-            "link",
-            "put",
-            "http",
-            &counter,
-            "wasi",
-            "http",
-            "--interface",
-            "incoming-handler",
-            "--name",
-            &counter,
-            "--source-config",
-            &cfg,
-        ])?;
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = setup::link_http(cli, &counter, trellis_tests::free_port())?;
         setup::wait_ready(addr).await?;
         addrs.push(addr);
     }

@@ -63,23 +63,19 @@ impl Lattice {
         let b = Host::spawn(&nats, opts("b"))?;
         let cli = Cli::new(&nats, &name);
         let image = format!("file://{}", actor("hello_http").display());
-        let (local, remote) = (free_port(), free_port());
-        let run = |args: &[&str]| -> anyhow::Result<()> {
-            cli.run(args)?.ok()?;
-            Ok(())
-        };
-        run(&[
-            "start",
-            "provider",
-            "builtin://http-server",
-            "http",
-            "--host",
-            a.id(),
-        ])?;
-        for (id, host, port) in [("hello-local", &a, local), ("hello-remote", &b, remote)] {
-            route(&cli, &image, id, host, port)?;
-        }
-        let (local, remote) = (addr(local), addr(remote));
+        run(
+            &cli,
+            &[
+                "start",
+                "provider",
+                "builtin://http-server",
+                "http",
+                "--host",
+                a.id(),
+            ],
+        )?;
+        let local = route(&cli, &image, "hello-local", &a, free_port())?;
+        let remote = route(&cli, &image, "hello-remote", &b, free_port())?;
         wait_ready(local).await?;
         wait_ready(remote).await?;
         Ok(Self {
@@ -94,50 +90,67 @@ impl Lattice {
     }
 }
 
+/// Runs one CLI command that must succeed.
+pub fn run(cli: &Cli, args: &[&str]) -> anyhow::Result<()> {
+    cli.run(args)?.ok()?;
+    Ok(())
+}
+
 /// Starts `image` as component `id` on `host` (up to 256 instances) and
-/// links the HTTP provider to it on `port`.
-fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Result<()> {
-    let run = |args: &[&str]| -> anyhow::Result<()> {
-        cli.run(args)?.ok()?;
-        Ok(())
-    };
-    run(&[
-        "start",
-        "component",
-        image,
-        id,
-        "--host",
-        host.id(),
-        "--max",
-        "256",
-    ])?;
+/// links the HTTP provider to it on `port`; returns the listener's address.
+fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Result<SocketAddr> {
+    run(
+        cli,
+        &[
+            "start",
+            "component",
+            image,
+            id,
+            "--host",
+            host.id(),
+            "--max",
+            "256",
+        ],
+    )?;
+    link_http(cli, id, port)
+}
+
+/// Links the HTTP provider to component `id` on a listener at `port`
+/// (config `{id}-addr`, link name `id`) and returns that address.
+pub fn link_http(cli: &Cli, id: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let cfg = format!("{id}-addr");
-    run(&["config", "put", &cfg, &format!("address=127.0.0.1:{port}")])?;
-    run(&[
-        "link",
-        "put",
-        "http",
-        id,
-        "wasi",
-        "http",
-        "--interface",
-        "incoming-handler",
-        "--name",
-        id,
-        "--source-config",
-        &cfg,
-    ])
+    run(
+        cli,
+        &["config", "put", &cfg, &format!("address=127.0.0.1:{port}")],
+    )?;
+    run(
+        cli,
+        &[
+            "link",
+            "put",
+            "http",
+            id,
+            "wasi",
+            "http",
+            "--interface",
+            "incoming-handler",
+            "--name",
+            id,
+            "--source-config",
+            &cfg,
+        ],
+    )?;
+    Ok(addr(port))
 }
 
 impl Lattice {
     /// Serves `wasm` as component `id` on host a (the provider's host) and
     /// returns its address once it answers.
     pub async fn serve_local(&self, id: &str, wasm: &Path) -> anyhow::Result<SocketAddr> {
-        let port = free_port();
         let image = format!("file://{}", wasm.display());
-        route(&self.cli, &image, id, &self.a, port)?;
-        wait_ready(addr(port)).await?;
-        Ok(addr(port))
+        let addr = route(&self.cli, &image, id, &self.a, free_port())?;
+        wait_ready(addr).await?;
+        Ok(addr)
     }
 }
 

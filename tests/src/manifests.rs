@@ -21,6 +21,27 @@ pub struct HelloApp<'a> {
 }
 
 impl HelloApp<'_> {
+    /// App "shop": one instance of `image` on any host, the HTTP server on
+    /// every host, config "shop-addr".
+    pub fn shop(image: String, port: u16) -> Self {
+        HelloApp {
+            name: "shop",
+            image,
+            instances: 1,
+            component_zone: None,
+            http_zone: None,
+            config: "shop-addr",
+            port,
+        }
+    }
+
+    /// Writes the manifest to `dir/{name}.yaml` and returns that path.
+    pub fn write_in(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let file = dir.join(format!("{}.yaml", self.name));
+        std::fs::write(&file, self.yaml())?;
+        Ok(file)
+    }
+
     /// The manifest as YAML.
     pub fn yaml(&self) -> String {
         let HelloApp {

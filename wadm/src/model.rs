@@ -255,12 +255,15 @@ pub fn is_managed(annotations: &Annotations) -> bool {
     annotations.get(MANAGED_BY_ANNOTATION).map(String::as_str) == Some(MANAGED_BY_WADM)
 }
 
+/// The app whose annotations these are, if any.
+pub fn app_of(annotations: &Annotations) -> Option<&str> {
+    annotations.get(APP_ANNOTATION).map(String::as_str)
+}
+
 /// Whether wadm manages this thing for an app it cannot read this pass
 /// (see [`Observed::unreadable`]); such things are left as they are.
 pub fn is_frozen(annotations: &Annotations, observed: &Observed) -> bool {
-    annotations
-        .get(APP_ANNOTATION)
-        .is_some_and(|app| observed.unreadable.iter().any(|u| u.as_str() == app))
+    app_of(annotations).is_some_and(|app| observed.unreadable.iter().any(|u| u.as_str() == app))
 }
 
 /// The annotations wadm puts on a workload of `app` at `version`.

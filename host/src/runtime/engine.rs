@@ -62,9 +62,9 @@ pub enum RuntimeError {
     Invalid(String),
     /// A component whose imports this host cannot satisfy.
     #[error(
-        "component cannot be linked: {0}. This host provides WASI 0.2 (cli, io, clocks, random, \
-         filesystem, sockets), wasi:http and the capability interfaces in wit/ (keyvalue, config, \
-         logging); link a provider for the others or build without them"
+        "component cannot be linked: {0}. This host provides WASI 0.2 and 0.3 (cli, io, clocks, \
+         random, filesystem, sockets), wasi:http and the capability interfaces in wit/ (keyvalue, \
+         config, logging); link a provider for the others or build without them"
     )]
     Link(String),
     /// A component that exports neither HTTP handler interface.
@@ -214,15 +214,7 @@ impl Runtime {
             ),
         };
         Ok((
-            PreparedHttp::new(
-                handler,
-                self.pool.clone(),
-                Limits {
-                    max_execution: self.config.max_execution,
-                    max_memory_bytes: self.config.max_memory_bytes,
-                    max_response_bytes: self.config.max_response_bytes,
-                },
-            ),
+            PreparedHttp::new(handler, self.pool.clone(), Limits::of(&self.config)),
             outcome,
         ))
     }
@@ -301,7 +293,7 @@ fn compile_hint(error: &str) -> String {
 }
 
 /// The wasmtime release this host embeds, for messages.
-pub const WASMTIME_VERSION: &str = "50";
+const WASMTIME_VERSION: &str = "50";
 
 /// Whether `bytes` start with the 8-byte preamble of a component (magic,
 /// then layer 1 version 0x0d).

@@ -46,6 +46,25 @@ pub(super) struct Limits {
     pub(super) max_response_bytes: usize,
 }
 
+impl Limits {
+    /// The limits of `config` that apply to one request.
+    pub(super) fn of(config: &super::RuntimeConfig) -> Self {
+        Self {
+            max_execution: config.max_execution,
+            max_memory_bytes: config.max_memory_bytes,
+            max_response_bytes: config.max_response_bytes,
+        }
+    }
+
+    /// One bound, from now, for everything a request's guest does (head,
+    /// body and its return); the epoch deadline normally ends the guest
+    /// well before it, and it also covers a guest that waits without
+    /// spinning.
+    pub(super) fn backstop(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.max_execution + Duration::from_secs(1)
+    }
+}
+
 /// A guest's store and the admission it runs under. Fields drop in
 /// declaration order: the instance is back in the wasmtime pool before the
 /// slot that admitted it is released.
@@ -149,19 +168,10 @@ impl PreparedHttp {
                 .call_handle(&mut running.store, req, out)
                 .await
         });
-        // One bound for head, body and the guest's return together; the
-        // epoch deadline normally ends the guest well before it.
-        let backstop =
-            tokio::time::Instant::now() + self.limits.max_execution + Duration::from_secs(1);
+        let backstop = self.limits.backstop();
         let head = match tokio::time::timeout_at(backstop, receiver).await {
             Ok(Ok(Ok(response))) => response,
-            Ok(Ok(Err(code))) => {
-                tracing::debug!(?code, "guest answered with an error code");
-                return Err(InvocationError::new(
-                    ErrorKind::Internal,
-                    "component failed to handle the request",
-                ));
-            }
+            Ok(Ok(Err(code))) => return Err(handler_error(&code)),
             // The guest dropped the outparam without answering: the task's
             // result says why.
             Ok(Err(_)) => return Err(guest_failure(guest.await)),
@@ -185,13 +195,9 @@ impl PreparedHttp {
                 // The guest aborted the body (dropped it unfinished, or
                 // wrote other than its content-length), or failed.
                 let error = match guest.await {
-                    Ok(Ok(())) => InvocationError::new(
-                        ErrorKind::Internal,
-                        format!("component aborted its response body ({e})"),
-                    ),
+                    Ok(Ok(())) => body_aborted(e),
                     outcome => guest_failure(outcome),
                 };
-                tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
                 return Err(cut_short(status, error));
             }
             Err(_) => {
@@ -204,16 +210,7 @@ impl PreparedHttp {
         // guest's own return says the response is complete.
         match tokio::time::timeout_at(backstop, guest).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(outcome) => {
-                let error = guest_failure(outcome);
-                tracing::warn!(
-                    status,
-                    bytes = body.len(),
-                    reason = %error.message,
-                    "component response cut short: answering with an error instead"
-                );
-                return Err(cut_short(status, error));
-            }
+            Ok(outcome) => return Err(cut_short(status, guest_failure(outcome))),
             Err(_) => return Err(cut_short(status, deadline_error())),
         }
         Ok(to_reply(&parts, body))
@@ -283,9 +280,30 @@ pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> InvocationError
     InvocationError::new(ErrorKind::Internal, what.to_owned())
 }
 
+/// The error for a handler that answered with an `error-code` instead of
+/// a response.
+pub(super) fn handler_error(code: &dyn std::fmt::Debug) -> InvocationError {
+    tracing::debug!(?code, "guest answered with an error code");
+    InvocationError::new(
+        ErrorKind::Internal,
+        "component failed to handle the request",
+    )
+}
+
+/// The error for a response body that ended with an error (the guest
+/// dropped it unfinished, or wrote other than its content-length).
+pub(super) fn body_aborted(reason: impl std::fmt::Display) -> InvocationError {
+    InvocationError::new(
+        ErrorKind::Internal,
+        format!("component aborted its response body ({reason})"),
+    )
+}
+
 /// The error a caller gets for a response the guest did not finish: same
-/// kind, and a message that says the body was incomplete.
+/// kind, and a message that says the body was incomplete. Logged, since
+/// the caller sees only the error, not what the guest had sent.
 pub(super) fn cut_short(status: u16, error: InvocationError) -> InvocationError {
+    tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
     InvocationError::new(
         error.kind,
         format!(

@@ -12,14 +12,16 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use trellis_protocol::invocation::{ErrorKind, HttpResponse, InvocationError, InvocationReply};
+use trellis_protocol::invocation::{HttpResponse, InvocationReply};
 use wasmtime::Store;
 use wasmtime::component::Accessor;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
 use super::http::{
-    Limits, Running, cut_short, deadline_error, internal, to_reply, too_large, trap_error,
+    Limits, Running, body_aborted, cut_short, deadline_error, handler_error, internal, to_reply,
+    too_large, trap_error,
 };
 use super::state::StoreState;
 
@@ -28,7 +30,7 @@ enum Served {
     /// A finished response.
     Response(http::response::Parts, Bytes),
     /// The handler returned an `error-code` instead of a response.
-    ErrorCode(String),
+    ErrorCode(ErrorCode),
     /// The body went over the host's limit.
     TooLarge(u16),
     /// The body ended with an error (the guest's or its content-length's).
@@ -54,29 +56,13 @@ pub(super) async fn handle<S: Send + 'static>(
             .run_concurrent(async move |accessor| serve(accessor, &instance, request, max).await)
             .await?
     });
-    // The epoch deadline normally ends a spinning guest well before this;
-    // the backstop also covers a guest that waits without spinning.
-    let backstop =
-        tokio::time::Instant::now() + limits.max_execution + std::time::Duration::from_secs(1);
+    let backstop = limits.backstop();
     let abort = guest.abort_handle();
     match tokio::time::timeout_at(backstop, guest).await {
         Ok(Ok(Ok(Served::Response(parts, body)))) => Ok(to_reply(&parts, body)),
-        Ok(Ok(Ok(Served::ErrorCode(code)))) => {
-            tracing::debug!(%code, "guest answered with an error code");
-            Err(InvocationError::new(
-                ErrorKind::Internal,
-                "component failed to handle the request",
-            ))
-        }
+        Ok(Ok(Ok(Served::ErrorCode(code)))) => Err(handler_error(&code)),
         Ok(Ok(Ok(Served::TooLarge(status)))) => Err(too_large(status, max)),
-        Ok(Ok(Ok(Served::Aborted(status, reason)))) => {
-            let error = InvocationError::new(
-                ErrorKind::Internal,
-                format!("component aborted its response body ({reason})"),
-            );
-            tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
-            Err(cut_short(status, error))
-        }
+        Ok(Ok(Ok(Served::Aborted(status, reason)))) => Err(cut_short(status, body_aborted(reason))),
         Ok(Ok(Err(e))) => Err(trap_error(&e)),
         Ok(Err(e)) => Err(internal("component task failed", e)),
         Err(_) => {
@@ -100,7 +86,7 @@ async fn serve(
     });
     let response = match instance.handle(accessor, request).await? {
         Ok(response) => response,
-        Err(code) => return Ok(Served::ErrorCode(format!("{code:?}"))),
+        Err(code) => return Ok(Served::ErrorCode(code)),
     };
     let response = accessor.with(|access| response.into_http(access, request_io))?;
     let (parts, body) = response.into_parts();

@@ -111,17 +111,8 @@ fn generated_roles(lattice: &str, keys: &Path) -> anyhow::Result<String> {
 }
 
 fn hello_app(dir: &Path, port: u16) -> anyhow::Result<String> {
-    let manifest = dir.join("shop.yaml");
-    let app = HelloApp {
-        name: "shop",
-        image: format!("file://{}", actor("hello_http").display()),
-        instances: 1,
-        component_zone: None,
-        http_zone: None,
-        config: "shop-addr",
-        port,
-    };
-    std::fs::write(&manifest, app.yaml())?;
+    let image = format!("file://{}", actor("hello_http").display());
+    let manifest = HelloApp::shop(image, port).write_in(dir)?;
     Ok(manifest.display().to_string())
 }
 

@@ -37,17 +37,7 @@ async fn a_hand_put_does_not_replace_an_apps_link_without_force() -> anyhow::Res
     let dir = tempfile::tempdir()?;
     std::fs::copy(actor("hello_http"), dir.path().join("hello.wasm"))?;
     let port = free_port();
-    let manifest = dir.path().join("shop.yaml");
-    let app = HelloApp {
-        name: "shop",
-        image: "file://./hello.wasm".into(),
-        instances: 1,
-        component_zone: None,
-        http_zone: None,
-        config: "shop-addr",
-        port,
-    };
-    std::fs::write(&manifest, app.yaml())?;
+    let manifest = HelloApp::shop("file://./hello.wasm".into(), port).write_in(dir.path())?;
     let file = manifest.display().to_string();
     cli.run_async(&["app", "deploy", &file, "--wait", "--timeout", "45"])
         .await?

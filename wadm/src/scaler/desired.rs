@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::inventory::{Annotations, Labels};
 use trellis_protocol::link::{Link, LinkKey, WitName};
-use trellis_protocol::wadm::{APP_ANNOTATION, AppVersion};
+use trellis_protocol::wadm::AppVersion;
 use trellis_protocol::{AppName, ComponentId, ConfigName, HostId, LinkName};
 
 use super::spread::{Placement, daemon, spread};
@@ -14,7 +14,8 @@ use crate::manifest::{
     Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Manifest, Trait,
 };
 use crate::model::{
-    DeployedApp, Observed, Owner, Staged, is_managed, link_annotations, workload_annotations,
+    DeployedApp, Observed, Owner, Staged, app_of, is_managed, link_annotations,
+    workload_annotations,
 };
 use crate::rollout::stages;
 
@@ -480,7 +481,7 @@ fn incumbents_first<'a>(apps: &'a [DeployedApp], observed: &Observed) -> Vec<&'a
     let running: BTreeSet<&str> = workloads
         .chain(observed.links.iter().map(|l| &l.annotations))
         .filter(|a| is_managed(a))
-        .filter_map(|a| a.get(APP_ANNOTATION).map(String::as_str))
+        .filter_map(app_of)
         .collect();
     let mut ordered: Vec<&DeployedApp> = apps.iter().collect();
     // Stable: ties keep the given (name) order.

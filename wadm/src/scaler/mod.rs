@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{
     ScaleComponentRequest, StartProviderRequest, UpdateComponentRequest,
 };
-use trellis_protocol::wadm::{APP_ANNOTATION, APP_VERSION_ANNOTATION, AppStatus};
+use trellis_protocol::wadm::{APP_VERSION_ANNOTATION, AppStatus};
 use trellis_protocol::{AppName, ComponentId, HostId};
 
 use crate::manifest::ComponentKind;
@@ -102,7 +102,7 @@ fn progress(
             observed.hosts.get(*h).is_some_and(|view| {
                 view.components
                     .iter()
-                    .filter(|c| c.annotations.get(APP_ANNOTATION) == Some(&app.name.to_string()))
+                    .filter(|c| crate::model::app_of(&c.annotations) == Some(app.name.as_str()))
                     .all(|c| {
                         c.annotations
                             .get(APP_VERSION_ANNOTATION)
