@@ -35,6 +35,14 @@ pub struct ComponentDescription {
     /// changed: what a staged rollout judges a new version by.
     #[serde(default)]
     pub stats: InvocationStats,
+    /// Interfaces (and functions) it exports, as the component names them,
+    /// versions included (`example:pong/pingpong@0.1.0`); at most
+    /// [`MAX_LISTED_INTERFACES`](crate::limits::MAX_LISTED_INTERFACES).
+    #[serde(default)]
+    pub exports: Vec<String>,
+    /// Interfaces it imports, likewise.
+    #[serde(default)]
+    pub imports: Vec<String>,
 }
 
 /// Counts of handled invocations.
@@ -251,6 +259,8 @@ mod tests {
             config: Vec::new(),
             annotations: Annotations::new(),
             stats: InvocationStats::default(),
+            exports: Vec::new(),
+            imports: Vec::new(),
         };
         let provider = |i: usize| ProviderDescription {
             id: ComponentId::new(format!("p{i:03}")).unwrap(),

@@ -12,9 +12,12 @@
 //! - [`link`]: links between components/providers and their WIT interfaces.
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
+//! - [`value`]: component-model values (arguments, results) on the wire.
+//! - [`call`]: calls of any exported function (arguments, results, bounds).
 //! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
 //! - [`wadm`]: the wadm API, app versions and app status.
 
+pub mod call;
 pub mod control;
 pub mod digest;
 pub mod event;
@@ -25,6 +28,7 @@ pub mod keyvalue;
 pub mod limits;
 pub mod link;
 pub mod subject;
+pub mod value;
 pub mod wadm;
 
 pub use digest::Sha256Digest;

@@ -57,6 +57,25 @@ pub const MIN_INVENTORY_PAGE_BYTES: usize = 1024;
 /// cursor never ends (a broken or hostile host).
 pub const MAX_INVENTORY_PAGES: usize = 10_000;
 
+/// Deepest nesting of one component-model value on the wire (a value in
+/// a list in a record is at depth 3). Real WIT types nest a handful of
+/// levels; the bound is what lets readers of values recurse safely.
+pub const MAX_VALUE_DEPTH: usize = 64;
+/// Most nodes in one sequence of values (a `list<u8>` is one node, so
+/// this bounds structure, not payload bytes).
+pub const MAX_VALUE_NODES: usize = 1_000_000;
+/// Longest record field, variant case, enum case or flag name in a value,
+/// in bytes.
+pub const MAX_VALUE_NAME_BYTES: usize = 1024;
+/// Most flags one flags value may set: the component model allows at
+/// most 32 flags in a flags type.
+pub const MAX_VALUE_FLAGS: usize = 32;
+
+/// Most export or import names a host lists per component in its
+/// inventory; a component with more is listed with the first ones and a
+/// last entry that says how many were left out.
+pub const MAX_LISTED_INTERFACES: usize = 128;
+
 /// A value over one of the limits above, or a key that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
