@@ -101,7 +101,7 @@ pub async fn measure(lattice: &setup::Lattice, runs: usize) -> anyhow::Result<Ve
     for run in 0..runs {
         let fresh = unique(&bytes, runs + run);
         let t0 = Instant::now();
-        runtime.prepare_http(&fresh)?;
+        runtime.prepare(&fresh)?;
         times.push(t0.elapsed());
     }
     out.push(percentiles("compile", times));

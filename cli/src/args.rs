@@ -107,6 +107,8 @@ pub enum Command {
         /// The file (a path or file://PATH).
         file: String,
     },
+    /// Call an exported function of a component, wherever it runs.
+    Call(CallArgs),
     /// Manage named config.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -158,6 +160,11 @@ pub struct HostFlags {
     /// --max-body-mb, so what a component answers locally also crosses hosts.
     #[arg(long, default_value_t = 128)]
     pub max_response_mb: u64,
+    /// Largest list a component may pass to another component (or get
+    /// back) in one call, in Mi elements (MiB of a `list<u8>`). The host
+    /// may hold 32 bytes per element while the call crosses it.
+    #[arg(long, default_value_t = 16)]
+    pub max_call_mib: u64,
     /// Largest artifact the host fetches, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_artifact_mb: u64,
@@ -291,6 +298,23 @@ pub struct DownArgs {
     /// State directory given to `trellis up` [default: ~/.trellis/data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+/// `trellis call COMPONENT NS:PKG/IFACE.FUNC ARGS...`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The component's id.
+    pub component: String,
+    /// The function: `namespace:package/interface.function` (a version
+    /// after the interface, `@0.1.0`, is accepted and ignored).
+    pub function: String,
+    /// One argument per parameter, in WAVE text: `7`, `"text"`,
+    /// `{x: 1, y: 2}`, `circle(3)`, `[1, 2]`, `some(1)`, `ok(1)`, `{read, write}`.
+    #[arg(allow_negative_numbers = true)]
+    pub args: Vec<String>,
+    /// Seconds to wait for the result.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
 }
 
 /// `trellis get ...`.

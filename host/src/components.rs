@@ -6,23 +6,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use std::future::Future;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use trellis_protocol::ComponentId;
+use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
 use trellis_protocol::invocation::{
     ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
+use trellis_protocol::link::{InterfaceRef, WitName};
 
 use crate::capabilities::ComponentCaps;
-use crate::runtime::{PoolMember, PreparedHttp};
+use crate::runtime::{PoolMember, PoolSlot, PreparedComponent};
 
 /// One scaled component.
 pub struct RunningComponent {
     caps: Arc<ComponentCaps>,
     description: RwLock<ComponentDescription>,
-    code: RwLock<PreparedHttp>,
+    code: RwLock<PreparedComponent>,
     permits: RwLock<Arc<Semaphore>>,
     /// Its share of the host's instance pool (see `runtime::pool`).
     pool: PoolMember,
@@ -38,13 +42,9 @@ struct Counters {
 }
 
 impl Counters {
-    fn record(&self, reply: &InvocationReply<HttpResponse>) {
-        let failed = match reply {
-            Ok(response) => response.status >= 500,
-            Err(_) => true,
-        };
+    fn record(&self, succeeded: bool) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
-        if failed {
+        if !succeeded {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -80,7 +80,7 @@ impl RunningComponent {
     /// Wraps prepared code with its description.
     pub fn new(
         description: ComponentDescription,
-        code: PreparedHttp,
+        code: PreparedComponent,
         caps: Arc<ComponentCaps>,
     ) -> Self {
         Self {
@@ -130,7 +130,13 @@ impl RunningComponent {
     }
 
     /// Swaps in new code (component update).
-    pub fn replace_code(&self, code: PreparedHttp, image: String, digest: String) {
+    pub fn replace_code(
+        &self,
+        code: PreparedComponent,
+        image: String,
+        digest: String,
+        (exports, imports): (Vec<String>, Vec<String>),
+    ) {
         *self.code.write().unwrap_or_else(PoisonError::into_inner) = code;
         let mut description = self
             .description
@@ -138,6 +144,8 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner);
         description.image = image;
         description.digest = digest;
+        description.exports = exports;
+        description.imports = imports;
         self.stats.reset();
     }
 
@@ -149,25 +157,67 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
-    /// Runs one request within `budget`: waiting for one of the component's
-    /// `max` slots and then for room in the host's instance pool (503 busy
-    /// when either stays full), then for the guest's answer (504).
-    /// Every call counts in the component's stats.
+    /// Runs one HTTP request within `budget` (see [`Self::admit`]); a
+    /// component without an HTTP handler answers not found. Every call
+    /// counts in the component's stats, a 5xx as a failure.
     pub async fn invoke_http(
         &self,
         request: HttpRequest,
         budget: Duration,
     ) -> InvocationReply<HttpResponse> {
-        let reply = self.run_http(request, budget).await;
-        self.stats.record(&reply);
+        let reply = self
+            .run(budget, |code, slots, caps| async move {
+                let http = code.http().ok_or_else(|| {
+                    InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "the component has no HTTP handler (it exports {}); link the HTTP \
+                             server to a component that exports wasi:http/incoming-handler",
+                            code.interfaces().describe()
+                        ),
+                    )
+                })?;
+                http.handle(request, slots, caps).await
+            })
+            .await;
+        self.stats
+            .record(matches!(&reply, Ok(response) if response.status < 500));
         reply
     }
 
-    async fn run_http(
+    /// Calls an exported function within `budget`, as
+    /// [`Self::invoke_http`] runs a request; an error the component caused
+    /// (a trap, the deadline, busy) counts as a failure.
+    pub async fn invoke_call(
         &self,
-        request: HttpRequest,
+        interface: &InterfaceRef,
+        function: &WitName,
+        request: CallRequest,
         budget: Duration,
-    ) -> InvocationReply<HttpResponse> {
+    ) -> InvocationReply<CallResponse> {
+        let reply = self
+            .run(budget, |code, slots, caps| async move {
+                code.call(interface, function, request, slots, caps).await
+            })
+            .await;
+        // A call refused for the caller's mistake (no such function, wrong
+        // arguments) says nothing about this version of the component.
+        let callers_fault = matches!(
+            &reply,
+            Err(e) if matches!(e.kind, ErrorKind::BadRequest | ErrorKind::NotFound)
+        );
+        self.stats.record(reply.is_ok() || callers_fault);
+        reply
+    }
+
+    /// Runs `guest` within `budget`: waiting for one of the component's
+    /// `max` slots and then for room in the host's instance pool (busy
+    /// when either stays full), then for the guest's answer (timeout).
+    async fn run<T, F, Fut>(&self, budget: Duration, guest: F) -> InvocationReply<T>
+    where
+        F: FnOnce(PreparedComponent, Slots, Arc<ComponentCaps>) -> Fut,
+        Fut: Future<Output = InvocationReply<T>>,
+    {
         let deadline = tokio::time::Instant::now() + budget;
         let permits = self
             .permits
@@ -204,8 +254,7 @@ impl RunningComponent {
         // free them while the instance still runs.
         let slots = (permit, pooled);
         // What the runtime logs about this call names the component.
-        let handled = code
-            .handle(request, slots, self.caps.clone())
+        let handled = guest(code, slots, self.caps.clone())
             .instrument(tracing::info_span!("invoke", component = %id));
         tokio::time::timeout_at(deadline, handled)
             .await
@@ -217,6 +266,10 @@ impl RunningComponent {
             })
     }
 }
+
+/// What admits one call: one of the component's permits and a slot in the
+/// host's instance pool.
+type Slots = (OwnedSemaphorePermit, PoolSlot);
 
 /// The components of this host, by id.
 #[derive(Default)]

@@ -12,6 +12,7 @@ use trellis_protocol::event::data::{HostStarted, HostStopped};
 use trellis_protocol::inventory::{HostInventory, Labels, ProviderDescription};
 use trellis_protocol::{EventType, HostId};
 
+use crate::calls::CallRouter;
 use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
@@ -86,6 +87,8 @@ pub struct HostContext {
     pub link_outcomes: Arc<LinkOutcomes>,
     /// Routes components' key-value calls to providers.
     pub keyvalue: Arc<KeyValueRouter>,
+    /// Routes components' calls of imported interfaces to components.
+    pub calls: Arc<CallRouter>,
     /// Settings.
     pub config: HostConfig,
     /// Serializes scale/update/start/stop per id, so two requests for one
@@ -211,6 +214,8 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         providers.clone(),
         lattice.clone(),
     ));
+    let components = Arc::new(Components::default());
+    let calls = Arc::new(CallRouter::new(links.clone(), &components, lattice.clone()));
     let ctx = Arc::new(HostContext {
         info: HostInfo {
             id: identity.id.clone(),
@@ -221,11 +226,12 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         lattice,
         store,
         runtime,
-        components: Arc::new(Components::default()),
+        components,
         providers,
         links,
         link_outcomes: Arc::new(LinkOutcomes::default()),
         keyvalue,
+        calls,
         config,
         workload_locks: crate::locks::WorkloadLocks::default(),
         resume: keeper,

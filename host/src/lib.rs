@@ -11,6 +11,8 @@
 //! - [`links`]: links and named config from the lattice, pushed to providers.
 //! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`invoker`]: local-first invocation for providers.
+//! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
+//! - [`serving`]: a component's invocations arriving over NATS (the data plane).
 //! - [`control`]: the control interface, one file per command group.
 //! - [`resume`]: the on-disk record an edge host resumes from offline.
 //! - [`heartbeat`]: periodic inventory events.
@@ -18,6 +20,7 @@
 
 pub mod artifacts;
 pub mod bindings;
+pub mod calls;
 pub mod capabilities;
 pub mod components;
 pub mod config;
@@ -32,6 +35,7 @@ pub mod locks;
 pub mod providers;
 pub mod resume;
 pub mod runtime;
+mod serving;
 
 pub use config::HostConfig;
 pub use host::{HostError, RunningHost, run, start};

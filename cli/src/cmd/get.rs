@@ -82,7 +82,9 @@ pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
 
 fn print_inventories(global: &GlobalArgs, all: &[HostInventory]) -> anyhow::Result<()> {
     print(global.output, &all, || {
-        let mut table = Table::new(&["HOST", "KIND", "ID", "IMAGE", "MAX"]);
+        // Imports are many (all of WASI a toolchain links); `--output
+        // json` lists them.
+        let mut table = Table::new(&["HOST", "KIND", "ID", "IMAGE", "MAX", "EXPORTS"]);
         for inv in all {
             for c in &inv.components {
                 table.row(vec![
@@ -91,6 +93,7 @@ fn print_inventories(global: &GlobalArgs, all: &[HostInventory]) -> anyhow::Resu
                     c.id.to_string(),
                     c.image.clone(),
                     c.max.to_string(),
+                    c.exports.join(","),
                 ]);
             }
             for p in &inv.providers {
@@ -99,6 +102,7 @@ fn print_inventories(global: &GlobalArgs, all: &[HostInventory]) -> anyhow::Resu
                     "provider".into(),
                     p.id.to_string(),
                     p.image.clone(),
+                    String::new(),
                     String::new(),
                 ]);
             }

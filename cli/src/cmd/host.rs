@@ -32,6 +32,8 @@ pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<Hos
             max_instances: flags.max_instances,
             max_response_bytes: usize::try_from(flags.max_response_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
+            max_call_elements: usize::try_from(flags.max_call_mib.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
             cache_dir,
         },
         max_artifact_bytes: flags.max_artifact_mb.saturating_mul(1 << 20),

@@ -3,6 +3,7 @@
 
 mod app;
 mod app_deploy;
+mod call;
 mod claims;
 mod config;
 mod devsign;
@@ -70,6 +71,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Stop(cmd) => workload::stop(&global, cmd).await,
         Command::Update(cmd) => workload::update(&global, cmd).await,
         Command::Push { file } => workload::push(&global, &file).await,
+        Command::Call(args) => call::run(&global, args).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use trellis_protocol::{ComponentId, ConfigName, LinkName};
 
+use crate::calls::CallRouter;
 use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::links::LinkState;
 
@@ -29,6 +30,8 @@ pub struct ComponentCaps {
     pub links: Arc<LinkState>,
     /// Where key-value calls go.
     pub keyvalue: Arc<KeyValueRouter>,
+    /// Where calls of imported custom interfaces go.
+    pub calls: Arc<CallRouter>,
 }
 
 /// Adds every capability interface to a linker.

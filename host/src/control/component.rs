@@ -14,7 +14,7 @@ use crate::artifacts;
 use crate::capabilities::ComponentCaps;
 use crate::components::RunningComponent;
 use crate::host::{HostContext, publish};
-use crate::runtime::PreparedHttp;
+use crate::runtime::PreparedComponent;
 use crate::runtime::cache::CacheOutcome;
 
 pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
@@ -93,6 +93,8 @@ async fn start(
         config: request.config.clone(),
         annotations: request.annotations.clone(),
         stats: Default::default(),
+        exports: listed(code.interfaces().export_names()),
+        imports: listed(code.interfaces().import_names()),
     };
     let caps = Arc::new(ComponentCaps {
         component_id: id.clone(),
@@ -100,30 +102,25 @@ async fn start(
         config: request.config.clone(),
         links: ctx.links.clone(),
         keyvalue: ctx.keyvalue.clone(),
+        calls: ctx.calls.clone(),
     });
     let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
-    let components = ctx.components.clone();
-    let served = id.clone();
-    let task = ctx
-        .lattice
-        .serve_http(id, move |request, call| {
-            let component = components.get(&served);
-            async move {
-                match component {
-                    Some(component) => component.invoke_http(request, call.callee_budget()).await,
-                    None => Err(trellis_protocol::invocation::InvocationError::new(
-                        trellis_protocol::invocation::ErrorKind::NotFound,
-                        "component stopped",
-                    )),
-                }
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let task = crate::serving::serve(ctx, id).await?;
     component.set_rpc_task(task);
     ctx.components.insert(component);
     tracing::info!(component = %id, digest = %artifact.sha256, max = request.max, "component started");
     Ok((description, provenance))
+}
+
+/// At most [`limits::MAX_LISTED_INTERFACES`] names, the last saying how
+/// many were left out.
+fn listed(mut names: Vec<String>) -> Vec<String> {
+    if names.len() > limits::MAX_LISTED_INTERFACES {
+        let left_out = names.len() - (limits::MAX_LISTED_INTERFACES - 1);
+        names.truncate(limits::MAX_LISTED_INTERFACES - 1);
+        names.push(format!("... and {left_out} more"));
+    }
+    names
 }
 
 /// Where a component's bytes and code came from.
@@ -138,7 +135,7 @@ async fn prepare(
     ctx: &HostContext,
     id: &ComponentId,
     artifact: &ArtifactRef,
-) -> Result<(PreparedHttp, Provenance), String> {
+) -> Result<(PreparedComponent, Provenance), String> {
     let (bytes, fetched) = artifacts::load(ctx, artifact)
         .await
         .map_err(|e| format!("cannot fetch component {id}: {e}"))?;
@@ -152,7 +149,7 @@ async fn prepare(
     trellis_claims::verify(&bytes, &policy, trellis_claims::now_unix())
         .map_err(|refusal| format!("component {id} refused: {refusal}"))?;
     let runtime = ctx.runtime.clone();
-    let (code, outcome) = tokio::task::spawn_blocking(move || runtime.prepare_http(&bytes))
+    let (code, outcome) = tokio::task::spawn_blocking(move || runtime.prepare(&bytes))
         .await
         .map_err(|e| format!("compiling component {id} failed: {e}"))?
         .map_err(|e| format!("component {id}: {e}"))?;
@@ -163,7 +160,7 @@ async fn prepare(
             CacheOutcome::Compiled => "compiled",
         },
     };
-    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, wasi_http = code.wasi_http(), "component prepared");
+    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, wasi_http = code.kind(), exports = %code.interfaces().describe(), "component prepared");
     Ok((code, provenance))
 }
 
@@ -180,10 +177,13 @@ pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             .get(id)
             .ok_or_else(|| format!("component {id} is not running on this host"))?;
         let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
+        let exports = listed(code.interfaces().export_names());
+        let imports = listed(code.interfaces().import_names());
         running.replace_code(
             code,
             request.image.clone(),
             request.artifact.sha256.to_string(),
+            (exports, imports),
         );
         Ok((running.description(), provenance))
     }

@@ -10,7 +10,10 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{CacheOutcome, CompileCache};
-use super::http::{Handler, Limits, PreparedHttp};
+use super::component::PreparedComponent;
+use super::http::{Handler, PreparedHttp};
+use super::instance::Limits;
+use super::interfaces::Interfaces;
 use super::pool::InstancePool;
 use super::state::StoreState;
 
@@ -29,6 +32,13 @@ pub struct RuntimeConfig {
     /// Largest response body a guest may send; bodies are buffered in the
     /// host, so this bounds what one request can make the host hold.
     pub max_response_bytes: usize,
+    /// Largest list a guest may pass to or get back from another
+    /// component in one call, in elements (bytes of a `list<u8>`). Calls
+    /// between components go through wasmtime's dynamic values, which
+    /// hold each element in its own `Val` (32 bytes): the host may need up
+    /// to 32 times this transiently per call, so it is bounded separately
+    /// from the memory cap.
+    pub max_call_elements: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -42,6 +52,7 @@ impl Default for RuntimeConfig {
             // As large as a peer takes in (`max_body_bytes`), so a response
             // that works locally also works across hosts.
             max_response_bytes: trellis_protocol::invocation::DEFAULT_MAX_BODY_BYTES as usize,
+            max_call_elements: 16 << 20,
             cache_dir: None,
         }
     }
@@ -67,14 +78,15 @@ pub enum RuntimeError {
          config, logging); link a provider for the others or build without them"
     )]
     Link(String),
-    /// A component that exports neither HTTP handler interface.
+    /// A component with nothing a caller could invoke.
     #[error(
-        "component does not export an HTTP handler ({0}); an HTTP component exports \
-         wasi:http/incoming-handler@0.2.x (wasi:http/proxy world: wit-bindgen's `export!`, Spin \
-         SDK 5's `#[http_component]`, componentize-py/-js HTTP templates) or \
-         wasi:http/handler@0.3.x (Spin SDK 6+'s `#[http_service]`)"
+        "component exports no function a caller could invoke (it exports {0}); export an \
+         interface of your own WIT, or an HTTP handler: wasi:http/incoming-handler@0.2.x \
+         (wasi:http/proxy world: wit-bindgen's `export!`, Spin SDK 5's `#[http_component]`, \
+         componentize-py/-js HTTP templates) or wasi:http/handler@0.3.x (Spin SDK 6+'s \
+         `#[http_service]`)"
     )]
-    NotHttp(String),
+    NothingToCall(String),
 }
 
 /// Advances the engines' epochs on a thread until dropped.
@@ -185,9 +197,12 @@ impl Runtime {
         &self.config
     }
 
-    /// Compiles (or loads from cache) and pre-instantiates an HTTP
-    /// component. CPU-bound: call it from a blocking thread.
-    pub fn prepare_http(&self, bytes: &[u8]) -> Result<(PreparedHttp, CacheOutcome), RuntimeError> {
+    /// Compiles (or loads from cache) and pre-instantiates a component.
+    /// Imports of custom interfaces are bound to functions that call
+    /// through the component's links (see `imports`); a component must
+    /// export an HTTP handler or at least one function. CPU-bound: call it
+    /// from a blocking thread.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<(PreparedComponent, CacheOutcome), RuntimeError> {
         check_component_header(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let flavor = if image_bytes(bytes) <= COPY_IMAGE_MAX_BYTES {
@@ -199,22 +214,33 @@ impl Runtime {
             .cache
             .load_or_compile(&flavor.engine, bytes, &sha256)
             .map_err(|e| RuntimeError::Invalid(compile_hint(&format!("{e:#}"))))?;
-        let pre = flavor
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        let pre = match flavor.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            // Imports of its own interfaces: bound by links at run time.
+            Err(_) => {
+                let linker = super::imports::bind(&flavor.linker, &component)
+                    .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+                linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| RuntimeError::Link(format!("{e:#}")))?
+            }
+        };
+        let interfaces = Interfaces::read(&flavor.engine, &component);
+        let limits = Limits::of(&self.config);
         // A 0.3 handler is tried first: a component may export both, and
         // then the one that can serve concurrent requests wins.
         let handler = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
-            Ok(service) => Handler::P3(service),
-            Err(_) => Handler::P2(
-                wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(|_| {
-                    RuntimeError::NotHttp(describe_exports(&flavor.engine, &component))
-                })?,
-            ),
+            Ok(service) => Some(Handler::P3(service)),
+            Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())
+                .ok()
+                .map(Handler::P2),
         };
+        if handler.is_none() && !interfaces.has_functions() {
+            return Err(RuntimeError::NothingToCall(interfaces.describe()));
+        }
+        let http = handler.map(|h| PreparedHttp::new(h, self.pool.clone(), limits));
         Ok((
-            PreparedHttp::new(handler, self.pool.clone(), Limits::of(&self.config)),
+            PreparedComponent::new(pre, http, interfaces, self.pool.clone(), limits),
             outcome,
         ))
     }
@@ -240,20 +266,6 @@ fn image_bytes(bytes: &[u8]) -> u64 {
         }
     }
     total
-}
-
-/// What a component exports, for a refusal that says what it is instead.
-fn describe_exports(engine: &Engine, component: &wasmtime::component::Component) -> String {
-    let exports: Vec<String> = component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    if exports.is_empty() {
-        "it exports nothing".into()
-    } else {
-        format!("it exports {}", exports.join(", "))
-    }
 }
 
 /// Refuses bytes that are not a component, saying what they are instead.
@@ -367,13 +379,13 @@ mod tests {
         })
         .unwrap();
         let core_module = b"\0asm\x01\0\0\0";
-        let err = runtime.prepare_http(core_module).err().unwrap().to_string();
+        let err = runtime.prepare(core_module).err().unwrap().to_string();
         assert!(
             err.contains("not a WebAssembly component") && err.contains("wasm32-wasip2"),
             "{err}"
         );
         assert!(err.contains("core WebAssembly module"), "{err}");
-        let err = runtime.prepare_http(b"hello").err().unwrap().to_string();
+        let err = runtime.prepare(b"hello").err().unwrap().to_string();
         assert!(
             err.contains("not a WebAssembly component") && err.contains("not WebAssembly"),
             "{err}"

@@ -4,19 +4,19 @@
 //! and error mapping both share are here too.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use trellis_protocol::invocation::{
     Body, ErrorKind, Header, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+use super::instance::{Limits, Running};
 use super::pool::InstancePool;
 use super::state::StoreState;
 use crate::capabilities::ComponentCaps;
@@ -36,41 +36,6 @@ pub(super) enum Handler {
     P2(ProxyPre<StoreState>),
     /// `wasi:http/handler@0.3.x`: an async export (component-model async).
     P3(ServicePre<StoreState>),
-}
-
-/// What one request's guest may use.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Limits {
-    pub(super) max_execution: Duration,
-    pub(super) max_memory_bytes: usize,
-    pub(super) max_response_bytes: usize,
-}
-
-impl Limits {
-    /// The limits of `config` that apply to one request.
-    pub(super) fn of(config: &super::RuntimeConfig) -> Self {
-        Self {
-            max_execution: config.max_execution,
-            max_memory_bytes: config.max_memory_bytes,
-            max_response_bytes: config.max_response_bytes,
-        }
-    }
-
-    /// One bound, from now, for everything a request's guest does (head,
-    /// body and its return); the epoch deadline normally ends the guest
-    /// well before it, and it also covers a guest that waits without
-    /// spinning.
-    pub(super) fn backstop(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now() + self.max_execution + Duration::from_secs(1)
-    }
-}
-
-/// A guest's store and the admission it runs under. Fields drop in
-/// declaration order: the instance is back in the wasmtime pool before the
-/// slot that admitted it is released.
-pub(super) struct Running<S> {
-    pub(super) store: Store<StoreState>,
-    pub(super) _slot: S,
 }
 
 impl PreparedHttp {
@@ -118,26 +83,12 @@ impl PreparedHttp {
         }
     }
 
-    /// A fresh store under this component's limits: the memory cap, and an
-    /// epoch deadline that yields to tokio at every tick (so a spinning
-    /// guest cannot starve other requests) and traps once it has passed.
     fn new_store(&self, caps: Arc<ComponentCaps>) -> Store<StoreState> {
         let engine = match &self.handler {
             Handler::P2(proxy) => proxy.engine(),
             Handler::P3(service) => service.engine(),
         };
-        let mut store = Store::new(engine, StoreState::new(self.limits.max_memory_bytes, caps));
-        store.limiter(|state| &mut state.limits);
-        let deadline = Instant::now() + self.limits.max_execution;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
+        self.limits.new_store(engine, caps)
     }
 
     async fn handle_p2<S: Send + 'static>(

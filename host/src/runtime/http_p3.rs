@@ -20,9 +20,10 @@ use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
 use super::http::{
-    Limits, Running, body_aborted, cut_short, deadline_error, handler_error, internal, to_reply,
-    too_large, trap_error,
+    body_aborted, cut_short, deadline_error, handler_error, internal, to_reply, too_large,
+    trap_error,
 };
+use super::instance::{Limits, Running};
 use super::state::StoreState;
 
 /// How a 0.3 guest's request ended, when the store survived it.

@@ -4,17 +4,29 @@
 //! - [`engine`]: engine settings (pooling, epochs, memory cap) and the ticker.
 //! - [`cache`]: compiled components on disk, keyed by sha256 and engine.
 //! - [`state`]: per-instance store data (WASI, wasi:http, limits).
+//! - [`instance`]: the limits and store every guest call runs under.
+//! - [`component`]: a prepared component of any kind.
+//! - [`interfaces`]: what a component exports and imports, read from its type.
+//! - [`call`]: calling any exported function (arguments as wire values or WAVE).
+//! - [`imports`]: imports of custom interfaces, bound at run time through links.
 //! - [`http`]: running one request through `wasi:http/incoming-handler@0.2`.
 //! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
 //! - [`pool`]: admission to the instance pool, fair between components.
 
 pub mod cache;
+mod call;
+mod component;
 pub mod engine;
 mod http;
 mod http_p3;
+mod imports;
+mod instance;
+pub mod interfaces;
 pub mod pool;
 mod state;
+pub(crate) mod values;
 
+pub use component::PreparedComponent;
 pub use engine::{Runtime, RuntimeConfig, RuntimeError, check_component_header};
 pub use http::PreparedHttp;
 pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};

@@ -15,13 +15,20 @@ pub(crate) struct StoreState {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) caps: CapabilityView,
+    /// When this invocation's execution time is up; calls the guest makes
+    /// of other components get what is left of it.
+    pub(crate) deadline: std::time::Instant,
 }
 
 impl StoreState {
     /// Sandbox defaults: no preopened directories, no environment, no
     /// sockets (wasmtime-wasi denies them unless allowed), stdio to the
     /// host's so guest panics show in its log.
-    pub(crate) fn new(max_memory_bytes: usize, caps: std::sync::Arc<ComponentCaps>) -> Self {
+    pub(crate) fn new(
+        max_memory_bytes: usize,
+        deadline: std::time::Instant,
+        caps: std::sync::Arc<ComponentCaps>,
+    ) -> Self {
         let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
         Self {
             wasi,
@@ -35,6 +42,7 @@ impl StoreState {
                 caps,
                 table: ResourceTable::new(),
             },
+            deadline,
         }
     }
 }

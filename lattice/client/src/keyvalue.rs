@@ -58,7 +58,7 @@ impl Lattice {
         Fut: Future<Output = KvReply> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        self.serve_rpc(target, move |payload, ctx| {
+        self.serve_rpc(target, move |payload, ctx, _route| {
             let handler = handler.clone();
             async move {
                 let reply = match invocation::decode::<KvRequest>(&payload) {

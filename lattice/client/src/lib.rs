@@ -14,6 +14,7 @@
 
 pub mod body;
 pub mod buckets;
+pub mod call;
 pub mod connect;
 pub mod control;
 pub mod error;

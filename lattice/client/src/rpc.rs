@@ -104,12 +104,28 @@ impl CallContext {
 /// sent.
 pub const MAX_CALL_TIME: Duration = Duration::from_secs(3600);
 
-fn instant_deadline(ctx: &CallContext) -> Instant {
+pub(crate) fn instant_deadline(ctx: &CallContext) -> Instant {
     Instant::now() + ctx.remaining()
 }
 
 fn handle_fn() -> WitName {
     WitName::new("handle").unwrap_or_else(|e| unreachable!("`handle` is a WIT name: {e}"))
+}
+
+/// Which function of a target an invocation is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The interface, versionless.
+    pub interface: InterfaceRef,
+    /// The function in it.
+    pub function: WitName,
+}
+
+impl Route {
+    /// Whether this is an HTTP request (`wasi:http/incoming-handler.handle`).
+    pub fn is_http(&self) -> bool {
+        self.interface == InterfaceRef::http_incoming_handler() && self.function == handle_fn()
+    }
 }
 
 impl Lattice {
@@ -130,32 +146,13 @@ impl Lattice {
                 .await
                 .map_err(internal)?;
         }
-        let subject = Subject::rpc(
-            &self.lattice,
-            target,
-            &InterfaceRef::http_incoming_handler(),
-            &handle_fn(),
-        );
-        let msg = async_nats::Request::new()
-            .payload(invocation::encode(&request).into())
-            .headers(ctx.to_headers())
-            .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
-        let reply = match self.client.send_request(subject.to_string(), msg).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                return Err(match e.kind() {
-                    RequestErrorKind::NoResponders => InvocationError::new(
-                        ErrorKind::NotFound,
-                        format!("no instance of {target} is running"),
-                    ),
-                    RequestErrorKind::TimedOut => InvocationError::new(
-                        ErrorKind::Timeout,
-                        format!("{target} did not answer in time"),
-                    ),
-                    RequestErrorKind::Other => internal(LatticeError::nats("invoke", e)),
-                });
-            }
+        let route = Route {
+            interface: InterfaceRef::http_incoming_handler(),
+            function: handle_fn(),
         };
+        let reply = self
+            .request_rpc(target, &route, invocation::encode(&request), ctx)
+            .await?;
         let mut response: HttpResponse =
             invocation::decode::<InvocationReply<HttpResponse>>(&reply.payload)
                 .map_err(|e| InvocationError::new(ErrorKind::Internal, e.to_string()))??;
@@ -168,24 +165,37 @@ impl Lattice {
         Ok(response)
     }
 
-    /// Serves HTTP invocations of `target` from this process until the
-    /// returned task is aborted. `handler` gets requests with inline bodies.
-    pub async fn serve_http<F, Fut>(
+    /// Sends one encoded invocation to `route` of any instance of `target`
+    /// and waits for its reply until the context's deadline.
+    pub(crate) async fn request_rpc(
         &self,
         target: &ComponentId,
-        handler: F,
-    ) -> Result<tokio::task::JoinHandle<()>, LatticeError>
-    where
-        F: Fn(HttpRequest, CallContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = InvocationReply<HttpResponse>> + Send + 'static,
-    {
-        let lattice = self.clone();
-        let handler = std::sync::Arc::new(handler);
-        self.serve_rpc(target, move |payload, ctx| {
-            let (lattice, handler) = (lattice.clone(), handler.clone());
-            async move { invocation::encode(&lattice.answer_http(&payload, ctx, &*handler).await) }
-        })
-        .await
+        route: &Route,
+        payload: Vec<u8>,
+        ctx: &CallContext,
+    ) -> Result<async_nats::Message, InvocationError> {
+        let subject = Subject::rpc(&self.lattice, target, &route.interface, &route.function);
+        let msg = async_nats::Request::new()
+            .payload(payload.into())
+            .headers(ctx.to_headers())
+            .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
+        self.client
+            .send_request(subject.to_string(), msg)
+            .await
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::NoResponders => InvocationError::new(
+                    ErrorKind::NotFound,
+                    format!("no instance of {target} is running"),
+                ),
+                RequestErrorKind::TimedOut => InvocationError::new(
+                    ErrorKind::Timeout,
+                    format!("{target} did not answer in time"),
+                ),
+                RequestErrorKind::Other => InvocationError::new(
+                    ErrorKind::Internal,
+                    LatticeError::nats("invoke", e).to_string(),
+                ),
+            })
     }
 
     /// Subscribes to every invocation subject of `target` in its queue
@@ -197,7 +207,7 @@ impl Lattice {
         answer: F,
     ) -> Result<tokio::task::JoinHandle<()>, LatticeError>
     where
-        F: Fn(bytes::Bytes, CallContext) -> Fut + Send + Sync + 'static,
+        F: Fn(bytes::Bytes, CallContext, Route) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<u8>> + Send + 'static,
     {
         let mut sub = self
@@ -215,12 +225,26 @@ impl Lattice {
                 let Some(reply_to) = msg.reply.clone() else {
                     continue;
                 };
+                // The subscription's pattern admits only rpc subjects, but
+                // the function part is the sender's to choose: one that is
+                // no WIT name is dropped (the caller times out).
+                let route = match msg.subject.parse::<Subject>() {
+                    Ok(Subject::Rpc {
+                        interface,
+                        function,
+                        ..
+                    }) => Route {
+                        interface,
+                        function,
+                    },
+                    _ => continue,
+                };
                 let (lattice, answer) = (lattice.clone(), answer.clone());
                 tokio::spawn(async move {
                     let ctx =
                         CallContext::from_headers(msg.headers.as_ref(), lattice.request_timeout);
                     let trace_id = ctx.trace_id.clone();
-                    let payload = answer(msg.payload, ctx).await;
+                    let payload = answer(msg.payload, ctx, route).await;
                     if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
                         tracing::warn!(%e, %trace_id, "could not send invocation reply");
                     }
@@ -229,7 +253,7 @@ impl Lattice {
         }))
     }
 
-    async fn answer_http<F, Fut>(
+    pub(crate) async fn answer_http<F, Fut>(
         &self,
         payload: &[u8],
         ctx: CallContext,

@@ -125,6 +125,21 @@ impl Lattice {
         Ok(async_nats::connect(self.nats.url()).await?)
     }
 
+    /// A subscription to every invocation of component `id` (all its rpc
+    /// subjects), ready before this returns.
+    pub async fn watch_rpc(&self, id: &str) -> anyhow::Result<async_nats::Subscriber> {
+        let client = self.nats_client().await?;
+        let id = trellis_protocol::ComponentId::new(id)?;
+        let sub = client
+            .subscribe(trellis_protocol::subject::pattern::rpc_target(
+                &self.lattice(),
+                &id,
+            ))
+            .await?;
+        client.flush().await?;
+        Ok(sub)
+    }
+
     /// The lattice name as the protocol type.
     pub fn lattice(&self) -> trellis_protocol::LatticeName {
         trellis_protocol::LatticeName::new(self.name.clone()).expect("unique_lattice is valid")

@@ -123,6 +123,8 @@ fn apply(o: &mut Observed, steps: &[Step]) {
                             config: request.config.clone(),
                             annotations: request.annotations.clone(),
                             stats: Default::default(),
+                            exports: Vec::new(),
+                            imports: Vec::new(),
                         });
                     }
                 }
@@ -277,6 +279,8 @@ fn undeploy_removes_only_what_wadm_started_and_keeps_shared_providers() {
         config: vec![],
         annotations: BTreeMap::new(),
         stats: Default::default(),
+        exports: Vec::new(),
+        imports: Vec::new(),
     };
     o.hosts
         .get_mut(&host(1))

@@ -1,0 +1,64 @@
+//! A prepared component of any kind: what it exports and imports, its HTTP
+//! handler if it has one, and what every call of its functions needs.
+
+use std::sync::Arc;
+
+use wasmtime::component::InstancePre;
+
+use super::http::PreparedHttp;
+use super::instance::Limits;
+use super::interfaces::Interfaces;
+use super::pool::InstancePool;
+use super::state::StoreState;
+
+/// A compiled, pre-linked component; cheap to clone.
+#[derive(Clone)]
+pub struct PreparedComponent {
+    pub(super) pre: InstancePre<StoreState>,
+    http: Option<PreparedHttp>,
+    interfaces: Arc<Interfaces>,
+    pub(super) pool: Arc<InstancePool>,
+    pub(super) limits: Limits,
+}
+
+impl PreparedComponent {
+    pub(super) fn new(
+        pre: InstancePre<StoreState>,
+        http: Option<PreparedHttp>,
+        interfaces: Interfaces,
+        pool: Arc<InstancePool>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            pre,
+            http,
+            interfaces: Arc::new(interfaces),
+            pool,
+            limits,
+        }
+    }
+
+    /// Its HTTP handler (`wasi:http` 0.2 or 0.3), if it exports one.
+    pub fn http(&self) -> Option<&PreparedHttp> {
+        self.http.as_ref()
+    }
+
+    /// What it exports and imports.
+    pub fn interfaces(&self) -> &Interfaces {
+        &self.interfaces
+    }
+
+    /// The host's instance pool, which every call must be admitted to.
+    pub fn pool(&self) -> &Arc<InstancePool> {
+        &self.pool
+    }
+
+    /// What the log line that says a component is ready names it by: its
+    /// HTTP handler's WASI version, or that it has none.
+    pub fn kind(&self) -> &'static str {
+        match &self.http {
+            Some(http) => http.wasi_http(),
+            None => "none",
+        }
+    }
+}

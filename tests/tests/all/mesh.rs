@@ -1,0 +1,169 @@
+//! The actor mesh: components calling components through their own WIT
+//! interfaces, bound at run time by links. `relay` imports wasmCloud's
+//! `example:pong/pingpong` and `trellis:examples/shapes` and exports
+//! `trellis:examples/relay`; `pingpong` exports the first two;
+//! `http_relay` serves HTTP by calling `relay`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use trellis_tests::{Host, HostOpts, http_get, wait_for_http};
+
+use crate::fixture::{Lattice, ROUTE_READY};
+
+const RELAY: &str = "trellis:examples/relay";
+
+/// `trellis call relay RELAY.FUNCTION ARGS...` as WAVE text.
+fn relay(lattice: &Lattice, function: &str, args: &[&str]) -> anyhow::Result<String> {
+    let function = format!("{RELAY}.{function}");
+    let mut argv = vec!["call", "relay", &function, "--output", "table"];
+    argv.extend_from_slice(args);
+    Ok(lattice.cli.run(&argv)?.ok()?.stdout.trim().to_owned())
+}
+
+/// Links `source`'s imports of `ns:pkg/iface` to `target`.
+fn link(lattice: &Lattice, source: &str, target: &str, wit: &str) -> anyhow::Result<()> {
+    let (ns, rest) = wit.split_once(':').expect("ns:pkg/iface");
+    let (pkg, iface) = rest.split_once('/').expect("ns:pkg/iface");
+    let argv = ["link", "put", source, target, ns, pkg, "--interface", iface];
+    lattice.cli.run(&argv)?.ok()?;
+    Ok(())
+}
+
+/// Waits until nothing arrives on `sub` for a while: what was in flight
+/// has been seen.
+async fn drain(sub: &mut async_nats::Subscriber) {
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_follow_links_locally_first_and_fall_back_across_hosts() -> anyhow::Result<()> {
+    let lattice = Lattice::start("mesh", &[])?;
+    lattice.start_component("relay", "relay", &lattice.b, 4)?;
+    lattice.start_component("pingpong", "pong", &lattice.a, 4)?;
+
+    // Unlinked: a function with no error case traps, and the host log says
+    // which link to make; one returning result<_, string> gets the reason
+    // as its `err`.
+    let out = lattice
+        .cli
+        .run(&["call", "relay", &format!("{RELAY}.ping-through")])?;
+    assert!(
+        !out.success() && out.stderr.contains("trapped"),
+        "{}",
+        out.stderr
+    );
+    let log = lattice.b.log();
+    assert!(
+        log.contains("no link from relay for example:pong/pingpong")
+            && log.contains("trellis link put relay TARGET example pong --interface pingpong"),
+        "host b's log must say which link is missing"
+    );
+    let unlinked = relay(&lattice, "divide-through", &["1", "2"])?;
+    assert!(
+        unlinked.starts_with("err(")
+            && unlinked.contains("no link from relay for trellis:examples/shapes"),
+        "{unlinked}"
+    );
+
+    link(&lattice, "relay", "pong", "example:pong/pingpong")?;
+    link(&lattice, "relay", "pong", "trellis:examples/shapes")?;
+    let mut pong_rpc = lattice.watch_rpc("pong").await?;
+
+    // Linked, pong on the other host: the calls cross NATS.
+    assert_eq!(relay(&lattice, "ping-through", &[])?, "\"relayed pong\"");
+    assert_eq!(
+        relay(&lattice, "translate-through", &["{x: 1, y: 2}", "3", "4"])?,
+        "{x: 4, y: 6}"
+    );
+    assert_eq!(
+        relay(&lattice, "divide-through", &["1", "0"])?,
+        r#"err("division by zero")"#
+    );
+    let seen = tokio::time::timeout(Duration::from_secs(5), pong_rpc.next()).await?;
+    assert!(seen.is_some(), "relay on b must reach pong on a over NATS");
+
+    // pong also on relay's host: its calls stay in process.
+    lattice.start_component("pingpong", "pong", &lattice.b, 4)?;
+    drain(&mut pong_rpc).await;
+    for _ in 0..20 {
+        assert_eq!(relay(&lattice, "ping-through", &[])?, "\"relayed pong\"");
+    }
+    let leaked = tokio::time::timeout(Duration::from_millis(500), pong_rpc.next()).await;
+    assert!(
+        leaked.is_err(),
+        "with pong on its own host, relay's calls must not cross NATS"
+    );
+
+    // pong stops on relay's host: calls go back to host a, none fails.
+    lattice
+        .cli
+        .run(&["stop", "component", "pong", "--host", lattice.b.id()])?
+        .ok()?;
+    for _ in 0..20 {
+        assert_eq!(relay(&lattice, "ping-through", &[])?, "\"relayed pong\"");
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(5), pong_rpc.next()).await?;
+    assert!(seen.is_some(), "after the stop, calls must reach host a");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_to_a_to_b_across_three_hosts_under_load_and_with_8_mib_each_way() -> anyhow::Result<()>
+{
+    // Over the inline limit (512 KiB), so the list crosses as a pulled
+    // body both ways. 64 MiB also passes (with `--max-call-mib 64`) but
+    // takes tens of seconds: see docs/actors.md, "Large values".
+    const SIZE: usize = 8 << 20;
+    let lattice = Lattice::start("chain", &[])?;
+    let c = Host::spawn(
+        &lattice.nats,
+        HostOpts {
+            lattice: lattice.name.clone(),
+            name: "c".into(),
+            heartbeat_ms: Some(500),
+            ..HostOpts::default()
+        },
+    )?;
+    // HTTP provider on a, the HTTP component (A) on b, relay (B) on c, and
+    // pong behind relay on c too.
+    lattice.start_component("http_relay", "front", &lattice.b, 64)?;
+    lattice.start_component("relay", "relay", &c, 64)?;
+    lattice.start_component("pingpong", "pong", &c, 64)?;
+    link(&lattice, "front", "relay", RELAY)?;
+    link(&lattice, "relay", "pong", "example:pong/pingpong")?;
+    link(&lattice, "relay", "pong", "trellis:examples/shapes")?;
+    let url = lattice.route("front")?;
+    let (_, _, body) = wait_for_http(&format!("{url}/"), 200, ROUTE_READY).await?;
+    assert_eq!(body, b"http -> relayed pong");
+
+    let mut relay_rpc = lattice.watch_rpc("relay").await?;
+    let root = format!("{url}/");
+    let requests = (0..200).map(|_| http_get(&root));
+    let answers = futures::future::join_all(requests).await;
+    for answer in answers {
+        let (status, _, body) = answer?;
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, b"http -> relayed pong".as_slice())
+        );
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(5), relay_rpc.next()).await?;
+    assert!(seen.is_some(), "front on b reaches relay on c over NATS");
+
+    // 8 MiB out to B and back: echo-bytes answers the bytes reversed.
+    let (status, _, back) = http_get(&format!("{url}/bytes?n={SIZE}")).await?;
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&back[..back.len().min(300)])
+    );
+    assert_eq!(back.len(), SIZE);
+    let wrong = back
+        .iter()
+        .enumerate()
+        .position(|(i, b)| *b != ((SIZE - 1 - i) % 251) as u8);
+    assert_eq!(wrong, None, "8 MiB came back corrupted at byte {wrong:?}");
+    Ok(())
+}
