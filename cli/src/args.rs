@@ -315,6 +315,10 @@ pub struct CallArgs {
     /// Seconds to wait for the result.
     #[arg(long, default_value_t = 30)]
     pub wait: u64,
+    /// Call the instance on this host (id) instead of whichever host the
+    /// lattice picks.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// `trellis get ...`.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use trellis_lattice::rpc::CallContext;
-use trellis_protocol::call::{CallArgs as Args, CallRequest};
+use trellis_protocol::ControlVerb;
+use trellis_protocol::call::{CallArgs as Args, CallRequest, CallResponse};
+use trellis_protocol::control::CallComponentRequest;
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::{ComponentId, LinkName};
 
@@ -21,17 +23,46 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
         wave: true,
     };
     request.check_limits()?;
-    let ctx = CallContext::new(None, LinkName::default(), Duration::from_secs(args.wait));
-    let response = lattice
-        .call(&target, &interface, &function, &request, &ctx)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "calling {interface}.{function} of {target} failed ({:?}): {}",
-                e.kind,
-                e.message
-            )
-        })?;
+    let wait = Duration::from_secs(args.wait);
+    let response: CallResponse = match &args.host {
+        // One host's instance: a control request to that host.
+        Some(host) => {
+            let host = super::host_id(host)?;
+            let request = CallComponentRequest {
+                component_id: target.clone(),
+                interface: interface.clone(),
+                function: function.clone(),
+                call: request,
+                timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            };
+            // A little longer than the host's own bound, so its verdict
+            // arrives before this side gives up.
+            let reply_wait = Some(wait + Duration::from_secs(2));
+            lattice
+                .control(
+                    ControlVerb::ComponentCall(host.clone()),
+                    &request,
+                    reply_wait,
+                )
+                .await
+                .with_context(|| format!("calling {target} on host {host}"))?
+                .context("the host answered without a result")?
+        }
+        // Any instance: the component's queue group picks one.
+        None => {
+            let ctx = CallContext::new(None, LinkName::default(), wait);
+            lattice
+                .call(&target, &interface, &function, &request, &ctx)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "calling {interface}.{function} of {target} failed ({:?}): {}",
+                        e.kind,
+                        e.message
+                    )
+                })?
+        }
+    };
     match global.output {
         OutputFormat::Json => {
             let json = response.results.to_json();

@@ -6,6 +6,7 @@
 //! subjects nobody else claims get an error reply instead of silence.
 
 mod barrier;
+mod call;
 mod component;
 mod config;
 mod host;
@@ -139,6 +140,7 @@ pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]
         ControlVerb::ComponentScale(_) => component::scale(&ctx, body).await,
         ControlVerb::ComponentUpdate(_) => component::update(&ctx, body).await,
         ControlVerb::ComponentProbe(_) => probe::probe(&ctx, body).await,
+        ControlVerb::ComponentCall(_) => call::call(&ctx, body).await,
         ControlVerb::ProviderStart(_) => provider::start(&ctx, body).await,
         ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
         ControlVerb::LinkPut => link::put(&ctx, body).await,

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::call::CallRequest;
 use crate::digest::Sha256Digest;
 use crate::id::{ComponentId, ConfigName, LinkName};
 use crate::inventory::{Annotations, InventoryCursor};
 use crate::limits::{self, LimitError};
-use crate::link::{Link, LinkKey, WitName};
+use crate::link::{InterfaceRef, Link, LinkKey, WitName};
 
 /// The reply envelope of every control verb.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +219,23 @@ pub struct ProbeComponentRequest {
 pub struct ProbeReply {
     /// HTTP status of the answer.
     pub status: u16,
+}
+
+/// `component.call.{host}`: one call of an exported function of the
+/// component's instance on that host (`trellis call --host`), where the rpc
+/// subject would let the lattice pick the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallComponentRequest {
+    /// Component id.
+    pub component_id: ComponentId,
+    /// The interface, versionless.
+    pub interface: InterfaceRef,
+    /// The function in it.
+    pub function: WitName,
+    /// Arguments and whether to render the results as WAVE.
+    pub call: CallRequest,
+    /// Bound on the call, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// `provider.start.{host}`.

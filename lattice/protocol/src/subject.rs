@@ -56,6 +56,8 @@ pub enum ControlVerb {
     ComponentUpdate(HostId),
     /// Send one HTTP health probe to a component's local instance on one host.
     ComponentProbe(HostId),
+    /// Call an exported function of a component's instance on one host.
+    ComponentCall(HostId),
     /// Start a provider on one host.
     ProviderStart(HostId),
     /// Stop a provider on one host.
@@ -76,6 +78,7 @@ pub enum ControlVerb {
 
 const CONTROL_VERBS: &str = "host.ping, host.inventory.<host>, host.stop.<host>, \
 host.labels.<host>, component.scale.<host>, component.update.<host>, component.probe.<host>, \
+component.call.<host>, \
 provider.start.<host>, \
 provider.stop.<host>, link.put, link.del, link.list, config.put.<name>, config.get.<name>, \
 config.del.<name>";
@@ -90,6 +93,7 @@ impl ControlVerb {
             | Self::ComponentScale(h)
             | Self::ComponentUpdate(h)
             | Self::ComponentProbe(h)
+            | Self::ComponentCall(h)
             | Self::ProviderStart(h)
             | Self::ProviderStop(h) => Some(h),
             _ => None,
@@ -105,6 +109,7 @@ impl ControlVerb {
             Self::ComponentScale(h) => write!(f, "component.scale.{h}"),
             Self::ComponentUpdate(h) => write!(f, "component.update.{h}"),
             Self::ComponentProbe(h) => write!(f, "component.probe.{h}"),
+            Self::ComponentCall(h) => write!(f, "component.call.{h}"),
             Self::ProviderStart(h) => write!(f, "provider.start.{h}"),
             Self::ProviderStop(h) => write!(f, "provider.stop.{h}"),
             Self::LinkPut => f.write_str("link.put"),
@@ -127,6 +132,7 @@ impl ControlVerb {
             ["component", "scale", h] => Self::ComponentScale(host(h)?),
             ["component", "update", h] => Self::ComponentUpdate(host(h)?),
             ["component", "probe", h] => Self::ComponentProbe(host(h)?),
+            ["component", "call", h] => Self::ComponentCall(host(h)?),
             ["provider", "start", h] => Self::ProviderStart(host(h)?),
             ["provider", "stop", h] => Self::ProviderStop(host(h)?),
             ["link", "put"] => Self::LinkPut,
@@ -514,6 +520,7 @@ mod tests {
             ControlVerb::ComponentScale(h.clone()),
             ControlVerb::ComponentUpdate(h.clone()),
             ControlVerb::ComponentProbe(h.clone()),
+            ControlVerb::ComponentCall(h.clone()),
             ControlVerb::ProviderStart(h.clone()),
             ControlVerb::ProviderStop(h),
             ControlVerb::LinkPut,

@@ -128,6 +128,21 @@ async fn a_component_without_http_runs_and_every_export_can_be_called() -> anyho
     // Bytes.
     let echo = format!("{shapes}.echo-bytes");
     assert_eq!(call(&lattice, &echo, &["[1, 2, 3]"])?, "[3, 2, 1]");
+
+    // `--host` calls that host's instance, and only that one.
+    let ping = "example:pong/pingpong.ping";
+    assert_eq!(
+        call(&lattice, ping, &["--host", lattice.b.id()])?,
+        "\"pong\""
+    );
+    let elsewhere = lattice
+        .cli
+        .run(&["call", "pong", ping, "--host", lattice.a.id()])?;
+    assert!(
+        !elsewhere.success() && elsewhere.stderr.contains("not running on this host"),
+        "{}",
+        elsewhere.stderr
+    );
     Ok(())
 }
 

@@ -680,3 +680,34 @@ async fn the_kv_counter_example_deploys_and_counts_on_sled() -> anyhow::Result<(
     assert!(data.is_dir(), "sled keeps its data in the configured path");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_composition_example_deploys_and_each_hop_calls_the_next() -> anyhow::Result<()> {
+    let site = Site::new("wadm-mesh")?;
+    let _host = site.host("a", "edge")?;
+    let _wadm = site.wadm()?;
+    let port = free_port();
+    let mut manifest =
+        std::fs::read_to_string(trellis_tests::workspace_root().join("examples/composition.yaml"))?;
+    for actor_name in ["http_relay", "relay", "pingpong"] {
+        manifest = manifest.replace(
+            &format!("file://../target/wasm/{actor_name}.wasm"),
+            &format!("file://{}", actor(actor_name).display()),
+        );
+    }
+    let manifest = manifest.replace("127.0.0.1:8082", &format!("127.0.0.1:{port}"));
+    let file = site.dir.path().join("composition.yaml");
+    std::fs::write(&file, manifest)?;
+    site.deploy(&file).await?;
+    let (code, _, body) = http_get(&format!("http://127.0.0.1:{port}/")).await?;
+    assert_eq!(
+        (code, body.as_slice()),
+        (200, b"http -> relayed pong".as_slice())
+    );
+    let (code, _, body) = http_get(&format!("http://127.0.0.1:{port}/divide?a=1&b=0")).await?;
+    assert_eq!(
+        (code, body.as_slice()),
+        (422, b"division by zero".as_slice())
+    );
+    Ok(())
+}
