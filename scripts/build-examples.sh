@@ -5,6 +5,9 @@
 #   javascript  componentize-js (npm, Node.js)   -> target/examples/hello_js.wasm
 #   spin5       Rust + Spin SDK 5 (crates.io)    -> target/examples/hello_spin5.wasm (WASI 0.2)
 #   spin7       Rust + Spin SDK 7 (crates.io)    -> target/examples/hello_spin7.wasm (WASI 0.3)
+# and wasmCloud's published example components in examples/wasmcloud/,
+# built unmodified from their upstream source with cargo:
+#   keyvalue-counter  wasmcloud-component (crates.io) -> target/examples/wasmcloud_keyvalue_counter.wasm
 # (The Rust wit-bindgen one is actors/hello-http, built by build-actors.sh.)
 # A component is rebuilt only when its inputs changed. A toolchain that
 # cannot be installed (no Python/pip, no Node.js/npm, no registry) is not
@@ -129,7 +132,27 @@ build_spin() {
     log "$name: built $out_dir/hello_$name.wasm"
 }
 
+# --- wasmCloud's own examples ---------------------------------------------
+# Each is upstream's source, unchanged, with upstream's Cargo.lock, built
+# for wasm32-wasip2 (a component straight from cargo, where upstream used
+# `wash build`). NAME is the folder under examples/wasmcloud/, CRATE the
+# upstream package name (it names the .wasm cargo writes).
+build_wasmcloud() {
+    local name="$1" crate="$2" src="examples/wasmcloud/$1"
+    local out="$out_dir/wasmcloud_${name//-/_}.wasm"
+    rm -f "$out_dir/SKIPPED-wasmcloud-$name.txt"
+    rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+    if ! CARGO_TARGET_DIR="$out_dir/rust" timeout 900 cargo build --quiet --release --locked \
+        --target wasm32-wasip2 --manifest-path "$src/Cargo.toml" >&2; then
+        skip "wasmcloud-$name" "cargo build of $src failed (is crates.io reachable?)"
+        return
+    fi
+    cp "$out_dir/rust/wasm32-wasip2/release/${crate//-/_}.wasm" "$out"
+    log "wasmcloud $name: built $out"
+}
+
 build_python
 build_javascript
 build_spin spin5
 build_spin spin7
+build_wasmcloud keyvalue-counter http-keyvalue-counter

@@ -108,9 +108,10 @@ impl CapabilityView {
         request: KvRequest,
     ) -> impl std::future::Future<Output = Result<KvResponse, store::Error>> + Send + 'static {
         let caps = self.caps.clone();
+        let link_name = self.link_name_for(&request.operation().0);
         async move {
             caps.keyvalue
-                .call(&caps.component_id, &caps.link_name, request)
+                .call(&caps.component_id, &link_name, request)
                 .await
                 .map_err(to_wit)
         }

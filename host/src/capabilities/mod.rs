@@ -3,8 +3,10 @@
 //!
 //! - [`keyvalue`]: `wasi:keyvalue` store, atomics and batch, routed by link.
 //! - [`logging`]: `wasi:logging` into the host's log.
+//! - [`bus`]: `wasmcloud:bus/lattice` (1.0.0, 2.0.0): link names chosen at run time.
 //! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
 
+pub mod bus;
 pub mod config;
 pub mod keyvalue;
 pub mod logging;
@@ -47,6 +49,8 @@ pub fn add_to_linker<T: Send + 'static>(
     wasi::config0_2_0_rc_1::store::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::config0_2_0_draft::store::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::config0_2_0_draft::runtime::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::bus1_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::bus2_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
     Ok(())
 }
 
@@ -57,6 +61,8 @@ pub struct CapabilityView {
     pub caps: Arc<ComponentCaps>,
     /// Open buckets of this instance.
     pub table: wasmtime::component::ResourceTable,
+    /// Link names this instance chose per interface (`wasmcloud:bus`).
+    pub link_names: std::collections::HashMap<trellis_protocol::link::InterfaceRef, LinkName>,
 }
 
 /// Marker tying the generated `add_to_linker` functions to [`CapabilityView`].

@@ -88,11 +88,12 @@ async fn forward(
 ) -> wasmtime::Result<()> {
     let state = store.data();
     let caps = state.caps.caps.clone();
+    let link_name = state.caps.link_name_for(&import.interface);
     let budget = state.deadline.saturating_duration_since(Instant::now());
     let result_types: Vec<Type> = ty.results().collect();
     let call = OutgoingCall {
         source: &caps.component_id,
-        link_name: &caps.link_name,
+        link_name: &link_name,
         interface: &import.interface,
         function: &import.function,
         args: params,

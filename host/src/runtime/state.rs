@@ -41,6 +41,7 @@ impl StoreState {
             caps: CapabilityView {
                 caps,
                 table: ResourceTable::new(),
+                link_names: Default::default(),
             },
             deadline,
         }

@@ -36,3 +36,4 @@ mod trust;
 mod up;
 mod wadm;
 mod wasi_p3;
+mod wasmcloud_apps;
