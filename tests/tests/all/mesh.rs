@@ -66,8 +66,31 @@ async fn calls_follow_links_locally_first_and_fall_back_across_hosts() -> anyhow
         "{unlinked}"
     );
 
+    // Linked to a target that does not export the interface: the error
+    // names the link and what the target exports instead.
+    link(&lattice, "relay", "relay", "trellis:examples/shapes")?;
+    let mismatched = relay(&lattice, "divide-through", &["1", "2"])?;
+    assert!(
+        mismatched.starts_with("err(")
+            && mismatched.contains("through the link from relay to relay")
+            && mismatched.contains("does not export trellis:examples/shapes")
+            && mismatched.contains("trellis:examples/relay@0.1.0"),
+        "{mismatched}"
+    );
+
     link(&lattice, "relay", "pong", "example:pong/pingpong")?;
-    link(&lattice, "relay", "pong", "trellis:examples/shapes")?;
+    let argv = [
+        "link",
+        "put",
+        "relay",
+        "pong",
+        "trellis",
+        "examples",
+        "--interface",
+        "shapes",
+        "--force",
+    ];
+    lattice.cli.run(&argv)?.ok()?;
     let mut pong_rpc = lattice.watch_rpc("pong").await?;
 
     // Linked, pong on the other host: the calls cross NATS.
