@@ -2,11 +2,10 @@
 //! bound and their NATS subscription.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-
-use std::future::Future;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -157,7 +156,7 @@ impl RunningComponent {
             .unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
-    /// Runs one HTTP request within `budget` (see [`Self::admit`]); a
+    /// Runs one HTTP request within `budget` (admitted as `run` says); a
     /// component without an HTTP handler answers not found. Every call
     /// counts in the component's stats, a 5xx as a failure.
     pub async fn invoke_http(
