@@ -242,17 +242,42 @@ impl LatticeStore {
             .await
             .is_ok_and(|info| !info.deleted && info.size == bytes.len());
         if !already {
-            let mut reader = bytes;
-            self.artifacts
-                .put(name.as_str(), &mut reader)
-                .await
-                .map_err(|e| LatticeError::storage(format!("put artifact {name}"), e))?;
+            self.put_object(&name, bytes).await?;
         }
         Ok(ArtifactRef {
             bucket: self.artifacts_bucket.clone(),
             name,
             sha256,
         })
+    }
+
+    /// Writes one object, again when a publish found no stream: right
+    /// after a bucket is created or scaled to more replicas, the stream may
+    /// not yet answer on every server of a cluster (a put replaces what a
+    /// failed one left). A few tries, then the error.
+    async fn put_object(&self, name: &str, bytes: &[u8]) -> Result<(), LatticeError> {
+        use async_nats::jetstream::object_store::PutErrorKind;
+        const TRIES: u32 = 5;
+        let mut pause = std::time::Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            let mut reader = bytes;
+            let error = match self.artifacts.put(name, &mut reader).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let transient = matches!(
+                error.kind(),
+                PutErrorKind::PublishChunks | PutErrorKind::PublishMetadata
+            );
+            if !transient || attempt == TRIES {
+                return Err(LatticeError::storage(format!("put artifact {name}"), error));
+            }
+            tracing::warn!(%error, attempt, "artifact upload failed; trying again");
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            attempt += 1;
+        }
     }
 
     /// Fetches an artifact within [`ARTIFACT_TIMEOUT`], refusing ones over
