@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
 /// Bound on one request: past it the request counts as an error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one load run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +47,20 @@ pub async fn run(
         let path = path.to_owned();
         workers.push(tokio::spawn(worker(addr, path, start, end)));
     }
+    collect(workers, measure).await
+}
+
+/// What a closed-loop worker kept: the latency of every successful request
+/// after the warm-up, and how many failed.
+pub type WorkerResult = anyhow::Result<(Vec<Duration>, u64)>;
+
+/// Waits for the `workers` of one closed-loop run of `measure` and
+/// summarizes them (exact percentiles over every kept latency).
+pub async fn collect(
+    workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
+    let concurrency = workers.len();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for w in workers {
@@ -84,12 +98,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn worker(
-    addr: SocketAddr,
-    path: String,
-    start: Instant,
-    end: Instant,
-) -> anyhow::Result<(Vec<Duration>, u64)> {
+async fn worker(addr: SocketAddr, path: String, start: Instant, end: Instant) -> WorkerResult {
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut sender = connect(addr).await?;
@@ -123,14 +132,21 @@ async fn worker(
 
 /// One `GET path` on a fresh connection; the status code.
 pub async fn get_once(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+    Ok(get_body(addr, path).await?.0)
+}
+
+/// One `GET path` on a fresh connection; the status code and the body.
+pub async fn get_body(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
     let mut sender = connect(addr).await?;
     let request = hyper::Request::get(path)
         .header("host", addr.to_string())
         .body(Empty::<Bytes>::new())?;
-    let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
-        .await
-        .context("request timed out")??;
-    let status = response.status().as_u16();
-    response.into_body().collect().await?;
-    Ok(status)
+    tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::Ok((status, body))
+    })
+    .await
+    .context("request timed out")?
 }

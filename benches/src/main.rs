@@ -4,17 +4,21 @@
 //! Run it through `scripts/bench.sh` (release build, wasmtime-cli install).
 //! Flags: `--smoke` (a few seconds: does it start, does it print),
 //! `--seconds N` (measure time per load row, default 10),
-//! `--concurrency LIST` (the http rows' concurrencies, default 1,16,64),
+//! `--concurrency LIST` (the http and mesh rows' concurrencies, default
+//! 1,16,64),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
-//! `--rows http,languages,cold,capability,density,orchestration` (default
-//! all; the smoke run does http and cold). The http rows also measure nginx
-//! (`return 200`) when it is installed, as the HTTP-stack reference.
+//! `--rows http,languages,mesh,cold,capability,density,orchestration`
+//! (default all; the smoke run does http and cold). The http rows also
+//! measure nginx (`return 200`) when it is installed, as the HTTP-stack
+//! reference; the mesh rows measure component-to-component calls at the
+//! same concurrencies as the http rows.
 
 mod capability;
 mod cold_start;
 mod density;
 mod languages;
 mod load;
+mod mesh;
 mod nginx;
 mod orchestration;
 mod report;
@@ -32,13 +36,15 @@ struct Settings {
     measure: Duration,
     out: PathBuf,
     rows: Vec<String>,
-    /// Concurrencies of the http rows (`--concurrency 16` to profile one).
+    /// Concurrencies of the http and mesh rows (`--concurrency 16` to
+    /// profile one).
     concurrency: Option<Vec<usize>>,
 }
 
 const ROWS: &[&str] = &[
     "http",
     "languages",
+    "mesh",
     "cold",
     "capability",
     "density",
@@ -171,6 +177,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let mesh = if want("mesh") {
+        Some(mesh::measure(&lattice, concurrency, warmup, s.measure).await?)
+    } else {
+        None
+    };
     let cold = if want("cold") {
         cold_start::measure(&lattice, if s.smoke { 2 } else { 20 }).await?
     } else {
@@ -198,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         measure_seconds: s.measure.as_secs(),
         http,
         languages,
+        mesh,
         cold_start: cold,
         capability,
         density,

@@ -8,6 +8,7 @@ use crate::capability::Capability;
 use crate::cold_start::ColdStart;
 use crate::density::Density;
 use crate::load::LoadResult;
+use crate::mesh::Mesh;
 use crate::orchestration::Orchestration;
 
 /// Where the numbers were taken.
@@ -65,6 +66,8 @@ pub struct Results {
     pub http: Vec<HttpRow>,
     /// One hello world per toolchain.
     pub languages: Vec<crate::languages::LanguageRow>,
+    /// Component-to-component call rows.
+    pub mesh: Option<Mesh>,
     /// Cold start rows.
     pub cold_start: Vec<ColdStart>,
     /// Capability call rows.
@@ -95,11 +98,13 @@ impl Results {
                 .as_deref()
                 .unwrap_or("wasmtime serve not installed")
         );
-        let _ = writeln!(
-            out,
-            "{:<26} {:>5} {:>10} {:>10} {:>10} {:>9} {:>9} {:>7}",
-            "row", "conc", "req/s", "p50 us", "p99 us", "rps/ref", "p99/ref", "errors"
-        );
+        if !self.http.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<26} {:>5} {:>10} {:>10} {:>10} {:>9} {:>9} {:>7}",
+                "row", "conc", "req/s", "p50 us", "p99 us", "rps/ref", "p99/ref", "errors"
+            );
+        }
         for row in &self.http {
             let reference = row.wasmtime.as_ref();
             let mut line = |name: &str, r: &LoadResult, is_ref: bool| {
@@ -156,11 +161,16 @@ impl Results {
                 row.trellis.errors + row.wasmtime.as_ref().map_or(0, |w| w.errors)
             );
         }
-        let _ = writeln!(
-            out,
-            "{:<26} {:>5} {:>10} {:>10}",
-            "cold start", "runs", "p50 ms", "p99 ms"
-        );
+        if let Some(m) = &self.mesh {
+            mesh_table(&mut out, m);
+        }
+        if !self.cold_start.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<26} {:>5} {:>10} {:>10}",
+                "cold start", "runs", "p50 ms", "p99 ms"
+            );
+        }
         for c in &self.cold_start {
             let _ = writeln!(
                 out,
@@ -218,5 +228,72 @@ impl Results {
             );
         }
         out
+    }
+}
+
+/// The mesh rows: each chain next to hello-http at the same concurrency,
+/// what one call adds (half the difference: two calls per request), and a
+/// remote call against a bare NATS request-reply.
+fn mesh_table(out: &mut String, mesh: &Mesh) {
+    let _ = writeln!(
+        out,
+        "{:<30} {:>5} {:>10} {:>10} {:>10} {:>9} {:>10} {:>11} {:>7}",
+        "mesh (GET /, 2 calls)",
+        "conc",
+        "req/s",
+        "p50 us",
+        "p99 us",
+        "rps/base",
+        "+p50/call",
+        "+1/rps/call",
+        "errors"
+    );
+    for row in &mesh.rows {
+        let mut line = |name: &str, r: &LoadResult, chain: bool| {
+            let (rps, p50, by_rps) = if chain {
+                (
+                    ratio(r.rps, Some(row.baseline.rps)),
+                    format!("{:.1}", row.added_p50_us(r)),
+                    format!("{:.1}", row.added_rps_us(r)),
+                )
+            } else {
+                ("-".into(), "-".into(), "-".into())
+            };
+            let _ = writeln!(
+                out,
+                "{:<30} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>9} {:>10} {:>11} {:>7}",
+                name, row.concurrency, r.rps, r.p50_us, r.p99_us, rps, p50, by_rps, r.errors
+            );
+        };
+        line("hello-http (baseline)", &row.baseline, false);
+        line("chain, calls in process", &row.local, true);
+        line("chain, calls across hosts", &row.remote, true);
+        line("bare NATS request-reply", &row.nats, false);
+        line("pong.ping, bench -> host a", &row.direct, false);
+    }
+    for hop in &mesh.hops {
+        let _ = writeln!(
+            out,
+            "mesh call on NATS: {} (request {} + {} header bytes, reply {} + {})",
+            hop.subject,
+            hop.request_payload,
+            hop.request_headers,
+            hop.reply_payload,
+            hop.reply_headers
+        );
+    }
+    for row in &mesh.rows {
+        let _ = writeln!(
+            out,
+            "mesh: local call adds {:.1} us p50 per call (c={}), {:.1} us by req/s; remote call \
+             adds {:.1} us p50 = {:.2}x a bare NATS request-reply ({:.0} us p50), {:.2}x by req/s",
+            row.added_p50_us(&row.local),
+            row.concurrency,
+            row.added_rps_us(&row.local),
+            row.added_p50_us(&row.remote),
+            row.remote_vs_nats_p50(),
+            row.nats.p50_us,
+            row.remote_vs_nats_rps()
+        );
     }
 }

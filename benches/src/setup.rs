@@ -99,6 +99,13 @@ pub fn run(cli: &Cli, args: &[&str]) -> anyhow::Result<()> {
 /// Starts `image` as component `id` on `host` (up to 256 instances) and
 /// links the HTTP provider to it on `port`; returns the listener's address.
 fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Result<SocketAddr> {
+    start_component(cli, image, id, host)?;
+    link_http(cli, id, port)
+}
+
+/// Starts `image` as component `id` on `host`, up to 256 instances (more
+/// than any load row keeps in flight).
+pub fn start_component(cli: &Cli, image: &str, id: &str, host: &Host) -> anyhow::Result<()> {
     run(
         cli,
         &[
@@ -111,8 +118,7 @@ fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Re
             "--max",
             "256",
         ],
-    )?;
-    link_http(cli, id, port)
+    )
 }
 
 /// Links the HTTP provider to component `id` on a listener at `port`

@@ -1,0 +1,446 @@
+//! Component-to-component calls (the actor mesh, docs/actors.md): what a
+//! call of another component's export adds to a request, in process and
+//! across hosts.
+//!
+//! `GET /` through `http_relay` -> `relay` -> `pingpong` is hello-http plus
+//! two component calls (`relay.ping-through`, then `pingpong.ping`), so
+//! half the difference to hello-http on the same path is what one call
+//! adds. Three chains, one load generator, same run:
+//!
+//! - baseline: hello-http on the provider's host (the http row's `local`);
+//! - local: the whole chain on the provider's host (calls in process);
+//! - remote: `front` and `pong` on host a (the provider's), `relay` on host
+//!   b, so both calls and nothing else cross NATS.
+//!
+//! The remote chain's calls are captured off NATS once (subjects, headers,
+//! payload sizes); the reference is a bare async-nats request-reply with
+//! the same headers and payload sizes, from this process to a responder
+//! task in this process through the same nats-server, at the same
+//! concurrency. Between the two, `pingpong.ping` called from this process
+//! with the lattice client the hosts use (one call over NATS, a host only
+//! on the serving side) splits a remote call's cost between the caller's
+//! and the callee's host.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_nats::{Client, HeaderMap, Subject};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use trellis_lattice::LatticeConfig;
+use trellis_lattice::rpc::CallContext;
+use trellis_protocol::call::{CallArgs, CallRequest};
+use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::subject::pattern;
+use trellis_protocol::value::Values;
+use trellis_protocol::{ComponentId, LatticeName, LinkName};
+use trellis_tests::{Host, actor, free_port};
+
+use crate::load::{self, LoadResult, REQUEST_TIMEOUT, WorkerResult};
+use crate::setup::{self, Lattice};
+
+/// Component calls per request of a chain.
+pub const CALLS: f64 = 2.0;
+
+/// What `GET /` answers when the whole chain is linked.
+const CHAIN_BODY: &[u8] = b"http -> relayed pong";
+
+/// How long the capture waits for one more message before it is complete.
+const CAPTURE_IDLE: Duration = Duration::from_millis(300);
+
+/// The inbox prefix async-nats replies to (neither the hosts nor this
+/// harness set another).
+const INBOX: &str = "_INBOX.>";
+
+/// One component call as it crossed NATS.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    /// Its subject (`trellis.{lattice}.rpc.{target}.{iface}.{function}`).
+    pub subject: String,
+    /// Request payload bytes.
+    pub request_payload: usize,
+    /// Request header bytes (the call context).
+    pub request_headers: usize,
+    /// Reply payload bytes.
+    pub reply_payload: usize,
+    /// Reply header bytes.
+    pub reply_headers: usize,
+}
+
+/// A captured call with the headers the reference resends.
+struct Captured {
+    hop: Hop,
+    request_headers: Option<HeaderMap>,
+    reply_headers: Option<HeaderMap>,
+}
+
+/// The four measurements at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeshRow {
+    /// Concurrent connections (the reference: concurrent requests).
+    pub concurrency: usize,
+    /// hello-http on the provider's host.
+    pub baseline: LoadResult,
+    /// The chain on the provider's host: both calls in process.
+    pub local: LoadResult,
+    /// The chain with both calls across hosts.
+    pub remote: LoadResult,
+    /// Bare request-reply of the captured size, this process to itself.
+    pub nats: LoadResult,
+    /// `pingpong.ping` from this process over NATS (lattice client).
+    pub direct: LoadResult,
+}
+
+/// The mesh rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mesh {
+    /// The remote chain's calls as captured on NATS (one request).
+    pub hops: Vec<Hop>,
+    /// One row per concurrency.
+    pub rows: Vec<MeshRow>,
+}
+
+impl MeshRow {
+    /// What one call adds to the median, microseconds.
+    pub fn added_p50_us(&self, chain: &LoadResult) -> f64 {
+        (chain.p50_us - self.baseline.p50_us) / CALLS
+    }
+
+    /// What one call adds to the time per request the throughput implies
+    /// (`1/req/s`: the mean latency at concurrency 1, the machine's time
+    /// per request once it is saturated), microseconds.
+    pub fn added_rps_us(&self, chain: &LoadResult) -> f64 {
+        (1e6 / chain.rps - 1e6 / self.baseline.rps) / CALLS
+    }
+
+    /// A remote call's added median over the bare request-reply median.
+    pub fn remote_vs_nats_p50(&self) -> f64 {
+        self.added_p50_us(&self.remote) / self.nats.p50_us
+    }
+
+    /// The same by throughput: a remote call's added `1/req/s` over the
+    /// bare request-reply's `1/req/s`.
+    pub fn remote_vs_nats_rps(&self) -> f64 {
+        self.added_rps_us(&self.remote) / (1e6 / self.nats.rps)
+    }
+}
+
+/// Starts both chains, checks where their calls go, and measures at each
+/// concurrency.
+pub async fn measure(
+    lattice: &Lattice,
+    concurrency: &[usize],
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Mesh> {
+    let (a, b) = (&lattice.a, &lattice._b);
+    let local = chain(lattice, "local", [a, a, a]).await?;
+    let remote = chain(lattice, "remote", [a, b, a]).await?;
+    let observer = connect(&lattice.nats.url()).await?;
+    let name = LatticeName::new(lattice.name.clone())?;
+    let calls = |side: &str| -> anyhow::Result<Vec<String>> {
+        ["relay", "pong"]
+            .iter()
+            .map(|c| Ok(pattern::rpc_target(&name, &ComponentId::new(id(side, c))?)))
+            .collect()
+    };
+    let seen = capture(&observer, &calls("local")?, local).await?;
+    if !seen.is_empty() {
+        bail!(
+            "the local chain sent {} calls over NATS; all three components run on host a, so \
+             none should have left it",
+            seen.len()
+        );
+    }
+    let hops = capture(&observer, &calls("remote")?, remote).await?;
+    if hops.len() != 2 {
+        bail!(
+            "the remote chain sent {} calls over NATS, not 2: {:?}",
+            hops.len(),
+            hops.iter().map(|h| &h.hop.subject).collect::<Vec<_>>()
+        );
+    }
+    drop(observer);
+    // The reference imitates the larger of the two calls.
+    let probe = hops
+        .iter()
+        .max_by_key(|h| h.hop.request_payload + h.hop.reply_payload)
+        .context("no call captured")?;
+    let mut rows = Vec::new();
+    for &c in concurrency {
+        rows.push(MeshRow {
+            concurrency: c,
+            baseline: load::run(lattice.local, "/", c, warmup, measure).await?,
+            local: load::run(local, "/", c, warmup, measure).await?,
+            remote: load::run(remote, "/", c, warmup, measure).await?,
+            nats: bare_nats(&lattice.nats.url(), probe, c, warmup, measure).await?,
+            direct: direct_calls(lattice, c, warmup, measure).await?,
+        });
+    }
+    Ok(Mesh {
+        hops: hops.into_iter().map(|h| h.hop).collect(),
+        rows,
+    })
+}
+
+/// Component id of a chain member.
+fn id(side: &str, member: &str) -> String {
+    format!("mesh-{member}-{side}")
+}
+
+/// Starts `front` (http_relay), `relay` and `pong` (pingpong) on the given
+/// hosts, links them and the HTTP provider, and returns the listener once
+/// `GET /` answers with the whole chain's body.
+async fn chain(lattice: &Lattice, side: &str, hosts: [&Host; 3]) -> anyhow::Result<SocketAddr> {
+    let cli = &lattice.cli;
+    let [front, relay, pong] = ["front", "relay", "pong"].map(|m| id(side, m));
+    for (member, wasm, host) in [
+        (&pong, "pingpong", hosts[2]),
+        (&relay, "relay", hosts[1]),
+        (&front, "http_relay", hosts[0]),
+    ] {
+        let image = format!("file://{}", actor(wasm).display());
+        setup::start_component(cli, &image, member, host)?;
+    }
+    for (source, target, ns, pkg, iface) in [
+        (&relay, &pong, "example", "pong", "pingpong"),
+        (&relay, &pong, "trellis", "examples", "shapes"),
+        (&front, &relay, "trellis", "examples", "relay"),
+    ] {
+        setup::run(
+            cli,
+            &["link", "put", source, target, ns, pkg, "--interface", iface],
+        )?;
+    }
+    let addr = setup::link_http(cli, &front, free_port())?;
+    setup::wait_ready(addr).await?;
+    let (status, body) = load::get_body(addr, "/").await?;
+    if status != 200 || body != CHAIN_BODY {
+        bail!(
+            "the {side} chain answered {status} {:?}, not 200 {:?}",
+            String::from_utf8_lossy(&body),
+            String::from_utf8_lossy(CHAIN_BODY)
+        );
+    }
+    Ok(addr)
+}
+
+/// Connects to NATS, bounded.
+async fn connect(url: &str) -> anyhow::Result<Client> {
+    let options = async_nats::ConnectOptions::new().connection_timeout(REQUEST_TIMEOUT);
+    tokio::time::timeout(REQUEST_TIMEOUT, options.connect(url))
+        .await
+        .context("connecting to NATS timed out")?
+        .context("connecting to NATS")
+}
+
+/// Flushes `client`, bounded.
+async fn flush(client: &Client) -> anyhow::Result<()> {
+    tokio::time::timeout(REQUEST_TIMEOUT, client.flush())
+        .await
+        .context("NATS flush timed out")?
+        .context("NATS flush")
+}
+
+/// Sends one `GET /` to `addr` and returns the calls that crossed NATS on
+/// the `rpc` subjects given (with their replies) while it ran.
+async fn capture(
+    client: &Client,
+    rpc: &[String],
+    addr: SocketAddr,
+) -> anyhow::Result<Vec<Captured>> {
+    let mut calls = futures::stream::SelectAll::new();
+    for subject in rpc {
+        calls.push(client.subscribe(subject.clone()).await?);
+    }
+    let mut replies = client.subscribe(INBOX).await?;
+    flush(client).await?;
+    let (status, _) = load::get_body(addr, "/").await?;
+    if status != 200 {
+        bail!("GET / through the chain at {addr} answered {status} while captured");
+    }
+    let mut requests = Vec::new();
+    let mut answers: HashMap<String, async_nats::Message> = HashMap::new();
+    loop {
+        tokio::select! {
+            Some(msg) = calls.next() => requests.push(msg),
+            Some(msg) = replies.next() => { answers.insert(msg.subject.to_string(), msg); }
+            _ = tokio::time::sleep(CAPTURE_IDLE) => break,
+        }
+    }
+    let header_bytes = |m: &async_nats::Message| {
+        m.length - m.payload.len() - m.subject.len() - m.reply.as_ref().map_or(0, |r| r.len())
+    };
+    requests
+        .into_iter()
+        .map(|request| {
+            let answer = request
+                .reply
+                .as_ref()
+                .and_then(|r| answers.remove(r.as_str()))
+                .with_context(|| format!("no reply to the call on {} captured", request.subject))?;
+            Ok(Captured {
+                hop: Hop {
+                    subject: request.subject.to_string(),
+                    request_payload: request.payload.len(),
+                    request_headers: header_bytes(&request),
+                    reply_payload: answer.payload.len(),
+                    reply_headers: header_bytes(&answer),
+                },
+                request_headers: request.headers,
+                reply_headers: answer.headers,
+            })
+        })
+        .collect()
+}
+
+/// Aborts a task when dropped (the responder outlives no measurement).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Closed-loop request-reply at `concurrency` on one connection to a
+/// responder on another, with `probe`'s headers and payload sizes.
+async fn bare_nats(
+    url: &str,
+    probe: &Captured,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
+    let responder = connect(url).await?;
+    let requester = connect(url).await?;
+    // Same length class as the call's subject; no host subscribes to it.
+    let subject = Subject::from(format!("bench.{}", probe.hop.subject));
+    let mut sub = responder.subscribe(subject.clone()).await?;
+    flush(&responder).await?;
+    let reply = Bytes::from(vec![0u8; probe.hop.reply_payload]);
+    let reply_headers = probe.reply_headers.clone();
+    let _answering = AbortOnDrop(tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(to) = msg.reply else { continue };
+            let sent = match &reply_headers {
+                Some(h) => {
+                    responder
+                        .publish_with_headers(to, h.clone(), reply.clone())
+                        .await
+                }
+                None => responder.publish(to, reply.clone()).await,
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    }));
+    let payload = Bytes::from(vec![0u8; probe.hop.request_payload]);
+    let start = Instant::now() + warmup;
+    let end = start + measure;
+    let workers = (0..concurrency)
+        .map(|_| {
+            let (client, subject) = (requester.clone(), subject.clone());
+            let (headers, payload) = (probe.request_headers.clone(), payload.clone());
+            tokio::spawn(nats_worker(client, subject, headers, payload, start, end))
+        })
+        .collect();
+    load::collect(workers, measure).await
+}
+
+/// One closed-loop requester: the next request when the last reply came.
+async fn nats_worker(
+    client: Client,
+    subject: Subject,
+    headers: Option<HeaderMap>,
+    payload: Bytes,
+    start: Instant,
+    end: Instant,
+) -> WorkerResult {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while Instant::now() < end {
+        let mut request = async_nats::Request::new()
+            .payload(payload.clone())
+            .timeout(Some(REQUEST_TIMEOUT));
+        if let Some(h) = &headers {
+            request = request.headers(h.clone());
+        }
+        let t0 = Instant::now();
+        let outcome = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            client.send_request(subject.clone(), request),
+        )
+        .await;
+        let elapsed = t0.elapsed();
+        if t0 >= start {
+            if matches!(outcome, Ok(Ok(_))) {
+                latencies.push(elapsed);
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    Ok((latencies, errors))
+}
+
+/// Closed-loop calls of the remote chain's `pingpong.ping` (on host a)
+/// from this process through `trellis_lattice::Lattice::call`: what a
+/// host's side of a remote call runs, without a host around it.
+async fn direct_calls(
+    lattice: &Lattice,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
+    let config = LatticeConfig {
+        nats_url: lattice.nats.url(),
+        lattice: LatticeName::new(lattice.name.clone())?,
+        connection_name: "trellis-bench".into(),
+        connect_timeout: REQUEST_TIMEOUT,
+        ..LatticeConfig::default()
+    };
+    let client = tokio::time::timeout(REQUEST_TIMEOUT, trellis_lattice::Lattice::connect(&config))
+        .await
+        .context("connecting to the lattice timed out")??;
+    let target = ComponentId::new(id("remote", "pong"))?;
+    let interface: InterfaceRef = "example:pong/pingpong".parse()?;
+    let function = WitName::new("ping")?;
+    let start = Instant::now() + warmup;
+    let end = start + measure;
+    let workers = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let (target, interface, function) =
+                (target.clone(), interface.clone(), function.clone());
+            tokio::spawn(async move {
+                let request = CallRequest {
+                    args: CallArgs::Values(Values::empty()),
+                    wave: false,
+                };
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                while Instant::now() < end {
+                    let ctx = CallContext::new(None, LinkName::default(), REQUEST_TIMEOUT);
+                    let t0 = Instant::now();
+                    let call = client.call(&target, &interface, &function, &request, &ctx);
+                    let outcome = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
+                    let elapsed = t0.elapsed();
+                    if t0 >= start {
+                        if matches!(outcome, Ok(Ok(_))) {
+                            latencies.push(elapsed);
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                }
+                Ok((latencies, errors))
+            })
+        })
+        .collect();
+    load::collect(workers, measure).await
+}
