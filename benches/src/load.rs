@@ -54,6 +54,42 @@ pub async fn run(
 /// after the warm-up, and how many failed.
 pub type WorkerResult = anyhow::Result<(Vec<Duration>, u64)>;
 
+/// What one closed-loop worker saw after the warm-up: latencies of the
+/// requests that succeeded, and a count of the ones that did not.
+pub struct Tally {
+    start: Instant,
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+impl Tally {
+    /// Counting starts at `start` (the end of the warm-up).
+    pub fn new(start: Instant) -> Self {
+        Self {
+            start,
+            latencies: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    /// Records one request sent at `t0` that just ended.
+    pub fn record(&mut self, t0: Instant, ok: bool) {
+        let elapsed = t0.elapsed();
+        if t0 >= self.start {
+            if ok {
+                self.latencies.push(elapsed);
+            } else {
+                self.errors += 1;
+            }
+        }
+    }
+
+    /// The worker's result.
+    pub fn finish(self) -> WorkerResult {
+        Ok((self.latencies, self.errors))
+    }
+}
+
 /// Waits for the `workers` of one closed-loop run of `measure` and
 /// summarizes them (exact percentiles over every kept latency).
 pub async fn collect(
@@ -99,8 +135,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
 }
 
 async fn worker(addr: SocketAddr, path: String, start: Instant, end: Instant) -> WorkerResult {
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut tally = Tally::new(start);
     let mut sender = connect(addr).await?;
     while Instant::now() < end {
         let request = hyper::Request::get(path.as_str())
@@ -114,20 +149,12 @@ async fn worker(addr: SocketAddr, path: String, start: Instant, end: Instant) ->
             anyhow::Ok(status)
         })
         .await;
-        let elapsed = t0.elapsed();
-        let ok = matches!(outcome, Ok(Ok(status)) if status == 200);
-        if t0 >= start {
-            if ok {
-                latencies.push(elapsed);
-            } else {
-                errors += 1;
-            }
-        }
+        tally.record(t0, matches!(outcome, Ok(Ok(status)) if status == 200));
         if !matches!(outcome, Ok(Ok(_))) {
             sender = connect(addr).await?;
         }
     }
-    Ok((latencies, errors))
+    tally.finish()
 }
 
 /// One `GET path` on a fresh connection; the status code.

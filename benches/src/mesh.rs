@@ -39,7 +39,7 @@ use trellis_protocol::value::Values;
 use trellis_protocol::{ComponentId, LatticeName, LinkName};
 use trellis_tests::{Host, actor, free_port};
 
-use crate::load::{self, LoadResult, REQUEST_TIMEOUT, WorkerResult};
+use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Tally, WorkerResult};
 use crate::setup::{self, Lattice};
 
 /// Component calls per request of a chain.
@@ -361,8 +361,7 @@ async fn nats_worker(
     start: Instant,
     end: Instant,
 ) -> WorkerResult {
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut tally = Tally::new(start);
     while Instant::now() < end {
         let mut request = async_nats::Request::new()
             .payload(payload.clone())
@@ -376,16 +375,9 @@ async fn nats_worker(
             client.send_request(subject.clone(), request),
         )
         .await;
-        let elapsed = t0.elapsed();
-        if t0 >= start {
-            if matches!(outcome, Ok(Ok(_))) {
-                latencies.push(elapsed);
-            } else {
-                errors += 1;
-            }
-        }
+        tally.record(t0, matches!(outcome, Ok(Ok(_))));
     }
-    Ok((latencies, errors))
+    tally.finish()
 }
 
 /// Closed-loop calls of the remote chain's `pingpong.ping` (on host a)
@@ -422,23 +414,15 @@ async fn direct_calls(
                     args: CallArgs::Values(Values::empty()),
                     wave: false,
                 };
-                let mut latencies = Vec::new();
-                let mut errors = 0;
+                let mut tally = Tally::new(start);
                 while Instant::now() < end {
                     let ctx = CallContext::new(None, LinkName::default(), REQUEST_TIMEOUT);
                     let t0 = Instant::now();
                     let call = client.call(&target, &interface, &function, &request, &ctx);
                     let outcome = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
-                    let elapsed = t0.elapsed();
-                    if t0 >= start {
-                        if matches!(outcome, Ok(Ok(_))) {
-                            latencies.push(elapsed);
-                        } else {
-                            errors += 1;
-                        }
-                    }
+                    tally.record(t0, matches!(outcome, Ok(Ok(_))));
                 }
-                Ok((latencies, errors))
+                tally.finish()
             })
         })
         .collect();

@@ -10,7 +10,7 @@ use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
 use trellis_protocol::call::{CallArgs, CallRequest};
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
-use trellis_protocol::link::{InterfaceRef, LinkKey, WitName};
+use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::{ComponentId, LinkName};
 use wasmtime::component::{Type, Val};
 
@@ -64,33 +64,18 @@ impl CallRouter {
             function,
             ..
         } = call;
-        let key = LinkKey {
-            source_id: source.clone(),
-            wit_namespace: interface.namespace.clone(),
-            wit_package: interface.package.clone(),
-            name: link_name.clone(),
-        };
-        let link = self.links.get(&key).ok_or_else(|| {
-            InvocationError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "no link from {source} for {interface} (link name {link_name}); link it to a \
-                     component that exports it: trellis link put {source} TARGET {} {} \
-                     --interface {}",
+        let link = self
+            .links
+            .route(source, link_name, interface)
+            .map_err(|unlinked| {
+                let how = format!(
+                    "link it to a component that exports it: trellis link put {source} TARGET \
+                     {} {} --interface {}",
                     interface.namespace, interface.package, interface.interface
-                ),
-            )
-        })?;
-        if !link.covers(interface) {
-            return Err(InvocationError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "the link from {source} to {} (link name {link_name}) does not include \
-                     {interface}; add --interface {} to it",
-                    link.target_id, interface.interface
-                ),
-            ));
-        }
+                );
+                let message = unlinked.describe(source, link_name, interface, &how);
+                InvocationError::new(ErrorKind::NotFound, message)
+            })?;
         let target = link.target_id;
         // Local and remote calls carry the same wire values, so both check
         // the arguments against the callee's types the same way (and

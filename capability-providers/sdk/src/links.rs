@@ -11,10 +11,45 @@ use futures::{Stream, StreamExt};
 use trellis_lattice::LatticeError;
 use trellis_lattice::store::{ConfigChange, LatticeStore, LinkChange, Revised};
 use trellis_protocol::control::ConfigValues;
-use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::{ComponentId, ConfigName};
+use trellis_protocol::link::{InterfaceRef, Link, LinkKey};
+use trellis_protocol::{ComponentId, ConfigName, LinkName};
 
 use crate::LinkContext;
+
+/// Why [`LinkState::route`] found no link for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinked {
+    /// No link of that name for the interface's package.
+    Missing,
+    /// The package's link leaves the interface out.
+    Uncovered {
+        /// Where that link goes.
+        target: ComponentId,
+    },
+}
+
+impl Unlinked {
+    /// What to tell the caller; `how` says what to link to and how (for
+    /// a missing link).
+    pub fn describe(
+        &self,
+        source: &ComponentId,
+        name: &LinkName,
+        interface: &InterfaceRef,
+        how: &str,
+    ) -> String {
+        match self {
+            Self::Missing => {
+                format!("no link from {source} for {interface} (link name {name}); {how}")
+            }
+            Self::Uncovered { target } => format!(
+                "the link from {source} to {target} (link name {name}) does not include \
+                 {interface}; add --interface {} to it",
+                interface.interface
+            ),
+        }
+    }
+}
 
 /// Links by storage key and configs by name, as last seen in the lattice.
 #[derive(Default)]
@@ -66,6 +101,30 @@ impl LinkState {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key.storage_key())
             .cloned()
+    }
+
+    /// The link a call of `interface` by `source` goes through under the
+    /// link name `name`: one for the interface's package that covers it.
+    pub fn route(
+        &self,
+        source: &ComponentId,
+        name: &LinkName,
+        interface: &InterfaceRef,
+    ) -> Result<Link, Unlinked> {
+        let key = LinkKey {
+            source_id: source.clone(),
+            wit_namespace: interface.namespace.clone(),
+            wit_package: interface.package.clone(),
+            name: name.clone(),
+        };
+        let link = self.get(&key).ok_or(Unlinked::Missing)?;
+        if link.covers(interface) {
+            Ok(link)
+        } else {
+            Err(Unlinked::Uncovered {
+                target: link.target_id,
+            })
+        }
     }
 
     /// Links in which `id` is the source or the target.

@@ -5,7 +5,7 @@
 //! gone with it, so one request's choice never leaks into the next.
 
 use trellis_protocol::LinkName;
-use trellis_protocol::link::{InterfaceRef, LinkKey, WitName};
+use trellis_protocol::link::{InterfaceRef, WitName};
 use wasmtime::component::Resource;
 
 use crate::bindings::wasmcloud::{bus1_0_0 as v1, bus2_0_0 as v2};
@@ -75,18 +75,7 @@ impl CapabilityView {
             if require_link {
                 let source = &self.caps.component_id;
                 for interface in &interfaces {
-                    let key = LinkKey {
-                        source_id: source.clone(),
-                        wit_namespace: interface.namespace.clone(),
-                        wit_package: interface.package.clone(),
-                        name: name.clone(),
-                    };
-                    if !self
-                        .caps
-                        .links
-                        .get(&key)
-                        .is_some_and(|l| l.covers(interface))
-                    {
+                    if self.caps.links.route(source, &name, interface).is_err() {
                         return Err(format!(
                             "no link named {name} from {source} covers {interface}; link it: \
                              trellis link put {source} TARGET {} {} --interface {} --name {name}",
@@ -105,21 +94,29 @@ impl CapabilityView {
     }
 }
 
-impl v1::lattice::HostCallTargetInterface for CapabilityView {
-    async fn new(
-        &mut self,
-        namespace: String,
-        package: String,
-        interface: String,
-    ) -> wasmtime::Result<Resource<CallTarget>> {
-        self.new_target(&namespace, &package, &interface)
-    }
+/// The `call-target-interface` resource is the same in both versions.
+macro_rules! call_target_interface {
+    ($version:ident) => {
+        impl $version::lattice::HostCallTargetInterface for CapabilityView {
+            async fn new(
+                &mut self,
+                namespace: String,
+                package: String,
+                interface: String,
+            ) -> wasmtime::Result<Resource<CallTarget>> {
+                self.new_target(&namespace, &package, &interface)
+            }
 
-    async fn drop(&mut self, target: Resource<CallTarget>) -> wasmtime::Result<()> {
-        self.table.delete(target)?;
-        Ok(())
-    }
+            async fn drop(&mut self, target: Resource<CallTarget>) -> wasmtime::Result<()> {
+                self.table.delete(target)?;
+                Ok(())
+            }
+        }
+    };
 }
+
+call_target_interface!(v1);
+call_target_interface!(v2);
 
 impl v1::lattice::Host for CapabilityView {
     /// Version 1 has no error to return: a bad name is logged and ignored.
@@ -131,22 +128,6 @@ impl v1::lattice::Host for CapabilityView {
         if let Err(reason) = CapabilityView::set_link_name(self, name, interfaces, false)? {
             tracing::warn!(component = %self.caps.component_id, %reason, "set-link-name ignored");
         }
-        Ok(())
-    }
-}
-
-impl v2::lattice::HostCallTargetInterface for CapabilityView {
-    async fn new(
-        &mut self,
-        namespace: String,
-        package: String,
-        interface: String,
-    ) -> wasmtime::Result<Resource<CallTarget>> {
-        self.new_target(&namespace, &package, &interface)
-    }
-
-    async fn drop(&mut self, target: Resource<CallTarget>) -> wasmtime::Result<()> {
-        self.table.delete(target)?;
         Ok(())
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
-use trellis_protocol::link::{LinkKey, WitName};
 use trellis_protocol::{ComponentId, LinkName};
 use wasmtime::component::Resource;
 
@@ -33,10 +32,6 @@ pub struct KeyValueRouter {
     lattice: Lattice,
 }
 
-fn wit(name: &str) -> WitName {
-    WitName::new(name).unwrap_or_else(|e| unreachable!("static WIT name: {e}"))
-}
-
 impl KeyValueRouter {
     /// A router over this host's links and providers and the lattice.
     pub fn new(links: Arc<LinkState>, providers: Arc<Providers>, lattice: Lattice) -> Self {
@@ -55,26 +50,16 @@ impl KeyValueRouter {
         request: KvRequest,
     ) -> KvReply {
         let (interface, _) = request.operation();
-        let key = LinkKey {
-            source_id: source.clone(),
-            wit_namespace: wit("wasi"),
-            wit_package: wit("keyvalue"),
-            name: link_name.clone(),
-        };
-        let link = self.links.get(&key).ok_or_else(|| {
-            KvError::Other(format!(
-                "no link from {source} for {interface} (link name {link_name}); link it to a \
-                 keyvalue provider: trellis link put {source} PROVIDER wasi keyvalue \
-                 --interface store --interface atomics --interface batch"
-            ))
-        })?;
-        if !link.covers(&interface) {
-            return Err(KvError::Other(format!(
-                "the link from {source} to {} (link name {link_name}) does not include {interface}; \
-                 add --interface {} to it",
-                link.target_id, interface.interface
-            )));
-        }
+        let link = self
+            .links
+            .route(source, link_name, &interface)
+            .map_err(|unlinked| {
+                let how = format!(
+                    "link it to a keyvalue provider: trellis link put {source} PROVIDER wasi \
+                     keyvalue --interface store --interface atomics --interface batch"
+                );
+                KvError::Other(unlinked.describe(source, link_name, &interface, &how))
+            })?;
         let target = link.target_id;
         match self.providers.get(&target) {
             Some(local) => local.provider.keyvalue(Some(source.clone()), request).await,

@@ -28,8 +28,7 @@ impl PreparedComponent {
         caps: Arc<ComponentCaps>,
     ) -> InvocationReply<CallResponse> {
         let target = self.interfaces().function(interface, function)?;
-        let params: Vec<Type> = target.ty.params().map(|(_, ty)| ty).collect();
-        let args = arguments(&target.name, &params, request.args)?;
+        let args = arguments(&target.name, &target.params, request.args)?;
         let results = vec![Val::Bool(false); target.ty.results().len()];
         // One store per call, so nothing a call leaves behind reaches the
         // next; `call_async` runs an async export (WASI 0.3 style) in the

@@ -238,7 +238,7 @@ impl Runtime {
         if handler.is_none() && !interfaces.has_functions() {
             return Err(RuntimeError::NothingToCall(interfaces.describe()));
         }
-        let http = handler.map(|h| PreparedHttp::new(h, self.pool.clone(), limits));
+        let http = handler.map(|h| PreparedHttp::new(h, limits));
         Ok((
             PreparedComponent::new(pre, http, interfaces, self.pool.clone(), limits),
             outcome,

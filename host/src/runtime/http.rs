@@ -17,7 +17,6 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use super::instance::{Limits, Running};
-use super::pool::InstancePool;
 use super::state::StoreState;
 use crate::capabilities::ComponentCaps;
 
@@ -25,7 +24,6 @@ use crate::capabilities::ComponentCaps;
 #[derive(Clone)]
 pub struct PreparedHttp {
     handler: Handler,
-    pool: Arc<InstancePool>,
     limits: Limits,
 }
 
@@ -39,12 +37,8 @@ pub(super) enum Handler {
 }
 
 impl PreparedHttp {
-    pub(super) fn new(handler: Handler, pool: Arc<InstancePool>, limits: Limits) -> Self {
-        Self {
-            handler,
-            pool,
-            limits,
-        }
+    pub(super) fn new(handler: Handler, limits: Limits) -> Self {
+        Self { handler, limits }
     }
 
     /// The WASI version of the handler the component exports (`0.2` or
@@ -54,11 +48,6 @@ impl PreparedHttp {
             Handler::P2(_) => "0.2",
             Handler::P3(_) => "0.3",
         }
-    }
-
-    /// The host's instance pool, which every request must be admitted to.
-    pub fn pool(&self) -> &Arc<InstancePool> {
-        &self.pool
     }
 
     /// Runs the request in a new instance. A trap, a blown deadline or a

@@ -41,10 +41,9 @@ pub(super) fn bind(
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             continue;
         };
-        let unversioned = name.split_once('@').map_or(name, |(name, _)| name);
         // The host implements what it implements of `wasi`; a link cannot
         // stand in for WASI.
-        let Ok(interface) = InterfaceRef::from_str(unversioned) else {
+        let Ok(interface) = InterfaceRef::from_str(super::interfaces::unversioned(name)) else {
             continue;
         };
         if interface.namespace.as_str() == "wasi" {
@@ -91,13 +90,18 @@ async fn forward(
     let link_name = state.caps.link_name_for(&import.interface);
     let budget = state.deadline.saturating_duration_since(Instant::now());
     let result_types: Vec<Type> = ty.results().collect();
+    // Decided before the types move into the call.
+    let answers_string_err = matches!(
+        result_types.as_slice(),
+        [Type::Result(result)] if matches!(result.err(), Some(Type::String))
+    );
     let call = OutgoingCall {
         source: &caps.component_id,
         link_name: &link_name,
         interface: &import.interface,
         function: &import.function,
         args: params,
-        result_types: result_types.clone(),
+        result_types,
         budget,
     };
     let error = match caps.calls.call(call).await {
@@ -117,9 +121,7 @@ async fn forward(
         Err(e) => e.message,
     };
     tracing::warn!(component = %caps.component_id, import = %import.name, %error, "call of an imported function failed");
-    if let [Type::Result(result)] = result_types.as_slice()
-        && matches!(result.err(), Some(Type::String))
-    {
+    if answers_string_err {
         results[0] = Val::Result(Err(Some(Box::new(Val::String(error)))));
         return Ok(());
     }

@@ -8,7 +8,7 @@ use trellis_protocol::invocation::{ErrorKind, InvocationError};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
-use wasmtime::component::{Component, ComponentExportIndex};
+use wasmtime::component::{Component, ComponentExportIndex, Type};
 
 /// The interfaces of one component.
 #[derive(Clone, Default)]
@@ -31,6 +31,8 @@ struct Export {
 pub struct Function {
     /// Its parameter and result types.
     pub ty: ComponentFunc,
+    /// Its parameter types, in order (read once, used by every call).
+    pub params: Vec<Type>,
     /// Where it is in every instance of the component.
     pub index: ComponentExportIndex,
     /// `interface.function`, for messages.
@@ -57,6 +59,7 @@ impl Interfaces {
                         && let Some(index) = component.get_export_index(Some(&parent), function)
                     {
                         let entry = Function {
+                            params: func.params().map(|(_, ty)| ty).collect(),
                             ty: func,
                             index,
                             name: format!("{name}.{function}"),
@@ -135,7 +138,7 @@ impl Interfaces {
 }
 
 /// `ns:pkg/iface@1.2.3` without its `@version`.
-fn unversioned(name: &str) -> &str {
+pub(super) fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(name, _)| name)
 }
 
