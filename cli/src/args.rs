@@ -178,6 +178,11 @@ pub struct HostFlags {
     /// Run components that carry no claims.
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Development only: components with no http-client link may send
+    /// outgoing HTTP to any address this machine reaches (by default they
+    /// get an error until linked to builtin://http-client).
+    #[arg(long)]
+    pub allow_outbound: bool,
     /// Account public key (A...) whose signed components this host runs
     /// (repeatable).
     #[arg(long = "trust-issuer", value_name = "PUBKEY")]
@@ -239,6 +244,11 @@ pub struct UpArgs {
     /// (`leaf.nk`) or a `.creds` file.
     #[arg(long, requires = "leaf_remote")]
     pub leaf_creds: Option<PathBuf>,
+    /// Require http-client links for outgoing HTTP even on a single-node
+    /// lattice (where `up` otherwise allows unlinked outbound HTTP, as
+    /// `host --allow-outbound` does).
+    #[arg(long, conflicts_with = "allow_outbound")]
+    pub deny_outbound: bool,
 }
 
 /// `trellis nats-config ...`: print a nats-server configuration.

@@ -28,6 +28,10 @@ pub struct HostConfig {
     pub max_artifact_bytes: u64,
     /// Run components without claims.
     pub allow_unsigned: bool,
+    /// Development only: components with no http-client link send
+    /// outgoing HTTP anywhere the host can reach (with a link, its policy
+    /// still applies).
+    pub allow_outbound: bool,
     /// Account public keys (`A...`) whose signatures this host accepts.
     pub trusted_issuers: Vec<String>,
     /// How long a scatter-gather waits for hosts (link validation).
@@ -56,6 +60,7 @@ impl Default for HostConfig {
             runtime: RuntimeConfig::default(),
             max_artifact_bytes: 64 << 20,
             allow_unsigned: false,
+            allow_outbound: false,
             trusted_issuers: Vec::new(),
             discovery_window: Duration::from_millis(500),
             site: None,

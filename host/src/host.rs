@@ -14,6 +14,7 @@ use trellis_protocol::{EventType, HostId};
 
 use crate::calls::CallRouter;
 use crate::capabilities::keyvalue::KeyValueRouter;
+use crate::capabilities::outbound::OutboundRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
 use crate::identity::{Identity, IdentityError};
@@ -89,6 +90,8 @@ pub struct HostContext {
     pub keyvalue: Arc<KeyValueRouter>,
     /// Routes components' calls of imported interfaces to components.
     pub calls: Arc<CallRouter>,
+    /// Routes components' outgoing HTTP to their http-client links.
+    pub outbound: Arc<OutboundRouter>,
     /// Settings.
     pub config: HostConfig,
     /// Serializes scale/update/start/stop per id, so two requests for one
@@ -216,6 +219,11 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     ));
     let components = Arc::new(Components::default());
     let calls = Arc::new(CallRouter::new(links.clone(), &components, lattice.clone()));
+    let outbound = Arc::new(OutboundRouter::new(
+        links.clone(),
+        providers.clone(),
+        config.allow_outbound,
+    ));
     let ctx = Arc::new(HostContext {
         info: HostInfo {
             id: identity.id.clone(),
@@ -232,6 +240,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         link_outcomes: Arc::new(LinkOutcomes::default()),
         keyvalue,
         calls,
+        outbound,
         config,
         workload_locks: crate::locks::WorkloadLocks::default(),
         resume: keeper,

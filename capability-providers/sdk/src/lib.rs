@@ -11,11 +11,13 @@
 //! - [`outcomes`]: what providers said about links, and retries of the
 //!   links they refused.
 //! - [`external`]: running a provider as its own process under a host.
+//! - [`outbound`]: outgoing HTTP of components, sent by a linked provider.
 
 use std::sync::Arc;
 
 pub mod external;
 pub mod links;
+pub mod outbound;
 pub mod outcomes;
 
 use futures::future::BoxFuture;
@@ -122,6 +124,13 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Stops serving and releases every resource.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// The provider's outgoing-HTTP side, if it sends components'
+    /// `wasi:http/outgoing-handler` requests (only in process: the host
+    /// hands it the guest's request as it streams).
+    fn outbound_http(&self) -> Option<&dyn outbound::OutboundHttp> {
+        None
+    }
 
     /// Handles a `wasi:keyvalue` call from component `source`. Only
     /// key-value providers override it.

@@ -38,6 +38,7 @@ pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<Hos
         },
         max_artifact_bytes: flags.max_artifact_mb.saturating_mul(1 << 20),
         allow_unsigned: flags.allow_unsigned,
+        allow_outbound: flags.allow_outbound,
         trusted_issuers: flags.trust_issuers.clone(),
         site: flags.site.clone(),
         state_file: flags

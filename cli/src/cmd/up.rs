@@ -152,6 +152,15 @@ async fn serve(
     nats_pid: Option<u32>,
 ) -> anyhow::Result<()> {
     let mut config = host_config(global, &args.host)?;
+    // The local dev loop keeps outbound HTTP open unless asked not to; a
+    // hub or an edge site is a deployment and gets the production default.
+    if matches!(role, Role::Single) && !args.deny_outbound && !config.allow_outbound {
+        config.allow_outbound = true;
+        eprintln!(
+            "Outbound HTTP: components without an http-client link may reach any address \
+             (development default of `trellis up`; --deny-outbound requires links)."
+        );
+    }
     if let Role::Leaf { site, .. } = role {
         config.site.get_or_insert(site.clone());
         // A site that reboots while its uplink is down resumes what it

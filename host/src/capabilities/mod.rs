@@ -5,11 +5,13 @@
 //! - [`logging`]: `wasi:logging` into the host's log.
 //! - [`bus`]: `wasmcloud:bus/lattice` (1.0.0, 2.0.0): link names chosen at run time.
 //! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
+//! - [`outbound`]: `wasi:http/outgoing-handler` through a linked http-client.
 
 pub mod bus;
 pub mod config;
 pub mod keyvalue;
 pub mod logging;
+pub mod outbound;
 
 use std::sync::Arc;
 
@@ -34,6 +36,8 @@ pub struct ComponentCaps {
     pub keyvalue: Arc<KeyValueRouter>,
     /// Where calls of imported custom interfaces go.
     pub calls: Arc<CallRouter>,
+    /// Where outgoing HTTP requests go.
+    pub outbound: Arc<outbound::OutboundRouter>,
 }
 
 /// Adds every capability interface to a linker.

@@ -103,6 +103,7 @@ async fn start(
         links: ctx.links.clone(),
         keyvalue: ctx.keyvalue.clone(),
         calls: ctx.calls.clone(),
+        outbound: ctx.outbound.clone(),
     });
     let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
     let task = crate::serving::serve(ctx, id).await?;

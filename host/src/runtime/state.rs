@@ -5,6 +5,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::outbound::OutboundHooks;
 use crate::capabilities::{CapabilityView, ComponentCaps};
 
 /// Per-instance state. A fresh one per invocation, so nothing leaks between
@@ -12,6 +13,8 @@ use crate::capabilities::{CapabilityView, ComponentCaps};
 pub(crate) struct StoreState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    /// Outgoing requests through the component's http-client link.
+    outbound: OutboundHooks,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) caps: CapabilityView,
@@ -33,6 +36,7 @@ impl StoreState {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
+            outbound: OutboundHooks::new(caps.clone()),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(max_memory_bytes)
@@ -62,7 +66,7 @@ impl WasiHttpView for StoreState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct Lattice {
     denied: tokio::sync::watch::Receiver<Option<String>>,
     pub(crate) js_replicas: usize,
     pub(crate) max_body_bytes: u64,
+    /// `host`/`port` of each configured NATS server.
+    servers: std::sync::Arc<[(String, u16)]>,
 }
 
 impl Lattice {
@@ -170,7 +172,19 @@ impl Lattice {
             denied: tokio::sync::watch::channel(None).1,
             js_replicas: config.auth.js_replicas.unwrap_or(1).clamp(1, MAX_REPLICAS),
             max_body_bytes: config.max_body_bytes,
+            servers: server_addrs(&config.nats_url)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.host().to_owned(), a.port()))
+                .collect(),
         }
+    }
+
+    /// The NATS servers this connection was configured with, as `host` and
+    /// `port` (e.g. for an outbound-HTTP policy that keeps components away
+    /// from the lattice's own server).
+    pub fn nats_servers(&self) -> &[(String, u16)] {
+        &self.servers
     }
 
     /// Resolves, with the server's message, once the server has denied

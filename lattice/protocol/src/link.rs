@@ -97,6 +97,16 @@ impl InterfaceRef {
             WitName("incoming-handler".into()),
         )
     }
+
+    /// `wasi:http/outgoing-handler`, the interface of components' outgoing
+    /// requests.
+    pub fn http_outgoing_handler() -> Self {
+        Self::new(
+            WitName("wasi".into()),
+            WitName("http".into()),
+            WitName("outgoing-handler".into()),
+        )
+    }
 }
 
 impl fmt::Display for InterfaceRef {

@@ -27,6 +27,7 @@ mod limits;
 mod managed_link;
 mod mesh;
 mod misbehave;
+mod outbound;
 mod rollout;
 mod routing;
 mod shutdown;

@@ -3,7 +3,12 @@
 use std::fmt;
 
 /// Names accepted after `builtin://`.
-pub const BUILTIN_PROVIDERS: &[&str] = &["http-server", "keyvalue-sled", "keyvalue-nats"];
+pub const BUILTIN_PROVIDERS: &[&str] = &[
+    "http-server",
+    "http-client",
+    "keyvalue-sled",
+    "keyvalue-nats",
+];
 
 /// A parsed `properties.image`.
 #[derive(Debug, Clone, PartialEq, Eq)]
