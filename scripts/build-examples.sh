@@ -8,6 +8,7 @@
 # and wasmCloud's published example components in examples/wasmcloud/,
 # built unmodified from their upstream source with cargo:
 #   keyvalue-counter  wasmcloud-component (crates.io) -> target/examples/wasmcloud_keyvalue_counter.wasm
+#   echo-messaging    wit-bindgen 0.43 (crates.io)     -> target/examples/wasmcloud_echo_messaging.wasm
 # (The Rust wit-bindgen one is actors/hello-http, built by build-actors.sh.)
 # A component is rebuilt only when its inputs changed. A toolchain that
 # cannot be installed (no Python/pip, no Node.js/npm, no registry) is not
@@ -133,9 +134,9 @@ build_spin() {
 }
 
 # --- wasmCloud's own examples ---------------------------------------------
-# Each is upstream's source, unchanged, with upstream's Cargo.lock, built
-# for wasm32-wasip2 (a component straight from cargo, where upstream used
-# `wash build`). NAME is the folder under examples/wasmcloud/, CRATE the
+# Each is upstream's source, unchanged, with a Cargo.lock (upstream's, or
+# ours where upstream has none: see its SOURCE.md), built for wasm32-wasip2
+# (a component straight from cargo, where upstream used `wash build`). NAME is the folder under examples/wasmcloud/, CRATE the
 # upstream package name (it names the .wasm cargo writes).
 build_wasmcloud() {
     local name="$1" crate="$2" src="examples/wasmcloud/$1"
@@ -156,3 +157,4 @@ build_javascript
 build_spin spin5
 build_spin spin7
 build_wasmcloud keyvalue-counter http-keyvalue-counter
+build_wasmcloud echo-messaging echo-messaging

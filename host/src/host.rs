@@ -13,8 +13,8 @@ use trellis_protocol::inventory::{HostInventory, Labels, ProviderDescription};
 use trellis_protocol::{EventType, HostId};
 
 use crate::calls::CallRouter;
-use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::capabilities::outbound::OutboundRouter;
+use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
 use crate::identity::{Identity, IdentityError};
@@ -86,8 +86,8 @@ pub struct HostContext {
     pub links: Arc<LinkState>,
     /// What local providers answered to link changes.
     pub link_outcomes: Arc<LinkOutcomes>,
-    /// Routes components' key-value calls to providers.
-    pub keyvalue: Arc<KeyValueRouter>,
+    /// Routes components' key-value and messaging calls to providers.
+    pub provider_calls: Arc<ProviderRouter>,
     /// Routes components' calls of imported interfaces to components.
     pub calls: Arc<CallRouter>,
     /// Routes components' outgoing HTTP to their http-client links.
@@ -212,7 +212,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let (stop, stopped) = watch::channel(None);
     let links = Arc::new(LinkState::default());
     let providers = Arc::new(Providers::default());
-    let keyvalue = Arc::new(KeyValueRouter::new(
+    let provider_calls = Arc::new(ProviderRouter::new(
         links.clone(),
         providers.clone(),
         lattice.clone(),
@@ -238,7 +238,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         providers,
         links,
         link_outcomes: Arc::new(LinkOutcomes::default()),
-        keyvalue,
+        provider_calls,
         calls,
         outbound,
         config,

@@ -8,7 +8,9 @@ use futures::future::BoxFuture;
 use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
 use trellis_protocol::ComponentId;
+use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
+use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_provider_sdk::Invoker;
 
 use crate::components::Components;
@@ -42,6 +44,33 @@ impl Invoker for HostInvoker {
             match local {
                 Some(component) => component.invoke_http(request, ctx.remaining()).await,
                 None => lattice.invoke_http(&target, request, &ctx).await,
+            }
+        }
+        .boxed()
+    }
+
+    fn invoke_call(
+        &self,
+        target: ComponentId,
+        interface: InterfaceRef,
+        function: WitName,
+        request: CallRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<CallResponse>> {
+        let local = self.components.get(&target);
+        let lattice = self.lattice.clone();
+        async move {
+            match local {
+                Some(component) => {
+                    component
+                        .invoke_call(&interface, &function, request, ctx.remaining())
+                        .await
+                }
+                None => {
+                    lattice
+                        .call(&target, &interface, &function, &request, &ctx)
+                        .await
+                }
             }
         }
         .boxed()

@@ -26,12 +26,16 @@ pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
         trellis_provider_keyvalue_nats::BUILTIN_NAME => Ok(Arc::new(
             trellis_provider_keyvalue_nats::NatsKvProvider::new(),
         )),
+        trellis_provider_messaging_nats::BUILTIN_NAME => Ok(Arc::new(
+            trellis_provider_messaging_nats::NatsMessagingProvider::new(),
+        )),
         trellis_provider_http_client::BUILTIN_NAME => Ok(Arc::new(
             trellis_provider_http_client::HttpClientProvider::new(),
         )),
         other => Err(format!(
             "unknown builtin provider `{other}`; available: builtin://http-server, \
-             builtin://http-client, builtin://keyvalue-sled, builtin://keyvalue-nats"
+             builtin://http-client, builtin://messaging-nats, builtin://keyvalue-sled, \
+             builtin://keyvalue-nats"
         )),
     }
 }

@@ -42,6 +42,21 @@ impl Invoker for FakeInvoker {
         }
         .boxed()
     }
+
+    fn invoke_call(
+        &self,
+        target: ComponentId,
+        _interface: trellis_protocol::link::InterfaceRef,
+        _function: trellis_protocol::link::WitName,
+        _request: trellis_protocol::call::CallRequest,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<trellis_protocol::call::CallResponse>> {
+        let refused = trellis_protocol::invocation::InvocationError::new(
+            trellis_protocol::invocation::ErrorKind::Internal,
+            format!("the http-server never calls {target} by function"),
+        );
+        futures::future::ready(Err(refused)).boxed()
+    }
 }
 
 fn provider(config: &[(&str, &str)]) -> (HttpServerProvider, mpsc::UnboundedReceiver<String>) {

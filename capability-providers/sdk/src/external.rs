@@ -13,8 +13,10 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use trellis_lattice::rpc::CallContext;
 use trellis_lattice::{Lattice, LatticeConfig};
+use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::control::{ConfigValues, ProviderHealthReply};
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
+use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
 
 use crate::links::{self, LinkState, Notice};
@@ -88,6 +90,23 @@ impl Invoker for LatticeInvoker {
     ) -> BoxFuture<'static, InvocationReply<HttpResponse>> {
         let lattice = self.0.clone();
         async move { lattice.invoke_http(&target, request, &ctx).await }.boxed()
+    }
+
+    fn invoke_call(
+        &self,
+        target: ComponentId,
+        interface: InterfaceRef,
+        function: WitName,
+        request: CallRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<CallResponse>> {
+        let lattice = self.0.clone();
+        async move {
+            lattice
+                .call(&target, &interface, &function, &request, &ctx)
+                .await
+        }
+        .boxed()
     }
 }
 
@@ -163,15 +182,7 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
             async move { Some(provider.link_put(link).await) }
         },
     ));
-    let served = provider.clone();
-    tasks.push(
-        lattice
-            .serve_keyvalue(&provider_id, move |request, call| {
-                let provider = served.clone();
-                async move { provider.keyvalue(call.source, request).await }
-            })
-            .await?,
-    );
+    tasks.push(crate::serve_calls(&lattice, &provider_id, provider.clone()).await?);
     // Health last: a host treats the first healthy answer as "ready", so
     // everything above must be in place by then.
     let health_subject = Subject::ProviderHealth {

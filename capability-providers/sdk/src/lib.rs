@@ -23,10 +23,13 @@ pub mod outcomes;
 use futures::future::BoxFuture;
 use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
+use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::control::ConfigValues;
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
+use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::link::{Link, LinkStatus};
+use trellis_protocol::messaging::{MessagingReply, MessagingRequest};
 use trellis_protocol::{ComponentId, LatticeName};
 
 /// Failure of a provider operation, reported back to whoever asked.
@@ -58,6 +61,17 @@ pub trait Invoker: Send + Sync + 'static {
         request: HttpRequest,
         ctx: CallContext,
     ) -> BoxFuture<'static, InvocationReply<HttpResponse>>;
+
+    /// Calls `interface.function` exported by `target` (e.g. a message
+    /// handler).
+    fn invoke_call(
+        &self,
+        target: ComponentId,
+        interface: InterfaceRef,
+        function: WitName,
+        request: CallRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, InvocationReply<CallResponse>>;
 }
 
 /// What a provider gets at start.
@@ -132,6 +146,19 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Handles a `wasmcloud:messaging/consumer` call from component
+    /// `source`. Only messaging providers override it.
+    fn messaging(
+        &self,
+        source: Option<ComponentId>,
+        request: MessagingRequest,
+    ) -> BoxFuture<'_, MessagingReply> {
+        let _ = (source, request);
+        Box::pin(futures::future::ready(Err(
+            "this provider does not implement wasmcloud:messaging".into(),
+        )))
+    }
+
     /// Handles a `wasi:keyvalue` call from component `source`. Only
     /// key-value providers override it.
     fn keyvalue(&self, source: Option<ComponentId>, request: KvRequest) -> BoxFuture<'_, KvReply> {
@@ -140,4 +167,28 @@ pub trait Provider: Send + Sync + 'static {
             "this provider does not implement wasi:keyvalue".into(),
         ))))
     }
+}
+
+/// Serves the calls that components on other hosts send `provider` over
+/// the lattice (key-value and messaging) until the task is aborted. Hosts
+/// run it for their builtins; an external provider process for itself.
+pub async fn serve_calls(
+    lattice: &Lattice,
+    id: &ComponentId,
+    provider: Arc<dyn Provider>,
+) -> Result<tokio::task::JoinHandle<()>, trellis_lattice::LatticeError> {
+    let for_messaging = provider.clone();
+    lattice
+        .serve_provider(
+            id,
+            move |request, call| {
+                let provider = provider.clone();
+                async move { provider.keyvalue(call.source, request).await }
+            },
+            move |request, call| {
+                let provider = for_messaging.clone();
+                async move { provider.messaging(call.source, request).await }
+            },
+        )
+        .await
 }

@@ -3,10 +3,8 @@
 //! provider runs on this host, over NATS otherwise. The link is looked up
 //! on every call, so a link changed at runtime applies to the next call.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_lattice::Lattice;
 use trellis_lattice::rpc::CallContext;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
 use trellis_protocol::{ComponentId, LinkName};
@@ -14,8 +12,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::CapabilityView;
-use crate::links::LinkState;
-use crate::providers::Providers;
+use crate::capabilities::route::{ProviderRouter, Target};
 
 /// Bound on one key-value call.
 pub const KV_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,45 +22,28 @@ pub struct Bucket {
     name: String,
 }
 
-/// Finds the provider behind a component's key-value link and calls it.
-pub struct KeyValueRouter {
-    links: Arc<LinkState>,
-    providers: Arc<Providers>,
-    lattice: Lattice,
-}
-
-impl KeyValueRouter {
-    /// A router over this host's links and providers and the lattice.
-    pub fn new(links: Arc<LinkState>, providers: Arc<Providers>, lattice: Lattice) -> Self {
-        Self {
-            links,
-            providers,
-            lattice,
-        }
-    }
-
-    /// Sends `request` from `source` through its link named `link_name`.
-    pub async fn call(
+impl ProviderRouter {
+    /// Sends key-value `request` from `source` through its link named
+    /// `link_name`.
+    pub async fn keyvalue(
         &self,
         source: &ComponentId,
         link_name: &LinkName,
         request: KvRequest,
     ) -> KvReply {
         let (interface, _) = request.operation();
-        let link = self
-            .links
-            .route(source, link_name, &interface)
-            .map_err(|unlinked| {
-                let how = format!(
-                    "link it to a keyvalue provider: trellis link put {source} PROVIDER wasi \
-                     keyvalue --interface store --interface atomics --interface batch"
-                );
-                KvError::Other(unlinked.describe(source, link_name, &interface, &how))
-            })?;
-        let target = link.target_id;
-        match self.providers.get(&target) {
-            Some(local) => local.provider.keyvalue(Some(source.clone()), request).await,
-            None => {
+        let how = || {
+            format!(
+                "link it to a keyvalue provider: trellis link put {source} PROVIDER wasi \
+                 keyvalue --interface store --interface atomics --interface batch"
+            )
+        };
+        match self
+            .target(source, link_name, &interface, how)
+            .map_err(KvError::Other)?
+        {
+            Target::Local(local) => local.provider.keyvalue(Some(source.clone()), request).await,
+            Target::Remote(target) => {
                 let ctx = CallContext::new(Some(source.clone()), link_name.clone(), KV_TIMEOUT);
                 self.lattice.invoke_keyvalue(&target, &request, &ctx).await
             }
@@ -95,8 +75,8 @@ impl CapabilityView {
         let caps = self.caps.clone();
         let link_name = self.link_name_for(&request.operation().0);
         async move {
-            caps.keyvalue
-                .call(&caps.component_id, &link_name, request)
+            caps.providers
+                .keyvalue(&caps.component_id, &link_name, request)
                 .await
                 .map_err(to_wit)
         }

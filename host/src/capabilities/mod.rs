@@ -5,20 +5,23 @@
 //! - [`logging`]: `wasi:logging` into the host's log.
 //! - [`bus`]: `wasmcloud:bus/lattice` (1.0.0, 2.0.0): link names chosen at run time.
 //! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
+//! - [`messaging`]: `wasmcloud:messaging/consumer`, routed by link.
 //! - [`outbound`]: `wasi:http/outgoing-handler` through a linked http-client.
+//! - [`route`]: the provider behind a capability link, local first.
 
 pub mod bus;
 pub mod config;
 pub mod keyvalue;
 pub mod logging;
+pub mod messaging;
 pub mod outbound;
+pub mod route;
 
 use std::sync::Arc;
 
 use trellis_protocol::{ComponentId, ConfigName, LinkName};
 
 use crate::calls::CallRouter;
-use crate::capabilities::keyvalue::KeyValueRouter;
 use crate::links::LinkState;
 
 /// What a component's instances need to reach their capabilities. One per
@@ -32,8 +35,8 @@ pub struct ComponentCaps {
     pub config: Vec<ConfigName>,
     /// Links and config of the lattice.
     pub links: Arc<LinkState>,
-    /// Where key-value calls go.
-    pub keyvalue: Arc<KeyValueRouter>,
+    /// Where key-value and messaging calls go.
+    pub providers: Arc<route::ProviderRouter>,
     /// Where calls of imported custom interfaces go.
     pub calls: Arc<CallRouter>,
     /// Where outgoing HTTP requests go.
@@ -55,6 +58,8 @@ pub fn add_to_linker<T: Send + 'static>(
     wasi::config0_2_0_draft::runtime::add_to_linker::<T, HasCaps>(linker, get)?;
     crate::bindings::wasmcloud::bus1_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
     crate::bindings::wasmcloud::bus2_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::messaging::types::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::messaging::consumer::add_to_linker::<T, HasCaps>(linker, get)?;
     Ok(())
 }
 

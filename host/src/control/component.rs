@@ -101,7 +101,7 @@ async fn start(
         link_name: LinkName::default(),
         config: request.config.clone(),
         links: ctx.links.clone(),
-        keyvalue: ctx.keyvalue.clone(),
+        providers: ctx.provider_calls.clone(),
         calls: ctx.calls.clone(),
         outbound: ctx.outbound.clone(),
     });

@@ -82,13 +82,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let rpc = if external {
         None
     } else {
-        let served = provider.clone();
-        let task = ctx
-            .lattice
-            .serve_keyvalue(id, move |request, call| {
-                let provider = served.clone();
-                async move { provider.keyvalue(call.source, request).await }
-            })
+        let task = trellis_provider_sdk::serve_calls(&ctx.lattice, id, provider.clone())
             .await
             .map_err(|e| format!("provider {id} cannot serve the lattice: {e}"))?;
         Some(Arc::new(AbortOnDrop(task)))

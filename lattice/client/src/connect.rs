@@ -180,6 +180,12 @@ impl Lattice {
         }
     }
 
+    /// The JetStream context of this connection (with its domain), for
+    /// providers that keep or read their data in the lattice's JetStream.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     /// The NATS servers this connection was configured with, as `host` and
     /// `port` (e.g. for an outbound-HTTP policy that keeps components away
     /// from the lattice's own server).

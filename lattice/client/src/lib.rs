@@ -7,6 +7,7 @@
 //! - [`body`]: large bodies moved as pulled chunks.
 //! - [`rpc`]: invocations across hosts with deadlines.
 //! - [`keyvalue`]: `wasi:keyvalue` calls across hosts.
+//! - [`messaging`]: `wasmcloud:messaging` calls across hosts; a provider's rpc server.
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
 //! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
@@ -20,6 +21,7 @@ pub mod control;
 pub mod error;
 pub mod events;
 pub mod keyvalue;
+pub mod messaging;
 pub mod rpc;
 pub mod store;
 pub mod wadm;

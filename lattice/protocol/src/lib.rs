@@ -15,6 +15,7 @@
 //! - [`value`]: component-model values (arguments, results) on the wire.
 //! - [`call`]: calls of any exported function (arguments, results, bounds).
 //! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
+//! - [`messaging`]: `wasmcloud:messaging` calls and messages.
 //! - [`wadm`]: the wadm API, app versions and app status.
 
 pub mod call;
@@ -27,6 +28,7 @@ pub mod invocation;
 pub mod keyvalue;
 pub mod limits;
 pub mod link;
+pub mod messaging;
 pub mod subject;
 pub mod value;
 pub mod wadm;

@@ -27,6 +27,8 @@ fn the_examples_are_valid() -> anyhow::Result<()> {
     for (name, app, components) in [
         ("hello.yaml", "hello", 2),
         ("kv-counter.yaml", "kv-counter", 3),
+        ("outbound.yaml", "outbound", 3),
+        ("echo-messaging.yaml", "echo-messaging", 2),
     ] {
         let file = workspace_root().join("examples").join(name);
         let out = validate(&file, false)?;

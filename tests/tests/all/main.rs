@@ -26,6 +26,7 @@ mod lifecycle;
 mod limits;
 mod managed_link;
 mod mesh;
+mod messaging;
 mod misbehave;
 mod outbound;
 mod rollout;

@@ -20,24 +20,30 @@ fn sled(lattice: &Lattice, id: &str, dir: &std::path::Path) -> anyhow::Result<()
     Ok(())
 }
 
+/// The built wasmCloud example `name`, or `None` after saying loudly why
+/// it was not built (scripts/build-examples.sh writes the reason).
+fn wasmcloud_example(name: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let examples = target_dir().join("examples");
+    let wasm = examples.join(format!("wasmcloud_{}.wasm", name.replace('-', "_")));
+    if wasm.is_file() {
+        return Ok(Some(wasm));
+    }
+    let skipped = examples.join(format!("SKIPPED-wasmcloud-{name}.txt"));
+    let reason = std::fs::read_to_string(skipped).with_context(|| {
+        format!(
+            "{} is missing and nothing says why: run scripts/build-examples.sh",
+            wasm.display()
+        )
+    })?;
+    eprintln!("\n!!! WASMCLOUD EXAMPLE SKIPPED: {name}: {reason}!!!\n");
+    Ok(None)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wasmclouds_keyvalue_counter_counts_and_picks_its_link_by_name() -> anyhow::Result<()> {
-    let wasm = target_dir()
-        .join("examples")
-        .join("wasmcloud_keyvalue_counter.wasm");
-    if !wasm.is_file() {
-        let skipped = target_dir()
-            .join("examples")
-            .join("SKIPPED-wasmcloud-keyvalue-counter.txt");
-        let reason = std::fs::read_to_string(skipped).with_context(|| {
-            format!(
-                "{} is missing and nothing says why: run scripts/build-examples.sh",
-                wasm.display()
-            )
-        })?;
-        eprintln!("\n!!! WASMCLOUD EXAMPLE SKIPPED: keyvalue-counter: {reason}!!!\n");
+    let Some(wasm) = wasmcloud_example("keyvalue-counter")? else {
         return Ok(());
-    }
+    };
     let lattice = Lattice::start("wcbus", &[])?;
     let (store, cache) = (tempfile::tempdir()?, tempfile::tempdir()?);
     sled(&lattice, "kv", store.path())?;
@@ -94,5 +100,65 @@ async fn wasmclouds_keyvalue_counter_counts_and_picks_its_link_by_name() -> anyh
     );
     let (_, _, third) = http_get(&format!("{url}/visits")).await?;
     assert_eq!(String::from_utf8_lossy(&third), "Counter /visits: 3\n");
+    Ok(())
+}
+
+/// wasmCloud's echo-messaging answers each request with its body: the
+/// provider (host a) calls the component (host b) for every message, and
+/// the component's `publish` crosses back to the provider over the lattice.
+#[tokio::test(flavor = "multi_thread")]
+async fn wasmclouds_echo_messaging_answers_through_messaging_nats() -> anyhow::Result<()> {
+    let Some(wasm) = wasmcloud_example("echo-messaging")? else {
+        return Ok(());
+    };
+    let lattice = Lattice::start("wcecho", &[])?;
+    let cli = &lattice.cli;
+    let image = format!("file://{}", wasm.display());
+    cli.run(&[
+        "start",
+        "component",
+        &image,
+        "echo",
+        "--host",
+        lattice.b.id(),
+    ])?
+    .ok()?;
+    let provider = ["start", "provider", "builtin://messaging-nats", "nats"];
+    let mut provider = provider.to_vec();
+    provider.extend_from_slice(&["--host", lattice.a.id()]);
+    cli.run(&provider)?.ok()?;
+    cli.run(&[
+        "config",
+        "put",
+        "simple-subscription",
+        "subscriptions=wasmcloud.echo",
+    ])?
+    .ok()?;
+    for (source, target, interface, config) in [
+        ("nats", "echo", "handler", Some("simple-subscription")),
+        ("echo", "nats", "consumer", None),
+    ] {
+        let mut argv = vec![
+            "link",
+            "put",
+            source,
+            target,
+            "wasmcloud",
+            "messaging",
+            "--interface",
+            interface,
+        ];
+        if let Some(config) = config {
+            argv.extend_from_slice(&["--source-config", config]);
+        }
+        cli.run(&argv)?.ok()?;
+    }
+    let client = lattice.nats_client().await?;
+    for body in ["hello", "a second message"] {
+        let reply = client
+            .request("wasmcloud.echo", body.as_bytes().to_vec().into())
+            .await?;
+        assert_eq!(reply.payload.as_ref(), body.as_bytes());
+    }
     Ok(())
 }

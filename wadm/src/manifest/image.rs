@@ -6,6 +6,7 @@ use std::fmt;
 pub const BUILTIN_PROVIDERS: &[&str] = &[
     "http-server",
     "http-client",
+    "messaging-nats",
     "keyvalue-sled",
     "keyvalue-nats",
 ];
