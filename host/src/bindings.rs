@@ -13,5 +13,12 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
         "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::capabilities::bus::CallTarget,
         "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::capabilities::bus::CallTarget,
+        // Blob values stream through wasi:io: the same stream resources as
+        // wasmtime-wasi's, in the same table.
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:blobstore/container.container": crate::capabilities::blobstore::ContainerHandle,
+        "wasi:blobstore/container.stream-object-names": crate::capabilities::blobstore::ObjectNames,
+        "wasi:blobstore/types.outgoing-value": crate::capabilities::blobstore::OutgoingBlob,
+        "wasi:blobstore/types.incoming-value": crate::capabilities::blobstore::IncomingBlob,
     },
 });

@@ -10,11 +10,13 @@
 //!   external provider processes alike).
 //! - [`outcomes`]: what providers said about links, and retries of the
 //!   links they refused.
+//! - [`blobstore`]: blob storage of components, streamed through a linked provider.
 //! - [`external`]: running a provider as its own process under a host.
 //! - [`outbound`]: outgoing HTTP of components, sent by a linked provider.
 
 use std::sync::Arc;
 
+pub mod blobstore;
 pub mod external;
 pub mod links;
 pub mod outbound;
@@ -143,6 +145,12 @@ pub trait Provider: Send + Sync + 'static {
     /// `wasi:http/outgoing-handler` requests (only in process: the host
     /// hands it the guest's request as it streams).
     fn outbound_http(&self) -> Option<&dyn outbound::OutboundHttp> {
+        None
+    }
+
+    /// The provider's blob storage side, if it stores components' blobs
+    /// (only in process: values stream through the host).
+    fn blobstore(&self) -> Option<&dyn blobstore::Blobstore> {
         None
     }
 

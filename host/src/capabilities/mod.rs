@@ -3,12 +3,14 @@
 //!
 //! - [`keyvalue`]: `wasi:keyvalue` store, atomics and batch, routed by link.
 //! - [`logging`]: `wasi:logging` into the host's log.
+//! - [`blobstore`]: `wasi:blobstore` through a linked provider on this host, streamed.
 //! - [`bus`]: `wasmcloud:bus/lattice` (1.0.0, 2.0.0): link names chosen at run time.
 //! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
 //! - [`messaging`]: `wasmcloud:messaging/consumer`, routed by link.
 //! - [`outbound`]: `wasi:http/outgoing-handler` through a linked http-client.
 //! - [`route`]: the provider behind a capability link, local first.
 
+pub mod blobstore;
 pub mod bus;
 pub mod config;
 pub mod keyvalue;

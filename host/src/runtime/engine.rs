@@ -153,6 +153,8 @@ impl Flavor {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+        crate::capabilities::blobstore::add_to_linker(&mut linker, StoreState::blob_view)
+            .map_err(engine_error)?;
         crate::capabilities::add_to_linker(&mut linker, |state: &mut StoreState| &mut state.caps)
             .map_err(engine_error)?;
         let cache = CompileCache::new(&engine, config.cache_dir.as_deref());

@@ -52,6 +52,14 @@ impl StoreState {
     }
 }
 
+impl StoreState {
+    /// What `wasi:blobstore` calls see: the capabilities and the WASI
+    /// table its streams share with `wasi:io`.
+    pub(crate) fn blob_view(&mut self) -> crate::capabilities::blobstore::BlobView<'_> {
+        self.caps.blob_view(&mut self.table)
+    }
+}
+
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -29,6 +29,7 @@ fn the_examples_are_valid() -> anyhow::Result<()> {
         ("kv-counter.yaml", "kv-counter", 3),
         ("outbound.yaml", "outbound", 3),
         ("echo-messaging.yaml", "echo-messaging", 2),
+        ("blobstore.yaml", "blobstore", 3),
     ] {
         let file = workspace_root().join("examples").join(name);
         let out = validate(&file, false)?;

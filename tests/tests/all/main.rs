@@ -6,6 +6,7 @@ mod app_validate;
 mod artifacts;
 mod auth;
 mod bench_smoke;
+mod blobstore;
 mod calls;
 mod claims;
 mod cluster;

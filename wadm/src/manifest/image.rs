@@ -7,6 +7,7 @@ pub const BUILTIN_PROVIDERS: &[&str] = &[
     "http-server",
     "http-client",
     "messaging-nats",
+    "blobstore-fs",
     "keyvalue-sled",
     "keyvalue-nats",
 ];
