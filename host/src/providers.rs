@@ -29,6 +29,9 @@ pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
         trellis_provider_blobstore_fs::BUILTIN_NAME => Ok(Arc::new(
             trellis_provider_blobstore_fs::FsBlobProvider::new(),
         )),
+        trellis_provider_blobstore_nats::BUILTIN_NAME => Ok(Arc::new(
+            trellis_provider_blobstore_nats::NatsBlobProvider::new(),
+        )),
         trellis_provider_messaging_nats::BUILTIN_NAME => Ok(Arc::new(
             trellis_provider_messaging_nats::NatsMessagingProvider::new(),
         )),
@@ -38,6 +41,7 @@ pub fn builtin(image: &str) -> Result<Arc<dyn Provider>, String> {
         other => Err(format!(
             "unknown builtin provider `{other}`; available: builtin://http-server, \
              builtin://http-client, builtin://messaging-nats, builtin://blobstore-fs, \
+             builtin://blobstore-nats, \
              builtin://keyvalue-sled, \
              builtin://keyvalue-nats"
         )),

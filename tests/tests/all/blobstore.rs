@@ -1,7 +1,8 @@
-//! `wasi:blobstore` through builtin://blobstore-fs: every operation against
-//! real files, names that would leave their container refused, and a
-//! 1 GiB object written and read back through a component while the
-//! host's memory stays flat.
+//! `wasi:blobstore` through builtin://blobstore-fs (real files) and
+//! builtin://blobstore-nats (JetStream object stores): every operation,
+//! names that would leave their container refused, and a 1 GiB object
+//! written and read back through a component while the host's memory
+//! stays flat.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,23 +12,23 @@ use trellis_tests::{http_get, http_request, wait_for_http};
 
 use crate::fixture::{Lattice, ROUTE_READY};
 
-/// `blob_store.wasm` as `blobby` on host a, linked to a blobstore-fs
-/// provider on a whose root is `root`; returns the component's URL.
-async fn blobby(lattice: &Lattice, root: &std::path::Path) -> anyhow::Result<String> {
+/// `blob_store.wasm` as `blobby` on host a, linked to a blobstore
+/// provider on a: blobstore-fs with its root at `root`, or blobstore-nats
+/// without one; returns the component's URL.
+async fn blobby(lattice: &Lattice, root: Option<&std::path::Path>) -> anyhow::Result<String> {
     let cli = &lattice.cli;
-    let root = format!("root={}", root.display());
-    cli.run(&["config", "put", "blob-root", &root])?.ok()?;
-    cli.run(&[
-        "start",
-        "provider",
-        "builtin://blobstore-fs",
-        "blobs",
-        "--host",
-        lattice.a.id(),
-        "--config",
-        "blob-root",
-    ])?
-    .ok()?;
+    let mut start = vec!["start", "provider"];
+    let config;
+    match root {
+        Some(root) => {
+            config = format!("root={}", root.display());
+            cli.run(&["config", "put", "blob-root", &config])?.ok()?;
+            start.extend_from_slice(&["builtin://blobstore-fs", "blobs", "--config", "blob-root"]);
+        }
+        None => start.extend_from_slice(&["builtin://blobstore-nats", "blobs"]),
+    }
+    start.extend_from_slice(&["--host", lattice.a.id()]);
+    cli.run(&start)?.ok()?;
     lattice.start_component("blob_store", "blobby", &lattice.a, 4)?;
     cli.run(&[
         "link",
@@ -54,11 +55,10 @@ async fn call(method: &str, url: &str, body: &[u8]) -> anyhow::Result<(u16, Stri
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyhow::Result<()> {
-    let lattice = Lattice::start("blobfs", &[])?;
-    let root = tempfile::tempdir()?;
-    let url = blobby(&lattice, root.path()).await?;
+/// Every operation through the component; `root` is blobstore-fs' root,
+/// checked on disk too.
+async fn exercise(url: &str, root: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let on_disk = |path: &str| root.map(|r| r.join(path));
 
     assert_eq!(
         call("PUT", &format!("{url}/c/photos"), b"").await?,
@@ -71,8 +71,9 @@ async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyh
         (201, "4".into())
     );
     // On disk, where the container's folder says.
-    let file = root.path().join("photos/2026/cat.txt");
-    assert_eq!(std::fs::read(&file)?, b"meow");
+    if let Some(file) = on_disk("photos/2026/cat.txt") {
+        assert_eq!(std::fs::read(&file)?, b"meow");
+    }
     assert_eq!(
         call("GET", &format!("{url}/o/photos/2026/cat.txt"), b"").await?,
         (200, "meow".into())
@@ -105,10 +106,9 @@ async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyh
         call("GET", &format!("{url}/list/photos"), b"").await?,
         (200, "2026/cat.txt\nmoved.txt".into())
     );
-    assert_eq!(
-        std::fs::read(root.path().join("photos/moved.txt"))?,
-        b"meow"
-    );
+    if let Some(file) = on_disk("photos/moved.txt") {
+        assert_eq!(std::fs::read(&file)?, b"meow");
+    }
     assert_eq!(
         call("DELETE", &format!("{url}/o/photos/moved.txt"), b"")
             .await?
@@ -119,7 +119,7 @@ async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyh
         call("GET", &format!("{url}/has/photos/moved.txt"), b"").await?,
         (404, "no".into())
     );
-    assert!(!root.path().join("photos/moved.txt").exists());
+    assert!(on_disk("photos/moved.txt").is_none_or(|f| !f.exists()));
 
     // Names that would leave the container (or the root) are refused
     // before any path is built; nothing appears outside.
@@ -139,15 +139,10 @@ async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyh
         status >= 400 && body.contains("may not be `.` or `..` or contain `/`"),
         "{body}"
     );
-    assert!(!root.path().join("escaped.txt").exists());
-    assert!(
-        !root
-            .path()
-            .parent()
-            .unwrap_or(root.path())
-            .join("escaped.txt")
-            .exists()
-    );
+    if let Some(root) = root {
+        assert!(!root.join("escaped.txt").exists());
+        assert!(!root.parent().unwrap_or(root).join("escaped.txt").exists());
+    }
 
     assert_eq!(
         call("POST", &format!("{url}/clear/photos"), b"").await?.0,
@@ -161,9 +156,31 @@ async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyh
         call("DELETE", &format!("{url}/c/photos"), b"").await?.0,
         204
     );
-    assert!(!root.path().join("photos").exists());
+    assert!(on_disk("photos").is_none_or(|f| !f.exists()));
     let (status, _, _) = http_get(&format!("{url}/c/photos")).await?;
     assert_eq!(status, 404);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobstore_fs_stores_lists_copies_moves_and_deletes_real_files() -> anyhow::Result<()> {
+    let lattice = Lattice::start("blobfs", &[])?;
+    let root = tempfile::tempdir()?;
+    let url = blobby(&lattice, Some(root.path())).await?;
+    exercise(&url, Some(root.path())).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobstore_nats_keeps_the_same_contract_in_jetstream() -> anyhow::Result<()> {
+    let lattice = Lattice::start("blobnats", &[])?;
+    let url = blobby(&lattice, None).await?;
+    exercise(&url, None).await?;
+    // A container is a JetStream object store bucket under the blob_
+    // prefix, out of the lattice's own buckets' way.
+    let (status, _) = call("PUT", &format!("{url}/c/kept"), b"").await?;
+    assert_eq!(status, 201);
+    let js = async_nats::jetstream::new(lattice.nats_client().await?);
+    assert!(js.get_object_store("blob_kept").await.is_ok());
     Ok(())
 }
 
@@ -188,12 +205,12 @@ fn expected_sum(n: u64) -> u64 {
     per_period.wrapping_mul(whole).wrapping_add(rest)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_1_gib_object_streams_through_with_flat_host_memory() -> anyhow::Result<()> {
+/// Writes and reads back a 1 GiB object through the component, watching
+/// host a's resident memory.
+async fn one_gib(prefix: &str, root: Option<&std::path::Path>) -> anyhow::Result<()> {
     const SIZE: u64 = 1 << 30;
-    let lattice = Lattice::start_with("blobbig", &["--max-execution-ms", "120000"], &[])?;
-    let root = tempfile::tempdir()?;
-    let url = blobby(&lattice, root.path()).await?;
+    let lattice = Lattice::start_with(prefix, &["--max-execution-ms", "300000"], &[])?;
+    let url = blobby(&lattice, root).await?;
     assert_eq!(call("PUT", &format!("{url}/c/big"), b"").await?.0, 201);
     // Warm the instance path once, then watch host a's resident memory.
     assert_eq!(
@@ -214,15 +231,31 @@ async fn a_1_gib_object_streams_through_with_flat_host_memory() -> anyhow::Resul
     });
     let written = call("POST", &format!("{url}/gen/big/huge?size={SIZE}"), b"").await?;
     assert_eq!(written, (201, SIZE.to_string()));
-    assert_eq!(std::fs::metadata(root.path().join("big/huge"))?.len(), SIZE);
+    if let Some(root) = root {
+        assert_eq!(std::fs::metadata(root.join("big/huge"))?.len(), SIZE);
+    }
+    let after_write = peak.load(Ordering::Relaxed).saturating_sub(before);
     let sum = call("GET", &format!("{url}/sum/big/huge"), b"").await?;
     watcher.abort();
     assert_eq!(sum, (200, format!("{SIZE} {}", expected_sum(SIZE))));
     let grew = peak.load(Ordering::Relaxed).saturating_sub(before);
     eprintln!(
-        "host RSS grew by {} MiB while 1 GiB went through",
-        grew >> 20
+        "{prefix}: host RSS grew by {} MiB while 1 GiB went through ({} MiB by the write)",
+        grew >> 20,
+        after_write >> 20
     );
     assert!(grew < 64 << 20, "host RSS grew by {} MiB", grew >> 20);
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_gib_object_streams_through_blobstore_fs_with_flat_host_memory() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    one_gib("blobbigfs", Some(root.path())).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_gib_object_streams_through_blobstore_nats_with_flat_host_memory() -> anyhow::Result<()>
+{
+    one_gib("blobbignats", None).await
 }

@@ -8,6 +8,7 @@ pub const BUILTIN_PROVIDERS: &[&str] = &[
     "http-client",
     "messaging-nats",
     "blobstore-fs",
+    "blobstore-nats",
     "keyvalue-sled",
     "keyvalue-nats",
 ];
