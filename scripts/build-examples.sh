@@ -9,6 +9,7 @@
 # built unmodified from their upstream source with cargo:
 #   keyvalue-counter  wasmcloud-component (crates.io) -> target/examples/wasmcloud_keyvalue_counter.wasm
 #   echo-messaging    wit-bindgen 0.43 (crates.io)     -> target/examples/wasmcloud_echo_messaging.wasm
+#   http-blobstore    wit-bindgen 0.43 (crates.io)     -> target/examples/wasmcloud_http_blobstore.wasm
 # (The Rust wit-bindgen one is actors/hello-http, built by build-actors.sh.)
 # A component is rebuilt only when its inputs changed. A toolchain that
 # cannot be installed (no Python/pip, no Node.js/npm, no registry) is not
@@ -158,3 +159,4 @@ build_spin spin5
 build_spin spin7
 build_wasmcloud keyvalue-counter http-keyvalue-counter
 build_wasmcloud echo-messaging echo-messaging
+build_wasmcloud http-blobstore http-blobstore

@@ -30,6 +30,7 @@ fn the_examples_are_valid() -> anyhow::Result<()> {
         ("outbound.yaml", "outbound", 3),
         ("echo-messaging.yaml", "echo-messaging", 2),
         ("blobstore.yaml", "blobstore", 3),
+        ("http-blobstore.yaml", "http-blobstore", 3),
     ] {
         let file = workspace_root().join("examples").join(name);
         let out = validate(&file, false)?;
@@ -65,7 +66,7 @@ spec:
         - { type: spreadscaler, properties: { instances: 1, spread: [ { name: a, weight: 0 } ] } }
     - name: http
       type: capability
-      properties: { image: builtin://http-client }
+      properties: { image: builtin://http-clinet }
       traits:
         - type: link
           properties:

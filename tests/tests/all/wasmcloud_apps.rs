@@ -162,3 +162,80 @@ async fn wasmclouds_echo_messaging_answers_through_messaging_nats() -> anyhow::R
     }
     Ok(())
 }
+
+/// wasmCloud's http-blobstore runs its tour of wasi:blobstore (create,
+/// write, read, partial read, copy, move, list, delete, clear) against
+/// builtin://blobstore-fs, linked as its manifest links it (the
+/// `blobstore` interface, `root` in the link's config), and every step
+/// succeeds; the files it leaves are on disk.
+#[tokio::test(flavor = "multi_thread")]
+async fn wasmclouds_http_blobstore_passes_its_own_tour_on_blobstore_fs() -> anyhow::Result<()> {
+    let Some(wasm) = wasmcloud_example("http-blobstore")? else {
+        return Ok(());
+    };
+    let lattice = Lattice::start("wcblob", &[])?;
+    let cli = &lattice.cli;
+    let root = tempfile::tempdir()?;
+    let image = format!("file://{}", wasm.display());
+    cli.run(&[
+        "start",
+        "component",
+        &image,
+        "blobby",
+        "--host",
+        lattice.a.id(),
+    ])?
+    .ok()?;
+    let provider = ["start", "provider", "builtin://blobstore-fs", "fs"];
+    let mut provider = provider.to_vec();
+    provider.extend_from_slice(&["--host", lattice.a.id()]);
+    cli.run(&provider)?.ok()?;
+    let root_config = format!("root={}", root.path().display());
+    cli.run(&["config", "put", "blob-root", &root_config])?
+        .ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        "blobby",
+        "fs",
+        "wasi",
+        "blobstore",
+        "--interface",
+        "blobstore",
+        "--target-config",
+        "blob-root",
+    ])?
+    .ok()?;
+    let url = lattice.route("blobby")?;
+    let (status, _, body) = wait_for_http(&format!("{url}/"), 200, ROUTE_READY).await?;
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_slice(&body)?;
+    for ops in ["container_ops", "blob_ops"] {
+        let entries = report[ops].as_object().context("an object of operations")?;
+        for (name, entry) in entries {
+            assert_eq!(entry["success"], true, "{ops}.{name}: {entry}");
+        }
+    }
+    assert_eq!(
+        report["blob_ops"]["read_blob"]["message"],
+        "Read water from ying: Content of water"
+    );
+    assert_eq!(
+        report["blob_ops"]["list_objects"]["message"],
+        "Objects in yang: [\"fire\", \"water\"]"
+    );
+    assert_eq!(
+        report["container_ops"]["create_container"]["message"],
+        "Created yang"
+    );
+    // What the tour leaves behind, on disk: yang holds fire, ying is empty.
+    assert!(root.path().join("yang/fire").is_file());
+    assert!(!root.path().join("yang/water").exists());
+    assert!(!root.path().join("ying/water").exists());
+    // A second tour finds yang already there, and says so.
+    let (_, _, body) = http_get(&format!("{url}/")).await?;
+    let again: serde_json::Value = serde_json::from_slice(&body)?;
+    assert_eq!(again["container_ops"]["create_container"]["success"], false);
+    assert_eq!(again["blob_ops"]["read_blob"]["success"], true);
+    Ok(())
+}
