@@ -218,3 +218,64 @@ async fn stream_messages_survive_a_kill_9_of_a_handling_host() -> anyhow::Result
     }
     Ok(())
 }
+
+/// With `cluster_uris`, a link's messages travel on the app's own NATS:
+/// the provider subscribes there, the component's publish goes there, and
+/// the lattice's subjects are no longer the component's concern.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_with_cluster_uris_uses_the_apps_own_nats() -> anyhow::Result<()> {
+    let app_nats = trellis_tests::NatsServer::start()?;
+    let lattice = Lattice::start("msgown", &[])?;
+    let own = format!("cluster_uris={}", app_nats.url());
+    let cli = &lattice.cli;
+    cli.run(&[
+        "start",
+        "provider",
+        "builtin://messaging-nats",
+        PROVIDER,
+        "--host",
+        lattice.a.id(),
+    ])?
+    .ok()?;
+    lattice.start_component("messaging_relay", "relay", &lattice.a, 4)?;
+    cli.run(&["config", "put", "own-subs", "subscriptions=orders.>", &own])?
+        .ok()?;
+    cli.run(&["config", "put", "own-nats", &own])?.ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        PROVIDER,
+        "relay",
+        "wasmcloud",
+        "messaging",
+        "--interface",
+        "handler",
+        "--source-config",
+        "own-subs",
+    ])?
+    .ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        "relay",
+        PROVIDER,
+        "wasmcloud",
+        "messaging",
+        "--interface",
+        "consumer",
+        "--target-config",
+        "own-nats",
+    ])?
+    .ok()?;
+    let app = async_nats::connect(app_nats.url()).await?;
+    let reply = app.request("orders.new", "o-1".into()).await?;
+    assert_eq!(reply.payload.as_ref(), b"handled:o-1");
+    // Nobody subscribes to orders.> on the lattice's NATS.
+    let lattice_nats = lattice.nats_client().await?;
+    let err = lattice_nats
+        .request("orders.new", "o-2".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+    Ok(())
+}
