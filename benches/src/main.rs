@@ -7,11 +7,15 @@
 //! `--concurrency LIST` (the http and mesh rows' concurrencies, default
 //! 1,16,64),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
-//! `--rows http,languages,mesh,cold,capability,density,orchestration`
+//! `--rows http,languages,mesh,messaging,cold,capability,density,orchestration`
 //! (default all; the smoke run does http and cold). The http rows also
 //! measure nginx (`return 200`) when it is installed, as the HTTP-stack
 //! reference; the mesh rows measure component-to-component calls at the
-//! same concurrencies as the http rows.
+//! same concurrencies as the http rows; the messaging rows measure NATS
+//! messages handled by a component through `builtin://messaging-nats` (one
+//! host) against a bare NATS responder, at concurrency 16 (throughput) and
+//! 1 (latency), printed after the table and kept under `messaging` in the
+//! JSON.
 
 mod capability;
 mod cold_start;
@@ -19,6 +23,7 @@ mod density;
 mod languages;
 mod load;
 mod mesh;
+mod messaging;
 mod nginx;
 mod orchestration;
 mod report;
@@ -45,6 +50,7 @@ const ROWS: &[&str] = &[
     "http",
     "languages",
     "mesh",
+    "messaging",
     "cold",
     "capability",
     "density",
@@ -182,6 +188,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let messaging = if want("messaging") {
+        Some(messaging::measure(&lattice, warmup, s.measure).await?)
+    } else {
+        None
+    };
     let cold = if want("cold") {
         cold_start::measure(&lattice, if s.smoke { 2 } else { 20 }).await?
     } else {
@@ -216,10 +227,17 @@ async fn main() -> anyhow::Result<()> {
         orchestration,
     };
     print!("{}", results.table());
+    let mut json = serde_json::to_value(&results)?;
+    if let Some(m) = &messaging {
+        print!("{}", m.table());
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("messaging".into(), serde_json::to_value(m)?);
+        }
+    }
     if let Some(dir) = s.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&s.out, serde_json::to_vec_pretty(&results)?)?;
+    std::fs::write(&s.out, serde_json::to_vec_pretty(&json)?)?;
     eprintln!("results: {}", s.out.display());
     let _ = std::fs::remove_dir_all(&data);
     Ok(())

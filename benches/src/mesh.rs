@@ -229,7 +229,7 @@ async fn chain(lattice: &Lattice, side: &str, hosts: [&Host; 3]) -> anyhow::Resu
 }
 
 /// Connects to NATS, bounded.
-async fn connect(url: &str) -> anyhow::Result<Client> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<Client> {
     let options = async_nats::ConnectOptions::new().connection_timeout(REQUEST_TIMEOUT);
     tokio::time::timeout(REQUEST_TIMEOUT, options.connect(url))
         .await
@@ -238,7 +238,7 @@ async fn connect(url: &str) -> anyhow::Result<Client> {
 }
 
 /// Flushes `client`, bounded.
-async fn flush(client: &Client) -> anyhow::Result<()> {
+pub(crate) async fn flush(client: &Client) -> anyhow::Result<()> {
     tokio::time::timeout(REQUEST_TIMEOUT, client.flush())
         .await
         .context("NATS flush timed out")?
@@ -298,7 +298,7 @@ async fn capture(
 }
 
 /// Aborts a task when dropped (the responder outlives no measurement).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
