@@ -138,13 +138,18 @@ async fn http_to_a_to_b_across_three_hosts_under_load_and_with_8_mib_each_way() 
     // body both ways. 64 MiB also passes (with `--max-call-mib 64`) but
     // takes tens of seconds: see docs/actors.md, "Large values".
     const SIZE: usize = 8 << 20;
-    let lattice = Lattice::start("chain", &[])?;
+    // This test is about integrity, not speed: 8 MiB each way costs each
+    // hop seconds of value conversion, which under a loaded CI machine
+    // crossed the default 10 s execution limit.
+    let slow = ["--max-execution-ms", "60000"];
+    let lattice = Lattice::start_with("chain", &slow, &slow)?;
     let c = Host::spawn(
         &lattice.nats,
         HostOpts {
             lattice: lattice.name.clone(),
             name: "c".into(),
             heartbeat_ms: Some(500),
+            extra_args: slow.iter().map(|s| s.to_string()).collect(),
             ..HostOpts::default()
         },
     )?;
