@@ -45,14 +45,16 @@ done
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set -o pipefail
-# The 1 GiB blob runs write and read gigabytes of disk and JetStream: beside
-# other tests they starve timing-bound ones (a rollout, a deadline), so a
-# whole run keeps them apart and runs them one at a time afterwards.
-alone=(--skip a_1_gib_object)
+# The 1 GiB blob runs write and read gigabytes of disk and JetStream, and
+# beside the CPU-heavy tests of this suite the staged-rollout test saw its
+# listeners unreachable for a moment (twice in CI, never alone; the cause
+# is not found yet): a whole run keeps these apart and runs them one at a
+# time afterwards.
+alone=(--skip a_1_gib_object --skip rollout::)
 if [ "${#test_args[@]}" -ne 0 ]; then alone=(); fi
 cargo test "${scope[@]}" "${cargo_args[@]}" -- --test-threads=2 "${alone[@]}" "${test_args[@]}" 2>&1 | tee "$log"
 if [ "${#alone[@]}" -ne 0 ]; then
-    cargo test -p trellis-tests --test all "${cargo_args[@]}" -- --test-threads=1 a_1_gib_object 2>&1 | tee -a "$log"
+    cargo test -p trellis-tests --test all "${cargo_args[@]}" -- --test-threads=1 a_1_gib_object rollout:: 2>&1 | tee -a "$log"
 fi
 passed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
