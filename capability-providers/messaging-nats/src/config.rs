@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use trellis_protocol::messaging::check_subject;
+use trellis_protocol::messaging::{check_subject, lattice_safe};
 
 /// Config keys of messaging links (wasmCloud's names where it has them).
 pub mod keys {
@@ -176,24 +176,6 @@ pub fn handler(
     })
 }
 
-/// On the lattice's own connection, a component must not reach the
-/// lattice's control plane, JetStream API or system account: those
-/// subjects (and wildcards that would match them) are refused.
-pub fn lattice_safe(subject: &str, subscribing: bool) -> Result<(), String> {
-    let first = subject.split('.').next().unwrap_or_default();
-    let forbidden = first == trellis_protocol::subject::PREFIX
-        || first.starts_with('$')
-        || (subscribing && (first == "*" || first == ">" || first == "_INBOX"));
-    if forbidden {
-        return Err(format!(
-            "`{subject}` reaches the lattice's own subjects ({}.*, $JS, $KV, $SYS, inboxes); \
-             use a subject prefix of your app, or give the link its own NATS with cluster_uris",
-            trellis_protocol::subject::PREFIX
-        ));
-    }
-    Ok(())
-}
-
 fn number(
     config: &BTreeMap<String, String>,
     key: &str,
@@ -250,8 +232,11 @@ mod tests {
             ("cluster_uris", "nats://10.0.0.1:4222"),
         ]);
         assert!(handler(&own, "q").is_ok());
-        assert!(lattice_safe("trellis.default.ctl.host.stop", false).is_err());
-        assert!(lattice_safe("_INBOX.abc", false).is_ok());
+        assert!(
+            trellis_protocol::messaging::lattice_safe("trellis.default.ctl.host.stop", false)
+                .is_err()
+        );
+        assert!(trellis_protocol::messaging::lattice_safe("_INBOX.abc", false).is_ok());
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl NatsMessagingProvider {
 fn check_outgoing(client: &Client, subject: &str) -> Result<(), String> {
     check_subject(subject, false)?;
     if client.lattice {
-        config::lattice_safe(subject, false)?;
+        trellis_protocol::messaging::lattice_safe(subject, false)?;
     }
     Ok(())
 }

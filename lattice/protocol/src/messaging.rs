@@ -117,6 +117,25 @@ pub fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// On the lattice's own connection, a component must not reach the
+/// lattice's control plane, JetStream API or system account: those
+/// subjects (and, when `subscribing`, wildcards that would match them)
+/// are refused.
+pub fn lattice_safe(subject: &str, subscribing: bool) -> Result<(), String> {
+    let first = subject.split('.').next().unwrap_or_default();
+    let forbidden = first == crate::subject::PREFIX
+        || first.starts_with('$')
+        || (subscribing && (first == "*" || first == ">" || first == "_INBOX"));
+    if forbidden {
+        return Err(format!(
+            "`{subject}` reaches the lattice's own subjects ({}.*, $JS, $KV, $SYS, inboxes); \
+             use a subject prefix of your app, or give the link its own NATS with cluster_uris",
+            crate::subject::PREFIX
+        ));
+    }
+    Ok(())
+}
+
 /// The one argument of `handle-message`, as call values.
 pub fn handle_message_args(msg: BrokerMessage) -> Values {
     let mut nodes = vec![
