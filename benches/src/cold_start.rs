@@ -158,6 +158,7 @@ pub async fn scale_component(
         max,
         config: Vec::new(),
         annotations: Default::default(),
+        secrets: Vec::new(),
     };
     client
         .control::<_, serde_json::Value>(

@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     with: {
         "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
+        "wasmcloud:secrets/store.secret": crate::capabilities::secrets::SecretHandle,
         "wasmcloud:bus/lattice@1.0.0.call-target-interface": crate::capabilities::bus::CallTarget,
         "wasmcloud:bus/lattice@2.0.0.call-target-interface": crate::capabilities::bus::CallTarget,
         // Blob values stream through wasi:io: the same stream resources as

@@ -47,6 +47,9 @@ pub struct HostConfig {
     /// How long a host with a `site` waits for the lattice's JetStream at
     /// start before it starts offline (and bound of each later attempt).
     pub jetstream_wait: Duration,
+    /// The lattice's secrets key; without one, components and links that
+    /// name secrets get an error saying so.
+    pub secrets_key: Option<trellis_lattice::secrets::SecretsKey>,
 }
 
 impl Default for HostConfig {
@@ -66,6 +69,7 @@ impl Default for HostConfig {
             site: None,
             state_file: None,
             jetstream_wait: Duration::from_secs(3),
+            secrets_key: None,
         }
     }
 }

@@ -30,7 +30,16 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
         }
         match notice {
             Notice::Put => {
-                let result = p.provider.link_put(ctx.links.context(link)).await;
+                let result = match crate::capabilities::secrets::link_with_secrets(
+                    &ctx.lattice,
+                    ctx.config.secrets_key.as_ref(),
+                    ctx.links.context(link),
+                )
+                .await
+                {
+                    Ok(with_secrets) => p.provider.link_put(with_secrets).await,
+                    Err(e) => Err(e),
+                };
                 ctx.link_outcomes.put(id, link.key(), &result);
             }
             Notice::Deleted => {
@@ -108,7 +117,15 @@ pub(crate) fn spawn_retries(ctx: Arc<HostContext>) -> tokio::task::JoinHandle<()
                 // A provider that stopped (or runs as its own process, which
                 // retries itself) has nothing to retry here.
                 let p = ctx.providers.get(&id).filter(|p| !p.external)?;
-                Some(p.provider.link_put(link).await)
+                let key = ctx.config.secrets_key.as_ref();
+                Some(
+                    match crate::capabilities::secrets::link_with_secrets(&ctx.lattice, key, link)
+                        .await
+                    {
+                        Ok(link) => p.provider.link_put(link).await,
+                        Err(e) => Err(e),
+                    },
+                )
             }
         },
     )

@@ -45,6 +45,8 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                     .collect::<anyhow::Result<_>>()?,
                 source_config: configs(&source_config)?,
                 target_config: configs(&target_config)?,
+                source_secrets: Vec::new(),
+                target_secrets: Vec::new(),
                 annotations: Default::default(),
             };
             let lattice = connect(global).await?;

@@ -95,6 +95,7 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 max,
                 config,
                 annotations: Default::default(),
+                secrets: Vec::new(),
             };
             let started: Option<ComponentDescription> = lattice
                 .control(ControlVerb::ComponentScale(host.clone()), &request, None)
@@ -203,6 +204,7 @@ async fn scale_on_hosts(
             max,
             config: Vec::new(),
             annotations: Default::default(),
+            secrets: Vec::new(),
         };
         lattice
             .control::<_, serde_json::Value>(

@@ -8,6 +8,7 @@
 //! - [`config`]: `wasi:config` (0.2.0-rc.1 and both 0.2.0-draft shapes).
 //! - [`messaging`]: `wasmcloud:messaging/consumer`, routed by link.
 //! - [`outbound`]: `wasi:http/outgoing-handler` through a linked http-client.
+//! - [`secrets`]: `wasmcloud:secrets` (store, reveal): the secrets a component was given.
 //! - [`route`]: the provider behind a capability link, local first.
 
 pub mod blobstore;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod messaging;
 pub mod outbound;
 pub mod route;
+pub mod secrets;
 
 use std::sync::Arc;
 
@@ -43,6 +45,8 @@ pub struct ComponentCaps {
     pub calls: Arc<CallRouter>,
     /// Where outgoing HTTP requests go.
     pub outbound: Arc<outbound::OutboundRouter>,
+    /// The secrets the component may read.
+    pub secrets: Arc<secrets::ComponentSecrets>,
 }
 
 /// Adds every capability interface to a linker.
@@ -62,6 +66,8 @@ pub fn add_to_linker<T: Send + 'static>(
     crate::bindings::wasmcloud::bus2_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
     crate::bindings::wasmcloud::messaging::types::add_to_linker::<T, HasCaps>(linker, get)?;
     crate::bindings::wasmcloud::messaging::consumer::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::secrets::store::add_to_linker::<T, HasCaps>(linker, get)?;
+    crate::bindings::wasmcloud::secrets::reveal::add_to_linker::<T, HasCaps>(linker, get)?;
     Ok(())
 }
 

@@ -104,6 +104,11 @@ async fn start(
         providers: ctx.provider_calls.clone(),
         calls: ctx.calls.clone(),
         outbound: ctx.outbound.clone(),
+        secrets: Arc::new(crate::capabilities::secrets::ComponentSecrets::new(
+            ctx.lattice.clone(),
+            ctx.config.secrets_key.clone(),
+            request.secrets.clone(),
+        )),
     });
     let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
     let task = crate::serving::serve(ctx, id).await?;

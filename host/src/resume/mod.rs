@@ -142,6 +142,7 @@ impl Keeper {
                 max: d.max,
                 config: d.config,
                 annotations: d.annotations,
+                secrets: Vec::new(),
             });
         }
         components.sort_by(|a, b| a.component_id.cmp(&b.component_id));

@@ -12,6 +12,7 @@
 //!   object store.
 //! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
 //! - [`buckets`]: get-or-create of every bucket with its replica count.
+//! - [`secrets`]: the secret store, values sealed under an operator's key.
 
 pub mod body;
 pub mod buckets;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod keyvalue;
 pub mod messaging;
 pub mod rpc;
+pub mod secrets;
 pub mod store;
 pub mod wadm;
 

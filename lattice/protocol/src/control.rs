@@ -170,6 +170,10 @@ pub struct ScaleComponentRequest {
     /// Annotations (wadm marks its own workloads here).
     #[serde(default)]
     pub annotations: Annotations,
+    /// Secrets the component may read through `wasmcloud:secrets`
+    /// (references only; the host fetches and decrypts the values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::secret::SecretRef>,
 }
 
 impl ScaleComponentRequest {
@@ -177,6 +181,7 @@ impl ScaleComponentRequest {
     pub fn check_limits(&self) -> Result<(), LimitError> {
         limits::check_image(&self.image)?;
         limits::check_config_names("config", &self.config)?;
+        crate::secret::check_refs("secrets", &self.secrets)?;
         limits::check_annotations(&self.annotations)
     }
 }

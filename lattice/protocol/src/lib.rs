@@ -16,6 +16,7 @@
 //! - [`call`]: calls of any exported function (arguments, results, bounds).
 //! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
 //! - [`messaging`]: `wasmcloud:messaging` calls and messages.
+//! - [`secret`]: references to stored secrets (never their values).
 //! - [`wadm`]: the wadm API, app versions and app status.
 
 pub mod call;
@@ -29,6 +30,7 @@ pub mod keyvalue;
 pub mod limits;
 pub mod link;
 pub mod messaging;
+pub mod secret;
 pub mod subject;
 pub mod value;
 pub mod wadm;

@@ -305,6 +305,8 @@ pub fn check_link(link: &Link) -> Result<(), LimitError> {
     )?;
     check_config_names("source_config", &link.source_config)?;
     check_config_names("target_config", &link.target_config)?;
+    crate::secret::check_refs("source_secrets", &link.source_secrets)?;
+    crate::secret::check_refs("target_secrets", &link.target_secrets)?;
     check_annotations(&link.annotations)
 }
 

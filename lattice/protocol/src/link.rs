@@ -169,6 +169,13 @@ pub struct Link {
     /// Named configs the target uses for this link.
     #[serde(default)]
     pub target_config: Vec<ConfigName>,
+    /// Secrets the source side gets with its link config (references;
+    /// the host merges the values in for a provider, by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_secrets: Vec<crate::secret::SecretRef>,
+    /// Secrets the target side gets with its link config.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_secrets: Vec<crate::secret::SecretRef>,
     /// Who put the link (wadm marks the links of its apps here).
     #[serde(default, skip_serializing_if = "Annotations::is_empty")]
     pub annotations: Annotations,

@@ -380,6 +380,8 @@ impl Desired {
                     .collect::<Result<_, _>>()?,
                 source_config: names(source_config)?,
                 target_config: names(&p.target.config)?,
+                source_secrets: Vec::new(),
+                target_secrets: Vec::new(),
                 annotations: link_annotations(&app.name),
             })
         })();

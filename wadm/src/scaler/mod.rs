@@ -213,6 +213,7 @@ fn scale_request(
         max,
         config: Vec::new(),
         annotations,
+        secrets: Vec::new(),
     }
 }
 
@@ -241,6 +242,7 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                     max,
                     config: spec.config.clone(),
                     annotations: spec.annotations.clone(),
+                    secrets: Vec::new(),
                 },
             })),
             Some(running) => {

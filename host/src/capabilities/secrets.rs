@@ -1,0 +1,184 @@
+//! `wasmcloud:secrets@0.1.0-draft` (`store`, `reveal`): a component reads
+//! the secrets its scale request lists, by the names listed there, and
+//! nothing else. Values are fetched and decrypted with the host's secrets
+//! key on a name's first `get` and kept for the component's lifetime; a
+//! failed fetch is not kept, so a secret stored later is found then.
+//!
+//! Link secrets reach providers the same way: [`link_with_secrets`]
+//! merges them into the link config a builtin provider receives.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use trellis_lattice::Lattice;
+use trellis_lattice::secrets::{SecretStore, SecretStoreError, SecretValue, SecretsKey};
+use trellis_protocol::ComponentId;
+use trellis_protocol::secret::SecretRef;
+use trellis_provider_sdk::{LinkContext, ProviderError};
+use wasmtime::component::Resource;
+
+use crate::bindings::wasmcloud::secrets::{reveal, store};
+use crate::capabilities::CapabilityView;
+
+/// What the guest gets when this host has no key.
+const NO_KEY: &str = "this host has no secrets key, so it cannot read secrets; start it with `trellis host --secrets-key FILE` (the lattice's key file)";
+
+/// An opened secret in an instance's resource table.
+pub struct SecretHandle {
+    value: SecretValue,
+}
+
+impl fmt::Debug for SecretHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretHandle")
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+/// The secrets one component may read, and those it has read.
+pub struct ComponentSecrets {
+    refs: Vec<SecretRef>,
+    lattice: Lattice,
+    key: Option<SecretsKey>,
+    store: tokio::sync::OnceCell<SecretStore>,
+    opened: tokio::sync::Mutex<HashMap<String, SecretValue>>,
+}
+
+impl fmt::Debug for ComponentSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentSecrets")
+            .field("refs", &self.refs)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentSecrets {
+    /// The secrets `refs` names, read through `lattice` with `key`.
+    pub fn new(lattice: Lattice, key: Option<SecretsKey>, refs: Vec<SecretRef>) -> Self {
+        Self {
+            refs,
+            lattice,
+            key,
+            store: tokio::sync::OnceCell::new(),
+            opened: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn store(&self) -> Result<&SecretStore, SecretStoreError> {
+        self.store
+            .get_or_try_init(|| self.lattice.secret_store(self.key.clone()))
+            .await
+    }
+
+    /// The value of the listed secret `name`, or what to tell the guest.
+    async fn value(
+        &self,
+        id: &ComponentId,
+        name: &str,
+    ) -> Result<SecretValue, store::SecretsError> {
+        let Some(r) = self.refs.iter().find(|r| r.name.as_str() == name) else {
+            return Err(store::SecretsError::NotFound);
+        };
+        if self.key.is_none() {
+            return Err(store::SecretsError::Upstream(NO_KEY.into()));
+        }
+        let mut opened = self.opened.lock().await;
+        if let Some(value) = opened.get(name) {
+            return Ok(value.clone());
+        }
+        let fetched = match self.store().await {
+            Ok(store) => store.resolve(r).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(value) => {
+                opened.insert(name.to_owned(), value.clone());
+                Ok(value)
+            }
+            Err(e) => {
+                tracing::warn!(component = %id, secret = %r.name, key = %r.key, error = %e, "secret not available");
+                Err(match e {
+                    SecretStoreError::Storage(_) => store::SecretsError::Io(e.to_string()),
+                    _ => store::SecretsError::Upstream(e.to_string()),
+                })
+            }
+        }
+    }
+}
+
+impl store::Host for CapabilityView {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<SecretHandle>, store::SecretsError>> {
+        let caps = self.caps.clone();
+        match caps.secrets.value(&caps.component_id, &key).await {
+            Ok(value) => Ok(Ok(self.table.push(SecretHandle { value })?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl store::HostSecret for CapabilityView {
+    async fn drop(&mut self, secret: Resource<SecretHandle>) -> wasmtime::Result<()> {
+        self.table.delete(secret)?;
+        Ok(())
+    }
+}
+
+impl reveal::Host for CapabilityView {
+    async fn reveal(
+        &mut self,
+        secret: Resource<SecretHandle>,
+    ) -> wasmtime::Result<store::SecretValue> {
+        let value = &self.table.get(&secret)?.value;
+        Ok(match value.as_str() {
+            Some(text) => store::SecretValue::String(text.to_owned()),
+            None => store::SecretValue::Bytes(value.as_bytes().to_vec()),
+        })
+    }
+}
+
+/// `link` with its secrets merged into its configs, by name (source
+/// secrets into `source_config`, target secrets into `target_config`;
+/// a secret wins over a config key of the same name). The values exist
+/// only in what the provider receives, never in the lattice in clear.
+pub async fn link_with_secrets(
+    lattice: &Lattice,
+    key: Option<&SecretsKey>,
+    mut link: LinkContext,
+) -> Result<LinkContext, ProviderError> {
+    if link.link.source_secrets.is_empty() && link.link.target_secrets.is_empty() {
+        return Ok(link);
+    }
+    let key = key.ok_or_else(|| {
+        ProviderError::Unavailable(format!(
+            "link {} names secrets, but {NO_KEY}",
+            link.link.key().storage_key()
+        ))
+    })?;
+    let unavailable = |e: SecretStoreError| ProviderError::Unavailable(e.to_string());
+    let store = lattice
+        .secret_store(Some(key.clone()))
+        .await
+        .map_err(unavailable)?;
+    let sides = [
+        (&link.link.source_secrets, &mut link.source_config),
+        (&link.link.target_secrets, &mut link.target_config),
+    ];
+    for (refs, config) in sides {
+        for r in refs {
+            let value = store.resolve(r).await.map_err(unavailable)?;
+            let text = value.as_str().ok_or_else(|| {
+                ProviderError::Config(format!(
+                    "secret {} (key {}) is not UTF-8 text, and link config takes text only",
+                    r.name, r.key
+                ))
+            })?;
+            config.insert(r.name.to_string(), text.to_owned());
+        }
+    }
+    Ok(link)
+}
