@@ -115,6 +115,9 @@ pub enum Command {
     /// Manage links.
     #[command(subcommand)]
     Link(LinkCommand),
+    /// The lattice's secret store: keygen, put, get, del, list.
+    #[command(subcommand)]
+    Secrets(crate::secrets_args::SecretsCommand),
     /// Generate and inspect nkeys (Ed25519) seed files.
     #[command(subcommand)]
     Keys(crate::security_args::KeysCommand),
@@ -198,6 +201,11 @@ pub struct HostFlags {
     /// --leaf-remote`: DATA_DIR/host-state.json].
     #[arg(long)]
     pub state_file: Option<PathBuf>,
+    /// The lattice's secrets key file (`trellis secrets keygen`); without
+    /// one, components and links that name secrets get an error saying so
+    /// [`up`: DATA_DIR/secrets.key, made on the first `up`].
+    #[arg(long, env = "TRELLIS_SECRETS_KEY", value_name = "FILE")]
+    pub secrets_key: Option<PathBuf>,
 }
 
 /// `trellis host`.

@@ -4,6 +4,7 @@ mod app_args;
 mod args;
 mod cmd;
 mod output;
+mod secrets_args;
 mod security_args;
 
 use std::process::ExitCode;

@@ -45,6 +45,11 @@ pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<Hos
             .state_file
             .clone()
             .or_else(|| default_state_file(flags)),
+        secrets_key: flags
+            .secrets_key
+            .as_deref()
+            .map(trellis_lattice::secrets::SecretsKey::read_file)
+            .transpose()?,
         ..HostConfig::default()
     })
 }

@@ -13,6 +13,7 @@ mod keys;
 mod link;
 mod nats_config;
 mod nats_roles;
+mod secrets;
 mod up;
 mod up_state;
 mod wadm;
@@ -74,6 +75,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Call(args) => call::run(&global, args).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
+        Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd),
         Command::Claims(cmd) => claims::run(&global, cmd),
         Command::App(cmd) => app::run(&global, cmd).await,

@@ -172,6 +172,10 @@ async fn serve(
             .state_file
             .get_or_insert_with(|| dir.join("host-state.json"));
     }
+    // Secrets work out of the box: a key made once, kept with the data.
+    if config.secrets_key.is_none() {
+        config.secrets_key = Some(super::secrets::up_key(dir)?);
+    }
     // The dev loop: this host trusts the local dev issuer, with which the
     // CLI signs unsigned local files it deploys here.
     config
