@@ -2,6 +2,8 @@
 # Installs what the Trellis build and tests need beyond a Rust toolchain:
 #   - the wasm32-wasip2 Rust target (actors), rustfmt and clippy (CI)
 #   - nats-server >= NATS_MIN (end-to-end tests)
+#   - docker-registry (CNCF Distribution) and apache2-utils' htpasswd, for
+#     the OCI registry tests (tests/src/registry.rs)
 # Idempotent; works on a fresh Debian machine with Rust via rustup, as root
 # or through sudo.
 #
@@ -201,3 +203,19 @@ case ":$PATH:" in
     *) log "note: $(dirname "$nats_bin") is not on PATH; the test harness finds $nats_bin anyway (scripts/test.sh exports NATS_SERVER_BIN=$nats_bin)" ;;
 esac
 log "nats-server OK: $version ($nats_bin)"
+
+# --- OCI registry for the registry tests --------------------------------------
+# Debian's docker-registry is CNCF Distribution; htpasswd (apache2-utils)
+# writes the bcrypt logins its basic auth reads.
+missing_pkgs=()
+command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing_pkgs+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing_pkgs+=(apache2-utils)
+if [ "${#missing_pkgs[@]}" -eq 0 ]; then
+    log "docker-registry and htpasswd: found"
+elif can_apt; then
+    log "installing ${missing_pkgs[*]} with apt-get"
+    apt_update_once || die "apt-get update failed"
+    apt_get install -y -q "${missing_pkgs[@]}" || die "apt-get install ${missing_pkgs[*]} failed"
+else
+    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd)"
+fi

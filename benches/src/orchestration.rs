@@ -69,7 +69,7 @@ pub async fn measure(hosts: usize, apps: usize) -> anyhow::Result<Orchestration>
              traits: [ {{ type: spreadscaler, properties: {{ instances: 2 }} }} ]\n"
         );
         let put: Option<PutReply> = client
-            .wadm_request(WadmOp::Put, &PutRequest { manifest }, API)
+            .wadm_request(WadmOp::Put, &PutRequest::new(manifest), API)
             .await?;
         let put = put.context("empty put reply")?;
         let request = AppRequest {

@@ -65,6 +65,9 @@ pub struct ValidateArgs {
 pub struct PutArgs {
     /// The manifest (YAML); relative `file://` images start at its folder.
     pub file: PathBuf,
+    /// Registry settings, for OCI images.
+    #[command(flatten)]
+    pub registry: crate::oci_args::RegistryArgs,
 }
 
 /// Waiting for an app to be deployed.
@@ -90,6 +93,9 @@ pub struct DeployArgs {
     /// Waiting.
     #[command(flatten)]
     pub wait: WaitArgs,
+    /// Registry settings, for OCI images.
+    #[command(flatten)]
+    pub registry: crate::oci_args::RegistryArgs,
 }
 
 /// Commands naming one app.

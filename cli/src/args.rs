@@ -102,11 +102,14 @@ pub enum Command {
     /// Replace the image of a running component in place.
     #[command(subcommand)]
     Update(UpdateCommand),
-    /// Store an artifact in the lattice and print its nats:// reference.
-    Push {
-        /// The file (a path or file://PATH).
-        file: String,
-    },
+    /// Store a file in the lattice and print its nats:// reference, or
+    /// (`push REFERENCE FILE`) push a component to an OCI registry.
+    Push(crate::oci_args::PushArgs),
+    /// Pull a component from an OCI registry into a file.
+    Pull(crate::oci_args::PullArgs),
+    /// OCI registry credentials.
+    #[command(subcommand)]
+    Registry(crate::oci_args::RegistryCommand),
     /// Call an exported function of a component, wherever it runs.
     Call(CallArgs),
     /// Manage named config.
@@ -370,10 +373,11 @@ pub struct Placement {
 /// `trellis start ...`.
 #[derive(Debug, Subcommand)]
 pub enum StartCommand {
-    /// Start a component from a file:// or nats:// image.
+    /// Start a component from a file://, nats:// or OCI image.
     Component {
-        /// file://PATH of a wasm32-wasip2 component, or the
-        /// nats://BUCKET/sha256-HEX reference `trellis push` printed.
+        /// file://PATH of a wasm32-wasip2 component, the
+        /// nats://BUCKET/sha256-HEX reference `trellis push` printed, or an
+        /// OCI reference (REGISTRY/REPO:TAG), pulled into the lattice first.
         image: String,
         /// Component id, unique in the lattice.
         id: String,
@@ -386,6 +390,9 @@ pub enum StartCommand {
         /// Named config (repeatable).
         #[arg(long = "config", value_name = "NAME")]
         config: Vec<String>,
+        /// Registry settings, for an OCI image.
+        #[command(flatten)]
+        registry: crate::oci_args::RegistryArgs,
     },
     /// Start a provider: builtin://NAME, or file://PATH of a provider executable.
     Provider {

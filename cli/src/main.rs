@@ -3,6 +3,7 @@
 mod app_args;
 mod args;
 mod cmd;
+mod oci_args;
 mod output;
 mod secrets_args;
 mod security_args;

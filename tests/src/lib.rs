@@ -27,6 +27,7 @@ mod nats;
 mod paths;
 mod process;
 mod proxy;
+mod registry;
 mod sites;
 mod wadm;
 
@@ -44,6 +45,7 @@ pub use paths::{
 };
 pub use process::Process;
 pub use proxy::Proxy;
+pub use registry::{OciRegistry, docker_registry_bin};
 pub use sites::{EdgeSite, UpSite, nats_config};
 pub use wadm::Wadm;
 

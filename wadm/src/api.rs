@@ -9,8 +9,8 @@ use trellis_protocol::AppName;
 use trellis_protocol::control::{Reply, parse_request};
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
-    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, PutReply, PutRequest, RolloutRequest,
-    StatusState,
+    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, ImageResolution,
+    MAX_IMAGE_RESOLUTIONS, PutReply, PutRequest, RolloutRequest, StatusState,
 };
 
 use crate::manifest::{self, ImageRef, ManifestError};
@@ -126,11 +126,18 @@ pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
 
 async fn put(store: &AppStore, request: PutRequest) -> Answer {
     let m = check_manifest(&request.manifest)?;
+    check_images(&m, &request.images)?;
     let name = AppName::new(m.name()).map_err(|e| e.to_string())?;
     let now = now();
     let (version, created) = store
         .modify(&name, |record| {
-            let (record, version, created) = AppRecord::put(record, name.clone(), m.clone(), &now)?;
+            let (record, version, created) = AppRecord::put_resolved(
+                record,
+                name.clone(),
+                m.clone(),
+                request.images.clone(),
+                &now,
+            )?;
             Ok((Some(record), (version, created)))
         })
         .await
@@ -141,6 +148,37 @@ async fn put(store: &AppStore, request: PutRequest) -> Answer {
         created,
     })
 }
+
+/// The image resolutions a put records must name the manifest's
+/// components, a bounded number of times, with bounded text.
+fn check_images(m: &manifest::Manifest, images: &[ImageResolution]) -> Result<(), String> {
+    if images.len() > MAX_IMAGE_RESOLUTIONS.min(m.spec.components.len()) {
+        return Err(format!(
+            "the put records {} resolved images, more than the manifest's {} components",
+            images.len(),
+            m.spec.components.len()
+        ));
+    }
+    for i in images {
+        if !m.spec.components.iter().any(|c| c.name == i.component) {
+            return Err(format!(
+                "a resolved image names component `{}`, which the manifest does not have",
+                i.component.chars().take(64).collect::<String>()
+            ));
+        }
+        let fields = [&i.reference, &i.digest, &i.artifact];
+        if fields.iter().any(|f| f.len() > MAX_RESOLUTION_FIELD) {
+            return Err(format!(
+                "the resolved image of component `{}` has a field over {MAX_RESOLUTION_FIELD} bytes",
+                i.component
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Longest reference, digest or artifact text a resolved image may hold.
+const MAX_RESOLUTION_FIELD: usize = 1024;
 
 async fn existing(store: &AppStore, name: &AppName) -> Result<AppRecord, String> {
     store
@@ -244,7 +282,13 @@ async fn delete(store: &AppStore, request: AppRequest) -> Answer {
 
 async fn status(store: &AppStore, request: AppRequest) -> Answer {
     let record = existing(store, &request.name).await?;
-    json(current_status(store, &record).await?)
+    let mut status = current_status(store, &record).await?;
+    // The leader writes the status from the lattice; how the images
+    // were resolved is the stored version's.
+    if let Some(stored) = status.version.as_ref().and_then(|v| record.version(v)) {
+        status.images = stored.images.clone();
+    }
+    json(status)
 }
 
 /// The status of `record`: what the leader last wrote, when it is about
@@ -266,6 +310,7 @@ async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatu
             message: Some("waiting for the wadm leader to act on this version".into()),
             components: Vec::new(),
             rollout: None,
+            images: Vec::new(),
         },
     })
 }
@@ -292,4 +337,42 @@ fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: hello }
+spec:
+  components:
+    - name: hello
+      type: component
+      properties: { image: "nats://artifacts/sha256-00" }
+"#;
+
+    fn resolution(component: &str) -> ImageResolution {
+        ImageResolution {
+            component: component.into(),
+            reference: "ghcr.io/org/hello:1".into(),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            artifact: "nats://artifacts/sha256-00".into(),
+        }
+    }
+
+    #[test]
+    fn resolved_images_must_name_the_manifests_components() {
+        let m = manifest::parse(YAML).unwrap();
+        assert!(check_images(&m, &[resolution("hello")]).is_ok());
+        let err = check_images(&m, &[resolution("other")]).unwrap_err();
+        assert!(err.contains("`other`"), "{err}");
+        let err = check_images(&m, &[resolution("hello"), resolution("hello")]).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+        let mut long = resolution("hello");
+        long.reference = "x".repeat(2000);
+        assert!(check_images(&m, &[long]).is_err());
+    }
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use trellis_lattice::LatticeError;
 use trellis_lattice::wadm::{Versioned, WadmStore};
 use trellis_protocol::AppName;
-use trellis_protocol::wadm::{AppStatus, AppVersion, VersionInfo};
+use trellis_protocol::wadm::{AppStatus, AppVersion, ImageResolution, VersionInfo};
 
 use crate::manifest::{self, Manifest, VERSION_ANNOTATION};
 use crate::model::{DeployedApp, Staged};
@@ -52,6 +52,9 @@ pub struct StoredVersion {
     pub manifest: String,
     /// When it was stored (RFC 3339).
     pub stored_at: String,
+    /// How the CLI resolved the version's OCI images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageResolution>,
 }
 
 /// Why a store operation failed.
@@ -170,7 +173,19 @@ impl AppRecord {
     pub fn put(
         record: Option<Self>,
         name: AppName,
+        manifest: Manifest,
+        now: &str,
+    ) -> Result<(Self, AppVersion, bool), String> {
+        Self::put_resolved(record, name, manifest, Vec::new(), now)
+    }
+
+    /// [`AppRecord::put`], keeping how the version's OCI images were
+    /// resolved (`images`) with it.
+    pub fn put_resolved(
+        record: Option<Self>,
+        name: AppName,
         mut manifest: Manifest,
+        images: Vec<ImageResolution>,
         now: &str,
     ) -> Result<(Self, AppVersion, bool), String> {
         let version = match manifest.version() {
@@ -208,6 +223,7 @@ impl AppRecord {
             version: version.clone(),
             manifest: yaml,
             stored_at: now.to_owned(),
+            images,
         });
         let new = record.versions.len() - 1;
         record.evict(new)?;

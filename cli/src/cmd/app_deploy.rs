@@ -4,8 +4,12 @@
 //! `put` and `deploy FILE` upload the manifest's `file://` images into the
 //! lattice's object store first (signing components with the dev issuer
 //! when hosts trust it) and send wadm the manifest with `nats://`
-//! references, so wadm and hosts never need the files.
+//! references, so wadm and hosts never need the files. A component's OCI
+//! image is resolved to its manifest digest once per deploy, pulled, and
+//! stored the same way; the resolution goes with the put, so `app status`
+//! shows it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,14 +20,15 @@ use trellis_lattice::Lattice;
 use trellis_protocol::AppName;
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
-    AppRequest, AppStatus, AppSummary, AppVersion, DeployReply, GetReply, PutReply, PutRequest,
-    RolloutAction, RolloutPhase, RolloutRequest, StatusState, VersionInfo,
+    AppRequest, AppStatus, AppSummary, AppVersion, DeployReply, GetReply, ImageResolution,
+    PutReply, PutRequest, RolloutAction, RolloutPhase, RolloutRequest, StatusState, VersionInfo,
 };
 use trellis_wadm::manifest::{ComponentKind, ImageRef, Manifest};
 
-use super::{DISCOVERY_WINDOW, connect, devsign};
+use super::{DISCOVERY_WINDOW, connect, devsign, oci};
 use crate::app_args::{AppCommand, DeployArgs, RollbackArgs, RolloutActionArg, WaitArgs};
 use crate::args::{GlobalArgs, OutputFormat};
+use crate::oci_args::RegistryArgs;
 use crate::output::{Table, done, print};
 
 /// Bound on one wadm API request.
@@ -37,7 +42,7 @@ pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
         AppCommand::Put(args) => {
             let manifest = checked(&args.file)?;
             let lattice = connect(global).await?;
-            let reply = put(&lattice, &args.file, manifest).await?;
+            let reply = put(&lattice, &args.file, manifest, &args.registry).await?;
             let verb = if reply.created {
                 "stored"
             } else {
@@ -198,42 +203,94 @@ fn checked(file: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-/// Uploads the local images of a checked manifest and stores it.
-async fn put(lattice: &Lattice, file: &Path, mut manifest: Manifest) -> anyhow::Result<PutReply> {
-    upload_images(lattice, file, &mut manifest).await?;
+/// Uploads the local and OCI images of a checked manifest and stores it.
+async fn put(
+    lattice: &Lattice,
+    file: &Path,
+    mut manifest: Manifest,
+    registry: &RegistryArgs,
+) -> anyhow::Result<PutReply> {
+    let images = upload_images(lattice, file, &mut manifest, registry).await?;
     let yaml = serde_yaml::to_string(&manifest)?;
-    request(lattice, WadmOp::Put, &PutRequest { manifest: yaml }).await
+    let put = PutRequest {
+        manifest: yaml,
+        images,
+    };
+    request(lattice, WadmOp::Put, &put).await
 }
 
+/// The target hosts' trusted issuers, asked for once.
+async fn trusted_issuers<'a>(
+    lattice: &Lattice,
+    trusted: &'a mut Option<Vec<String>>,
+) -> anyhow::Result<&'a [String]> {
+    if trusted.is_none() {
+        let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
+        *trusted = Some(hosts.into_iter().flat_map(|h| h.trusted_issuers).collect());
+    }
+    Ok(trusted.as_deref().unwrap_or(&[]))
+}
+
+/// Rewrites `file://` images and components' OCI images to `nats://`
+/// references of the bytes stored in the lattice; returns how the OCI
+/// ones resolved. Capabilities' OCI images stay as written: wadm maps
+/// those to builtin providers.
 async fn upload_images(
     lattice: &Lattice,
     file: &Path,
     manifest: &mut Manifest,
-) -> anyhow::Result<()> {
+    registry_args: &RegistryArgs,
+) -> anyhow::Result<Vec<ImageResolution>> {
     let base = trellis_wadm::manifest_dir(file);
     let mut trusted: Option<Vec<String>> = None;
+    let mut registry = None;
+    // One pull per reference per deploy, however many components name it.
+    let mut resolved: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut images = Vec::new();
     for c in &mut manifest.spec.components {
-        let Ok(ImageRef::File(path)) = ImageRef::parse(&c.properties.image) else {
-            continue;
+        let path = match ImageRef::parse(&c.properties.image) {
+            Ok(ImageRef::File(path)) => path,
+            Ok(ImageRef::Oci(text)) if c.kind == ComponentKind::Component => {
+                let written = c.properties.image.clone();
+                if !resolved.contains_key(&text) {
+                    let reference = oci::reference(&text)
+                        .with_context(|| format!("image of component {}", c.name))?;
+                    let registry = registry.get_or_insert_with(|| oci::registry(registry_args));
+                    let trusted = trusted_issuers(lattice, &mut trusted).await?;
+                    let imported = oci::import(lattice, registry, &reference, trusted)
+                        .await
+                        .with_context(|| format!("image of component {}", c.name))?;
+                    resolved.insert(
+                        text.clone(),
+                        (
+                            imported.pulled.manifest_digest,
+                            imported.artifact.reference(),
+                        ),
+                    );
+                }
+                let (digest, artifact) = resolved[&text].clone();
+                c.properties.image = artifact.clone();
+                images.push(ImageResolution {
+                    component: c.name.clone(),
+                    reference: written,
+                    digest,
+                    artifact,
+                });
+                continue;
+            }
+            _ => continue,
         };
         let path = trellis_wadm::resolve_file_image(&base, &path);
         let mut bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read image {} of {}", path.display(), c.name))?;
         if c.kind == ComponentKind::Component {
-            if trusted.is_none() {
-                let hosts = lattice.ping_hosts(DISCOVERY_WINDOW).await?;
-                trusted = Some(hosts.into_iter().flat_map(|h| h.trusted_issuers).collect());
-            }
-            bytes = devsign::sign_if_trusted(
-                bytes,
-                &c.properties.image,
-                trusted.as_deref().unwrap_or(&[]),
-            )?;
+            let trusted = trusted_issuers(lattice, &mut trusted).await?;
+            bytes = devsign::sign_if_trusted(bytes, &c.properties.image, trusted)?;
         }
         let artifact = lattice.store().await?.put_artifact(&bytes).await?;
         c.properties.image = artifact.reference();
     }
-    Ok(())
+    Ok(images)
 }
 
 async fn deploy(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
@@ -248,7 +305,7 @@ async fn deploy(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
     };
     let lattice = connect(global).await?;
     let (name, version) = if let Some(manifest) = manifest {
-        let put = put(&lattice, as_file, manifest).await?;
+        let put = put(&lattice, as_file, manifest, &args.registry).await?;
         (put.name.to_string(), Some(put.version.to_string()))
     } else if args.target.ends_with(".yaml") || args.target.ends_with(".yml") {
         bail!("manifest file {} does not exist", args.target);
@@ -401,6 +458,15 @@ fn status_table(status: &AppStatus) -> Table {
                 Some(m) => m.clone(),
                 None => format!("{} of {} hosts on {}", r.hosts_updated, r.hosts_total, r.to),
             },
+        ]);
+    }
+    for i in &status.images {
+        t.row(vec![
+            i.component.clone(),
+            String::new(),
+            "image".into(),
+            "resolved".into(),
+            format!("{} = {} ({})", i.reference, i.digest, i.artifact),
         ]);
     }
     for c in &status.components {

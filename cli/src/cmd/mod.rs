@@ -13,6 +13,7 @@ mod keys;
 mod link;
 mod nats_config;
 mod nats_roles;
+mod oci;
 mod secrets;
 mod up;
 mod up_state;
@@ -71,7 +72,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Scale(cmd) => workload::scale(&global, cmd).await,
         Command::Stop(cmd) => workload::stop(&global, cmd).await,
         Command::Update(cmd) => workload::update(&global, cmd).await,
-        Command::Push { file } => workload::push(&global, &file).await,
+        Command::Push(args) => oci::push(&global, args).await,
+        Command::Pull(args) => oci::pull(&global, args).await,
+        Command::Registry(cmd) => oci::run(&global, cmd).await,
         Command::Call(args) => call::run(&global, args).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,

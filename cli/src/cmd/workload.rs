@@ -47,7 +47,8 @@ async fn component_artifact(
         return ArtifactRef::parse_reference(image).map_err(anyhow::Error::msg);
     }
     bail!(
-        "component image `{image}` is not supported; use file://PATH or the nats:// reference of `trellis push`"
+        "component image `{image}` is not supported; use file://PATH, the nats:// reference of `trellis push`, \
+         or an OCI reference (REGISTRY/REPO:TAG)"
     )
 }
 
@@ -73,11 +74,12 @@ pub async fn push(global: &GlobalArgs, file: &str) -> anyhow::Result<()> {
 pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
     match cmd {
         StartCommand::Component {
-            image,
+            mut image,
             id,
             placement,
             max,
             config,
+            registry,
         } => {
             let id = component_id(id)?;
             if max == 0 {
@@ -87,7 +89,19 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
             let lattice = connect(global).await?;
             let (host, ping) = choose_host(&lattice, placement.host.as_deref()).await?;
             let trusted = ping.map(|p| p.trusted_issuers).unwrap_or_default();
-            let artifact = component_artifact(&lattice, &image, &trusted).await?;
+            let oci = matches!(
+                trellis_wadm::manifest::ImageRef::parse(&image),
+                Ok(trellis_wadm::manifest::ImageRef::Oci(_))
+            );
+            let artifact = if oci {
+                // Hosts fetch from the lattice, never from the registry.
+                let artifact =
+                    super::oci::component_artifact(&lattice, &registry, &image, &trusted).await?;
+                image = artifact.reference();
+                artifact
+            } else {
+                component_artifact(&lattice, &image, &trusted).await?
+            };
             let request = ScaleComponentRequest {
                 component_id: id.clone(),
                 image,

@@ -73,8 +73,40 @@ impl From<AppVersion> for String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutRequest {
     /// The manifest as YAML, with images wadm can resolve (`nats://`,
-    /// `builtin://`); the CLI uploads `file://` images and rewrites them.
+    /// `builtin://`); the CLI uploads `file://` images and pulls OCI
+    /// images, and rewrites them.
     pub manifest: String,
+    /// How the CLI resolved the manifest's OCI images, kept with the
+    /// version and shown by `status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageResolution>,
+}
+
+impl PutRequest {
+    /// A request for `manifest` with no OCI images resolved.
+    pub fn new(manifest: String) -> Self {
+        Self {
+            manifest,
+            images: Vec::new(),
+        }
+    }
+}
+
+/// Most resolved images one put may record (one per component at most).
+pub const MAX_IMAGE_RESOLUTIONS: usize = 256;
+
+/// One OCI image the CLI resolved at put time: what the manifest said,
+/// the manifest digest it resolved to, and where the bytes now live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageResolution {
+    /// The manifest component (`spec.components[].name`).
+    pub component: String,
+    /// The reference as written in the manifest.
+    pub reference: String,
+    /// The OCI manifest digest it resolved to (`sha256:HEX`).
+    pub digest: String,
+    /// The lattice artifact holding the component (`nats://...`).
+    pub artifact: String,
 }
 
 /// Reply data of `put`.
@@ -245,6 +277,9 @@ pub struct AppStatus {
     /// The staged rollout of the last deploy, while it runs and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The OCI images of this version and what they resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageResolution>,
 }
 
 /// Where a staged rollout stands.
@@ -337,6 +372,7 @@ impl AppStatus {
             message: None,
             components: Vec::new(),
             rollout: None,
+            images: Vec::new(),
         }
     }
 }
@@ -366,5 +402,15 @@ mod tests {
         );
         let json = serde_json::to_string(&Failed).unwrap();
         assert_eq!(json, "\"failed\"");
+    }
+
+    #[test]
+    fn records_without_images_still_read_and_write_none() {
+        let put: PutRequest = serde_json::from_str(r#"{"manifest":"m"}"#).unwrap();
+        assert_eq!(put, PutRequest::new("m".into()));
+        assert_eq!(serde_json::to_string(&put).unwrap(), r#"{"manifest":"m"}"#);
+        let old = r#"{"name":"a","version":null,"state":"undeployed"}"#;
+        let status: AppStatus = serde_json::from_str(old).unwrap();
+        assert!(status.images.is_empty());
     }
 }

@@ -29,6 +29,7 @@ mod managed_link;
 mod mesh;
 mod messaging;
 mod misbehave;
+mod oci;
 mod outbound;
 mod rollout;
 mod routing;

@@ -234,7 +234,39 @@ fn image_schemes() {
     );
     assert!(ImageRef::parse("a.wasm").is_err());
     assert!(ImageRef::parse("file://").is_err());
-    assert!(ImageRef::parse("oci://x").is_err());
+    // No registry part: a typo, not a reference; the error says what works.
+    let err = ImageRef::parse("oci://x").unwrap_err();
+    assert!(
+        err.contains("not a registry") || err.contains("REGISTRY/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("trellis push FILE") && err.contains("file://"),
+        "{err}"
+    );
+    let err = ImageRef::parse("wasmcloud/hello:1").unwrap_err();
+    assert!(err.contains("not a registry"), "{err}");
+    // OCI references as wasmCloud writes them, bare or after oci://.
+    let digest = format!("sha256:{}", "a".repeat(64));
+    for image in [
+        "ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0".to_owned(),
+        "127.0.0.1:5000/demo/hello:0.1.0".to_owned(),
+        "localhost/x".to_owned(),
+        format!("ghcr.io/org/repo:1.0@{digest}"),
+    ] {
+        assert_eq!(ImageRef::parse(&image), Ok(ImageRef::Oci(image.clone())));
+        let with_scheme = format!("oci://{image}");
+        assert_eq!(
+            ImageRef::parse(&with_scheme),
+            Ok(ImageRef::Oci(image.clone()))
+        );
+        assert_eq!(ImageRef::Oci(image).to_string(), with_scheme);
+    }
+    assert!(ImageRef::parse("ghcr.io/org/repo@sha256:abc").is_err());
+    assert_eq!(
+        ImageRef::parse("wasmcloud+builtin://http-server"),
+        Ok(ImageRef::Builtin("http-server".into()))
+    );
 }
 
 proptest! {

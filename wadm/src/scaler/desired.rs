@@ -453,7 +453,10 @@ pub fn inline_configs(apps: &[DeployedApp]) -> BTreeSet<ConfigName> {
 fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String> {
     let image = c.properties.image.clone();
     match ImageRef::parse(&image)? {
-        ImageRef::Builtin(_) if c.kind == ComponentKind::Capability => Ok((image, None)),
+        // `wasmcloud+builtin://NAME` is the same builtin; hosts know one spelling.
+        ImageRef::Builtin(name) if c.kind == ComponentKind::Capability => {
+            Ok((format!("builtin://{name}"), None))
+        }
         ImageRef::Nats(_) => {
             let artifact = ArtifactRef::parse_reference(&image)?;
             Ok((image, Some(artifact)))
@@ -463,6 +466,14 @@ fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String>
         )),
         ImageRef::Builtin(_) => Err(format!(
             "image {image} names a builtin provider, but this is a component"
+        )),
+        ImageRef::Oci(_) if c.kind == ComponentKind::Capability => Err(format!(
+            "provider image {image} is not one Trellis runs as a builtin provider; use builtin://NAME ({})",
+            crate::manifest::BUILTIN_PROVIDERS.join(", ")
+        )),
+        ImageRef::Oci(_) => Err(format!(
+            "image {image} is an OCI reference wadm does not pull; deploy with `trellis app deploy FILE`, \
+             which pulls it into the lattice (or `trellis pull` and `trellis push` it, and use the nats:// reference)"
         )),
     }
 }

@@ -82,6 +82,7 @@ pub(super) fn app_status(
         message: message.filter(|_| state != StatusState::Deployed),
         components,
         rollout: None,
+        images: Vec::new(),
     }
 }
 
