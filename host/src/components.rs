@@ -104,6 +104,11 @@ impl RunningComponent {
         description
     }
 
+    /// The secrets it was started with (references), for the host's record.
+    pub fn secret_refs(&self) -> Vec<trellis_protocol::secret::SecretRef> {
+        self.caps.secrets.refs().to_vec()
+    }
+
     /// Changes the concurrency bound. Calls in flight keep their permits
     /// from the old bound; new calls use the new one.
     pub fn set_max(&self, max: u32) {

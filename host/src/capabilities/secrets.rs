@@ -66,6 +66,11 @@ impl ComponentSecrets {
         }
     }
 
+    /// The references it was given.
+    pub fn refs(&self) -> &[SecretRef] {
+        &self.refs
+    }
+
     async fn store(&self) -> Result<&SecretStore, SecretStoreError> {
         self.store
             .get_or_try_init(|| self.lattice.secret_store(self.key.clone()))

@@ -128,6 +128,11 @@ impl Keeper {
             .clone();
         let mut components: Vec<ScaleComponentRequest> = Vec::new();
         for d in ctx.components.descriptions() {
+            let secrets = ctx
+                .components
+                .get(&d.id)
+                .map(|c| c.secret_refs())
+                .unwrap_or_default();
             let running = artifacts
                 .get(&d.id)
                 .and_then(|seen| seen.iter().rev().find(|a| a.sha256.as_str() == d.digest));
@@ -142,7 +147,7 @@ impl Keeper {
                 max: d.max,
                 config: d.config,
                 annotations: d.annotations,
-                secrets: Vec::new(),
+                secrets,
             });
         }
         components.sort_by(|a, b| a.component_id.cmp(&b.component_id));
