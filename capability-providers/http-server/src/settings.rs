@@ -16,6 +16,37 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default cap on a request body.
 pub const DEFAULT_MAX_BODY: usize = 128 * 1024 * 1024;
 
+/// Where a link listens when neither it nor the provider names an address:
+/// wasmCloud's http-server default, so its manifests serve unchanged.
+pub const DEFAULT_ADDRESS: &str = "0.0.0.0:8000";
+
+/// The value of `key`, whatever its case: wasmCloud's manifests write
+/// `ADDRESS` as often as `address`. An exact match wins over others.
+fn get<'a>(config: &'a ConfigValues, key: &str) -> Option<&'a String> {
+    config.get(key).or_else(|| {
+        config
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// `address`, else `port` alone (on all interfaces, as wasmCloud does).
+fn address_of(config: &ConfigValues, at: &str) -> Result<Option<SocketAddr>, ProviderError> {
+    if let Some(address) = get(config, "address") {
+        return parse_address(address, at).map(Some);
+    }
+    let Some(port) = get(config, "port") else {
+        return Ok(None);
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        ProviderError::Config(format!(
+            "{at}: port `{port}` is not a port number (1-65535); or give address=IP:PORT"
+        ))
+    })?;
+    Ok(Some(SocketAddr::from(([0, 0, 0, 0], port))))
+}
+
 /// How requests arriving on one address are told apart (`routing`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Routing {
@@ -40,7 +71,7 @@ pub struct ProviderSettings {
 impl ProviderSettings {
     /// Reads and checks the provider config.
     pub fn from_config(config: &ConfigValues) -> Result<Self, ProviderError> {
-        let routing = match config.get("routing").map(String::as_str) {
+        let routing = match get(config, "routing").map(String::as_str) {
             None | Some("address") => Routing::Address,
             Some("path") => Routing::Path,
             Some("host") => Routing::Host,
@@ -50,10 +81,7 @@ impl ProviderSettings {
                 )));
             }
         };
-        let default_address = config
-            .get("address")
-            .map(|a| parse_address(a, "http-server provider config"))
-            .transpose()?;
+        let default_address = address_of(config, "http-server provider config")?;
         Ok(Self {
             routing,
             default_address,
@@ -82,22 +110,17 @@ impl LinkSettings {
         provider: &ProviderSettings,
     ) -> Result<Self, ProviderError> {
         let at = format!("link {} -> {}", link.source_id, link.target_id);
-        let address = match (config.get("address"), provider.default_address) {
-            (Some(address), _) => parse_address(address, &at)?,
-            (None, Some(default)) => default,
-            (None, None) => {
-                return Err(ProviderError::Config(format!(
-                    "{at} has no `address` in its source config; add one, e.g. address=127.0.0.1:8080"
-                )));
-            }
+        let address = match (address_of(config, &at)?, provider.default_address) {
+            (Some(address), _) | (None, Some(address)) => address,
+            (None, None) => parse_address(DEFAULT_ADDRESS, &at)?,
         };
         let rule = match provider.routing {
             Routing::Address => Rule::Any,
-            Routing::Path => Rule::Prefix(parse_path(config.get("path"), &at)?),
-            Routing::Host => Rule::Host(parse_host(config.get("host"), &at)?),
+            Routing::Path => Rule::Prefix(parse_path(get(config, "path"), &at)?),
+            Routing::Host => Rule::Host(parse_host(get(config, "host"), &at)?),
         };
         let number = |key: &str, default: u64| -> Result<u64, ProviderError> {
-            config.get(key).map_or(Ok(default), |v| {
+            get(config, key).map_or(Ok(default), |v| {
                 v.parse().map_err(|_| {
                     ProviderError::Config(format!("{at}: {key} `{v}` is not a whole number"))
                 })
@@ -193,13 +216,30 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_link_and_the_key() {
-        let e = err(&[], &[]);
-        assert!(
-            e.contains("http -> app") && e.contains("address=127.0.0.1:8080"),
-            "{e}"
+    fn wasmcloud_spellings_and_default_address_are_read() {
+        let s = |pairs: &[(&str, &str)]| {
+            LinkSettings::from_config(&link(), &config(pairs), &ProviderSettings::default())
+                .unwrap()
+        };
+        assert_eq!(s(&[]).address, DEFAULT_ADDRESS.parse().unwrap());
+        assert_eq!(
+            s(&[("ADDRESS", "127.0.0.1:9")]).address,
+            "127.0.0.1:9".parse().unwrap()
         );
+        assert_eq!(
+            s(&[("port", "8081")]).address,
+            "0.0.0.0:8081".parse().unwrap()
+        );
+        assert_eq!(s(&[("Timeout_MS", "5")]).timeout, Duration::from_millis(5));
+        let p = provider(&[("PORT", "9001")]);
+        assert_eq!(p.default_address, Some("0.0.0.0:9001".parse().unwrap()));
+        assert!(err(&[("port", "http")], &[]).contains("port `http`"));
+    }
+
+    #[test]
+    fn errors_name_the_link_and_the_key() {
         let e = err(&[("address", "localhost")], &[]);
+        assert!(e.contains("http -> app"), "{e}");
         assert!(e.contains("`localhost` is not IP:PORT"), "{e}");
         let e = err(&[("address", "127.0.0.1:1"), ("timeout_ms", "soon")], &[]);
         assert!(e.contains("timeout_ms `soon`"), "{e}");

@@ -203,9 +203,10 @@ async fn a_taken_port_fails_the_link_and_heals_once_the_port_frees() -> anyhow::
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_config_the_provider_rejects_fails_with_its_reason() -> anyhow::Result<()> {
     let site = Site::start("honest-config")?;
-    // No address at all, then one that is not IP:PORT.
+    // A port that is no port, then an address that is not IP:PORT (no
+    // address at all means wasmCloud's default, 0.0.0.0:8000).
     let cases = [
-        ("noaddr", "{ path: \"/\" }", "no `address`"),
+        ("badport", "{ port: \"http\" }", "port `http`"),
         (
             "badaddr",
             "{ address: \"localhost\" }",
@@ -243,7 +244,7 @@ async fn a_link_config_the_provider_rejects_fails_with_its_reason() -> anyhow::R
     site.deploy_wait(&fixed).await?.ok()?;
     let (code, _, _) = http_get(&format!("http://127.0.0.1:{port}/")).await?;
     assert_eq!(code, 200);
-    assert_eq!(site.status("noaddr").await?["state"], "failed");
+    assert_eq!(site.status("badport").await?["state"], "failed");
     Ok(())
 }
 

@@ -39,5 +39,6 @@ mod truncation;
 mod trust;
 mod up;
 mod wadm;
+mod wadm_compat;
 mod wasi_p3;
 mod wasmcloud_apps;
