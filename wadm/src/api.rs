@@ -92,7 +92,7 @@ async fn rollout(store: &AppStore, request: RolloutRequest) -> Answer {
 /// Checks a manifest as `put` does: parses, validates, and refuses images
 /// hosts could not fetch. Every problem is listed.
 pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
-    let m = manifest::parse(yaml).map_err(|e| match e {
+    let (m, problems) = manifest::check(yaml).map_err(|e| match e {
         ManifestError::Syntax {
             message,
             line: Some(line),
@@ -100,10 +100,7 @@ pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
         } => format!("manifest is not valid YAML at line {line}, column {column}: {message}"),
         other => format!("manifest is not valid: {other}"),
     })?;
-    let mut problems: Vec<String> = manifest::validate(&m)
-        .into_iter()
-        .map(|p| p.to_string())
-        .collect();
+    let mut problems: Vec<String> = problems.into_iter().map(|p| p.to_string()).collect();
     for (i, c) in m.spec.components.iter().enumerate() {
         if let Ok(ImageRef::File(_)) = ImageRef::parse(&c.properties.image) {
             problems.push(format!(

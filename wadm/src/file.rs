@@ -12,8 +12,7 @@ pub fn validate_file(path: &Path) -> Result<(Manifest, Vec<Problem>), ManifestEr
         path: path.to_path_buf(),
         source,
     })?;
-    let manifest = manifest::parse(&yaml)?;
-    let mut problems = manifest::validate(&manifest);
+    let (manifest, mut problems) = manifest::check(&yaml)?;
     let base = manifest_dir(path);
     for (i, c) in manifest.spec.components.iter().enumerate() {
         if let Ok(ImageRef::File(file)) = ImageRef::parse(&c.properties.image) {

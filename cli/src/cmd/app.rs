@@ -22,6 +22,8 @@ struct Report<'a> {
     app: Option<&'a str>,
     version: Option<&'a str>,
     problems: &'a [Problem],
+    /// What is read but not acted on as written; never makes it invalid.
+    warnings: &'a [Problem],
 }
 
 /// `trellis app validate FILE`.
@@ -41,6 +43,7 @@ pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Res
                     app: None,
                     version: None,
                     problems: &problems,
+                    warnings: &[],
                 })?;
             }
             if matches!(e, ManifestError::Read { .. }) {
@@ -49,14 +52,17 @@ pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Res
             anyhow::bail!("{file} is not a valid manifest: {e}");
         }
     };
+    let warnings = trellis_wadm::manifest::warnings(&manifest);
     match format {
         OutputFormat::Json => print_json(&Report {
             valid: problems.is_empty(),
             app: Some(manifest.name()),
             version: manifest.version(),
             problems: &problems,
+            warnings: &warnings,
         })?,
         OutputFormat::Table if problems.is_empty() => {
+            print_warnings(&warnings);
             let version = manifest
                 .version()
                 .unwrap_or("none (one is generated on deploy)");
@@ -70,12 +76,20 @@ pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Res
             for problem in &problems {
                 println!("{problem}");
             }
+            print_warnings(&warnings);
         }
     }
     match problems.len() {
         0 => Ok(()),
         1 => anyhow::bail!("1 problem in {file}"),
         n => anyhow::bail!("{n} problems in {file}"),
+    }
+}
+
+/// Warnings go to stderr: they explain, they are not the result.
+pub(super) fn print_warnings(warnings: &[Problem]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

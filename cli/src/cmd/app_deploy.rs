@@ -200,6 +200,7 @@ fn checked(file: &Path) -> anyhow::Result<Manifest> {
             list.join("\n  ")
         );
     }
+    super::app::print_warnings(&trellis_wadm::manifest::warnings(&manifest));
     Ok(manifest)
 }
 

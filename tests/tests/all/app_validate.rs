@@ -125,3 +125,77 @@ fn a_yaml_error_names_its_position() -> anyhow::Result<()> {
     assert!(all.contains("line"), "{all}");
     Ok(())
 }
+
+/// Two faults of shape (an unknown field, a word that is no type) and
+/// three of rules: all five in one pass, in words a user knows.
+const FIVE_FAULTS: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: five }
+spec:
+  components:
+    - name: web
+      type: component
+      properties: { image: file://./web.wasm, imagePullPolicy: Always }
+    - name: worker
+      type: function
+      properties: { image: file://./worker.wasm }
+    - name: api
+      type: component
+      properties: { image: file://./api.wasm }
+      traits:
+        - { type: spreadscaler, properties: { instances: many } }
+        - { type: link, properties: { target: dbb, namespace: wasi, package: keyvalue, interfaces: [store] } }
+    - name: db
+      type: capability
+      properties: { image: ghcr.io/acme/postgres-provider:1.2 }
+"#;
+
+#[test]
+fn five_different_faults_are_all_named_in_one_validate() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for wasm in ["web", "worker", "api"] {
+        std::fs::write(dir.path().join(format!("{wasm}.wasm")), b"\0asm")?;
+    }
+    let file = dir.path().join("five.yaml");
+    std::fs::write(&file, FIVE_FAULTS)?;
+    let out = validate(&file, true)?;
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let problems: Vec<(String, String)> = report["problems"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| (p["path"].to_string(), p["message"].to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(problems.len(), 5, "{report:#}");
+    for (path, words) in [
+        ("spec.components[0] (web)", "imagePullPolicy"),
+        ("spec.components[1] (worker)", "function"),
+        (
+            "spec.components[2] (api).traits[0] (spreadscaler).properties",
+            "whole number",
+        ),
+        (
+            "spec.components[2] (api).traits[1] (link).properties.target.name",
+            "dbb",
+        ),
+        ("spec.components[3] (db).properties.image", "builtin://"),
+    ] {
+        assert!(
+            problems
+                .iter()
+                .any(|(p, m)| p == &format!("\"{path}\"") && m.contains(words)),
+            "no problem at {path} about {words}: {report:#}"
+        );
+    }
+    let all = report.to_string();
+    for rust in ["struct ", "enum ", "u32", "ComponentKind", "Properties"] {
+        assert!(!all.contains(rust), "Rust words ({rust}) in {all}");
+    }
+    let out = validate(&file, false)?;
+    assert!(text(&out).contains("5 problems in"), "{}", text(&out));
+    Ok(())
+}

@@ -1,14 +1,21 @@
 //! Application manifests: types, parsing and validation. No IO here.
 //!
 //! [`parse`] turns YAML into a [`Manifest`] (shape errors carry a line and
-//! column); [`validate`] then lists every [`Problem`] at once, each with the
-//! path of the field at fault.
+//! column); [`parse_report`] reads as much as it can and lists every shape
+//! problem; [`validate`] then lists every rule's [`Problem`] at once, each
+//! with the path of the field at fault; [`warnings`] what is read but not
+//! acted on as written.
 
 mod image;
+mod parse;
+mod providers;
 mod rollout;
 mod types;
 mod validate;
+mod warnings;
 
+#[cfg(test)]
+mod compat_tests;
 #[cfg(test)]
 mod tests;
 
@@ -18,15 +25,19 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use image::{BUILTIN_PROVIDERS, ImageRef};
+pub use parse::{check, humanize, parse_report};
+pub use providers::builtin_for_image;
 pub use rollout::{
     DEFAULT_BAKE_SECONDS, DEFAULT_MAX_ERROR_RATE, HealthProbe, OnFailure, Rollout, Stage,
 };
 pub use types::{
     API_VERSION, Component, ComponentKind, ConfigRef, DAEMONSCALER, DaemonScalerProperties, KIND,
-    LINK, LinkProperties, LinkSource, LinkTarget, Manifest, Metadata, Properties, RawTrait,
-    SPREADSCALER, Spec, Spread, SpreadScalerProperties, Trait, VERSION_ANNOTATION,
+    LINK, LinkProperties, LinkSource, LinkTarget, Manifest, Metadata, Policy, Properties, RawTrait,
+    SECRET_POLICY_TYPE, SHARED_ANNOTATION, SPREADSCALER, SecretProperties, SecretRef,
+    SharedComponentRef, Spec, Spread, SpreadScalerProperties, Trait, VERSION_ANNOTATION,
 };
-pub use validate::{MAX_INSTANCES, component_path, validate};
+pub use validate::{MAX_INSTANCES, SECRET_BACKENDS, component_path, validate};
+pub use warnings::warnings;
 
 /// Why a manifest could not be read or parsed at all.
 #[derive(Debug, thiserror::Error)]

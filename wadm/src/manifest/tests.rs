@@ -113,10 +113,10 @@ fn yaml_errors_carry_a_position() {
 
     let missing = EXAMPLE.replace(
         "properties: { image: builtin://http-server }",
-        "properties: {}",
+        "properties: { imag: builtin://http-server }",
     );
     let err = parse(&missing).unwrap_err();
-    assert!(err.to_string().contains("image"), "{err}");
+    assert!(err.to_string().contains("imag"), "{err}");
     assert!(
         matches!(err, ManifestError::Syntax { line: Some(_), .. }),
         "{err}"
@@ -124,20 +124,25 @@ fn yaml_errors_carry_a_position() {
 }
 
 #[test]
-fn unknown_and_malformed_traits_are_problems_not_parse_errors() {
+fn malformed_traits_are_problems_and_custom_ones_warnings() {
     let yaml = EXAMPLE
         .replace("type: daemonscaler", "type: autoscaler")
         .replace("instances: 4", "instances: 4\n            replicaz: 2");
-    let problems = validate(&parse(&yaml).unwrap());
+    let m = parse(&yaml).unwrap();
+    let problems = validate(&m);
     assert_eq!(
         paths(&problems),
-        vec![
-            "spec.components[0] (hello).traits[0] (spreadscaler).properties",
-            "spec.components[1] (http).traits[0] (autoscaler).type",
-        ],
+        vec!["spec.components[0] (hello).traits[0] (spreadscaler).properties"],
         "{problems:#?}"
     );
     assert!(problems[0].message.contains("replicaz"), "{}", problems[0]);
+    let warned = warnings(&m);
+    assert_eq!(
+        paths(&warned),
+        vec!["spec.components[1] (http).traits[0] (autoscaler).type"],
+        "{warned:#?}"
+    );
+    assert!(warned[0].message.contains("ignored"), "{}", warned[0]);
 }
 
 #[test]
@@ -283,8 +288,10 @@ proptest! {
                 kind: ComponentKind::Component,
                 properties: Properties {
                     image: format!("file://{name}.wasm"),
+                    application: None,
                     id: None,
                     config: vec![],
+                    secrets: vec![],
                 },
                 traits: vec![Trait::SpreadScaler(SpreadScalerProperties {
                     instances,
@@ -298,6 +305,7 @@ proptest! {
             metadata: Metadata { name: app, annotations: Default::default(), labels: Default::default() },
             spec: Spec {
                 components,
+                policies: vec![],
                 rollout: None,
             },
         };

@@ -72,12 +72,22 @@ pub struct Metadata {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The annotation that makes an app's components available to other apps
+/// (wadm's shared applications).
+pub const SHARED_ANNOTATION: &str = "experimental.wasmcloud.dev/shared";
+
+/// The `type` of a secret policy (`spec.policies`), as wadm writes it.
+pub const SECRET_POLICY_TYPE: &str = "policy.secret.wasmcloud.dev/v1alpha1";
+
 /// `spec`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Components and capability providers of the application.
     pub components: Vec<Component>,
+    /// Policies components refer to, e.g. where their secrets come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
     /// How a new version of this app is rolled out; all at once when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<super::rollout::Rollout>,
@@ -99,11 +109,74 @@ pub struct Component {
     pub traits: Vec<Trait>,
 }
 
+impl Manifest {
+    /// Whether other apps may use this app's components
+    /// ([`SHARED_ANNOTATION`] is `true`).
+    pub fn is_shared(&self) -> bool {
+        self.metadata
+            .annotations
+            .get(SHARED_ANNOTATION)
+            .is_some_and(|v| v == "true")
+    }
+}
+
+/// One entry of `spec.policies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Name that secrets refer to (`properties.policy`).
+    pub name: String,
+    /// Policy type; [`SECRET_POLICY_TYPE`] is the one Trellis acts on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Settings of the policy, e.g. `backend: nats-kv`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A secret given to a component, provider or link side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The name the component asks for (`wasmcloud:secrets/store.get`).
+    pub name: String,
+    /// Where the value comes from.
+    pub properties: SecretProperties,
+}
+
+/// `properties` of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretProperties {
+    /// Name of the policy in `spec.policies` that says which backend.
+    pub policy: String,
+    /// Key of the secret in the backend.
+    pub key: String,
+    /// One member of a JSON object value, if the value is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A version of the secret (accepted; the store keeps one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `properties.application`: this entry stands for a component of another,
+/// shared, app instead of running one of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedComponentRef {
+    /// Name of the shared app.
+    pub name: String,
+    /// Name of the component in that app.
+    pub component: String,
+}
+
 /// What a manifest component is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ComponentKind {
-    /// A WebAssembly component.
+    /// A WebAssembly component (`actor` is wasmCloud's older word).
+    #[serde(alias = "actor")]
     Component,
     /// A capability provider.
     Capability,
@@ -123,15 +196,23 @@ impl ComponentKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {
-    /// `file://PATH` (relative to the manifest), `nats://BUCKET/KEY` or
-    /// `builtin://NAME` (capabilities only).
+    /// `file://PATH` (relative to the manifest), `nats://BUCKET/KEY`, an OCI
+    /// reference or `builtin://NAME` (capabilities only). Empty (absent)
+    /// only with `application`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
+    /// A component of another, shared, app that this entry stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<SharedComponentRef>,
     /// Lattice id; defaults to `{app}-{component}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Named configs given to the component or provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigRef>,
+    /// Secrets given to the component or provider, by reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
 }
 
 /// A named config, optionally with its contents inline.
@@ -278,8 +359,11 @@ pub struct Spread {
 }
 
 /// `properties` of a `link` trait (the component carrying it is the source).
+///
+/// Read in wadm's current syntax and its older one (`target: NAME`,
+/// `source_config`, `target_config`); always written in the current one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "LinkWire")]
 pub struct LinkProperties {
     /// The component called, and config given to it for this link.
     pub target: LinkTarget,
@@ -295,6 +379,9 @@ pub struct LinkProperties {
     /// Config given to the source for this link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<LinkSource>,
+    /// Old-syntax fields this link was written with (for warnings).
+    #[serde(skip)]
+    pub deprecated: Vec<&'static str>,
 }
 
 impl LinkProperties {
@@ -313,13 +400,94 @@ pub struct LinkTarget {
     /// Config given to the target for this link.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigRef>,
+    /// Secrets given to the target for this link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
 }
 
 /// `source` of a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSource {
+    /// The source component's name; it can only be the component the
+    /// link is written under (accepted as wadm's fixtures write it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Config given to the source for this link.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigRef>,
+    /// Secrets given to the source for this link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
+}
+
+/// A link as written, in either syntax.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkWire {
+    target: TargetWire,
+    namespace: String,
+    package: String,
+    interfaces: Vec<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    source: Option<LinkSource>,
+    #[serde(default)]
+    source_config: Option<Vec<ConfigRef>>,
+    #[serde(default)]
+    target_config: Option<Vec<ConfigRef>>,
+}
+
+/// `target: NAME` (old) or `target: {name, config, secrets}`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a component name, or a mapping with `name` and optional `config`"
+)]
+enum TargetWire {
+    Name(String),
+    Full(LinkTarget),
+}
+
+impl From<LinkWire> for LinkProperties {
+    fn from(w: LinkWire) -> Self {
+        let mut deprecated = Vec::new();
+        let mut target = match w.target {
+            TargetWire::Name(name) => {
+                deprecated.push("target: NAME");
+                LinkTarget {
+                    name,
+                    config: Vec::new(),
+                    secrets: Vec::new(),
+                }
+            }
+            TargetWire::Full(t) => t,
+        };
+        if let Some(config) = w.target_config {
+            deprecated.push("target_config");
+            target.config.extend(config);
+        }
+        let mut source = w.source;
+        if let Some(config) = w.source_config {
+            deprecated.push("source_config");
+            source
+                .get_or_insert_with(|| LinkSource {
+                    name: None,
+                    config: Vec::new(),
+                    secrets: Vec::new(),
+                })
+                .config
+                .extend(config);
+        }
+        Self {
+            target,
+            namespace: w.namespace,
+            package: w.package,
+            interfaces: w.interfaces,
+            name: w.name,
+            source,
+            deprecated,
+        }
+    }
 }

@@ -8,10 +8,14 @@ use trellis_protocol::{ComponentId, ConfigName, LatticeName, LinkName};
 
 use super::Problem;
 use super::image::{BUILTIN_PROVIDERS, ImageRef};
+use super::providers::{builtin_for_image, known_provider_repos};
 use super::types::{
-    API_VERSION, Component, ComponentKind, ConfigRef, KIND, LinkProperties, Manifest, Spread,
-    Trait, VERSION_ANNOTATION,
+    API_VERSION, Component, ComponentKind, ConfigRef, KIND, LinkProperties, Manifest,
+    SECRET_POLICY_TYPE, SecretRef, Spread, Trait, VERSION_ANNOTATION,
 };
+
+/// The secret backends Trellis has (`spec.policies[].properties.backend`).
+pub const SECRET_BACKENDS: &[&str] = &["nats-kv"];
 
 /// Upper bound of a scaler's `instances`: placement work grows with it, and
 /// beyond this a typo (an extra zero or three) is likelier than intent.
@@ -33,6 +37,7 @@ pub fn validate(manifest: &Manifest) -> Vec<Problem> {
         configs: HashMap::new(),
     };
     v.header(manifest);
+    v.policies(manifest);
     v.components(manifest);
     super::rollout::validate(manifest, &mut v.problems);
     v.problems
@@ -83,6 +88,90 @@ impl Validator {
         }
     }
 
+    fn policies(&mut self, m: &Manifest) {
+        let mut names = HashSet::new();
+        for (i, p) in m.spec.policies.iter().enumerate() {
+            let at = format!("spec.policies[{i}]");
+            if p.name.is_empty() {
+                self.push(format!("{at}.name"), "is empty; name the policy");
+            } else if !names.insert(p.name.as_str()) {
+                self.push(
+                    format!("{at}.name"),
+                    format!("`{}` is used twice; policy names must be unique", p.name),
+                );
+            }
+            if p.kind != SECRET_POLICY_TYPE {
+                continue;
+            }
+            match p.properties.get("backend").map(String::as_str) {
+                Some(b) if SECRET_BACKENDS.contains(&b) => {}
+                Some(b) => self.push(
+                    format!("{at}.properties.backend"),
+                    format!(
+                        "secret backend `{b}` is not one Trellis has; use {} (`trellis secrets put`)",
+                        SECRET_BACKENDS.join(", ")
+                    ),
+                ),
+                None => self.push(
+                    format!("{at}.properties"),
+                    format!("has no `backend`; use backend: {}", SECRET_BACKENDS[0]),
+                ),
+            }
+        }
+    }
+
+    fn secrets(&mut self, m: &Manifest, list: &[SecretRef], at: &str) {
+        let mut names = HashSet::new();
+        for (i, secret) in list.iter().enumerate() {
+            let path = format!("{at}[{i}]");
+            if secret.name.is_empty() {
+                self.push(
+                    format!("{path}.name"),
+                    "is empty; give the name the component asks for",
+                );
+            } else if !names.insert(secret.name.as_str()) {
+                self.push(
+                    format!("{path}.name"),
+                    format!(
+                        "`{}` is listed twice; secret names must be unique",
+                        secret.name
+                    ),
+                );
+            }
+            let policy = &secret.properties.policy;
+            match m.spec.policies.iter().find(|p| &p.name == policy) {
+                Some(p) if p.kind == SECRET_POLICY_TYPE => {}
+                Some(p) => self.push(
+                    format!("{path}.properties.policy"),
+                    format!(
+                        "policy `{policy}` has type `{}`; a secret's policy has type {SECRET_POLICY_TYPE}",
+                        p.kind
+                    ),
+                ),
+                None => self.push(
+                    format!("{path}.properties.policy"),
+                    format!(
+                        "no policy `{policy}` in spec.policies; add one with type {SECRET_POLICY_TYPE} and backend: nats-kv"
+                    ),
+                ),
+            }
+            let key = &secret.properties.key;
+            if key.is_empty()
+                || key.len() > 255
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                self.push(
+                    format!("{path}.properties.key"),
+                    format!(
+                        "`{key}` is not a secret key; use 1-255 letters, digits, `-`, `_` or `.` (as in `trellis secrets put KEY`)"
+                    ),
+                );
+            }
+        }
+    }
+
     fn components(&mut self, m: &Manifest) {
         let app_ok = LatticeName::new(m.metadata.name.as_str()).is_ok();
         let mut names: HashMap<&str, usize> = HashMap::new();
@@ -105,6 +194,11 @@ impl Validator {
             self.component_id(m, c, &at, app_ok, &mut ids);
             self.image(c, &at);
             self.config_list(&c.properties.config, &format!("{at}.properties.config"));
+            self.secrets(
+                m,
+                &c.properties.secrets,
+                &format!("{at}.properties.secrets"),
+            );
             self.traits(m, c, &at);
         }
     }
@@ -145,12 +239,36 @@ impl Validator {
 
     fn image(&mut self, c: &Component, at: &str) {
         let path = format!("{at}.properties.image");
+        match (&c.properties.application, c.properties.image.is_empty()) {
+            // A stand-in for a shared app's component or provider.
+            (Some(_), true) => return,
+            (Some(_), false) => {
+                return self.push(
+                    path,
+                    "is given with `application`; an entry either runs its own image or stands for a shared app's component, not both",
+                );
+            }
+            (None, true) => {
+                return self.push(
+                    path,
+                    "is missing; give an OCI reference (registry/repo:tag), file://PATH, nats://BUCKET/KEY \
+                     or, for a capability, builtin://NAME",
+                );
+            }
+            (None, false) => {}
+        }
+        if c.kind == ComponentKind::Capability && builtin_for_image(&c.properties.image).is_some() {
+            return;
+        }
         // Hosts refuse what is over the protocol's limits; say so here,
         // before anything is stored or sent.
         if let Err(e) = limits::check_image(&c.properties.image) {
             return self.push(path, e.to_string());
         }
         match ImageRef::parse(&c.properties.image) {
+            Err(_) | Ok(ImageRef::Oci(_)) if c.kind == ComponentKind::Capability => {
+                self.push(path, unknown_provider(&c.properties.image))
+            }
             Err(e) => self.push(path, e),
             Ok(ImageRef::Builtin(name)) => {
                 if c.kind != ComponentKind::Capability {
@@ -220,7 +338,10 @@ impl Validator {
 
     fn traits(&mut self, m: &Manifest, c: &Component, at: &str) {
         let mut scaler: Option<usize> = None;
-        let mut links: HashMap<(String, String, String), usize> = HashMap::new();
+        // wadm's rule: one link per interface and name. Links that share a
+        // package and name are merged into one, so they need one target.
+        let mut interfaces: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+        let mut targets: HashMap<(&str, &str, &str), (usize, &str)> = HashMap::new();
         for (i, t) in c.traits.iter().enumerate() {
             let at = format!("{at}.traits[{i}] ({})", t.kind());
             if t.is_scaler() {
@@ -252,41 +373,58 @@ impl Validator {
                     self.spread(&p.spread, &props, false);
                 }
                 Trait::Link(p) => {
-                    let key = (
-                        p.namespace.clone(),
-                        p.package.clone(),
-                        p.link_name().to_owned(),
-                    );
-                    if let Some(first) = links.get(&key) {
-                        self.push(
-                            format!("{props}.name"),
+                    let (ns, pkg, name) = (&*p.namespace, &*p.package, p.link_name());
+                    for iface in &p.interfaces {
+                        if let Some(first) = interfaces.insert((ns, pkg, iface, name), i) {
+                            self.push(
+                                format!("{props}.interfaces"),
+                                format!(
+                                    "duplicate link: traits[{first}] already links {ns}:{pkg}/{iface} with name `{name}`; \
+                                     give one of them another `name`"
+                                ),
+                            );
+                        }
+                    }
+                    match targets.get(&(ns, pkg, name)) {
+                        Some((first, target)) if *target != p.target.name => self.push(
+                            format!("{props}.target"),
                             format!(
-                                "traits[{first}] already links {}:{} with name `{}`; \
-                                 give one of them another `name`",
-                                key.0, key.1, key.2
+                                "traits[{first}] links {ns}:{pkg} with name `{name}` to `{target}`; \
+                                 Trellis links a package to one target per name, so give this link another `name`"
+                            ),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            targets.insert((ns, pkg, name), (i, &p.target.name));
+                        }
+                    }
+                    if let Some(source) = p.source.as_ref().and_then(|s| s.name.as_deref())
+                        && source != c.name
+                    {
+                        self.push(
+                            format!("{props}.source.name"),
+                            format!(
+                                "is `{source}`, but a link's source is the component it is written under (`{}`); \
+                                 move the link to `{source}` or drop source.name",
+                                c.name
                             ),
                         );
-                    } else {
-                        links.insert(key, i);
                     }
                     self.link(m, p, &props);
                 }
+                // A trait type Trellis does not know is a warning (see
+                // `warnings`), as in wadm.
                 Trait::Invalid(raw) => {
-                    let message = match &raw.error {
-                        Some(e) => {
-                            format!("{e}; see docs/manifests.md for the {} fields", raw.kind)
-                        }
-                        None => format!(
-                            "unknown trait type `{}`; use spreadscaler, daemonscaler or link",
-                            raw.kind
-                        ),
-                    };
-                    let path = if raw.error.is_some() {
-                        props
-                    } else {
-                        format!("{at}.type")
-                    };
-                    self.push(path, message);
+                    if let Some(e) = &raw.error {
+                        self.push(
+                            props,
+                            format!(
+                                "{}; see docs/manifests.md for the {} fields",
+                                super::parse::humanize(e),
+                                raw.kind
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -374,10 +512,24 @@ impl Validator {
             self.push(format!("{props}.name"), e.to_string());
         }
         self.config_list(&p.target.config, &format!("{props}.target.config"));
+        self.secrets(m, &p.target.secrets, &format!("{props}.target.secrets"));
         if let Some(source) = &p.source {
             self.config_list(&source.config, &format!("{props}.source.config"));
+            self.secrets(m, &source.secrets, &format!("{props}.source.secrets"));
         }
     }
+}
+
+/// Why a capability's image cannot run, and what Trellis offers instead.
+fn unknown_provider(image: &str) -> String {
+    let known: Vec<&str> = known_provider_repos().collect();
+    format!(
+        "`{image}` is not a provider Trellis runs: providers are built into the host \
+         (builtin://{}), and wasmCloud's own provider images map to them \
+         (ghcr.io/wasmcloud/{{{}}} at any tag); an external provider runs from file:// or nats://",
+        BUILTIN_PROVIDERS.join(", builtin://"),
+        known.join(",")
+    )
 }
 
 fn wit_message(error: &str) -> String {

@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
 use trellis_protocol::inventory::{Annotations, Labels};
 use trellis_protocol::link::{Link, LinkKey, WitName};
+use trellis_protocol::secret::{SecretKey, SecretName, SecretRef};
 use trellis_protocol::wadm::AppVersion;
 use trellis_protocol::{AppName, ComponentId, ConfigName, HostId, LinkName};
 
 use super::spread::{Placement, daemon, spread};
 use crate::manifest::{
-    Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Manifest, Trait,
+    Component, ComponentKind, ConfigRef, ImageRef, LinkProperties, Manifest,
+    SpreadScalerProperties, Trait, builtin_for_image,
 };
 use crate::model::{
     DeployedApp, Observed, Owner, Staged, app_of, is_managed, link_annotations,
@@ -28,6 +30,8 @@ pub struct Spec {
     pub artifact: Option<ArtifactRef>,
     /// Named configs it gets.
     pub config: Vec<ConfigName>,
+    /// Secrets it may read (references; hosts fetch the values).
+    pub secrets: Vec<SecretRef>,
     /// Annotations to put on it (they name the app version).
     pub annotations: Annotations,
 }
@@ -45,8 +49,24 @@ impl Spec {
                 .filter_map(|r| ConfigName::new(r.name.as_str()).ok())
                 .collect(),
             annotations: workload_annotations(app, version),
+            secrets: secret_refs(&c.properties.secrets)?,
         })
     }
+}
+
+/// The manifest's secrets as hosts receive them: `properties.key` is the
+/// store key, `name` what the component asks for.
+fn secret_refs(refs: &[crate::manifest::SecretRef]) -> Result<Vec<SecretRef>, String> {
+    refs.iter()
+        .map(|r| {
+            Ok(SecretRef {
+                name: SecretName::new(r.name.as_str()).map_err(|e| e.to_string())?,
+                key: SecretKey::new(r.properties.key.as_str()).map_err(|e| e.to_string())?,
+                field: r.properties.field.clone(),
+                version: r.properties.version.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A component or provider to run, and where.
@@ -82,6 +102,9 @@ pub struct WantLink {
     pub owner: Owner,
     /// Index of the trait in that component.
     pub trait_index: usize,
+    /// Later traits of the same component merged into this link (same
+    /// package, name and target, other interfaces).
+    pub merged: Vec<usize>,
 }
 
 /// Everything the deployed apps want, and what stands in the way.
@@ -101,6 +124,9 @@ pub struct Desired {
     pub stages: BTreeMap<AppName, BTreeMap<HostId, usize>>,
     /// Instances per host: what runs plus what this plan adds so far.
     load: BTreeMap<HostId, u32>,
+    /// Components of shared apps, by (app, component name): what other
+    /// apps' `properties.application` entries stand for.
+    shared: BTreeMap<(String, String), ComponentId>,
 }
 
 impl Desired {
@@ -119,6 +145,16 @@ impl Desired {
                     let components: u32 = h.components.iter().map(|c| c.max).sum();
                     let providers = u32::try_from(h.providers.len()).unwrap_or(u32::MAX);
                     (id.clone(), components.saturating_add(providers))
+                })
+                .collect(),
+            shared: apps
+                .iter()
+                .filter(|a| a.manifest.is_shared())
+                .flat_map(|a| {
+                    a.manifest.spec.components.iter().filter_map(move |c| {
+                        let id = ComponentId::new(a.manifest.component_id(c)).ok()?;
+                        Some(((a.name.to_string(), c.name.clone()), id))
+                    })
                 })
                 .collect(),
             ..Desired::default()
@@ -208,9 +244,9 @@ impl Desired {
             app: app.name.clone(),
             component: c.name.clone(),
         };
-        let id = match ComponentId::new(app.manifest.component_id(c)) {
+        let id = match self.id_of(app, c) {
             Ok(id) => id,
-            Err(e) => return self.problem(&owner, None, e.to_string()),
+            Err(e) => return self.problem(&owner, None, e),
         };
         self.configs_of(&owner, &c.properties.config);
         for (i, t) in c.traits.iter().enumerate() {
@@ -218,14 +254,25 @@ impl Desired {
                 self.link(app, &owner, &id, i, p, observed);
             }
         }
-        let Some((index, scaler)) = c.traits.iter().enumerate().find(|(_, t)| t.is_scaler()) else {
+        // A stand-in for a shared app's component runs nothing itself.
+        if c.properties.application.is_some() {
             return;
+        }
+        let provider = c.kind == ComponentKind::Capability;
+        // wadm runs one instance of a provider that has no scaler.
+        let one = Trait::SpreadScaler(SpreadScalerProperties {
+            instances: 1,
+            spread: Vec::new(),
+        });
+        let (index, scaler) = match c.traits.iter().enumerate().find(|(_, t)| t.is_scaler()) {
+            Some((index, scaler)) => (Some(index), scaler),
+            None if provider => (None, &one),
+            None => return,
         };
         let spec = match Spec::of(&app.name, &app.version, c) {
             Ok(spec) => spec,
-            Err(e) => return self.problem(&owner, Some(index), e),
+            Err(e) => return self.problem(&owner, index, e),
         };
-        let provider = c.kind == ComponentKind::Capability;
         let placement = self.place(scaler, provider, &id, observed, hosts);
         for (host, n) in &placement.targets {
             let running = observed.hosts.get(host).map_or(0, |h| {
@@ -242,7 +289,7 @@ impl Desired {
             *self.load.entry(host.clone()).or_default() += n.saturating_sub(running);
         }
         for p in placement.problems {
-            self.problem(&owner, Some(index), p);
+            self.problem(&owner, index, p);
         }
         let want = Want {
             kind: c.kind,
@@ -280,9 +327,27 @@ impl Desired {
                         String::new()
                     }
                 );
-                self.problem(&owner, Some(index), message);
+                self.problem(&owner, index, message);
             }
         }
+    }
+
+    /// The lattice id of `c`: its own, or, for a stand-in of a shared
+    /// app's component, that component's.
+    fn id_of(&self, app: &DeployedApp, c: &Component) -> Result<ComponentId, String> {
+        let Some(shared) = &c.properties.application else {
+            return ComponentId::new(app.manifest.component_id(c)).map_err(|e| e.to_string());
+        };
+        self.shared
+            .get(&(shared.name.clone(), shared.component.clone()))
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "no component `{}` in a deployed shared app `{}`; deploy that app with the \
+                     annotation experimental.wasmcloud.dev/shared: \"true\"",
+                    shared.component, shared.name
+                )
+            })
     }
 
     fn place(
@@ -360,6 +425,7 @@ impl Desired {
                 .manifest
                 .component(&p.target.name)
                 .ok_or_else(|| format!("no component named {}", p.target.name))?;
+            let target_id = self.id_of(app, target)?;
             let names = |refs: &[ConfigRef]| {
                 refs.iter()
                     .map(|r| ConfigName::new(r.name.as_str()).map_err(|e| e.to_string()))
@@ -368,8 +434,7 @@ impl Desired {
             let wit = |s: &str| WitName::new(s).map_err(|e| e.to_string());
             Ok(Link {
                 source_id: source_id.clone(),
-                target_id: ComponentId::new(app.manifest.component_id(target))
-                    .map_err(|e| e.to_string())?,
+                target_id,
                 name: LinkName::new(p.link_name()).map_err(|e| e.to_string())?,
                 wit_namespace: wit(&p.namespace)?,
                 wit_package: wit(&p.package)?,
@@ -380,8 +445,8 @@ impl Desired {
                     .collect::<Result<_, _>>()?,
                 source_config: names(source_config)?,
                 target_config: names(&p.target.config)?,
-                source_secrets: Vec::new(),
-                target_secrets: Vec::new(),
+                source_secrets: secret_refs(p.source.as_ref().map_or(&[], |s| &s.secrets[..]))?,
+                target_secrets: secret_refs(&p.target.secrets)?,
                 annotations: link_annotations(&app.name),
             })
         })();
@@ -399,7 +464,30 @@ impl Desired {
             );
             return self.problem(owner, Some(trait_index), message);
         }
-        if let Some(first) = self.links.get(&key) {
+        if let Some(first) = self.links.get_mut(&key) {
+            // wadm counts links per interface: two traits of one component
+            // on one package, name and target are one link with both's
+            // interfaces (and configs).
+            if first.owner == *owner && first.link.target_id == link.target_id {
+                let merged = &mut first.link;
+                for i in link.interfaces {
+                    if !merged.interfaces.contains(&i) {
+                        merged.interfaces.push(i);
+                    }
+                }
+                for (into, from) in [
+                    (&mut merged.source_config, link.source_config),
+                    (&mut merged.target_config, link.target_config),
+                ] {
+                    for c in from {
+                        if !into.contains(&c) {
+                            into.push(c);
+                        }
+                    }
+                }
+                first.merged.push(trait_index);
+                return;
+            }
             let message = format!(
                 "component {} of app {} already links {} on {}:{} with name {}; give one another name",
                 first.owner.component,
@@ -417,6 +505,7 @@ impl Desired {
                 link,
                 owner: owner.clone(),
                 trait_index,
+                merged: Vec::new(),
             },
         );
     }
@@ -452,6 +541,11 @@ pub fn inline_configs(apps: &[DeployedApp]) -> BTreeSet<ConfigName> {
 /// The image and artifact of a manifest component, as hosts can fetch them.
 fn resolve_image(c: &Component) -> Result<(String, Option<ArtifactRef>), String> {
     let image = c.properties.image.clone();
+    if c.kind == ComponentKind::Capability
+        && let Some((builtin, _)) = builtin_for_image(&image)
+    {
+        return Ok((format!("builtin://{builtin}"), None));
+    }
     match ImageRef::parse(&image)? {
         // `wasmcloud+builtin://NAME` is the same builtin; hosts know one spelling.
         ImageRef::Builtin(name) if c.kind == ComponentKind::Capability => {

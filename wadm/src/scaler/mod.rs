@@ -242,7 +242,7 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                     max,
                     config: spec.config.clone(),
                     annotations: spec.annotations.clone(),
-                    secrets: Vec::new(),
+                    secrets: spec.secrets.clone(),
                 },
             })),
             Some(running) => {
@@ -314,5 +314,7 @@ fn ensure_provider(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
     }
 }
 
+#[cfg(test)]
+mod compat_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use trellis_protocol::wadm::{AppStatus, ComponentStatus, StatusState, TraitStatu
 
 use super::Failures;
 use super::desired::Desired;
-use crate::manifest::Trait;
+use crate::manifest::{ComponentKind, Trait, builtin_for_image};
 use crate::model::{Command, DeployedApp, Observed, Owner, Step};
 
 pub(super) fn app_status(
@@ -34,6 +34,32 @@ pub(super) fn app_status(
         } else if mine.iter().any(|c| matches!(c, Command::PutConfig { .. })) {
             traits.push(in_motion("properties", failure, "storing config"));
         }
+        let provider = c.kind == ComponentKind::Capability;
+        if provider && let Some((_, note)) = builtin_for_image(&c.properties.image) {
+            traits.push(TraitStatus {
+                kind: "image".into(),
+                state: StatusState::Deployed,
+                message: Some(note),
+            });
+        }
+        let scaler_status = |kind: &str| {
+            let moving = mine
+                .iter()
+                .any(|c| !matches!(c, Command::PutConfig { .. } | Command::PutLink(_)));
+            let id = app.manifest.component_id(c);
+            if moving {
+                in_motion(kind, failure, "placing instances")
+            } else if let Some(why) = provider_failure(observed, &id) {
+                failed(kind, why)
+            } else {
+                done(kind)
+            }
+        };
+        // A provider without a scaler runs once, as in wadm.
+        if provider && c.properties.application.is_none() && !c.traits.iter().any(Trait::is_scaler)
+        {
+            traits.push(scaler_status("spreadscaler (implied: 1 instance)"));
+        }
         for (i, t) in c.traits.iter().enumerate() {
             let kind = t.kind().to_owned();
             if let Some(problems) = desired.problems.get(&(owner.clone(), Some(i))) {
@@ -41,20 +67,13 @@ pub(super) fn app_status(
                 continue;
             }
             let status = match t {
-                Trait::SpreadScaler(_) | Trait::DaemonScaler(_) => {
-                    let moving = mine
-                        .iter()
-                        .any(|c| !matches!(c, Command::PutConfig { .. } | Command::PutLink(_)));
-                    let id = app.manifest.component_id(c);
-                    if moving {
-                        in_motion(&kind, failure, "placing instances")
-                    } else if let Some(why) = provider_failure(observed, &id) {
-                        failed(&kind, why)
-                    } else {
-                        done(&kind)
-                    }
-                }
+                Trait::SpreadScaler(_) | Trait::DaemonScaler(_) => scaler_status(&kind),
                 Trait::Link(_) => link_status(desired, observed, &owner, i, &mine, failure),
+                Trait::Invalid(raw) if raw.error.is_none() => TraitStatus {
+                    kind: kind.clone(),
+                    state: StatusState::Deployed,
+                    message: Some(format!("custom trait type {} is ignored", raw.kind)),
+                },
                 Trait::Invalid(raw) => failed(&kind, format!("invalid trait {}", raw.kind)),
             };
             traits.push(status);
@@ -97,7 +116,7 @@ fn link_status(
     let Some(want) = desired
         .links
         .values()
-        .find(|w| &w.owner == owner && w.trait_index == index)
+        .find(|w| &w.owner == owner && (w.trait_index == index || w.merged.contains(&index)))
     else {
         return failed("link", "link could not be built".into());
     };

@@ -82,7 +82,7 @@ spec:
 }
 
 /// What hosts and the store do with each command.
-fn apply(o: &mut Observed, steps: &[Step]) {
+pub(super) fn apply(o: &mut Observed, steps: &[Step]) {
     for step in steps {
         match &step.command {
             Command::PutConfig { name, values } => {

@@ -1,0 +1,334 @@
+//! Manifests written the way wasmCloud's examples and wadm's fixtures
+//! write them, deployed unchanged against images pushed to a real OCI
+//! registry, and served: OCI references without a scheme, wasmCloud's
+//! provider images with no scaler, the old link syntax, `type: actor`,
+//! http-server config in wasmCloud's spelling, links unique per interface,
+//! custom traits, `source.name`, and a shared app used by another.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+use trellis_tests::{
+    Cli, Host, HostOpts, NatsServer, OciRegistry, Wadm, actor, free_port, http_get, unique_lattice,
+    wait_for_http,
+};
+
+/// Bound on any convergence the test waits for.
+const CONVERGE: Duration = Duration::from_secs(45);
+
+struct Site {
+    cli: Cli,
+    registry: OciRegistry,
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// Pushes actor `name` as `REGISTRY/wasmcloud-style/NAME:0.1.0` and
+    /// returns the reference as a wasmCloud manifest writes it.
+    fn push(&self, name: &str) -> anyhow::Result<String> {
+        let addr = self.registry.address();
+        let image = format!("{addr}/wasmcloud-style/{}:0.1.0", name.replace('_', "-"));
+        let wasm = actor(name).display().to_string();
+        let target = format!("oci://{image}");
+        self.cli
+            .run(&["push", &target, &wasm, "--allow-insecure", &addr])?
+            .ok()?;
+        Ok(image)
+    }
+
+    /// `app deploy --wait` of `yaml`; the CLI's stderr (warnings) back.
+    fn deploy(&self, name: &str, yaml: &str) -> anyhow::Result<String> {
+        let file = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml)?;
+        let file = file.display().to_string();
+        let addr = self.registry.address();
+        let out = self.cli.run_with_timeout(
+            &[
+                "app",
+                "deploy",
+                &file,
+                "--wait",
+                "--timeout",
+                "40",
+                "--allow-insecure",
+                &addr,
+            ],
+            Duration::from_secs(60),
+        )?;
+        out.ok().with_context(|| format!("deploying {name}"))?;
+        Ok(out.stderr.clone())
+    }
+
+    fn status(&self, app: &str) -> anyhow::Result<Value> {
+        self.cli.run(&["app", "status", app])?.ok()?.json()
+    }
+}
+
+fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmcloud_style_manifests_deploy_unchanged_and_serve() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let lattice = unique_lattice("wadmcompat");
+    let _host = Host::spawn(
+        &nats,
+        HostOpts {
+            lattice: lattice.clone(),
+            name: "compat".into(),
+            heartbeat_ms: Some(500),
+            ..HostOpts::default()
+        },
+    )?;
+    let _wadm = Wadm::spawn(&nats, &lattice, &[])?;
+    let site = Site {
+        cli: Cli::new(&nats, &lattice),
+        registry: OciRegistry::start()?,
+        dir: tempfile::tempdir()?,
+    };
+
+    // 1. Hello: `type: actor`, an OCI image, wasmCloud's http-server image
+    // with no scaler, the old link syntax with `ADDRESS` in capitals, and
+    // a custom trait wadm would warn about.
+    let hello = site.push("hello_http")?;
+    let port = free_port();
+    let warnings = site.deploy(
+        "hello",
+        &format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: hello-world
+  annotations: {{ version: v0.0.1, description: "HTTP hello world demo" }}
+spec:
+  components:
+    - name: http-component
+      type: actor
+      properties:
+        image: {hello}
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+        - type: custom-autoscaler
+          properties: {{ min: 1, max: 10 }}
+    - name: httpserver
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/http-server:0.23.0
+      traits:
+        - type: link
+          properties:
+            target: http-component
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source_config:
+              - name: hello-world-http
+                properties:
+                  ADDRESS: 127.0.0.1:{port}
+"#
+        ),
+    )?;
+    for needle in [
+        "older link syntax",
+        "builtin://http-server",
+        "custom-autoscaler",
+    ] {
+        assert!(
+            warnings.contains(needle),
+            "no warning about {needle}: {warnings}"
+        );
+    }
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, body) = wait_for_http(&url, 200, CONVERGE).await?;
+    assert_eq!((code, body.as_slice()), (200, &b"Hello from Trellis!"[..]));
+    let status = site.status("hello-world")?;
+    assert_eq!(status["state"], "deployed", "{status:#}");
+    let images = status["images"].as_array().context("images in status")?;
+    assert_eq!(images.len(), 1, "{status:#}");
+    assert_eq!(images[0]["reference"], hello.as_str());
+    assert!(
+        images[0]["digest"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("sha256:"),
+        "{status:#}"
+    );
+    let http = component(&status, "httpserver").to_string();
+    assert!(
+        http.contains("builtin://http-server") && http.contains("implied: 1 instance"),
+        "{http}"
+    );
+
+    // 2. Counter: wasmCloud's keyvalue-redis image (run as keyvalue-nats),
+    // atomics and store in two link traits (unique per interface), config
+    // in `target_config`, and the listener given by `port` alone.
+    let counter = site.push("kv_counter")?;
+    let port = free_port();
+    site.deploy(
+        "counter",
+        &format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: kvcounter, annotations: {{ version: v0.1.0 }} }}
+spec:
+  components:
+    - name: counter
+      type: component
+      properties: {{ image: "{counter}" }}
+      traits:
+        - type: spreadscaler
+          properties: {{ instances: 1 }}
+        - type: link
+          properties:
+            target: kvredis
+            namespace: wasi
+            package: keyvalue
+            interfaces: [atomics]
+            target_config:
+              - name: redis-url
+                properties: {{ url: "redis://127.0.0.1:6379" }}
+        - type: link
+          properties:
+            target: kvredis
+            namespace: wasi
+            package: keyvalue
+            interfaces: [store]
+            source:
+              name: counter
+    - name: kvredis
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/keyvalue-redis:0.28.1
+    - name: httpserver
+      type: capability
+      properties:
+        image: ghcr.io/wasmcloud/http-server:0.23.0
+      traits:
+        - type: link
+          properties:
+            target: {{ name: counter }}
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source:
+              config:
+                - name: kvcounter-http
+                  properties: {{ port: "{port}" }}
+"#
+        ),
+    )?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, body) = wait_for_http(&url, 200, CONVERGE).await?;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let first: u64 = String::from_utf8_lossy(&body).parse()?;
+    let (_, _, body) = http_get(&url).await?;
+    assert_eq!(String::from_utf8_lossy(&body), (first + 1).to_string());
+    let links = site.cli.run(&["get", "links"])?.ok()?.json()?;
+    let kv = links
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["target_id"] == "kvcounter-kvredis"))
+        .with_context(|| format!("no link to kvredis: {links:#}"))?;
+    let mut interfaces: Vec<&str> = kv["interfaces"]
+        .as_array()
+        .context("interfaces")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    interfaces.sort_unstable();
+    assert_eq!(interfaces, ["atomics", "store"], "{kv:#}");
+
+    // 3. Composition across apps: `pong` is shared; `front` uses it by
+    // reference (`properties.application`) and runs nothing for it.
+    let pingpong = site.push("pingpong")?;
+    site.deploy(
+        "shared",
+        &format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: pong-shared
+  annotations: {{ version: v1, experimental.wasmcloud.dev/shared: "true" }}
+spec:
+  components:
+    - name: pong
+      type: component
+      properties: {{ image: "{pingpong}" }}
+      traits:
+        - type: spreadscaler
+          properties: {{ instances: 2 }}
+"#
+        ),
+    )?;
+    let (front, relay) = (site.push("http_relay")?, site.push("relay")?);
+    let port = free_port();
+    site.deploy(
+        "front",
+        &format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: front, annotations: {{ version: v1 }} }}
+spec:
+  components:
+    - name: front
+      type: component
+      properties: {{ image: "{front}" }}
+      traits:
+        - type: spreadscaler
+          properties: {{ instances: 1 }}
+        - type: link
+          properties: {{ target: relay, namespace: trellis, package: examples, interfaces: [relay] }}
+    - name: relay
+      type: component
+      properties: {{ image: "{relay}" }}
+      traits:
+        - type: spreadscaler
+          properties: {{ instances: 1 }}
+        - type: link
+          properties: {{ target: pong, namespace: example, package: pong, interfaces: [pingpong] }}
+        - type: link
+          properties: {{ target: pong, namespace: trellis, package: examples, interfaces: [shapes] }}
+    - name: pong
+      type: component
+      properties:
+        application: {{ name: pong-shared, component: pong }}
+    - name: httpserver
+      type: capability
+      properties: {{ image: "ghcr.io/wasmcloud/http-server:0.23.0" }}
+      traits:
+        - type: link
+          properties:
+            target: front
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source_config:
+              - {{ name: front-http, properties: {{ address: "127.0.0.1:{port}" }} }}
+"#
+        ),
+    )?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, body) = wait_for_http(&url, 200, CONVERGE).await?;
+    assert_eq!(
+        (code, String::from_utf8_lossy(&body).as_ref()),
+        (200, "http -> relayed pong")
+    );
+    let inventory = site.cli.run(&["get", "inventory"])?.ok()?.json()?;
+    let text = inventory.to_string();
+    assert!(text.contains("pong-shared-pong"), "{inventory:#}");
+    assert!(
+        !text.contains("front-pong"),
+        "a stand-in must not run: {inventory:#}"
+    );
+    Ok(())
+}

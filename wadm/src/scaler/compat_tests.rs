@@ -1,0 +1,162 @@
+//! Planning manifests written for wadm: unscaled providers, wasmCloud
+//! provider images, per-interface links, shared apps.
+
+use trellis_protocol::wadm::{AppVersion, StatusState};
+use trellis_protocol::{AppName, HostId};
+
+use super::*;
+use crate::manifest;
+use crate::model::HostView;
+
+fn deployed(yaml: &str) -> DeployedApp {
+    let (manifest, problems) = manifest::check(yaml).unwrap();
+    assert_eq!(problems, vec![], "{yaml}");
+    DeployedApp {
+        name: AppName::new(manifest.name()).unwrap(),
+        version: AppVersion::new("v1").unwrap(),
+        manifest,
+        staged: None,
+    }
+}
+
+fn one_host() -> Observed {
+    let mut o = Observed::default();
+    let id = HostId::new(format!("NA{}", "C".repeat(54))).unwrap();
+    o.hosts.insert(id, HostView::default());
+    o
+}
+
+const SHARED: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: pong-app
+  annotations: { experimental.wasmcloud.dev/shared: "true" }
+spec:
+  components:
+    - name: pong
+      type: component
+      properties: { image: "nats://ART/sha256-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" }
+      traits: [ { type: spreadscaler, properties: { instances: 1 } } ]
+"#;
+
+const USER: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: { name: ping-app }
+spec:
+  components:
+    - name: ping
+      type: component
+      properties: { image: "nats://ART/sha256-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" }
+      traits:
+        - type: spreadscaler
+          properties: { replicas: 1 }
+        - type: link
+          properties: { target: pong, namespace: example, package: pong, interfaces: [pingpong] }
+        - type: link
+          properties: { target: kv, namespace: wasi, package: keyvalue, interfaces: [atomics] }
+        - type: link
+          properties: { target: kv, namespace: wasi, package: keyvalue, interfaces: [store] }
+    - name: pong
+      type: component
+      properties:
+        application: { name: pong-app, component: pong }
+    - name: kv
+      type: capability
+      properties: { image: ghcr.io/wasmcloud/keyvalue-redis:0.28.1 }
+    - name: http
+      type: capability
+      properties: { image: ghcr.io/wasmcloud/http-server:0.23.0 }
+      traits:
+        - type: link
+          properties:
+            target: ping
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source_config: [ { name: ping-listen, properties: { address: "127.0.0.1:0" } } ]
+"#;
+
+#[test]
+fn a_wadm_manifest_plans_as_wadm_would() {
+    let mut o = one_host();
+    let apps = [deployed(SHARED), deployed(USER)];
+    let p = plan(&apps, &o, &Failures::new());
+    let starts: Vec<(&str, &str)> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.command {
+            Command::StartProvider { request, .. } => {
+                Some((request.provider_id.as_str(), request.image.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    // Unscaled providers run once, on their builtin.
+    assert_eq!(
+        starts,
+        vec![
+            ("ping-app-http", "builtin://http-server"),
+            ("ping-app-kv", "builtin://keyvalue-nats"),
+        ],
+        "{:#?}",
+        p.steps
+    );
+    let links: Vec<&trellis_protocol::link::Link> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.command {
+            Command::PutLink(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(links.len(), 3, "{links:#?}");
+    let kv = links
+        .iter()
+        .find(|l| l.target_id.as_str() == "ping-app-kv")
+        .unwrap();
+    let kv_ifaces: Vec<&str> = kv.interfaces.iter().map(|i| i.as_str()).collect();
+    assert_eq!(kv_ifaces, ["atomics", "store"]);
+    // The stand-in names the shared app's component; nothing else runs it.
+    assert!(
+        links
+            .iter()
+            .any(|l| l.target_id.as_str() == "pong-app-pong")
+    );
+    assert!(!p.steps.iter().any(|s| matches!(&s.command,
+        Command::ScaleComponent { request, .. } if request.component_id.as_str() == "ping-app-pong")));
+    let user = p
+        .statuses
+        .iter()
+        .find(|s| s.name.as_str() == "ping-app")
+        .unwrap();
+    let http = user.components.iter().find(|c| c.name == "http").unwrap();
+    assert!(
+        http.traits.iter().any(|t| t.kind == "image"
+            && t.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("builtin://http-server")),
+        "{http:#?}"
+    );
+    // Hosts do it; the next plan is empty and all is deployed.
+    super::tests::apply(&mut o, &p.steps);
+    let again = plan(&apps, &o, &Failures::new());
+    assert_eq!(again.steps, [], "{:#?}", again.steps);
+    for s in &again.statuses {
+        assert_eq!(s.state, StatusState::Deployed, "{s:#?}");
+    }
+}
+
+#[test]
+fn a_stand_in_without_its_shared_app_fails_with_the_reason() {
+    let o = one_host();
+    let apps = [deployed(USER)];
+    let p = plan(&apps, &o, &Failures::new());
+    let user = &p.statuses[0];
+    let pong = user.components.iter().find(|c| c.name == "pong").unwrap();
+    assert_eq!(pong.state, StatusState::Failed, "{pong:#?}");
+    let message = format!("{pong:?}");
+    assert!(message.contains("shared app `pong-app`"), "{message}");
+}
