@@ -332,3 +332,171 @@ spec:
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmclouds_blobstore_messaging_and_http_client_images_serve() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let lattice = unique_lattice("wadmcaps");
+    let _host = Host::spawn(
+        &nats,
+        HostOpts {
+            lattice: lattice.clone(),
+            name: "caps".into(),
+            heartbeat_ms: Some(500),
+            ..HostOpts::default()
+        },
+    )?;
+    let _wadm = Wadm::spawn(&nats, &lattice, &[])?;
+    let site = Site {
+        cli: Cli::new(&nats, &lattice),
+        registry: OciRegistry::start()?,
+        dir: tempfile::tempdir()?,
+    };
+    let (blobby, relay, fetcher) = (
+        site.push("blob_store")?,
+        site.push("messaging_relay")?,
+        site.push("http_fetch")?,
+    );
+    let blobs = tempfile::tempdir()?;
+    let (blob_port, fetch_port) = (free_port(), free_port());
+    let subject = format!("{lattice}.echo");
+    // wasmCloud's provider images, none with a scaler, old link syntax.
+    site.deploy(
+        "caps",
+        &format!(
+            r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{ name: caps, annotations: {{ version: v1 }} }}
+spec:
+  components:
+    - name: blobby
+      type: component
+      properties: {{ image: "{blobby}" }}
+      traits:
+        - {{ type: spreadscaler, properties: {{ instances: 1 }} }}
+        - type: link
+          properties:
+            target: blobstore
+            namespace: wasi
+            package: blobstore
+            interfaces: [blobstore, container, types]
+            target_config: [ {{ name: caps-root, properties: {{ root: "{root}" }} }} ]
+    - name: blobstore
+      type: capability
+      properties: {{ image: ghcr.io/wasmcloud/blobstore-fs:0.10.1 }}
+    - name: relay
+      type: component
+      properties: {{ image: "{relay}" }}
+      traits:
+        - {{ type: spreadscaler, properties: {{ instances: 1 }} }}
+        - {{ type: link, properties: {{ target: nats, namespace: wasmcloud, package: messaging, interfaces: [consumer] }} }}
+    - name: nats
+      type: capability
+      properties: {{ image: ghcr.io/wasmcloud/messaging-nats:0.24.0 }}
+      traits:
+        - type: link
+          properties:
+            target: relay
+            namespace: wasmcloud
+            package: messaging
+            interfaces: [handler]
+            source_config: [ {{ name: caps-subscription, properties: {{ subscriptions: "{subject}" }} }} ]
+    - name: fetcher
+      type: component
+      properties: {{ image: "{fetcher}" }}
+      traits:
+        - {{ type: spreadscaler, properties: {{ instances: 1 }} }}
+        - type: link
+          properties:
+            target: httpclient
+            namespace: wasi
+            package: http
+            interfaces: [outgoing-handler]
+            target_config: [ {{ name: caps-egress, properties: {{ allowed_hosts: "127.0.0.1:{blob_port}" }} }} ]
+    - name: httpclient
+      type: capability
+      properties: {{ image: ghcr.io/wasmcloud/http-client:0.12.0 }}
+    - name: httpserver
+      type: capability
+      properties: {{ image: ghcr.io/wasmcloud/http-server:0.23.0 }}
+      traits:
+        - type: link
+          properties:
+            target: blobby
+            name: blobs
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source_config: [ {{ name: caps-blob-http, properties: {{ address: "127.0.0.1:{blob_port}" }} }} ]
+        - type: link
+          properties:
+            target: fetcher
+            name: fetch
+            namespace: wasi
+            package: http
+            interfaces: [incoming-handler]
+            source_config: [ {{ name: caps-fetch-http, properties: {{ address: "127.0.0.1:{fetch_port}" }} }} ]
+"#,
+            root = blobs.path().display()
+        ),
+    )?;
+
+    // Blobs, through builtin://blobstore-fs, land in the configured root.
+    let blob = format!("http://127.0.0.1:{blob_port}");
+    let (code, _, body) =
+        trellis_tests::http_request("PUT", &format!("{blob}/c/box"), &[], Vec::new()).await?;
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let put = trellis_tests::http_request(
+        "PUT",
+        &format!("{blob}/o/box/hello.txt"),
+        &[],
+        b"blob bytes".to_vec(),
+    )
+    .await?;
+    assert!((200..300).contains(&put.0), "{put:?}");
+    let (code, _, body) = http_get(&format!("{blob}/o/box/hello.txt")).await?;
+    assert_eq!((code, body.as_slice()), (200, &b"blob bytes"[..]));
+    assert_eq!(
+        std::fs::read(blobs.path().join("box").join("hello.txt"))?,
+        b"blob bytes"
+    );
+
+    // Outbound, through builtin://http-client: the allowed blob listener
+    // answers, anything else is denied.
+    let fetch = |url: String| async move {
+        let (code, _, body) =
+            http_get(&format!("http://127.0.0.1:{fetch_port}/fetch?url={url}")).await?;
+        anyhow::Ok((code, String::from_utf8_lossy(&body).into_owned()))
+    };
+    assert_eq!(
+        fetch(format!("{blob}/o/box/hello.txt")).await?,
+        (200, "blob bytes".to_owned())
+    );
+    assert_eq!(
+        fetch("http://192.0.2.1/".to_owned()).await?.0,
+        502,
+        "a host outside allowed_hosts is denied"
+    );
+
+    // Messages, through builtin://messaging-nats, trigger the relay.
+    let client = async_nats::connect(nats.url()).await?;
+    let reply = tokio::time::timeout(
+        CONVERGE,
+        client.request(subject.clone(), "ping".as_bytes().to_vec().into()),
+    )
+    .await??;
+    assert_eq!(reply.payload.as_ref(), b"handled:ping");
+
+    let status = site.status("caps")?;
+    assert_eq!(status["state"], "deployed", "{status:#}");
+    for (name, builtin) in [
+        ("blobstore", "builtin://blobstore-fs"),
+        ("nats", "builtin://messaging-nats"),
+        ("httpclient", "builtin://http-client"),
+    ] {
+        let c = component(&status, name).to_string();
+        assert!(c.contains(builtin), "{name}: {c}");
+    }
+    Ok(())
+}
