@@ -33,6 +33,7 @@ mod oci;
 mod outbound;
 mod rollout;
 mod routing;
+mod secrets;
 mod shutdown;
 mod starvation;
 mod truncation;
