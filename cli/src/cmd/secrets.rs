@@ -121,10 +121,21 @@ async fn put(global: &GlobalArgs, args: SecretsPutArgs) -> anyhow::Result<()> {
             value
         }
     };
+    let ours = secrets_key.id_hex();
     let store = connect(global)
         .await?
         .secret_store(Some(secrets_key))
         .await?;
+    // Hosts hold one key: a value sealed with another would not open there.
+    if let Some(theirs) = store.sealing_key_id(&key).await?
+        && theirs != ours
+    {
+        eprintln!(
+            "warning: secrets of this lattice are sealed with key id {theirs}, this key is {ours}; \
+             hosts with the other key cannot open {key} (use the lattice's key file, or put \
+             every secret again when changing keys)"
+        );
+    }
     let revision = store.put(&key, &value).await?;
     done(
         global.output,

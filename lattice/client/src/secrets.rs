@@ -105,8 +105,8 @@ pub enum SecretStoreError {
         /// Why not.
         reason: String,
     },
-    /// The system's random source failed.
-    #[error("the system's random source failed; no secret was sealed")]
+    /// The system's random source (or the cipher) failed.
+    #[error("the system's random source or the cipher failed; nothing was sealed")]
     Random,
     /// The bucket could not be reached.
     #[error(transparent)]
@@ -221,7 +221,12 @@ impl Lattice {
             buckets::open_kv(&self.js, &bucket, self.js_replicas),
         )
         .await
-        .map_err(|_| LatticeError::storage(bucket.clone(), "no answer within 10s"))??;
+        .map_err(|_| {
+            LatticeError::storage(
+                bucket.clone(),
+                format!("no answer within {SECRET_TIMEOUT:?}"),
+            )
+        })??;
         Ok(SecretStore {
             kv,
             lattice: self.lattice.to_string(),
@@ -311,6 +316,26 @@ impl SecretStore {
         let existed = self.record(key).await?.is_some();
         bounded(format!("delete secret {key}"), self.kv.purge(key.as_str())).await?;
         Ok(existed)
+    }
+
+    /// The id of the key the lattice's secrets are sealed with, from the
+    /// record under `key` or else the first stored one; `None` when the
+    /// store is empty.
+    pub async fn sealing_key_id(
+        &self,
+        key: &SecretKey,
+    ) -> Result<Option<String>, SecretStoreError> {
+        if let Some(info) = self.info(key).await? {
+            return Ok(Some(info.key_id));
+        }
+        for other in self.list().await? {
+            if let Ok(other) = SecretKey::new(other)
+                && let Some(info) = self.info(&other).await?
+            {
+                return Ok(Some(info.key_id));
+            }
+        }
+        Ok(None)
     }
 
     /// Every stored key, sorted.
