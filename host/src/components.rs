@@ -106,7 +106,12 @@ impl RunningComponent {
 
     /// The secrets it was started with (references), for the host's record.
     pub fn secret_refs(&self) -> Vec<trellis_protocol::secret::SecretRef> {
-        self.caps.secrets.refs().to_vec()
+        self.caps.secrets.refs()
+    }
+
+    /// Replaces the secrets it may read (see `ComponentSecrets::set_refs`).
+    pub fn set_secret_refs(&self, refs: Vec<trellis_protocol::secret::SecretRef>) {
+        self.caps.secrets.set_refs(refs);
     }
 
     /// Changes the concurrency bound. Calls in flight keep their permits

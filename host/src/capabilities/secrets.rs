@@ -1,14 +1,16 @@
 //! `wasmcloud:secrets@0.1.0-draft` (`store`, `reveal`): a component reads
 //! the secrets its scale request lists, by the names listed there, and
 //! nothing else. Values are fetched and decrypted with the host's secrets
-//! key on a name's first `get` and kept for the component's lifetime; a
-//! failed fetch is not kept, so a secret stored later is found then.
+//! key on a name's first `get` and kept for the component's lifetime (or
+//! until a rescale from wadm lists other secrets); a failed fetch is not
+//! kept, so a secret stored later is found then.
 //!
 //! Link secrets reach providers the same way: [`link_with_secrets`]
 //! merges them into the link config a builtin provider receives.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use trellis_lattice::Lattice;
 use trellis_lattice::secrets::{SecretStore, SecretStoreError, SecretValue, SecretsKey};
@@ -38,17 +40,17 @@ impl fmt::Debug for SecretHandle {
 
 /// The secrets one component may read, and those it has read.
 pub struct ComponentSecrets {
-    refs: Vec<SecretRef>,
+    refs: RwLock<Vec<SecretRef>>,
     lattice: Lattice,
     key: Option<SecretsKey>,
     store: tokio::sync::OnceCell<SecretStore>,
-    opened: tokio::sync::Mutex<HashMap<String, SecretValue>>,
+    opened: Mutex<HashMap<String, SecretValue>>,
 }
 
 impl fmt::Debug for ComponentSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ComponentSecrets")
-            .field("refs", &self.refs)
+            .field("refs", &self.refs())
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
@@ -58,17 +60,33 @@ impl ComponentSecrets {
     /// The secrets `refs` names, read through `lattice` with `key`.
     pub fn new(lattice: Lattice, key: Option<SecretsKey>, refs: Vec<SecretRef>) -> Self {
         Self {
-            refs,
+            refs: RwLock::new(refs),
             lattice,
             key,
             store: tokio::sync::OnceCell::new(),
-            opened: tokio::sync::Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
         }
     }
 
     /// The references it was given.
-    pub fn refs(&self) -> &[SecretRef] {
-        &self.refs
+    pub fn refs(&self) -> Vec<SecretRef> {
+        self.refs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the references (a new app version may list others) and
+    /// forgets every value opened so far.
+    pub fn set_refs(&self, refs: Vec<SecretRef>) {
+        let mut current = self.refs.write().unwrap_or_else(PoisonError::into_inner);
+        if *current != refs {
+            *current = refs;
+            self.opened
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
     }
 
     async fn store(&self) -> Result<&SecretStore, SecretStoreError> {
@@ -83,23 +101,40 @@ impl ComponentSecrets {
         id: &ComponentId,
         name: &str,
     ) -> Result<SecretValue, store::SecretsError> {
-        let Some(r) = self.refs.iter().find(|r| r.name.as_str() == name) else {
+        let listed = self
+            .refs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|r| r.name.as_str() == name)
+            .cloned();
+        let Some(r) = listed else {
             return Err(store::SecretsError::NotFound);
         };
         if self.key.is_none() {
             return Err(store::SecretsError::Upstream(NO_KEY.into()));
         }
-        let mut opened = self.opened.lock().await;
-        if let Some(value) = opened.get(name) {
-            return Ok(value.clone());
+        let cached = self
+            .opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        if let Some(value) = cached {
+            return Ok(value);
         }
+        // Not under the lock: two first `get`s may both fetch, which is
+        // harmless, and a slow fetch never blocks a cached read.
         let fetched = match self.store().await {
-            Ok(store) => store.resolve(r).await,
+            Ok(store) => store.resolve(&r).await,
             Err(e) => Err(e),
         };
         match fetched {
             Ok(value) => {
-                opened.insert(name.to_owned(), value.clone());
+                self.opened
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.to_owned(), value.clone());
                 Ok(value)
             }
             Err(e) => {

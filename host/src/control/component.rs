@@ -42,8 +42,10 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         }
         running.set_max(request.max);
         // Empty annotations mean "keep them": `trellis scale` sends none.
+        // wadm always sends them, with the secrets its version lists.
         if !request.annotations.is_empty() {
             running.set_annotations(request.annotations.clone());
+            running.set_secret_refs(request.secrets.clone());
         }
         let description = running.description();
         announce(ctx, &description, request.max, None).await;

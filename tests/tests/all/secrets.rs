@@ -386,3 +386,31 @@ async fn a_host_without_a_key_says_so_to_the_component() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_app_version_gives_the_running_component_its_new_secrets() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = setup(dir.path(), "secrets-v2", true)?;
+    let (old, new) = (random_value("old"), random_value("new"));
+    s.put(dir.path(), "api_password", &old)?;
+    s.put(dir.path(), "api_password_v2", &new)?;
+    s.put(dir.path(), "db_creds", r#"{"user":"svc"}"#)?;
+    let port = free_port();
+    let v1 = manifest(dir.path(), "rotate", Address::Config(port))?;
+    s.deploy(&v1).await?;
+    let url = format!("http://127.0.0.1:{port}/api-password");
+    wait_for_http(&url, 200, Duration::from_secs(20)).await?;
+    assert_eq!(http_get(&url).await?.2, old.as_bytes());
+
+    // Same code, the name now pointing at another store key: the host
+    // swaps the references without restarting the component.
+    let v2 = dir.path().join("rotate-v2.yaml");
+    let yaml = std::fs::read_to_string(&v1)?
+        .replace("version: v1", "version: v2")
+        .replace("key: api_password }", "key: api_password_v2 }");
+    std::fs::write(&v2, yaml)?;
+    s.deploy(&v2).await?;
+    let (status, _, body) = http_get(&url).await?;
+    assert_eq!((status, body), (200, new.into_bytes()));
+    Ok(())
+}

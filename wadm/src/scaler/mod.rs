@@ -260,7 +260,11 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                 if new_code || running.max != max || running.annotations != spec.annotations {
                     steps.push(step(Command::ScaleComponent {
                         host: host.clone(),
-                        request: scale_request(&want.id, max, spec.annotations.clone()),
+                        // A new version may list other secrets; the host swaps them.
+                        request: ScaleComponentRequest {
+                            secrets: spec.secrets.clone(),
+                            ..scale_request(&want.id, max, spec.annotations.clone())
+                        },
                     }));
                 }
             }
