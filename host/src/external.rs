@@ -62,6 +62,9 @@ pub struct ExternalSpec {
     pub auth: trellis_lattice::NatsAuth,
     /// The host's lattice connection.
     pub lattice: Lattice,
+    /// The lattice's secrets key, handed on so the process can resolve its
+    /// links' secrets (never logged: its `Debug` shows the key id only).
+    pub secrets_key: Option<trellis_lattice::secrets::SecretsKey>,
 }
 
 /// A provider that lives in its own process. Link changes need no relay:
@@ -116,6 +119,9 @@ impl Provider for ExternalProvider {
             ];
             let mut env = env;
             env.extend(trellis_lattice::connect::auth_env::to_env(&self.spec.auth));
+            if let Some(key) = &self.spec.secrets_key {
+                env.push((env::SECRETS_KEY, key.to_text()));
+            }
             let (stop_tx, stop_rx) = watch::channel(false);
             let (ready_tx, ready_rx) = oneshot::channel();
             let task = tokio::spawn(supervise(

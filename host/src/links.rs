@@ -30,7 +30,7 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
         }
         match notice {
             Notice::Put => {
-                let result = match crate::capabilities::secrets::link_with_secrets(
+                let result = match trellis_provider_sdk::secrets::link_with_secrets(
                     &ctx.lattice,
                     ctx.config.secrets_key.as_ref(),
                     ctx.links.context(link),
@@ -119,7 +119,7 @@ pub(crate) fn spawn_retries(ctx: Arc<HostContext>) -> tokio::task::JoinHandle<()
                 let p = ctx.providers.get(&id).filter(|p| !p.external)?;
                 let key = ctx.config.secrets_key.as_ref();
                 Some(
-                    match crate::capabilities::secrets::link_with_secrets(&ctx.lattice, key, link)
+                    match trellis_provider_sdk::secrets::link_with_secrets(&ctx.lattice, key, link)
                         .await
                     {
                         Ok(link) => p.provider.link_put(link).await,

@@ -21,7 +21,9 @@ use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
 
 use crate::links::{self, LinkState, Notice};
 use crate::outcomes::{self, LinkOutcomes};
+use crate::secrets::link_with_secrets;
 use crate::{Health, Invoker, Provider, ProviderContext, ProviderError};
+use trellis_lattice::secrets::SecretsKey;
 
 /// Environment variables a host sets for an external provider process.
 pub mod env {
@@ -38,6 +40,9 @@ pub mod env {
     /// Set (to `1`) when stdin is a pipe from the host that is never
     /// written: its end (EOF) means the host is gone, however it died.
     pub const HOST_PIPE: &str = "TRELLIS_HOST_PIPE";
+    /// The lattice's secrets key (its text form), when the host has one:
+    /// the process resolves its links' secrets itself.
+    pub const SECRETS_KEY: &str = "TRELLIS_PROVIDER_SECRETS_KEY";
 }
 
 /// Why an external provider could not run.
@@ -119,6 +124,13 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
         Ok(json) => parsed(env::CONFIG, serde_json::from_str(&json))?,
         Err(_) => ConfigValues::new(),
     };
+    let secrets_key = match std::env::var(env::SECRETS_KEY) {
+        Ok(text) => Some(parsed(
+            env::SECRETS_KEY,
+            SecretsKey::parse(&text, env::SECRETS_KEY),
+        )?),
+        Err(_) => None,
+    };
     let lattice = Lattice::connect(&LatticeConfig {
         nats_url: var(env::NATS_URL)?,
         lattice: lattice_name.clone(),
@@ -141,6 +153,7 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
     let outcomes = Arc::new(LinkOutcomes::default());
     let (p, id) = (provider.clone(), provider_id.clone());
     let (link_state, link_outcomes) = (state.clone(), outcomes.clone());
+    let (link_lattice, link_key) = (lattice.clone(), secrets_key.clone());
     let mut tasks = links::track(
         lattice.store().await?,
         state.clone(),
@@ -151,6 +164,7 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
                 link_state.clone(),
                 link_outcomes.clone(),
             );
+            let (lattice, key) = (link_lattice.clone(), link_key.clone());
             async move {
                 if link.source_id != id && link.target_id != id {
                     return;
@@ -158,7 +172,12 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
                 let _order = outcomes.serialize().await;
                 match notice {
                     Notice::Put => {
-                        let result = p.link_put(state.context(&link)).await;
+                        let context = state.context(&link);
+                        let result = match link_with_secrets(&lattice, key.as_ref(), context).await
+                        {
+                            Ok(context) => p.link_put(context).await,
+                            Err(e) => Err(e),
+                        };
                         outcomes.put(&id, link.key(), &result);
                     }
                     Notice::Deleted => {
@@ -174,12 +193,21 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
     )
     .await?;
     let retried = provider.clone();
+    let retry_lattice = lattice.clone();
     tasks.push(outcomes::spawn_retries(
         outcomes.clone(),
         state,
         move |_, link| {
-            let provider = retried.clone();
-            async move { Some(provider.link_put(link).await) }
+            let (provider, lattice, key) =
+                (retried.clone(), retry_lattice.clone(), secrets_key.clone());
+            async move {
+                Some(
+                    match link_with_secrets(&lattice, key.as_ref(), link).await {
+                        Ok(link) => provider.link_put(link).await,
+                        Err(e) => Err(e),
+                    },
+                )
+            }
         },
     ));
     tasks.push(crate::serve_calls(&lattice, &provider_id, provider.clone()).await?);

@@ -21,6 +21,7 @@ pub mod external;
 pub mod links;
 pub mod outbound;
 pub mod outcomes;
+pub mod secrets;
 
 use futures::future::BoxFuture;
 use trellis_lattice::Lattice;

@@ -5,8 +5,10 @@
 //! until a rescale from wadm lists other secrets); a failed fetch is not
 //! kept, so a secret stored later is found then.
 //!
-//! Link secrets reach providers the same way: [`link_with_secrets`]
-//! merges them into the link config a builtin provider receives.
+//! Link secrets reach providers the same way:
+//! [`trellis_provider_sdk::secrets::link_with_secrets`] merges them into the
+//! link config a provider receives (builtins here, external processes in
+//! their own runtime, with the key the host hands them).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,14 +18,12 @@ use trellis_lattice::Lattice;
 use trellis_lattice::secrets::{SecretStore, SecretStoreError, SecretValue, SecretsKey};
 use trellis_protocol::ComponentId;
 use trellis_protocol::secret::SecretRef;
-use trellis_provider_sdk::{LinkContext, ProviderError};
 use wasmtime::component::Resource;
 
 use crate::bindings::wasmcloud::secrets::{reveal, store};
 use crate::capabilities::CapabilityView;
 
-/// What the guest gets when this host has no key.
-const NO_KEY: &str = "this host has no secrets key, so it cannot read secrets; start it with `trellis host --secrets-key FILE` (the lattice's key file)";
+use trellis_provider_sdk::secrets::NO_KEY;
 
 /// An opened secret in an instance's resource table.
 pub struct SecretHandle {
@@ -179,46 +179,4 @@ impl reveal::Host for CapabilityView {
             None => store::SecretValue::Bytes(value.as_bytes().to_vec()),
         })
     }
-}
-
-/// `link` with its secrets merged into its configs, by name (source
-/// secrets into `source_config`, target secrets into `target_config`;
-/// a secret wins over a config key of the same name). The values exist
-/// only in what the provider receives, never in the lattice in clear.
-pub async fn link_with_secrets(
-    lattice: &Lattice,
-    key: Option<&SecretsKey>,
-    mut link: LinkContext,
-) -> Result<LinkContext, ProviderError> {
-    if link.link.source_secrets.is_empty() && link.link.target_secrets.is_empty() {
-        return Ok(link);
-    }
-    let key = key.ok_or_else(|| {
-        ProviderError::Unavailable(format!(
-            "link {} names secrets, but {NO_KEY}",
-            link.link.key().storage_key()
-        ))
-    })?;
-    let unavailable = |e: SecretStoreError| ProviderError::Unavailable(e.to_string());
-    let store = lattice
-        .secret_store(Some(key.clone()))
-        .await
-        .map_err(unavailable)?;
-    let sides = [
-        (&link.link.source_secrets, &mut link.source_config),
-        (&link.link.target_secrets, &mut link.target_config),
-    ];
-    for (refs, config) in sides {
-        for r in refs {
-            let value = store.resolve(r).await.map_err(unavailable)?;
-            let text = value.as_str().ok_or_else(|| {
-                ProviderError::Config(format!(
-                    "secret {} (key {}) is not UTF-8 text, and link config takes text only",
-                    r.name, r.key
-                ))
-            })?;
-            config.insert(r.name.to_string(), text.to_owned());
-        }
-    }
-    Ok(link)
 }

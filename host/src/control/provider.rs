@@ -53,6 +53,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             nats_url: ctx.config.lattice.nats_url.clone(),
             auth: ctx.config.lattice.auth.clone(),
             lattice: ctx.lattice.clone(),
+            secrets_key: ctx.config.secrets_key.clone(),
         }))
     } else {
         builtin(&request.image)?

@@ -34,6 +34,16 @@ enum Address {
 /// The secret-reader app: the component reads `api-password` (key
 /// `api_password`) and `db-user` (member `user` of key `db_creds`).
 fn manifest(dir: &Path, name: &str, address: Address) -> anyhow::Result<PathBuf> {
+    manifest_with(dir, name, address, "builtin://http-server")
+}
+
+/// [`manifest`] with the http-server run from `http_image`.
+fn manifest_with(
+    dir: &Path,
+    name: &str,
+    address: Address,
+    http_image: &str,
+) -> anyhow::Result<PathBuf> {
     std::fs::copy(actor("secret_reader"), dir.join("secret_reader.wasm"))?;
     let source = match address {
         Address::Config(port) => format!(
@@ -68,7 +78,7 @@ spec:
           properties: {{ instances: 1 }}
     - name: http
       type: capability
-      properties: {{ image: builtin://http-server }}
+      properties: {{ image: "{http_image}" }}
       traits:
         - type: daemonscaler
           properties: {{ instances: 1 }}
@@ -364,6 +374,32 @@ async fn a_provider_gets_its_link_secret_in_its_link_config() -> anyhow::Result<
     let text = links.to_string();
     assert!(text.contains("http_address"), "{text}");
     assert!(!text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_provider_process_resolves_its_link_secret_too() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = setup(dir.path(), "ext-secrets", true)?;
+    let password = random_value("pw");
+    s.put(dir.path(), "api_password", &password)?;
+    s.put(dir.path(), "db_creds", r#"{"user":"svc"}"#)?;
+    let port = free_port();
+    s.put(dir.path(), "ext_address", &format!("127.0.0.1:{port}"))?;
+    // The same http-server, as its own process: it gets the host's key
+    // and reads the link's secret itself.
+    let exe = trellis_tests::target_dir().join("debug/trellis-provider-http-server");
+    s.deploy(&manifest_with(
+        dir.path(),
+        "external",
+        Address::Secret("ext_address"),
+        &format!("file://{}", exe.display()),
+    )?)
+    .await?;
+    let url = format!("http://127.0.0.1:{port}/api-password");
+    wait_for_http(&url, 200, Duration::from_secs(20)).await?;
+    let (_, _, body) = http_get(&url).await?;
+    assert_eq!(body, password.into_bytes());
     Ok(())
 }
 
