@@ -26,10 +26,16 @@ use crate::policy::{Destination, Policy};
 /// answer cannot make one request open an unbounded number of sockets.
 const MAX_ADDRS: usize = 8;
 
+/// Largest `ca_file` read: a bundle of a few hundred certificates.
+const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
 /// Connects for a pooled client of one link.
 #[derive(Clone)]
 pub struct Connector {
     pub(crate) policy: Arc<Policy>,
+    /// The link's TLS config when it trusts more than the platform's
+    /// roots (`ca_file`); the shared platform config otherwise.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -42,24 +48,34 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let policy = self.policy.clone();
+        let (policy, tls) = (self.policy.clone(), self.tls.clone());
         Box::pin(async move {
             let timeout = policy.connect_timeout;
             let destination = crate::policy::destination(&uri)?;
             let label = format!("{}:{}", destination.host, destination.port);
-            tokio::time::timeout(timeout, connect(&policy, &destination))
+            tokio::time::timeout(timeout, connect(&policy, tls, &destination))
                 .await
                 .map_err(|_| OutboundError::ConnectionTimeout(label))?
         })
     }
 }
 
-async fn connect(policy: &Policy, destination: &Destination) -> Result<Stream, OutboundError> {
+async fn connect(
+    policy: &Policy,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    destination: &Destination,
+) -> Result<Stream, OutboundError> {
     let label = format!("{}:{}", destination.host, destination.port);
-    let addrs: Vec<SocketAddr> = match destination.ip {
+    let addrs: Vec<SocketAddr> = match (destination.ip, policy.resolved(destination)) {
         // Checked with the pattern that allowed it (check_uri).
-        Some(ip) => vec![SocketAddr::new(ip, destination.port)],
-        None => {
+        (Some(ip), _) => vec![SocketAddr::new(ip, destination.port)],
+        // The operator named this address for this name: like an address
+        // in allowed_hosts, it passes deny_cidrs (never the NATS check).
+        (None, Some(addr)) => {
+            policy.check_addr(destination, addr, true)?;
+            vec![addr]
+        }
+        (None, None) => {
             let resolved = tokio::net::lookup_host((destination.host.as_str(), destination.port))
                 .await
                 .map_err(|e| OutboundError::Dns {
@@ -113,11 +129,13 @@ async fn connect(policy: &Policy, destination: &Destination) -> Result<Stream, O
     if !destination.https {
         return Ok(Stream(Conn::Plain(TokioIo::new(tcp))));
     }
-    let config = tls_config().map_err(|reason| OutboundError::Tls {
-        destination: label.clone(),
-        reason,
-        certificate: false,
-    })?;
+    let config = tls
+        .map_or_else(tls_config, Ok)
+        .map_err(|reason| OutboundError::Tls {
+            destination: label.clone(),
+            reason,
+            certificate: false,
+        })?;
     let name = match destination.ip {
         Some(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
         None => rustls::pki_types::ServerName::try_from(destination.host.clone()).map_err(|e| {
@@ -156,15 +174,56 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             if added == 0 {
                 return Err("the platform has no CA certificates (install ca-certificates)".into());
             }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Ok(Arc::new(config))
+            client_config(roots)
         })
         .clone()
+}
+
+/// The TLS config of a link with a `ca_file`: the platform's roots and
+/// every certificate in the file. Read when the link is put, so a missing
+/// or empty file fails the link, not each request.
+pub fn tls_config_with_ca_file(
+    path: &std::path::Path,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let at = |e: &dyn std::fmt::Display| format!("ca_file {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| at(&e))?;
+    if !meta.is_file() || meta.len() > MAX_CA_FILE_BYTES {
+        return Err(at(&format!(
+            "not a regular file of at most {MAX_CA_FILE_BYTES} bytes"
+        )));
+    }
+    let pem = std::fs::read(path).map_err(|e| at(&e))?;
+    let extra: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| at(&e))?;
+    if extra.is_empty() {
+        return Err(at(
+            &"holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    // The platform's roots too, when it has any: a private CA is added to
+    // them, not put in their place.
+    if let Ok(native) = rustls_native_certs::load_native_certs() {
+        roots.add_parsable_certificates(native);
+    }
+    let (added, _) = roots.add_parsable_certificates(extra);
+    if added == 0 {
+        return Err(at(&"none of its certificates is a usable CA certificate"));
+    }
+    client_config(roots)
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 enum Conn {

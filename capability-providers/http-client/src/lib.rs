@@ -142,11 +142,18 @@ impl Provider for HttpClientProvider {
                 Policy::from_config(&config, nats_addrs(&servers).await)
                     .map_err(ProviderError::Config)?,
             );
+            let tls = policy
+                .ca_file
+                .as_deref()
+                .map(connector::tls_config_with_ca_file)
+                .transpose()
+                .map_err(ProviderError::Config)?;
             let client = Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(policy.pool_max_idle_per_host)
                 .pool_idle_timeout(policy.pool_idle_timeout)
                 .build(Connector {
                     policy: policy.clone(),
+                    tls,
                 });
             self.links
                 .write()

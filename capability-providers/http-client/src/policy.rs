@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Uri;
@@ -29,6 +30,11 @@ pub mod keys {
     pub const POOL_MAX_IDLE_PER_HOST: &str = "pool_max_idle_per_host";
     /// How long an idle connection is kept.
     pub const POOL_IDLE_TIMEOUT_MS: &str = "pool_idle_timeout_ms";
+    /// Comma-separated `HOST:PORT=IP:PORT`: connect to that address
+    /// instead of resolving HOST (as curl's `--resolve`).
+    pub const RESOLVE: &str = "resolve";
+    /// A PEM file of CA certificates trusted besides the platform's.
+    pub const CA_FILE: &str = "ca_file";
 
     /// Every key the provider reads.
     pub const ALL: &[&str] = &[
@@ -40,6 +46,8 @@ pub mod keys {
         MAX_RESPONSE_BYTES,
         POOL_MAX_IDLE_PER_HOST,
         POOL_IDLE_TIMEOUT_MS,
+        RESOLVE,
+        CA_FILE,
     ];
 }
 
@@ -136,6 +144,10 @@ pub struct Policy {
     deny: Vec<IpNet>,
     /// Addresses of the lattice's NATS servers: refused even when named.
     nats: Vec<SocketAddr>,
+    /// `resolve` overrides: (lower-case host, port) -> address.
+    resolve: Vec<(String, u16, SocketAddr)>,
+    /// See [`keys::CA_FILE`].
+    pub ca_file: Option<PathBuf>,
     /// See [`keys::CONNECT_TIMEOUT_MS`].
     pub connect_timeout: Duration,
     /// See [`keys::FIRST_BYTE_TIMEOUT_MS`].
@@ -168,10 +180,26 @@ impl Policy {
                 .map(|c| parse_cidr(c))
                 .collect::<Result<_, _>>()?,
         };
+        let resolve = match config.get(keys::RESOLVE) {
+            Some(list) => rules(list, keys::RESOLVE, parse_resolve)?,
+            None => Vec::new(),
+        };
+        let ca_file = match config.get(keys::CA_FILE).map(String::as_str) {
+            None | Some("") => None,
+            Some(path) if std::path::Path::new(path).is_absolute() => Some(PathBuf::from(path)),
+            Some(path) => {
+                return Err(format!(
+                    "{}: `{path}` is not an absolute path; give the PEM file's full path",
+                    keys::CA_FILE
+                ));
+            }
+        };
         Ok(Self {
             allowed,
             deny,
             nats,
+            resolve,
+            ca_file,
             connect_timeout: millis(config, keys::CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT)?,
             first_byte_timeout: millis(
                 config,
@@ -229,6 +257,14 @@ impl Policy {
             self.check_addr(&destination, SocketAddr::new(ip, destination.port), named)?;
         }
         Ok(destination)
+    }
+
+    /// The address `resolve` names for the destination's host and port.
+    pub fn resolved(&self, d: &Destination) -> Option<SocketAddr> {
+        self.resolve
+            .iter()
+            .find(|(host, port, _)| d.ip.is_none() && *host == d.host && *port == d.port)
+            .map(|(_, _, addr)| *addr)
     }
 
     /// Checks one address a name resolved to (or an IP literal): the
@@ -435,6 +471,21 @@ fn parse_pattern(text: &str) -> Result<Pattern, String> {
         HostRule::Name(host)
     };
     Ok(Pattern { scheme, host, port })
+}
+
+/// `HOST:PORT=IP:PORT`.
+fn parse_resolve(text: &str) -> Result<(String, u16, SocketAddr), String> {
+    let bad =
+        || format!("`{text}` is not HOST:PORT=IP:PORT (e.g. api.example.com:443=10.0.0.5:8443)");
+    let (name, addr) = text.split_once('=').ok_or_else(bad)?;
+    let (host, port) = name.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let addr: SocketAddr = addr.trim().parse().map_err(|_| bad())?;
+    let host = host.trim().to_ascii_lowercase();
+    if host.is_empty() || host.parse::<IpAddr>().is_ok() || host.contains(['/', '[', ']']) {
+        return Err(bad());
+    }
+    Ok((host, port, addr))
 }
 
 fn parse_cidr(text: &str) -> Result<IpNet, String> {

@@ -109,3 +109,41 @@ fn uris_without_host_or_with_other_schemes_are_invalid() {
         Err(OutboundError::InvalidUri(_))
     ));
 }
+
+#[test]
+fn resolve_names_an_address_for_a_host_and_ca_file_must_be_absolute() {
+    let p = policy(&[
+        ("allowed_hosts", "dog.ceo"),
+        (
+            "resolve",
+            "Dog.Ceo:443=127.0.0.1:9443, api.test:80=[::1]:8080",
+        ),
+        ("ca_file", "/etc/ssl/private-ca.pem"),
+    ]);
+    let d = allowed(&p, "https://dog.ceo/api").unwrap();
+    let addr = p.resolved(&d).unwrap();
+    assert_eq!(addr, "127.0.0.1:9443".parse().unwrap());
+    // Named by the operator: past deny_cidrs (loopback), never past NATS.
+    assert!(p.check_addr(&d, addr, true).is_ok());
+    assert!(
+        p.check_addr(&d, "127.0.0.1:4222".parse().unwrap(), true)
+            .is_err()
+    );
+    // Another port of the same name is resolved as usual.
+    let other = allowed(&p, "http://dog.ceo/").unwrap();
+    assert_eq!(p.resolved(&other), None);
+    assert_eq!(
+        p.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ssl/private-ca.pem"))
+    );
+    for (key, value, words) in [
+        ("resolve", "dog.ceo=127.0.0.1:1", "HOST:PORT=IP:PORT"),
+        ("resolve", "dog.ceo:443=localhost:1", "HOST:PORT=IP:PORT"),
+        ("resolve", "10.0.0.1:443=127.0.0.1:1", "HOST:PORT=IP:PORT"),
+        ("ca_file", "certs/ca.pem", "absolute path"),
+    ] {
+        let config = [(key.to_string(), value.to_string())].into_iter().collect();
+        let err = Policy::from_config(&config, Vec::new()).unwrap_err();
+        assert!(err.contains(words), "{key}={value}: {err}");
+    }
+}
