@@ -10,6 +10,7 @@
 #   keyvalue-counter  wasmcloud-component (crates.io) -> target/examples/wasmcloud_keyvalue_counter.wasm
 #   echo-messaging    wit-bindgen 0.43 (crates.io)     -> target/examples/wasmcloud_echo_messaging.wasm
 #   http-blobstore    wit-bindgen 0.43 (crates.io)     -> target/examples/wasmcloud_http_blobstore.wasm
+#   dog-fetcher       wit-bindgen 0.30, wasi 0.13      -> target/examples/wasmcloud_dog_fetcher.wasm
 # (The Rust wit-bindgen one is actors/hello-http, built by build-actors.sh.)
 # A component is rebuilt only when its inputs changed. A toolchain that
 # cannot be installed (no Python/pip, no Node.js/npm, no registry) is not
@@ -160,3 +161,4 @@ build_spin spin7
 build_wasmcloud keyvalue-counter http-keyvalue-counter
 build_wasmcloud echo-messaging echo-messaging
 build_wasmcloud http-blobstore http-blobstore
+build_wasmcloud dog-fetcher dog-fetcher

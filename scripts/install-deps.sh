@@ -210,12 +210,14 @@ log "nats-server OK: $version ($nats_bin)"
 missing_pkgs=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing_pkgs+=(apache2-utils)
+# openssl makes the test CA and serves TLS in the dog-fetcher test.
+command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    log "docker-registry and htpasswd: found"
+    log "docker-registry, htpasswd and openssl: found"
 elif can_apt; then
     log "installing ${missing_pkgs[*]} with apt-get"
     apt_update_once || die "apt-get update failed"
     apt_get install -y -q "${missing_pkgs[@]}" || die "apt-get install ${missing_pkgs[*]} failed"
 else
-    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd)"
+    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd, the dog-fetcher test openssl)"
 fi

@@ -24,13 +24,14 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn the_examples_are_valid() -> anyhow::Result<()> {
-    for (name, app, components) in [
-        ("hello.yaml", "hello", 2),
-        ("kv-counter.yaml", "kv-counter", 3),
-        ("outbound.yaml", "outbound", 3),
-        ("echo-messaging.yaml", "echo-messaging", 2),
-        ("blobstore.yaml", "blobstore", 3),
-        ("http-blobstore.yaml", "http-blobstore", 3),
+    for (name, app, version, components) in [
+        ("hello.yaml", "hello", "v1", 2),
+        ("kv-counter.yaml", "kv-counter", "v1", 3),
+        ("outbound.yaml", "outbound", "v1", 3),
+        ("echo-messaging.yaml", "echo-messaging", "v1", 2),
+        ("blobstore.yaml", "blobstore", "v1", 3),
+        ("http-blobstore.yaml", "http-blobstore", "v1", 3),
+        ("dog-fetcher.yaml", "dog-fetcher", "v0.0.1", 3),
     ] {
         let file = workspace_root().join("examples").join(name);
         let out = validate(&file, false)?;
@@ -38,7 +39,7 @@ fn the_examples_are_valid() -> anyhow::Result<()> {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             stdout.contains(&format!(
-                "valid (app {app}, version v1, {components} components)"
+                "valid (app {app}, version {version}, {components} components)"
             )),
             "{stdout}"
         );

@@ -239,3 +239,201 @@ async fn wasmclouds_http_blobstore_passes_its_own_tour_on_blobstore_fs() -> anyh
     assert_eq!(again["blob_ops"]["read_blob"]["success"], true);
     Ok(())
 }
+
+/// A stand-in for `https://dog.ceo`: `openssl s_server -WWW` serving the
+/// API's answer from a folder over TLS, with a certificate for `dog.ceo`
+/// from a throwaway CA. Killed on drop.
+struct FakeDogCeo {
+    server: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for FakeDogCeo {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// The picture URL the fake API answers with.
+const DOG_URL: &str = "https://images.dog.ceo/breeds/trellis/fake-1.jpg";
+
+impl FakeDogCeo {
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let openssl = |args: &[&str]| -> anyhow::Result<()> {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .context("running openssl (scripts/install-deps.sh installs it)")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Trellis test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=dog.ceo",
+            "-keyout",
+            "dog.key",
+            "-out",
+            "dog.csr",
+        ])?;
+        std::fs::write(d.join("san.ext"), "subjectAltName=DNS:dog.ceo\n")?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "dog.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "dog.pem",
+        ])?;
+        let www = d.join("www/api/breeds/image");
+        std::fs::create_dir_all(&www)?;
+        std::fs::write(
+            www.join("random"),
+            format!(r#"{{"message":"{DOG_URL}","status":"success"}}"#),
+        )?;
+        let port = trellis_tests::free_port();
+        let server = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", "../dog.pem", "-key", "../dog.key"])
+            .current_dir(d.join("www"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting openssl s_server")?;
+        let fake = Self {
+            server,
+            port,
+            ca: d.join("ca.pem"),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "openssl s_server did not listen on {port}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(fake)
+    }
+}
+
+/// wasmCloud's dog-fetcher, from its published source and with its own
+/// manifest (examples/dog-fetcher.yaml: upstream's, with an allow-list),
+/// fetches from "dog.ceo" over verified TLS through builtin://http-client.
+/// With no internet here, the link's `resolve` and `ca_file` point the name
+/// at a local TLS server whose certificate a test CA signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn wasmclouds_dog_fetcher_fetches_through_the_http_client() -> anyhow::Result<()> {
+    let Some(wasm) = wasmcloud_example("dog-fetcher")? else {
+        return Ok(());
+    };
+    let dog = FakeDogCeo::start().await?;
+    let nats = trellis_tests::NatsServer::start()?;
+    let lattice = trellis_tests::unique_lattice("wcdog");
+    let host = trellis_tests::Host::spawn(
+        &nats,
+        trellis_tests::HostOpts {
+            lattice: lattice.clone(),
+            name: "dog".into(),
+            heartbeat_ms: Some(500),
+            ..Default::default()
+        },
+    )?;
+    let _wadm = trellis_tests::Wadm::spawn(&nats, &lattice, &[])?;
+    let cli = trellis_tests::Cli::new(&nats, &lattice);
+    let port = trellis_tests::free_port();
+    let manifest =
+        std::fs::read_to_string(trellis_tests::workspace_root().join("examples/dog-fetcher.yaml"))?
+            .replace(
+                "file://../target/examples/wasmcloud_dog_fetcher.wasm",
+                &format!("file://{}", wasm.display()),
+            )
+            .replace("127.0.0.1:8085", &format!("127.0.0.1:{port}"));
+    let egress = "                  allowed_hosts: https://dog.ceo\n";
+    anyhow::ensure!(manifest.contains(egress), "the example's egress changed");
+    let pointed = manifest.replace(
+        egress,
+        &format!(
+            "{egress}                  resolve: dog.ceo:443=127.0.0.1:{}\n                  ca_file: {}\n",
+            dog.port,
+            dog.ca.display()
+        ),
+    );
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("dog-fetcher.yaml");
+    std::fs::write(&file, pointed)?;
+    let file = file.display().to_string();
+    cli.run(&["app", "deploy", &file, "--wait", "--timeout", "40"])?
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let (status, _, body) = wait_for_http(&url, 200, ROUTE_READY).await?;
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (200, DOG_URL)
+    );
+
+    // Without the test CA the certificate is refused: TLS is verified.
+    let unverified = manifest
+        .replace("version: v0.0.1", "version: v0.0.2")
+        .replace(
+            egress,
+            &format!(
+                "{egress}                  resolve: dog.ceo:443=127.0.0.1:{}\n",
+                dog.port
+            ),
+        );
+    std::fs::write(dir.path().join("dog-fetcher.yaml"), unverified)?;
+    cli.run(&["app", "deploy", &file, "--wait", "--timeout", "40"])?
+        .ok()?;
+    // Upstream's code expects the fetch to work and panics otherwise (on
+    // wasmCloud too): the trap is a 500, and the guest's message names
+    // the certificate error in the host's log.
+    let (status, _, body) = http_get(&url).await?;
+    assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
+    let log = host.log();
+    assert!(log.contains("TlsCertificateError"), "{log}");
+    Ok(())
+}
