@@ -160,3 +160,55 @@ fn a_stand_in_without_its_shared_app_fails_with_the_reason() {
     let message = format!("{pong:?}");
     assert!(message.contains("shared app `pong-app`"), "{message}");
 }
+
+#[test]
+fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
+    let mut o = one_host();
+    let apps = [deployed(SHARED), deployed(&USER.replace(
+        "        application: { name: pong-app, component: pong }",
+        "        image: \"nats://ART/sha256-cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"\n      traits: [ { type: spreadscaler, properties: { instances: 1 } } ]",
+    ))];
+    let p = plan(&apps, &o, &Failures::new());
+    super::tests::apply(&mut o, &p.steps);
+    let exports = |o: &mut Observed, list: &[&str]| {
+        for h in o.hosts.values_mut() {
+            for c in h
+                .components
+                .iter_mut()
+                .filter(|c| c.id.as_str() == "ping-app-pong")
+            {
+                c.exports = list.iter().map(|s| s.to_string()).collect();
+            }
+        }
+    };
+    exports(&mut o, &["trellis:examples/shapes@0.1.0"]);
+    let p = plan(&apps, &o, &Failures::new());
+    let user = p
+        .statuses
+        .iter()
+        .find(|s| s.name.as_str() == "ping-app")
+        .unwrap();
+    let ping = user.components.iter().find(|c| c.name == "ping").unwrap();
+    let link = &ping.traits[1];
+    assert_eq!(link.state, StatusState::Failed, "{ping:#?}");
+    let message = link.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("does not export example:pong/pingpong")
+            && message.contains("trellis:examples/shapes@0.1.0"),
+        "{message}"
+    );
+    exports(
+        &mut o,
+        &[
+            "example:pong/pingpong@0.1.0",
+            "trellis:examples/shapes@0.1.0",
+        ],
+    );
+    let p = plan(&apps, &o, &Failures::new());
+    let user = p
+        .statuses
+        .iter()
+        .find(|s| s.name.as_str() == "ping-app")
+        .unwrap();
+    assert_eq!(user.state, StatusState::Deployed, "{user:#?}");
+}

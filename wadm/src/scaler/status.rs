@@ -1,6 +1,8 @@
 //! Status of a deployed app from a plan: per trait, per component, overall.
 
 use trellis_protocol::ComponentId;
+use trellis_protocol::limits::MAX_LISTED_INTERFACES;
+use trellis_protocol::link::Link;
 use trellis_protocol::wadm::{AppStatus, ComponentStatus, StatusState, TraitStatus};
 
 use super::Failures;
@@ -135,6 +137,9 @@ fn link_status(
             };
         }
     }
+    if let Some(why) = unexported(observed, &want.link) {
+        return failed("link", why);
+    }
     // Deployed only once every provider it names, on every host that runs
     // one, said it applied the link (a refusal is retried by the host).
     let key = want.link.key();
@@ -186,6 +191,46 @@ fn provider_failure(observed: &Observed, id: &str) -> Option<String> {
             view.describe(host)
         ))
     })
+}
+
+/// Why a link cannot work because its target component does not export
+/// what it names, when that is known: the target runs and reports its
+/// exports (a full list; a cut one proves nothing). Versions are not
+/// compared: hosts accept any patch of an interface. `wasi:http` is left
+/// out: the host serves a WASI 0.3 `handler` through the same links.
+fn unexported(observed: &Observed, link: &Link) -> Option<String> {
+    if link.wit_namespace.as_str() == "wasi" && link.wit_package.as_str() == "http" {
+        return None;
+    }
+    let target = observed
+        .hosts
+        .values()
+        .flat_map(|h| &h.components)
+        .find(|c| c.id == link.target_id)?;
+    if target.exports.is_empty() || target.exports.len() >= MAX_LISTED_INTERFACES {
+        return None;
+    }
+    let exported = |name: &str| {
+        target
+            .exports
+            .iter()
+            .any(|e| e.split('@').next() == Some(name))
+    };
+    let missing: Vec<String> = link
+        .interfaces
+        .iter()
+        .map(|i| format!("{}:{}/{i}", link.wit_namespace, link.wit_package))
+        .filter(|name| !exported(name))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "target {} does not export {} (it exports {}); link to a component that does, or fix the link's namespace, package or interfaces",
+        link.target_id,
+        missing.join(", "),
+        target.exports.join(", ")
+    ))
 }
 
 fn runs(observed: &Observed, id: &ComponentId) -> bool {
