@@ -36,6 +36,10 @@ pub struct Registry {
 impl Registry {
     /// A client for `config`; nothing is contacted yet.
     pub fn new(config: RegistryConfig) -> Self {
+        // reqwest (without its own provider) takes the process default;
+        // ring is the one the workspace builds. An earlier install (by
+        // this or anything else in the process) stands.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
             connect_timeout: Some(config.timeout),
