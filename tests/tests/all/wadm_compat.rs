@@ -3,7 +3,9 @@
 //! registry, and served: OCI references without a scheme, wasmCloud's
 //! provider images with no scaler, the old link syntax, `type: actor`,
 //! http-server config in wasmCloud's spelling, links unique per interface,
-//! custom traits, `source.name`, and a shared app used by another.
+//! custom traits, `source.name`, `spec.policies` with component secrets
+//! (read only when asked for: tests/tests/all/secrets.rs reads them), and a
+//! shared app used by another.
 
 use std::time::Duration;
 
@@ -180,10 +182,18 @@ apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {{ name: kvcounter, annotations: {{ version: v0.1.0 }} }}
 spec:
+  policies:
+    - name: nats-kv
+      type: policy.secret.wasmcloud.dev/v1alpha1
+      properties: {{ backend: nats-kv }}
   components:
     - name: counter
       type: component
-      properties: {{ image: "{counter}" }}
+      properties:
+        image: "{counter}"
+        secrets:
+          - name: api-token
+            properties: {{ policy: nats-kv, key: counter_api_token }}
       traits:
         - type: spreadscaler
           properties: {{ instances: 1 }}
@@ -245,6 +255,18 @@ spec:
         .collect();
     interfaces.sort_unstable();
     assert_eq!(interfaces, ["atomics", "store"], "{kv:#}");
+    // The policy and the secret reference are kept with the version.
+    let stored = site
+        .cli
+        .run(&["app", "get", "kvcounter"])?
+        .ok()?
+        .stdout
+        .clone();
+    assert!(
+        stored.contains("policy.secret.wasmcloud.dev/v1alpha1")
+            && stored.contains("counter_api_token"),
+        "{stored}"
+    );
 
     // 3. Composition across apps: `pong` is shared; `front` uses it by
     // reference (`properties.application`) and runs nothing for it.
