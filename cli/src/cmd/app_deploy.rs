@@ -263,10 +263,7 @@ async fn upload_images(
                         .with_context(|| format!("image of component {}", c.name))?;
                     resolved.insert(
                         text.clone(),
-                        (
-                            imported.pulled.manifest_digest,
-                            imported.artifact.reference(),
-                        ),
+                        (imported.manifest_digest, imported.artifact.reference()),
                     );
                 }
                 let (digest, artifact) = resolved[&text].clone();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use trellis_lattice::Lattice;
-use trellis_oci::{ImageReference, Pulled, Registry, RegistryConfig};
+use trellis_oci::{ImageReference, Registry, RegistryConfig};
 use trellis_protocol::control::ArtifactRef;
 
 use super::{devsign, workload};
@@ -40,8 +40,8 @@ pub fn reference(text: &str) -> anyhow::Result<ImageReference> {
 
 /// A component pulled from a registry and stored in the lattice.
 pub struct Imported {
-    /// What the registry sent.
-    pub pulled: Pulled,
+    /// The manifest digest (`sha256:HEX`) the reference resolved to.
+    pub manifest_digest: String,
     /// Where the (possibly dev-signed) bytes now live.
     pub artifact: ArtifactRef,
 }
@@ -57,9 +57,12 @@ pub async fn import(
     let pulled = registry.pull(reference).await?;
     // The repository path (no tag) names the component when it is signed.
     let name = format!("{}/{}", reference.registry(), reference.repository());
-    let bytes = devsign::sign_if_trusted(pulled.bytes.clone(), &name, trusted)?;
+    let bytes = devsign::sign_if_trusted(pulled.bytes, &name, trusted)?;
     let artifact = lattice.store().await?.put_artifact(&bytes).await?;
-    Ok(Imported { pulled, artifact })
+    Ok(Imported {
+        manifest_digest: pulled.manifest_digest,
+        artifact,
+    })
 }
 
 /// `trellis push FILE` (into the lattice) or `trellis push REFERENCE FILE`.
@@ -171,7 +174,7 @@ pub async fn component_artifact(
     let imported = import(lattice, &registry(args), &reference, trusted).await?;
     eprintln!(
         "{image} resolved to {}, stored as {}",
-        imported.pulled.manifest_digest,
+        imported.manifest_digest,
         imported.artifact.reference()
     );
     Ok(imported.artifact)

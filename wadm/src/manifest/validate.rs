@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use trellis_protocol::limits::{self, MAX_CONFIG_NAMES, MAX_LINK_INTERFACES};
 use trellis_protocol::link::WitName;
+use trellis_protocol::secret::{SecretKey, SecretName};
 use trellis_protocol::{ComponentId, ConfigName, LatticeName, LinkName};
 
 use super::Problem;
@@ -124,11 +125,8 @@ impl Validator {
         let mut names = HashSet::new();
         for (i, secret) in list.iter().enumerate() {
             let path = format!("{at}[{i}]");
-            if secret.name.is_empty() {
-                self.push(
-                    format!("{path}.name"),
-                    "is empty; give the name the component asks for",
-                );
+            if let Err(e) = SecretName::new(secret.name.as_str()) {
+                self.push(format!("{path}.name"), e.to_string());
             } else if !names.insert(secret.name.as_str()) {
                 self.push(
                     format!("{path}.name"),
@@ -155,18 +153,11 @@ impl Validator {
                     ),
                 ),
             }
-            let key = &secret.properties.key;
-            if key.is_empty()
-                || key.len() > 255
-                || !key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            {
+            // Hosts take keys as the protocol's SecretKey: the same rules here.
+            if let Err(e) = SecretKey::new(secret.properties.key.as_str()) {
                 self.push(
                     format!("{path}.properties.key"),
-                    format!(
-                        "`{key}` is not a secret key; use 1-255 letters, digits, `-`, `_` or `.` (as in `trellis secrets put KEY`)"
-                    ),
+                    format!("{e} (as in `trellis secrets put KEY`)"),
                 );
             }
         }
