@@ -114,6 +114,8 @@ impl HostContext {
             uptime_seconds: self.info.started.elapsed().as_secs(),
             heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
             site: self.config.site.clone(),
+            links_revision: self.links.links_revision(),
+            config_revision: self.links.config_revision(),
             components: self.components.descriptions(),
             providers: self
                 .providers

@@ -117,6 +117,15 @@ pub struct HostInventory {
     /// host at a site that goes quiet is taken for cut off, not dead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// Revision of the lattice's links bucket this host has applied: a
+    /// link written at revision R is live here once this is >= R, so a
+    /// writer can learn that from heartbeats instead of asking every host.
+    /// 0 when unknown (older hosts).
+    #[serde(default)]
+    pub links_revision: u64,
+    /// The same for the named config bucket.
+    #[serde(default)]
+    pub config_revision: u64,
     /// Components, sorted by id.
     pub components: Vec<ComponentDescription>,
     /// Providers, sorted by id.
@@ -224,6 +233,8 @@ impl HostInventory {
             uptime_seconds: self.uptime_seconds,
             heartbeat_ms: self.heartbeat_ms,
             site: self.site.clone(),
+            links_revision: self.links_revision,
+            config_revision: self.config_revision,
             components: Vec::new(),
             providers: Vec::new(),
             next: None,
@@ -278,6 +289,8 @@ mod tests {
             uptime_seconds: 1,
             heartbeat_ms: 1000,
             site: None,
+            links_revision: 0,
+            config_revision: 0,
             components: (0..components).map(component).collect(),
             providers: (0..providers).map(provider).collect(),
             next: None,
