@@ -1,9 +1,11 @@
 //! The control interface: subscriptions, dispatch and replies.
 //!
-//! Three subscriptions: host-specific verbs (`ctl.*.*.{host}`), the
-//! scatter-gather ping, and every control subject in a lattice-wide queue
-//! group, where lattice-wide verbs (links, config) are handled once and
-//! subjects nobody else claims get an error reply instead of silence.
+//! Three kinds of subscription: host-specific verbs (`ctl.*.*.{host}`),
+//! the scatter-gather ping, and the lattice-wide verbs (links, config) in
+//! a queue group, so that one host handles each. Nothing subscribes to
+//! another host's subjects: a request to a host that is gone gets "no
+//! responders" from the server at once (wadm then stops choosing it),
+//! where a catch-all subscription used to swallow it until the timeout.
 
 mod barrier;
 mod call;
@@ -54,7 +56,7 @@ pub(crate) async fn serve(
         operation: "subscribe control",
         reason: e.to_string(),
     };
-    let subs = [
+    let mut subs = vec![
         (
             Route::HostSpecific,
             nats.subscribe(pattern::host_control(&lattice, &ctx.info.id))
@@ -67,16 +69,14 @@ pub(crate) async fn serve(
                 .await
                 .map_err(nats_err)?,
         ),
-        (
-            Route::LatticeWide,
-            nats.queue_subscribe(
-                pattern::all_control(&lattice),
-                pattern::control_queue_group(&lattice),
-            )
-            .await
-            .map_err(nats_err)?,
-        ),
     ];
+    for wide in pattern::lattice_wide_control(&lattice) {
+        let sub = nats
+            .queue_subscribe(wide, pattern::control_queue_group(&lattice))
+            .await
+            .map_err(nats_err)?;
+        subs.push((Route::LatticeWide, sub));
+    }
     Ok(subs
         .into_iter()
         .map(|(route, mut sub)| {
@@ -108,8 +108,8 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
         }
         Err(e) => return respond(&ctx, reply_to, Err(e.to_string())).await,
     };
-    // Each verb is answered on exactly one route; the catch-all queue
-    // subscription stays quiet about verbs another route owns.
+    // Each verb is answered on exactly one route (the patterns do not
+    // overlap; this is the belt to their braces).
     let owner = match (&verb, verb.host()) {
         (ControlVerb::HostPing, _) => Route::Ping,
         (_, Some(_)) => Route::HostSpecific,

@@ -446,6 +446,22 @@ pub mod pattern {
         format!("{PREFIX}.{lattice}.ctl.>")
     }
 
+    /// What the control queue group subscribes to: the lattice-wide verbs
+    /// (links, named config), which one host answers, and every subject
+    /// shape a host-specific verb cannot have (`ctl.a`, `ctl.a.b`,
+    /// `ctl.a.b.c.d...`), so a malformed request gets an error reply.
+    /// `ctl.{noun}.{verb}.{host}` is left out on purpose: a request to a
+    /// host that is gone must find no subscriber, so that the requester
+    /// hears "no responders" at once instead of waiting out its timeout.
+    pub fn lattice_wide_control(lattice: &LatticeName) -> [String; 4] {
+        [
+            format!("{PREFIX}.{lattice}.ctl.*"),
+            format!("{PREFIX}.{lattice}.ctl.*.*"),
+            format!("{PREFIX}.{lattice}.ctl.config.*.*"),
+            format!("{PREFIX}.{lattice}.ctl.*.*.*.>"),
+        ]
+    }
+
     /// Every host-specific control subject addressed to `host`.
     pub fn host_control(lattice: &LatticeName, host: &HostId) -> String {
         format!("{PREFIX}.{lattice}.ctl.*.*.{host}")
@@ -482,8 +498,7 @@ pub mod pattern {
         format!("{PREFIX}.{lattice}.rpc.{target}")
     }
 
-    /// The queue group of lattice-wide control verbs (links, config) and of
-    /// subjects no host-specific subscription claims.
+    /// The queue group of lattice-wide control verbs (links, config).
     pub fn control_queue_group(lattice: &LatticeName) -> String {
         format!("{PREFIX}.{lattice}.ctl")
     }
@@ -599,6 +614,46 @@ mod tests {
             pattern::host_control(&l, &host()),
             format!("trellis.default.ctl.*.*.{}", host())
         );
+    }
+
+    /// NATS subject matching: `*` is one token, `>` the rest.
+    fn nats_match(pattern: &str, subject: &str) -> bool {
+        let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
+        loop {
+            match (p.next(), s.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn the_control_queue_group_takes_no_host_specific_subject() {
+        let l = LatticeName::new("lat-1").unwrap();
+        let wide = pattern::lattice_wide_control(&l);
+        let mut seen_wide = 0;
+        for subject in every_subject() {
+            let Subject::Control { verb, .. } = &subject else {
+                continue;
+            };
+            let text = subject.to_string();
+            let claimed = wide.iter().any(|p| nats_match(p, &text));
+            // The ping is claimed too; dispatch leaves it to its own route.
+            assert_eq!(claimed, verb.host().is_none(), "{text}");
+            seen_wide += usize::from(claimed);
+            if verb.host().is_some() {
+                assert!(nats_match(&pattern::host_control(&l, &host()), &text));
+            }
+        }
+        assert_eq!(seen_wide, 7, "ping, link put/del/list, config put/get/del");
+        // Malformed shapes reach a host, which says what is wrong.
+        for bogus in ["bogus", "bogus.verb", "a.b.c.d", "a.b.c.d.e"] {
+            let text = format!("trellis.lat-1.ctl.{bogus}");
+            assert!(wide.iter().any(|p| nats_match(p, &text)), "{text}");
+        }
     }
 
     #[test]
