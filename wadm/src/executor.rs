@@ -13,7 +13,9 @@ use trellis_protocol::control::{DeleteLinkRequest, StopProviderRequest};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::{ControlVerb, HostId};
 
-use crate::model::Command;
+use futures::StreamExt;
+
+use crate::model::{Command, Step};
 use crate::observer::HostTracker;
 
 /// Reads `host`'s inventory (every page) into `tracker` (the only source
@@ -33,8 +35,37 @@ pub async fn read_host(
             .unwrap_or_else(PoisonError::into_inner)
             .inventory(&inv, Instant::now()),
         Ok(None) => {}
+        Err(ControlError::NoResponders { .. }) => {
+            let gone = tracker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unanswered(host);
+            if gone {
+                tracing::warn!(%host, "host does not answer (no responders); taken for gone");
+            }
+        }
         Err(e) => tracing::debug!(%host, %e, "host inventory not read"),
     }
+}
+
+/// Reads several hosts' inventories, `limit` at a time: a pass after a
+/// burst of events (or a resync of a big lattice) would otherwise pay one
+/// round trip per host in a row.
+pub async fn read_hosts(
+    lattice: &Lattice,
+    tracker: &Mutex<HostTracker>,
+    hosts: Vec<HostId>,
+    timeout: Duration,
+    limit: usize,
+) {
+    let reads: Vec<_> = hosts
+        .iter()
+        .map(|host| read_host(lattice, tracker, host, timeout))
+        .collect();
+    futures::stream::iter(reads)
+        .buffer_unordered(limit.max(1))
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// Bounds on commands: starting a component may fetch and compile it.
@@ -44,6 +75,10 @@ pub struct ExecutorConfig {
     pub workload_timeout: Duration,
     /// For links and configs.
     pub store_timeout: Duration,
+    /// Commands of one phase in flight at once. Each waits on a round trip
+    /// (a start on a fetch and compile too), so one at a time made a pass
+    /// cost commands x round trips; hosts run each request in its own task.
+    pub max_in_flight: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -51,6 +86,7 @@ impl Default for ExecutorConfig {
         Self {
             workload_timeout: Duration::from_secs(60),
             store_timeout: Duration::from_secs(10),
+            max_in_flight: 32,
         }
     }
 }
@@ -131,6 +167,74 @@ async fn send<T: serde::Serialize>(
         .map(|_| ())
 }
 
+/// Splits planned steps (in plan order) into runs whose commands may go
+/// out at once. The planner orders steps in phases (configs, link
+/// removals, stops, starts and rescales, link puts) and a later phase may
+/// need an earlier one done (a link put wants both ends running, a start
+/// its config), so only consecutive steps of one kind share a run.
+pub fn runs<'a>(steps: &[&'a Step]) -> Vec<Vec<&'a Step>> {
+    let kind = |c: &Command| match c {
+        Command::PutConfig { .. } => 0,
+        Command::DelLink(_) => 1,
+        Command::StopProvider { .. } => 2,
+        Command::StartProvider { .. } => 3,
+        // Different hosts or components: independent of each other.
+        Command::ScaleComponent { .. } | Command::UpdateComponent { .. } => 4,
+        Command::PutLink(_) => 5,
+    };
+    let mut out: Vec<Vec<&Step>> = Vec::new();
+    for step in steps {
+        match out.last_mut() {
+            Some(run) if run.last().map(|s| kind(&s.command)) == Some(kind(&step.command)) => {
+                run.push(step)
+            }
+            _ => out.push(vec![step]),
+        }
+    }
+    out
+}
+
+/// Sends one run's commands, at most `config.max_in_flight` at a time
+/// (one at a time, `interval` apart, when an interval paces rollouts);
+/// returns each step with its outcome, in completion order.
+pub async fn execute_run<'a>(
+    lattice: &Lattice,
+    run: Vec<&'a Step>,
+    config: &ExecutorConfig,
+    interval: Duration,
+) -> Vec<(&'a Step, Result<(), ControlError>)> {
+    let limit = if interval.is_zero() {
+        config.max_in_flight.max(1)
+    } else {
+        1
+    };
+    // Futures built up front (not in a `map` closure): a closure returning
+    // a borrowing future makes the spawned leader loop fail `Send`.
+    let sends: Vec<_> = run
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| send_one(lattice, step, config, i, interval))
+        .collect();
+    futures::stream::iter(sends)
+        .buffer_unordered(limit)
+        .collect()
+        .await
+}
+
+async fn send_one<'a>(
+    lattice: &Lattice,
+    step: &'a Step,
+    config: &ExecutorConfig,
+    index: usize,
+    interval: Duration,
+) -> (&'a Step, Result<(), ControlError>) {
+    if index > 0 && !interval.is_zero() {
+        tokio::time::sleep(interval).await;
+    }
+    tracing::info!(command = %step.command, "wadm executes");
+    (step, execute(lattice, &step.command, config).await)
+}
+
 /// First pause before a failed command is sent again.
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
@@ -196,6 +300,31 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trellis_protocol::{ComponentId, ConfigName};
+
+    #[test]
+    fn only_consecutive_steps_of_one_phase_share_a_run() {
+        let config = |n: &str| Step {
+            command: Command::PutConfig {
+                name: ConfigName::new(n).unwrap(),
+                values: Default::default(),
+            },
+            owner: None,
+        };
+        let stop = Step {
+            command: Command::StopProvider {
+                host: HostId::new(format!("N{}", "A".repeat(55))).unwrap(),
+                provider_id: ComponentId::new("p").unwrap(),
+            },
+            owner: None,
+        };
+        let steps = [config("a"), config("b"), stop, config("c")];
+        let refs: Vec<&Step> = steps.iter().collect();
+        let sizes: Vec<usize> = runs(&refs).iter().map(Vec::len).collect();
+        // "c" waits for the stop before it, though it is a config too.
+        assert_eq!(sizes, [2, 1, 1]);
+        assert!(runs(&[]).is_empty());
+    }
 
     #[test]
     fn a_failing_command_waits_longer_each_time_up_to_the_cap() {

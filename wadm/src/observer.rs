@@ -183,6 +183,26 @@ impl HostTracker {
         self.hosts.remove(host);
     }
 
+    /// A request to `host` found no subscriber: the host is gone (killed,
+    /// or its connection dropped) even if its last heartbeat is recent.
+    /// Forgetting it now, rather than after [`MISSED_HEARTBEATS`], keeps
+    /// wadm from placing work on it meanwhile. A host at an edge site is
+    /// only unreachable: a cut link looks the same, and its share stays
+    /// for the partition grace. Returns whether the host was forgotten.
+    pub fn unanswered(&mut self, host: &HostId) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(t) if t.site.is_some() => {
+                t.view.reachable = false;
+                false
+            }
+            Some(_) => {
+                self.hosts.remove(host);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forgets hosts silent for too long, and marks quiet edge hosts
     /// unreachable until their grace has passed.
     pub fn prune(&mut self, now: Instant) -> Pruned {
@@ -322,6 +342,25 @@ mod tests {
         // Quiet past heartbeats plus grace: gone.
         assert_eq!(t.prune(later(40_000 + 3100 + 60_001)).gone.len(), 1);
         assert!(t.views().is_empty());
+    }
+
+    #[test]
+    fn a_host_without_responders_is_gone_at_once_unless_at_a_site() {
+        let now = Instant::now();
+        let mut t = HostTracker::new(Duration::from_secs(5), Duration::from_secs(60));
+        let cloud = inv(1);
+        t.inventory(&cloud, now);
+        assert!(t.unanswered(&cloud.id));
+        assert!(t.views().is_empty());
+        assert!(!t.unanswered(&cloud.id), "already forgotten");
+
+        let mut edge = inv(1);
+        edge.site = Some("shop-1".into());
+        t.inventory(&edge, now);
+        assert!(!t.unanswered(&edge.id));
+        let view = t.views().into_values().next().unwrap();
+        assert!(!view.reachable, "no commands while cut off");
+        assert_eq!(view.components.len(), 1, "its share still counts");
     }
 
     #[test]

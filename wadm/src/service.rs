@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use trellis_lattice::{Lattice, LatticeConfig, LatticeError};
+use trellis_lattice::{ControlError, Lattice, LatticeConfig, LatticeError};
 use trellis_protocol::event::CloudEvent;
 use trellis_protocol::event::data::HostStarted;
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::subject::pattern;
 use trellis_protocol::wadm::{AppStatus, StatusState};
-use trellis_protocol::{AppName, EventType, HostId};
+use trellis_protocol::{AppName, ConfigName, EventType, HostId};
 
-use crate::executor::{Backoff, ExecutorConfig, execute, read_host};
+use crate::executor::{Backoff, ExecutorConfig, execute_run, read_hosts, runs};
 use crate::lease::{Lease, LeaseView};
 use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
@@ -353,25 +353,23 @@ impl Reconciler {
     async fn relist(&mut self) {
         match self.lattice.ping_hosts(self.config.discovery_window).await {
             Ok(hosts) => {
-                for ping in hosts {
-                    self.read_host(&ping.id).await;
-                }
+                self.read_hosts(hosts.into_iter().map(|p| p.id).collect())
+                    .await
             }
             Err(e) => tracing::warn!(%e, "wadm could not list hosts"),
         }
     }
 
-    async fn read_host(&mut self, host: &HostId) {
+    async fn read_hosts(&self, hosts: Vec<HostId>) {
         let timeout = self.config.inventory_timeout;
-        read_host(&self.lattice, &self.tracker, host, timeout).await;
+        let limit = self.config.executor.max_in_flight;
+        read_hosts(&self.lattice, &self.tracker, hosts, timeout, limit).await;
     }
 
     async fn pass(&mut self, lease: &LeaseView) {
         for _ in 0..MAX_ROUNDS {
             let dirty = lock(&self.tracker).dirty();
-            for host in dirty {
-                self.read_host(&host).await;
-            }
+            self.read_hosts(dirty).await;
             let records = match self.store.list().await {
                 Ok(records) => records,
                 Err(e) => {
@@ -419,7 +417,7 @@ impl Reconciler {
             self.settled = false;
             let mut failures = Failures::new();
             let mut progressed = false;
-            let mut sent = 0;
+            let mut runnable = Vec::new();
             for step in &plan.steps {
                 let text = step.command.to_string();
                 if let Some(error) = self.backoff.held(&text, Instant::now()) {
@@ -431,34 +429,50 @@ impl Reconciler {
                     }
                     continue;
                 }
-                if sent > 0 && !self.config.command_interval.is_zero() {
-                    tokio::time::sleep(self.config.command_interval).await;
+                runnable.push(step);
+            }
+            for (i, run) in runs(&runnable).into_iter().enumerate() {
+                let interval = self.config.command_interval;
+                if i > 0 && !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
                 }
-                sent += 1;
                 if !lease.is_held() {
                     tracing::warn!(
                         "wadm lease ran out mid-pass; leaving the rest to the next leader"
                     );
                     return;
                 }
-                tracing::info!(command = %step.command, "wadm executes");
-                match execute(&self.lattice, &step.command, &self.config.executor).await {
-                    Ok(()) => {
-                        progressed = true;
-                        self.backoff.succeeded(&text);
-                    }
-                    Err(e) => {
-                        tracing::warn!(command = %step.command, %e, "wadm command failed");
-                        let error = format!("{text}: {e}");
-                        if let Some(owner) = &step.owner {
-                            failures
-                                .entry(owner.clone())
-                                .or_insert_with(|| error.clone());
+                let outcomes =
+                    execute_run(&self.lattice, run, &self.config.executor, interval).await;
+                for (step, outcome) in outcomes {
+                    let text = step.command.to_string();
+                    match outcome {
+                        Ok(()) => {
+                            progressed = true;
+                            self.backoff.succeeded(&text);
                         }
-                        self.backoff.failed(text, error, Instant::now());
+                        Err(e) => {
+                            tracing::warn!(command = %step.command, %e, "wadm command failed");
+                            if let (ControlError::NoResponders { .. }, Some(host)) =
+                                (&e, step.command.host())
+                                && lock(&self.tracker).unanswered(host)
+                            {
+                                // Plan again at once without it: its work
+                                // goes elsewhere now, not after heartbeats.
+                                tracing::warn!(%host, "host does not answer (no responders); taken for gone");
+                                progressed = true;
+                            }
+                            let error = format!("{text}: {e}");
+                            if let Some(owner) = &step.owner {
+                                failures
+                                    .entry(owner.clone())
+                                    .or_insert_with(|| error.clone());
+                            }
+                            self.backoff.failed(text, error, Instant::now());
+                        }
                     }
+                    self.touch_hosts_of(&step.command);
                 }
-                self.touch_hosts_of(&step.command);
             }
             let all_failed = !progressed;
             self.failures = failures;
@@ -525,8 +539,18 @@ impl Reconciler {
             configs: BTreeMap::new(),
             unreadable: unreadable.keys().cloned().collect(),
         };
-        for name in inline_configs(apps) {
-            match store.get_config(&name).await {
+        // One round trip each: bounded concurrency, not one after another.
+        let reads: Vec<_> = inline_configs(apps)
+            .into_iter()
+            .map(|name| read_config(&store, name))
+            .collect();
+        let limit = self.config.executor.max_in_flight.max(1);
+        let results: Vec<_> = futures::stream::iter(reads)
+            .buffer_unordered(limit)
+            .collect()
+            .await;
+        for (name, read) in results {
+            match read {
                 Ok(Some(values)) => {
                     observed.configs.insert(name, values);
                 }
@@ -596,4 +620,15 @@ fn unreadable_status(name: &AppName, error: &str) -> AppStatus {
         )),
         ..AppStatus::undeployed(name.clone())
     }
+}
+
+async fn read_config(
+    store: &trellis_lattice::store::LatticeStore,
+    name: ConfigName,
+) -> (
+    ConfigName,
+    Result<Option<trellis_protocol::control::ConfigValues>, LatticeError>,
+) {
+    let read = store.get_config(&name).await;
+    (name, read)
 }
