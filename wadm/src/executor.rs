@@ -9,7 +9,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use trellis_lattice::{ControlError, Lattice};
-use trellis_protocol::control::{DeleteLinkRequest, StopProviderRequest};
+use trellis_protocol::control::{
+    DeleteLinkRequest, PutConfigRequest, PutLinkRequest, StopProviderRequest,
+};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::{ControlVerb, HostId};
 
@@ -100,8 +102,21 @@ pub async fn execute(
     let slow = Some(config.workload_timeout);
     let fast = Some(config.store_timeout);
     match command {
+        // Link and config writes do not wait for every host to apply them
+        // (a round of pings over the whole lattice per write); the status
+        // waits instead, for the hosts that run the link's ends.
         Command::PutConfig { name, values } => {
-            send(lattice, ControlVerb::ConfigPut(name.clone()), values, fast).await
+            let request = PutConfigRequest::Wrapped {
+                values: values.clone(),
+                no_wait: true,
+            };
+            send(
+                lattice,
+                ControlVerb::ConfigPut(name.clone()),
+                &request,
+                fast,
+            )
+            .await
         }
         Command::ScaleComponent { host, request } => {
             send(
@@ -142,13 +157,21 @@ pub async fn execute(
             )
             .await
         }
-        Command::PutLink(link) => send(lattice, ControlVerb::LinkPut, link, fast).await,
+        Command::PutLink(link) => {
+            let request = PutLinkRequest {
+                link: link.clone(),
+                force: false,
+                no_wait: true,
+            };
+            send(lattice, ControlVerb::LinkPut, &request, fast).await
+        }
         Command::DelLink(key) => {
             let request = DeleteLinkRequest {
                 source_id: key.source_id.clone(),
                 wit_namespace: key.wit_namespace.clone(),
                 wit_package: key.wit_package.clone(),
                 name: key.name.clone(),
+                no_wait: true,
             };
             send(lattice, ControlVerb::LinkDel, &request, fast).await
         }

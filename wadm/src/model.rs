@@ -63,6 +63,10 @@ pub struct HostView {
     /// provider (tries and times left out: a retry that fails the same
     /// way changes nothing).
     pub link_status: BTreeMap<(LinkKey, ComponentId), LinkOutcome>,
+    /// The links revision the host has applied (its heartbeats say; 0 for
+    /// hosts too old to say). Kept current from heartbeats without a
+    /// re-read: it only tells whether a stored link is live there yet.
+    pub links_revision: u64,
     /// False while the host is cut off (an edge site's host gone quiet,
     /// within its grace period): what it runs still counts, but it gets
     /// no commands.
@@ -77,6 +81,7 @@ impl Default for HostView {
             components: Vec::new(),
             providers: Vec::new(),
             link_status: BTreeMap::new(),
+            links_revision: 0,
             reachable: true,
         }
     }
@@ -108,6 +113,7 @@ impl From<&HostInventory> for HostView {
                     ((s.link.clone(), s.provider_id.clone()), outcome)
                 })
                 .collect(),
+            links_revision: inv.links_revision,
             reachable: true,
         }
     }
@@ -131,6 +137,9 @@ pub struct Observed {
     pub hosts: BTreeMap<HostId, HostView>,
     /// Every link of the lattice.
     pub links: Vec<Link>,
+    /// The links bucket revision each link was stored at, where known: a
+    /// link is live on a host once the host's `links_revision` reaches it.
+    pub link_revisions: BTreeMap<LinkKey, u64>,
     /// The named configs the deployed apps define, as stored now.
     pub configs: BTreeMap<ConfigName, ConfigValues>,
     /// Deployed apps whose stored record could not be turned into a plan

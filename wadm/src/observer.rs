@@ -119,12 +119,18 @@ impl HostTracker {
     /// A fresh inventory (a reply to `host.inventory`): the truth, now.
     pub fn inventory(&mut self, inv: &HostInventory, now: Instant) {
         let heartbeat = self.heartbeat_of(inv);
-        self.hosts
-            .insert(inv.id.clone(), Tracked::new(inv, heartbeat, now, false));
+        let mut tracked = Tracked::new(inv, heartbeat, now, false);
+        // A heartbeat may have told a newer applied revision already.
+        if let Some(before) = self.hosts.get(&inv.id) {
+            tracked.view.links_revision =
+                tracked.view.links_revision.max(before.view.links_revision);
+        }
+        self.hosts.insert(inv.id.clone(), tracked);
     }
 
     /// A heartbeat: the host lives. Returns whether it is new or its
-    /// content differs from what we hold (then it gets re-read).
+    /// content differs from what we hold (then it gets re-read), or it
+    /// applied newer links (worth a pass, not a re-read).
     pub fn heartbeat(&mut self, inv: &HostInventory, now: Instant) -> bool {
         let heartbeat = self.heartbeat_of(inv);
         match self.hosts.get_mut(&inv.id) {
@@ -135,7 +141,14 @@ impl HostTracker {
                 t.last_seen = now;
                 t.heartbeat = heartbeat;
                 t.site = inv.site.clone();
-                let page = HostView::from(inv);
+                // The applied links revision only grows; taking it from the
+                // heartbeat needs no re-read, but may settle a link status.
+                let advanced = inv.links_revision > t.view.links_revision;
+                if advanced {
+                    t.view.links_revision = inv.links_revision;
+                }
+                let mut page = HostView::from(inv);
+                page.links_revision = t.view.links_revision;
                 let differs = if inv.next.is_some() {
                     t.stats.extend(stats_of(inv));
                     returned || !starts_like(&t.view, &page)
@@ -144,7 +157,7 @@ impl HostTracker {
                     returned || t.view != page
                 };
                 t.dirty |= differs;
-                differs
+                differs || advanced
             }
             None => {
                 self.hosts

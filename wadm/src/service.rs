@@ -526,7 +526,7 @@ impl Reconciler {
                 return None;
             }
         };
-        let links = match store.list_links().await {
+        let links = match store.list_links_revised().await {
             Ok(links) => links,
             Err(e) => {
                 tracing::warn!(%e, "wadm could not list links");
@@ -535,7 +535,8 @@ impl Reconciler {
         };
         let mut observed = Observed {
             hosts: lock(&self.tracker).views(),
-            links,
+            link_revisions: links.iter().map(|l| (l.change.key(), l.revision)).collect(),
+            links: links.into_iter().map(|l| l.change).collect(),
             configs: BTreeMap::new(),
             unreadable: unreadable.keys().cloned().collect(),
         };

@@ -75,6 +75,15 @@ impl LinkState {
         merged
     }
 
+    /// One named config as this host has applied it, if it has.
+    pub fn config(&self, name: &ConfigName) -> Option<ConfigValues> {
+        self.configs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
     /// A link with its configs resolved, as providers receive it.
     pub fn context(&self, link: &Link) -> LinkContext {
         LinkContext {

@@ -50,9 +50,12 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 annotations: Default::default(),
             };
             let lattice = connect(global).await?;
+            // By hand: the reply waits until every host applied the link,
+            // so the next command already sees it.
             let request = PutLinkRequest {
                 link: link.clone(),
                 force,
+                no_wait: false,
             };
             let stored: Option<Link> = lattice
                 .control(ControlVerb::LinkPut, &request, None)
@@ -77,6 +80,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 wit_namespace: wit("namespace", &namespace)?,
                 wit_package: wit("package", &package)?,
                 name: LinkName::new(name).context("--name")?,
+                no_wait: false,
             };
             let lattice = connect(global).await?;
             let deleted: Option<Link> = lattice

@@ -1,6 +1,6 @@
 //! `config.put`, `config.get`, `config.del`.
 
-use trellis_protocol::control::{ConfigValues, parse_request};
+use trellis_protocol::control::PutConfigRequest;
 use trellis_protocol::event::data::ConfigChanged;
 use trellis_protocol::limits;
 use trellis_protocol::{ConfigName, EventType};
@@ -10,14 +10,18 @@ use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
 pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
-    let values: ConfigValues = parse_request(body).map_err(|e| format!("config {name}: {e}"))?;
+    let (values, no_wait) = PutConfigRequest::parse(body)
+        .map_err(|e| format!("config {name}: {e}"))?
+        .into_parts();
     limits::check_config_values(name, &values).map_err(|e| e.to_string())?;
     let revision = ctx
         .store
         .put_config(name, &values)
         .await
         .map_err(|e| e.to_string())?;
-    await_applied(ctx, Bucket::Config, revision).await;
+    if !no_wait {
+        await_applied(ctx, Bucket::Config, revision).await;
+    }
     publish(
         ctx,
         EventType::ConfigSet,

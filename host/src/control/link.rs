@@ -14,7 +14,11 @@ use super::{Outcome, data};
 use crate::host::{HostContext, publish};
 
 pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
-    let PutLinkRequest { link, force } = parse_request(body)?;
+    let PutLinkRequest {
+        link,
+        force,
+        no_wait,
+    } = parse_request(body)?;
     link.validate()?;
     limits::check_link(&link).map_err(|e| {
         format!(
@@ -28,7 +32,13 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     {
         refuse_replacing(&existing, &link)?;
     }
-    let unknown = unknown_ids(ctx, [&link.source_id, &link.target_id]).await?;
+    // A no-wait writer (wadm) links what it started: skip the check that
+    // costs a scatter-gather of every host's inventory.
+    let unknown = if no_wait {
+        Vec::new()
+    } else {
+        unknown_ids(ctx, [&link.source_id, &link.target_id]).await?
+    };
     if !unknown.is_empty() {
         return Err(format!(
             "unknown component or provider: {}; start it before linking (see `trellis get inventory`)",
@@ -36,7 +46,9 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         ));
     }
     let revision = ctx.store.put_link(&link).await.map_err(storage)?;
-    await_applied(ctx, Bucket::Links, revision).await;
+    if !no_wait {
+        await_applied(ctx, Bucket::Links, revision).await;
+    }
     publish(ctx, EventType::LinkPut, &link).await;
     data(link)
 }
@@ -112,6 +124,7 @@ async fn unknown_ids<'a>(
 
 pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: DeleteLinkRequest = parse_request(body)?;
+    let no_wait = request.no_wait;
     let key = LinkKey {
         source_id: request.source_id,
         wit_namespace: request.wit_namespace,
@@ -121,7 +134,9 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let deleted = ctx.store.del_link(&key).await.map_err(|e| e.to_string())?;
     match deleted {
         Some((link, revision)) => {
-            await_applied(ctx, Bucket::Links, revision).await;
+            if !no_wait {
+                await_applied(ctx, Bucket::Links, revision).await;
+            }
             publish(ctx, EventType::LinkDeleted, &link).await;
             data(link)
         }

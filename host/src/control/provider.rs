@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use trellis_protocol::EventType;
-use trellis_protocol::control::{StartProviderRequest, StopProviderRequest, parse_request};
+use trellis_protocol::control::{
+    ConfigValues, StartProviderRequest, StopProviderRequest, parse_request,
+};
 use trellis_protocol::event::data::ProviderChanged;
 use trellis_protocol::inventory::ProviderDescription;
+use trellis_protocol::{ConfigName, EventType};
 use trellis_provider_sdk::{Provider, ProviderContext};
 
 use super::{Outcome, data};
@@ -62,7 +64,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         .start(ProviderContext {
             provider_id: id.clone(),
             lattice: ctx.lattice.name().clone(),
-            config: ctx.links.resolve(&request.config),
+            config: start_config(ctx, &request.config).await?,
             invoker: Arc::new(HostInvoker::new(
                 ctx.components.clone(),
                 ctx.lattice.clone(),
@@ -159,4 +161,27 @@ fn changed(ctx: &HostContext, description: &ProviderDescription) -> ProviderChan
         process_id: None,
         reason: None,
     }
+}
+
+/// The named configs a provider starts with, merged in order (later names
+/// win). Taken from what this host has applied, or for a name it has not
+/// seen yet from the store: wadm writes configs without waiting for every
+/// host to apply them, so its start may arrive here first.
+async fn start_config(ctx: &HostContext, names: &[ConfigName]) -> Result<ConfigValues, String> {
+    let mut merged = ConfigValues::new();
+    for name in names {
+        let values = match ctx.links.config(name) {
+            Some(values) => Some(values),
+            None => ctx
+                .store
+                .get_config(name)
+                .await
+                .map_err(|e| format!("cannot read config {name}: {e}"))?,
+        };
+        match values {
+            Some(values) => merged.extend(values),
+            None => tracing::debug!(config = %name, "named config not (yet) known"),
+        }
+    }
+    Ok(merged)
 }

@@ -44,6 +44,9 @@ pub enum ConfigChange {
     Deleted(ConfigName),
 }
 
+/// Reads of a listing in flight at once.
+const LIST_READS_IN_FLIGHT: usize = 32;
+
 /// A change with the bucket revision it was stored at. Revisions only grow,
 /// so "applied up to revision N" says a reader has seen every change so far.
 #[derive(Debug, Clone)]
@@ -119,6 +122,18 @@ impl LatticeStore {
 
     /// All links, in key order.
     pub async fn list_links(&self) -> Result<Vec<Link>, LatticeError> {
+        Ok(self
+            .list_links_revised()
+            .await?
+            .into_iter()
+            .map(|r| r.change)
+            .collect())
+    }
+
+    /// Every link with the revision it was stored at, sorted by key. The
+    /// reads go out [`LIST_READS_IN_FLIGHT`] at a time: a big lattice has
+    /// thousands of links, and one round trip each in a row took seconds.
+    pub async fn list_links_revised(&self) -> Result<Vec<Revised<Link>>, LatticeError> {
         let mut keys: Vec<String> = match self.links.keys().await {
             Ok(keys) => keys
                 .try_collect()
@@ -127,15 +142,21 @@ impl LatticeStore {
             Err(e) => return Err(LatticeError::storage("list links", e)),
         };
         keys.sort();
+        let reads: Vec<_> = keys.iter().map(|key| self.links.entry(key)).collect();
+        let entries: Vec<_> = futures::stream::iter(reads)
+            .buffered(LIST_READS_IN_FLIGHT)
+            .collect()
+            .await;
         let mut links = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(bytes) = self
-                .links
-                .get(&key)
-                .await
-                .map_err(|e| LatticeError::storage("get link", e))?
+        for entry in entries {
+            // None, or a deletion: gone between the key listing and the read.
+            if let Some(entry) = entry.map_err(|e| LatticeError::storage("get link", e))?
+                && entry.operation == kv::Operation::Put
             {
-                links.push(decode_json("link", &bytes)?);
+                links.push(Revised {
+                    change: decode_json("link", &entry.value)?,
+                    revision: entry.revision,
+                });
             }
         }
         Ok(links)

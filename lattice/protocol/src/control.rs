@@ -330,6 +330,14 @@ pub struct PutLinkRequest {
     /// report the app's link as put by hand until the manifest changes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Reply once the link is stored, without checking that both ends run
+    /// or waiting until every host has applied it (what a plain request
+    /// does, so that the next request already sees the link). For wadm:
+    /// it links what its plan started, and learns from heartbeats which
+    /// hosts applied which links revision, so it need not make every
+    /// write cost a round of pings over the whole lattice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_wait: bool,
 }
 
 /// `host.inventory.{host}`: one page of what a host runs. An empty body
@@ -424,10 +432,51 @@ pub struct DeleteLinkRequest {
     /// Link name (default `default`).
     #[serde(default)]
     pub name: LinkName,
+    /// Reply once the deletion is stored, without waiting for every host
+    /// to apply it (see [`PutLinkRequest::no_wait`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_wait: bool,
 }
 
 /// A named config's values.
 pub type ConfigValues = BTreeMap<String, String>;
+
+/// `config.put.{name}`: the values, as a plain map (what callers send to
+/// wait until every host has the config) or wrapped with `no_wait`.
+/// Unambiguous: a plain map holds only strings, the wrapped form an object
+/// and a bool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PutConfigRequest {
+    /// Values and whether to reply once stored.
+    Wrapped {
+        /// The config's entries.
+        values: ConfigValues,
+        /// Reply once stored (see [`PutLinkRequest::no_wait`]).
+        no_wait: bool,
+    },
+    /// Just the values: reply once every host has them.
+    Plain(ConfigValues),
+}
+
+impl PutConfigRequest {
+    /// Parses a `config.put` body; a malformed one gets the error a plain
+    /// map would (an untagged enum's own says only "no variant matched").
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        match serde_json::from_slice::<Self>(body) {
+            Ok(request) => Ok(request),
+            Err(_) => parse_request::<ConfigValues>(body).map(Self::Plain),
+        }
+    }
+
+    /// The values and whether the caller waits for the hosts.
+    pub fn into_parts(self) -> (ConfigValues, bool) {
+        match self {
+            Self::Wrapped { values, no_wait } => (values, no_wait),
+            Self::Plain(values) => (values, false),
+        }
+    }
+}
 
 /// The answer of an external provider process to a health request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -550,6 +599,22 @@ mod tests {
             let err = ArtifactRef::parse_reference(&bad).unwrap_err();
             assert!(err.contains("trellis push"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_config_put_is_a_plain_map_or_wrapped_with_no_wait() {
+        let plain = PutConfigRequest::parse(br#"{"values": "v", "no_wait": "x"}"#).unwrap();
+        let (values, no_wait) = plain.into_parts();
+        assert_eq!(values.len(), 2, "string values: a plain map");
+        assert!(!no_wait);
+        let wrapped = PutConfigRequest::Wrapped {
+            values: [("a".to_owned(), "1".to_owned())].into(),
+            no_wait: true,
+        };
+        let body = serde_json::to_vec(&wrapped).unwrap();
+        assert_eq!(PutConfigRequest::parse(&body).unwrap(), wrapped);
+        let err = PutConfigRequest::parse(br#"{"a": 1}"#).unwrap_err();
+        assert!(err.contains("string keys to string values"), "{err}");
     }
 
     #[test]

@@ -171,6 +171,25 @@ fn link_status(
             }
         }
     }
+    // And only once every host running either end has the link (hosts
+    // route a component's calls by the links they applied): wadm writes
+    // links without waiting, and heartbeats say how far each host got.
+    if pending.is_none()
+        && let Some(&revision) = observed.link_revisions.get(&key)
+    {
+        pending = observed.hosts.iter().find_map(|(host, view)| {
+            let runs_an_end = [&want.link.source_id, &want.link.target_id]
+                .iter()
+                .any(|id| {
+                    view.components.iter().any(|c| &c.id == *id)
+                        || view.providers.iter().any(|p| &p.id == *id)
+                });
+            // Hosts older than this wadm report 0 and hold the status back:
+            // a lattice does not mix them (docs/wadm.md).
+            (runs_an_end && view.links_revision < revision)
+                .then(|| format!("waiting for host {} to apply the link", view.describe(host)))
+        });
+    }
     match pending {
         Some(message) => TraitStatus {
             kind: "link".into(),

@@ -583,6 +583,38 @@ fn a_link_is_deployed_only_once_every_provider_applied_it() {
 }
 
 #[test]
+fn a_link_is_deployed_only_once_the_hosts_of_its_ends_reach_its_revision() {
+    let mut o = lattice();
+    let apps = [app("web", "v1", &sha('a'), "cloud")];
+    converge(&apps, &mut o);
+    let key = o.links[0].key();
+    o.link_revisions.insert(key, 7);
+    for view in o.hosts.values_mut() {
+        view.links_revision = 7;
+    }
+    // Host 2 runs an end of the link but has applied only revision 6.
+    let behind = o.hosts.get_mut(&host(2)).unwrap();
+    assert!(!behind.components.is_empty() || !behind.providers.is_empty());
+    behind.links_revision = 6;
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(
+        p.steps,
+        [],
+        "nothing to send: the host catches up by itself"
+    );
+    assert_eq!(p.statuses[0].state, StatusState::Reconciling);
+    let message = p.statuses[0].message.as_deref().unwrap();
+    assert!(message.contains("to apply the link"), "{message}");
+    // Caught up: deployed, still with nothing to send.
+    o.hosts.get_mut(&host(2)).unwrap().links_revision = 7;
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(
+        (p.steps.len(), p.statuses[0].state),
+        (0, StatusState::Deployed)
+    );
+}
+
+#[test]
 fn a_provider_that_does_not_serve_fails_its_scaler_with_the_reason() {
     let mut o = lattice();
     let apps = [app("web", "v1", &sha('a'), "cloud")];
