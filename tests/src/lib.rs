@@ -31,6 +31,8 @@ mod registry;
 mod sites;
 mod wadm;
 
+pub mod sim;
+
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
 pub use cluster::{CLUSTER_SIZE, NatsCluster};
 pub use host::{Host, HostOpts, find_started_id};

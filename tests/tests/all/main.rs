@@ -33,6 +33,7 @@ mod oci;
 mod outbound;
 mod rollout;
 mod routing;
+mod scale_sim;
 mod secrets;
 mod shutdown;
 mod starvation;
