@@ -23,9 +23,9 @@ use crate::lease::{Lease, LeaseView};
 use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
 use crate::scaler::desired::inline_configs;
-use crate::scaler::{Failures, plan};
+use crate::scaler::{Failures, Plan, plan};
 use crate::stager::{self, Stager};
-use crate::store::{AppRecord, AppStore};
+use crate::store::{AppRecord, AppStore, ManifestCache};
 
 /// Settings of a wadm instance.
 #[derive(Debug, Clone)]
@@ -191,6 +191,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         published: BTreeMap::new(),
         id: id.clone(),
         settled: false,
+        manifests: ManifestCache::default(),
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
     let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
@@ -342,6 +343,8 @@ struct Reconciler {
     id: String,
     /// Whether the last pass found nothing to do (logged once per change).
     settled: bool,
+    /// Deployed manifests, parsed once.
+    manifests: ManifestCache,
 }
 
 /// Plan-execute rounds per pass; each round starts from re-read hosts, so
@@ -380,7 +383,7 @@ impl Reconciler {
             let mut apps: Vec<DeployedApp> = Vec::new();
             let mut unreadable = BTreeMap::new();
             for record in &records {
-                match record.deployed_app() {
+                match self.manifests.deployed_app(record) {
                     Some(Ok(app)) => apps.push(app),
                     Some(Err(e)) => {
                         tracing::error!(app = %record.name, "{e}; leaving what it runs alone");
@@ -389,10 +392,14 @@ impl Reconciler {
                     None => {}
                 }
             }
+            self.manifests.sweep();
             let Some(observed) = self.observe(&apps, &unreadable).await else {
                 return;
             };
-            let plan = plan(&apps, &observed, &self.failures);
+            let Some((plan, returned)) = plan_apart(apps, observed, &self.failures).await else {
+                return;
+            };
+            let (apps, _observed) = returned;
             self.rolling = stager::any_in_motion(&records);
             if self.stager.advance(&records, &plan).await {
                 // A stage moved: plan again from the stored state.
@@ -480,7 +487,9 @@ impl Reconciler {
                 // Report the failures; the held commands go again when
                 // their back-off ends (or on the next event or resync).
                 if let Some(observed) = self.observe(&apps, &unreadable).await {
-                    let plan = crate::scaler::plan(&apps, &observed, &self.failures);
+                    let Some((plan, _)) = plan_apart(apps, observed, &self.failures).await else {
+                        return;
+                    };
                     let statuses = all_statuses(&records, &plan, &unreadable);
                     self.publish(&records, statuses).await;
                 }
@@ -632,4 +641,28 @@ async fn read_config(
 ) {
     let read = store.get_config(&name).await;
     (name, read)
+}
+
+/// Plans on the blocking pool: a plan over thousands of apps takes long
+/// enough to starve the async threads, where the lease renewal and the
+/// event subscription (a slow consumer gets dropped by the server) run.
+/// Hands the inputs back; `None` if the planner panicked (logged).
+async fn plan_apart(
+    apps: Vec<DeployedApp>,
+    observed: Observed,
+    failures: &Failures,
+) -> Option<(Plan, (Vec<DeployedApp>, Observed))> {
+    let failures = failures.clone();
+    match tokio::task::spawn_blocking(move || {
+        let plan = plan(&apps, &observed, &failures);
+        (plan, (apps, observed))
+    })
+    .await
+    {
+        Ok(done) => Some(done),
+        Err(e) => {
+            tracing::error!(%e, "wadm planner failed; not acting this pass");
+            None
+        }
+    }
 }

@@ -5,6 +5,10 @@
 //! compare-and-set, so two wadm instances answering the API cannot lose
 //! each other's updates. The leader writes `status.{name}`.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use trellis_lattice::LatticeError;
@@ -41,6 +45,45 @@ pub struct AppRecord {
     /// The staged rollout of the last deploy that had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutState>,
+}
+
+/// Parsed manifests, by app, version and the stored text's hash. Parsing
+/// every deployed app's YAML on every reconcile round was most of a
+/// round's work at 10,000 apps; a stored version does not change (the
+/// hash covers an app deleted and stored again under the same version).
+#[derive(Debug, Default)]
+pub struct ManifestCache {
+    parsed: HashMap<(AppName, AppVersion, u64), Manifest>,
+    /// Entries used since the last [`ManifestCache::sweep`].
+    used: HashSet<(AppName, AppVersion, u64)>,
+}
+
+impl ManifestCache {
+    /// `record`'s deployed app, parsing only manifests not seen before.
+    pub fn deployed_app(&mut self, record: &AppRecord) -> Option<Result<DeployedApp, String>> {
+        record.deployed_app_with(|version| {
+            let stored = record
+                .version(version)
+                .ok_or_else(|| format!("app {} has no stored version {version}", record.name))?;
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            stored.manifest.hash(&mut hasher);
+            let key = (record.name.clone(), version.clone(), hasher.finish());
+            self.used.insert(key.clone());
+            if let Some(manifest) = self.parsed.get(&key) {
+                return Ok(manifest.clone());
+            }
+            let manifest = record.manifest_of(version)?;
+            self.parsed.insert(key, manifest.clone());
+            Ok(manifest)
+        })
+    }
+
+    /// Drops what was not used since the last sweep (undeployed apps, old
+    /// versions), so the cache holds about one pass's manifests.
+    pub fn sweep(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.parsed.retain(|key, _| used.contains(key));
+    }
 }
 
 /// One stored manifest version.
@@ -85,14 +128,22 @@ impl AppRecord {
     /// The deployed version and its manifest, parsed; with the split of
     /// a staged rollout in progress.
     pub fn deployed_app(&self) -> Option<Result<DeployedApp, String>> {
+        self.deployed_app_with(|version| self.manifest_of(version))
+    }
+
+    /// [`Self::deployed_app`], parsing with `manifest_of` (a cache).
+    pub fn deployed_app_with(
+        &self,
+        mut manifest_of: impl FnMut(&AppVersion) -> Result<Manifest, String>,
+    ) -> Option<Result<DeployedApp, String>> {
         let version = self.deployed.as_ref()?;
         Some((|| {
-            let manifest = self.manifest_of(version)?;
+            let manifest = manifest_of(version)?;
             let staged = match &self.rollout {
                 Some(r) if r.is_active() && &r.to == version && manifest.spec.rollout.is_some() => {
                     Some(Staged {
                         from: r.from.clone(),
-                        from_manifest: self.manifest_of(&r.from)?,
+                        from_manifest: manifest_of(&r.from)?,
                         through: r.stage,
                     })
                 }
@@ -307,9 +358,17 @@ impl AppStore {
 
     /// Every app record, by name.
     pub async fn list(&self) -> Result<Vec<AppRecord>, StoreError> {
-        let mut records = Vec::new();
-        for key in self.kv.keys(APP_PREFIX).await? {
-            if let Some(Versioned { value, .. }) = self.kv.get::<AppRecord>(&key).await? {
+        let keys = self.kv.keys(APP_PREFIX).await?;
+        // 32 reads in flight: one after another, 10,000 apps made every
+        // reconcile round wait on 10,000 round trips.
+        let reads: Vec<_> = keys
+            .iter()
+            .map(|key| self.kv.get::<AppRecord>(key))
+            .collect();
+        let read: Vec<_> = futures::stream::iter(reads).buffered(32).collect().await;
+        let mut records = Vec::with_capacity(read.len());
+        for record in read {
+            if let Some(Versioned { value, .. }) = record? {
                 records.push(value);
             }
         }
@@ -466,6 +525,30 @@ spec:
             .insert("description".into(), "h".repeat(MAX_RECORD_BYTES));
         let err = AppRecord::put(Some(r), name(), huge, "t").unwrap_err();
         assert!(err.contains("v99") && err.contains("KiB"), "{err}");
+    }
+
+    #[test]
+    fn the_manifest_cache_parses_once_and_sees_a_changed_text() {
+        let (mut r, first, _) = AppRecord::put(None, name(), manifest(Some("v1"), 1), "t").unwrap();
+        r.deploy(first).unwrap();
+        let mut cache = ManifestCache::default();
+        let a = cache.deployed_app(&r).unwrap().unwrap();
+        assert_eq!(a, r.deployed_app().unwrap().unwrap());
+        assert_eq!(cache.parsed.len(), 1);
+        cache.sweep();
+        assert_eq!(cache.deployed_app(&r).unwrap().unwrap(), a);
+        assert_eq!(cache.parsed.len(), 1, "served from the cache");
+        // Same version, other text (deleted and stored again): parsed anew.
+        r.versions[0].manifest = r.versions[0]
+            .manifest
+            .replace("instances: 1", "instances: 3");
+        let b = cache.deployed_app(&r).unwrap().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(b, r.deployed_app().unwrap().unwrap());
+        // Unused since the last sweep: dropped.
+        cache.sweep();
+        cache.sweep();
+        assert!(cache.parsed.is_empty());
     }
 
     fn with_rollout(version: &str) -> Manifest {

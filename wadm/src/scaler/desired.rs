@@ -127,6 +127,35 @@ pub struct Desired {
     /// Components of shared apps, by (app, component name): what other
     /// apps' `properties.application` entries stand for.
     shared: BTreeMap<(String, String), ComponentId>,
+    /// Where each id runs now, by (is a provider, id): (host, instances,
+    /// whether wadm manages it; providers count 1). Built once per plan: placing each workload
+    /// by scanning every host's inventory made a plan hosts x workloads.
+    running: RunningIndex,
+}
+
+/// By (is a provider, id): (host, instances, managed by wadm).
+type RunningIndex = BTreeMap<(bool, ComponentId), Vec<(HostId, u32, bool)>>;
+
+/// Where each component and provider runs, from the hosts' inventories.
+fn running_index(observed: &Observed) -> RunningIndex {
+    let mut index: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for (host, view) in &observed.hosts {
+        for c in &view.components {
+            index.entry((false, c.id.clone())).or_default().push((
+                host.clone(),
+                c.max,
+                is_managed(&c.annotations),
+            ));
+        }
+        for p in &view.providers {
+            index.entry((true, p.id.clone())).or_default().push((
+                host.clone(),
+                1,
+                is_managed(&p.annotations),
+            ));
+        }
+    }
+    index
 }
 
 impl Desired {
@@ -157,6 +186,7 @@ impl Desired {
                     })
                 })
                 .collect(),
+            running: running_index(observed),
             ..Desired::default()
         };
         for app in incumbents_first(apps, observed) {
@@ -273,19 +303,16 @@ impl Desired {
             Ok(spec) => spec,
             Err(e) => return self.problem(&owner, index, e),
         };
-        let placement = self.place(scaler, provider, &id, observed, hosts);
+        let placement = self.place(scaler, provider, &id, hosts);
+        let now_on: BTreeMap<&HostId, u32> = self
+            .running
+            .get(&(provider, id.clone()))
+            .into_iter()
+            .flatten()
+            .map(|(h, n, _)| (h, *n))
+            .collect();
         for (host, n) in &placement.targets {
-            let running = observed.hosts.get(host).map_or(0, |h| {
-                if provider {
-                    u32::from(h.providers.iter().any(|p| p.id == id))
-                } else {
-                    h.components
-                        .iter()
-                        .filter(|c| c.id == id)
-                        .map(|c| c.max)
-                        .sum()
-                }
-            });
+            let running = now_on.get(host).copied().unwrap_or(0);
             *self.load.entry(host.clone()).or_default() += n.saturating_sub(running);
         }
         for p in placement.problems {
@@ -355,33 +382,42 @@ impl Desired {
         scaler: &Trait,
         provider: bool,
         id: &ComponentId,
-        observed: &Observed,
         hosts: &BTreeMap<HostId, Labels>,
     ) -> Placement {
         // What runs now, and hosts where the id runs by hand (left alone).
         let mut current = BTreeMap::new();
-        let mut eligible = hosts.clone();
-        for (host, view) in &observed.hosts {
-            if provider {
-                if view.providers.iter().any(|p| &p.id == id) {
-                    current.insert(host.clone(), 1);
-                }
-            } else if let Some(c) = view.components.iter().find(|c| &c.id == id) {
-                if is_managed(&c.annotations) {
-                    current.insert(host.clone(), c.max);
-                } else {
-                    eligible.remove(host);
-                }
+        let mut by_hand = Vec::new();
+        for (host, n, managed) in self
+            .running
+            .get(&(provider, id.clone()))
+            .into_iter()
+            .flatten()
+        {
+            if provider || *managed {
+                current.insert(host.clone(), *n);
+            } else {
+                by_hand.push(host);
             }
         }
+        // Copy the host map only when some host must be left out.
+        let eligible = if by_hand.is_empty() {
+            std::borrow::Cow::Borrowed(hosts)
+        } else {
+            let mut some = hosts.clone();
+            for host in by_hand {
+                some.remove(host);
+            }
+            std::borrow::Cow::Owned(some)
+        };
+        let eligible = eligible.as_ref();
         let cap = provider.then_some(1);
         match scaler {
             Trait::SpreadScaler(p) => {
-                spread(p.instances, &p.spread, &eligible, &current, &self.load, cap)
+                spread(p.instances, &p.spread, eligible, &current, &self.load, cap)
             }
             Trait::DaemonScaler(p) => {
                 let per_host = if provider { 1 } else { p.instances };
-                daemon(per_host, &p.spread, &eligible)
+                daemon(per_host, &p.spread, eligible)
             }
             _ => Placement::default(),
         }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use trellis_protocol::control::{
     ScaleComponentRequest, StartProviderRequest, UpdateComponentRequest,
 };
+use trellis_protocol::link::{Link, LinkKey};
 use trellis_protocol::wadm::{APP_VERSION_ANNOTATION, AppStatus};
 use trellis_protocol::{AppName, ComponentId, HostId};
 
@@ -72,9 +73,10 @@ pub fn plan(apps: &[DeployedApp], observed: &Observed, failures: &Failures) -> P
             .host()
             .is_none_or(|h| observed.hosts.get(h).is_none_or(|v| v.reachable))
     });
+    let lookup = status::Lookup::new(&desired, observed, &steps);
     let statuses = apps
         .iter()
-        .map(|app| status::app_status(app, &desired, observed, &steps, failures))
+        .map(|app| status::app_status(app, &desired, observed, &lookup, failures))
         .collect();
     let progress = apps
         .iter()
@@ -154,8 +156,9 @@ fn links(desired: &Desired, observed: &Observed, steps: &mut Vec<Step>, puts: &m
             });
         }
     }
+    let stored: BTreeMap<LinkKey, &Link> = observed.links.iter().map(|l| (l.key(), l)).collect();
     for (key, want) in &desired.links {
-        if observed.links.iter().find(|l| &l.key() == key) != Some(&want.link) {
+        if stored.get(key).copied() != Some(&want.link) {
             puts.push(Step {
                 command: Command::PutLink(want.link.clone()),
                 owner: Some(want.owner.clone()),
