@@ -114,3 +114,39 @@ async fn bad_input_gets_clear_errors_and_host_survives() -> anyhow::Result<()> {
     assert_eq!(inventory[0]["components"], serde_json::json!([]));
     Ok(())
 }
+
+/// A request to a host that is not there (killed, or never was) finds no
+/// subscriber: the server says "no responders" at once, which is what
+/// wadm takes for the host being gone, instead of the other hosts' queue
+/// subscription swallowing it until the caller's timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_to_an_absent_host_fails_at_once_with_no_responders() -> anyhow::Result<()> {
+    let lattice = Lattice::start("deadhost", &[])?;
+    let client = lattice.nats_client().await?;
+    let name = lattice.lattice();
+    let scale_on = |host: &HostId| {
+        Subject::control(&name, ControlVerb::ComponentScale(host.clone())).to_string()
+    };
+    // A host that is there answers (a refusal of the empty request is an
+    // answer), so the subject is right.
+    let present = HostId::new(lattice.b.id())?;
+    assert!(!raw_request(&client, scale_on(&present), b"{}").await?.ok);
+    let absent = HostId::new(format!("N{}", "Q".repeat(55)))?;
+    let err = client
+        .request(scale_on(&absent), "{}".into())
+        .await
+        .expect_err("nobody may answer for an absent host");
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "{err}"
+    );
+    // Lattice-wide verbs are still answered, by one of the hosts.
+    let list = Subject::control(&name, ControlVerb::LinkList).to_string();
+    assert!(raw_request(&client, list, b"").await?.ok);
+    // And the CLI says what is wrong.
+    let out = lattice.cli.run(&["get", "inventory", absent.as_str()])?;
+    assert!(!out.success());
+    assert!(out.stderr.contains("nobody answers"), "{}", out.stderr);
+    Ok(())
+}
