@@ -17,6 +17,7 @@ use trellis_protocol::{ControlVerb, HostId};
 
 use futures::StreamExt;
 
+use crate::lease::LeaseView;
 use crate::model::{Command, Step};
 use crate::observer::HostTracker;
 
@@ -217,15 +218,21 @@ pub fn runs<'a>(steps: &[&'a Step]) -> Vec<Vec<&'a Step>> {
     out
 }
 
+/// What became of one step of a run.
+pub type RunOutcome<'a> = (&'a Step, Option<Result<(), ControlError>>);
+
 /// Sends one run's commands, at most `config.max_in_flight` at a time
 /// (one at a time, `interval` apart, when an interval paces rollouts);
-/// returns each step with its outcome, in completion order.
+/// returns each step with its outcome, in completion order: `None` for a
+/// step not sent because the lease ran out first (a former leader must
+/// not go on commanding).
 pub async fn execute_run<'a>(
     lattice: &Lattice,
     run: Vec<&'a Step>,
     config: &ExecutorConfig,
     interval: Duration,
-) -> Vec<(&'a Step, Result<(), ControlError>)> {
+    lease: &LeaseView,
+) -> Vec<RunOutcome<'a>> {
     let limit = if interval.is_zero() {
         config.max_in_flight.max(1)
     } else {
@@ -236,7 +243,7 @@ pub async fn execute_run<'a>(
     let sends: Vec<_> = run
         .into_iter()
         .enumerate()
-        .map(|(i, step)| send_one(lattice, step, config, i, interval))
+        .map(|(i, step)| send_one(lattice, step, config, i, interval, lease))
         .collect();
     futures::stream::iter(sends)
         .buffer_unordered(limit)
@@ -250,12 +257,16 @@ async fn send_one<'a>(
     config: &ExecutorConfig,
     index: usize,
     interval: Duration,
-) -> (&'a Step, Result<(), ControlError>) {
+    lease: &LeaseView,
+) -> RunOutcome<'a> {
     if index > 0 && !interval.is_zero() {
         tokio::time::sleep(interval).await;
     }
+    if !lease.is_held() {
+        return (step, None);
+    }
     tracing::info!(command = %step.command, "wadm executes");
-    (step, execute(lattice, &step.command, config).await)
+    (step, Some(execute(lattice, &step.command, config).await))
 }
 
 /// First pause before a failed command is sent again.

@@ -450,9 +450,14 @@ impl Reconciler {
                     return;
                 }
                 let outcomes =
-                    execute_run(&self.lattice, run, &self.config.executor, interval).await;
+                    execute_run(&self.lattice, run, &self.config.executor, interval, lease).await;
+                let mut lease_lost = false;
                 for (step, outcome) in outcomes {
                     let text = step.command.to_string();
+                    let Some(outcome) = outcome else {
+                        lease_lost = true;
+                        continue;
+                    };
                     match outcome {
                         Ok(()) => {
                             progressed = true;
@@ -479,6 +484,12 @@ impl Reconciler {
                         }
                     }
                     self.touch_hosts_of(&step.command);
+                }
+                if lease_lost {
+                    tracing::warn!(
+                        "wadm lease ran out mid-pass; leaving the rest to the next leader"
+                    );
+                    return;
                 }
             }
             let all_failed = !progressed;
