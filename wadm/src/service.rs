@@ -192,6 +192,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         id: id.clone(),
         settled: false,
         manifests: ManifestCache::default(),
+        buckets: tokio::sync::OnceCell::new(),
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
     let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
@@ -345,6 +346,8 @@ struct Reconciler {
     settled: bool,
     /// Deployed manifests, parsed once.
     manifests: ManifestCache,
+    /// The lattice's link and config buckets.
+    buckets: tokio::sync::OnceCell<trellis_lattice::store::LatticeStore>,
 }
 
 /// Plan-execute rounds per pass; each round starts from re-read hosts, so
@@ -539,7 +542,9 @@ impl Reconciler {
         apps: &[DeployedApp],
         unreadable: &BTreeMap<AppName, String>,
     ) -> Option<Observed> {
-        let store = match self.lattice.store().await {
+        // Opened once: opening asks JetStream about three buckets, a cost
+        // every round paid before.
+        let store = match self.buckets.get_or_try_init(|| self.lattice.store()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%e, "wadm could not open the lattice store");
@@ -563,7 +568,7 @@ impl Reconciler {
         // One round trip each: bounded concurrency, not one after another.
         let reads: Vec<_> = inline_configs(apps)
             .into_iter()
-            .map(|name| read_config(&store, name))
+            .map(|name| read_config(store, name))
             .collect();
         let limit = self.config.executor.max_in_flight.max(1);
         let results: Vec<_> = futures::stream::iter(reads)
