@@ -7,8 +7,12 @@
 //! `--concurrency LIST` (the http and mesh rows' concurrencies, default
 //! 1,16,64),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
-//! `--rows http,languages,mesh,messaging,cold,capability,density,orchestration`
-//! (default all; the smoke run does http and cold). The http rows also
+//! `--rows http,languages,mesh,messaging,cold,capability,density,orchestration,scale`
+//! (default all but `scale`, which runs for minutes; the smoke run does
+//! http and cold), `--scale-hosts N` and `--scale-apps N` (the scale
+//! row's simulated hosts and apps, default 1000 and 10000) and
+//! `--scale-heartbeat-ms N` (their heartbeat, default 5000, a host's).
+//! The http rows also
 //! measure nginx (`return 200`) when it is installed, as the HTTP-stack
 //! reference; the mesh rows measure component-to-component calls at the
 //! same concurrencies as the http rows; the messaging rows measure NATS
@@ -27,6 +31,7 @@ mod messaging;
 mod nginx;
 mod orchestration;
 mod report;
+mod scale;
 mod setup;
 
 use std::path::PathBuf;
@@ -44,6 +49,8 @@ struct Settings {
     /// Concurrencies of the http and mesh rows (`--concurrency 16` to
     /// profile one).
     concurrency: Option<Vec<usize>>,
+    /// The scale row's size.
+    scale: scale::ScaleSettings,
 }
 
 const ROWS: &[&str] = &[
@@ -55,15 +62,24 @@ const ROWS: &[&str] = &[
     "capability",
     "density",
     "orchestration",
+    "scale",
 ];
+
+/// Rows left out unless asked for by name.
+const LONG_ROWS: &[&str] = &["scale"];
 
 fn settings() -> anyhow::Result<Settings> {
     let mut s = Settings {
         smoke: false,
         measure: Duration::from_secs(10),
         out: trellis_tests::target_dir().join("bench/results.json"),
-        rows: ROWS.iter().map(|r| r.to_string()).collect(),
+        rows: ROWS
+            .iter()
+            .filter(|r| !LONG_ROWS.contains(r))
+            .map(|r| r.to_string())
+            .collect(),
         concurrency: None,
+        scale: scale::ScaleSettings::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -83,6 +99,18 @@ fn settings() -> anyhow::Result<Settings> {
                 s.concurrency =
                     Some(parsed.context("--concurrency needs whole numbers, e.g. 1,16,64")?);
             }
+            "--scale-hosts" | "--scale-apps" | "--scale-heartbeat-ms" => {
+                let n: usize = args
+                    .next()
+                    .with_context(|| format!("{arg} needs a number"))?
+                    .parse()
+                    .with_context(|| format!("{arg} needs a whole number"))?;
+                match arg.as_str() {
+                    "--scale-hosts" => s.scale.hosts = n.max(1),
+                    "--scale-apps" => s.scale.apps = n,
+                    _ => s.scale.heartbeat = Duration::from_millis(u64::try_from(n)?.max(100)),
+                }
+            }
             "--out" => s.out = PathBuf::from(args.next().context("--out needs a path")?),
             "--rows" => {
                 let list = args.next().context("--rows needs a list")?;
@@ -93,7 +121,7 @@ fn settings() -> anyhow::Result<Settings> {
             }
             other => bail!(
                 "unknown argument `{other}`; use --smoke, --seconds N, --out FILE, --rows LIST, \
-                 --concurrency LIST"
+                 --concurrency LIST, --scale-hosts N, --scale-apps N, --scale-heartbeat-ms N"
             ),
         }
     }
@@ -214,6 +242,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let scale = if want("scale") {
+        Some(scale::measure(&s.scale).await?)
+    } else {
+        None
+    };
     let results = report::Results {
         machine: report::Machine::here(),
         wasmtime_version: setup::find_wasmtime().and_then(|b| setup::version(&b)),
@@ -232,6 +265,12 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", m.table());
         if let Some(fields) = json.as_object_mut() {
             fields.insert("messaging".into(), serde_json::to_value(m)?);
+        }
+    }
+    if let Some(row) = &scale {
+        print!("{}", row.table());
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("scale".into(), serde_json::to_value(row)?);
         }
     }
     if let Some(dir) = s.out.parent() {
