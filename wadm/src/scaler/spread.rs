@@ -105,11 +105,17 @@ pub fn spread(
         if let Some(cap) = cap {
             counts.iter_mut().for_each(|c| *c = (*c).min(cap));
         }
-        let loads: Vec<u32> = eligible
-            .iter()
-            .map(|h| load.get(*h).copied().unwrap_or(0))
-            .collect();
-        let short = fill(&mut counts, &loads, quota, cap);
+        // Loads only matter when instances move: a settled workload (the
+        // common case on a pass) skips a lookup per eligible host.
+        let short = if counts.iter().sum::<u32>() == quota {
+            0
+        } else {
+            let loads: Vec<u32> = eligible
+                .iter()
+                .map(|h| load.get(*h).copied().unwrap_or(0))
+                .collect();
+            fill(&mut counts, &loads, quota, cap)
+        };
         if short > 0 {
             placement.problems.push(if eligible.is_empty() {
                 format!("no host matches {}", describe(&group.requirements))
