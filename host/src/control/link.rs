@@ -5,8 +5,7 @@ use std::sync::Arc;
 use trellis_protocol::control::{
     DeleteLinkRequest, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
 };
-use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::wadm::{APP_ANNOTATION, MANAGED_BY_ANNOTATION};
+use trellis_protocol::link::LinkKey;
 use trellis_protocol::{ComponentId, EventType, limits};
 
 use super::barrier::{Bucket, await_applied};
@@ -30,7 +29,7 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     if let Some(existing) = ctx.store.get_link(&link.key()).await.map_err(storage)?
         && !force
     {
-        refuse_replacing(&existing, &link)?;
+        existing.may_be_replaced_by(&link)?;
     }
     // A no-wait writer (wadm) links what it started: skip the check that
     // costs a scatter-gather of every host's inventory.
@@ -51,45 +50,6 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     }
     publish(ctx, EventType::LinkPut, &link).await;
     data(link)
-}
-
-/// Refuses a put that would replace `existing` behind its owner's back:
-/// a link an app manages (unless the put comes from that app's manager,
-/// with the same annotations), or a link to another target.
-fn refuse_replacing(existing: &Link, link: &Link) -> Result<(), String> {
-    let describe = || {
-        format!(
-            "the link from {} on {}:{} named {}",
-            link.source_id, link.wit_namespace, link.wit_package, link.name
-        )
-    };
-    if let Some(manager) = existing.annotations.get(MANAGED_BY_ANNOTATION) {
-        let owner = |l: &Link| {
-            (
-                l.annotations.get(MANAGED_BY_ANNOTATION).cloned(),
-                l.annotations.get(APP_ANNOTATION).cloned(),
-            )
-        };
-        if owner(existing) != owner(link) {
-            let app = existing
-                .annotations
-                .get(APP_ANNOTATION)
-                .map_or("an app".to_owned(), |a| format!("app {a}"));
-            return Err(format!(
-                "{} belongs to {app} (managed by {manager}); change the app's manifest instead, \
-                 or pass --force (`force: true`) to replace it anyway",
-                describe()
-            ));
-        }
-    }
-    if existing.target_id != link.target_id {
-        return Err(format!(
-            "{} already targets {}; delete it first, or pass --force (`force: true`) to replace it",
-            describe(),
-            existing.target_id
-        ));
-    }
-    Ok(())
 }
 
 /// Ids among `ids` that no host of the lattice runs. Local ones answer at

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{ComponentId, ConfigName, LinkName};
 use crate::inventory::Annotations;
+use crate::wadm::{APP_ANNOTATION, MANAGED_BY_ANNOTATION};
 
 /// Why a WIT name or interface reference is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,6 +183,47 @@ pub struct Link {
 }
 
 impl Link {
+    /// Whether a put without `force` may replace this stored link (the
+    /// rule every host applies): not behind its owner's back, so refused
+    /// for a link an app manages (unless the put comes from that app's
+    /// manager, with the same annotations) or one to another target.
+    pub fn may_be_replaced_by(&self, link: &Link) -> Result<(), String> {
+        let existing = self;
+        let describe = || {
+            format!(
+                "the link from {} on {}:{} named {}",
+                link.source_id, link.wit_namespace, link.wit_package, link.name
+            )
+        };
+        if let Some(manager) = existing.annotations.get(MANAGED_BY_ANNOTATION) {
+            let owner = |l: &Link| {
+                (
+                    l.annotations.get(MANAGED_BY_ANNOTATION).cloned(),
+                    l.annotations.get(APP_ANNOTATION).cloned(),
+                )
+            };
+            if owner(existing) != owner(link) {
+                let app = existing
+                    .annotations
+                    .get(APP_ANNOTATION)
+                    .map_or("an app".to_owned(), |a| format!("app {a}"));
+                return Err(format!(
+                    "{} belongs to {app} (managed by {manager}); change the app's manifest instead, \
+                     or pass --force (`force: true`) to replace it anyway",
+                    describe()
+                ));
+            }
+        }
+        if existing.target_id != link.target_id {
+            return Err(format!(
+                "{} already targets {}; delete it first, or pass --force (`force: true`) to replace it",
+                describe(),
+                existing.target_id
+            ));
+        }
+        Ok(())
+    }
+
     /// The key identifying a link: one link per (source, namespace, package, name).
     pub fn key(&self) -> LinkKey {
         LinkKey {
@@ -307,6 +349,36 @@ mod tests {
         assert_eq!(link.name.as_str(), "default");
         assert!(link.covers(&InterfaceRef::http_incoming_handler()));
         assert_eq!(link.key().storage_key(), "http.wasi.http.default");
+    }
+
+    #[test]
+    fn a_managed_or_retargeted_link_is_not_replaced_without_force() {
+        let link: Link = serde_json::from_str(
+            r#"{"source_id":"http","target_id":"hello","wit_namespace":"wasi",
+                "wit_package":"http","interfaces":["incoming-handler"]}"#,
+        )
+        .unwrap();
+        assert_eq!(link.may_be_replaced_by(&link), Ok(()));
+        let elsewhere = Link {
+            target_id: ComponentId::new("other").unwrap(),
+            ..link.clone()
+        };
+        let err = link.may_be_replaced_by(&elsewhere).unwrap_err();
+        assert!(err.contains("already targets hello"), "{err}");
+        let mut managed = link.clone();
+        managed
+            .annotations
+            .insert(MANAGED_BY_ANNOTATION.into(), "wadm".into());
+        managed
+            .annotations
+            .insert(APP_ANNOTATION.into(), "shop".into());
+        let err = managed.may_be_replaced_by(&link).unwrap_err();
+        assert!(err.contains("belongs to app shop"), "{err}");
+        assert_eq!(
+            managed.may_be_replaced_by(&managed),
+            Ok(()),
+            "its own manager"
+        );
     }
 
     #[test]

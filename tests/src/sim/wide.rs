@@ -19,7 +19,6 @@ use trellis_protocol::control::{
 use trellis_protocol::event::data::ConfigChanged;
 use trellis_protocol::link::{Link, LinkKey, LinkStatus};
 use trellis_protocol::subject::pattern;
-use trellis_protocol::wadm::{APP_ANNOTATION, MANAGED_BY_ANNOTATION};
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb, EventType, HostId, Subject, limits};
 
 use super::{NETWORK_TIMEOUT, Outcome, data, encode_reply, page_limit};
@@ -245,7 +244,7 @@ impl Wide {
         if let Some(existing) = existing
             && !force
         {
-            refuse_replacing(&existing, &link)?;
+            existing.may_be_replaced_by(&link)?;
         }
         bounded("put link", self.store.put_link(&link)).await?;
         self.publish(EventType::LinkPut, &link).await;
@@ -330,43 +329,4 @@ async fn bounded<T>(
             "{what} took over {NETWORK_TIMEOUT:?}; is the lattice's JetStream up?"
         )),
     }
-}
-
-/// The host's rule for replacing a stored link without `force`: not one
-/// an app manages (unless the put comes from the same manager and app),
-/// and not one that points elsewhere.
-fn refuse_replacing(existing: &Link, link: &Link) -> Result<(), String> {
-    let describe = || {
-        format!(
-            "the link from {} on {}:{} named {}",
-            link.source_id, link.wit_namespace, link.wit_package, link.name
-        )
-    };
-    if let Some(manager) = existing.annotations.get(MANAGED_BY_ANNOTATION) {
-        let owner = |l: &Link| {
-            (
-                l.annotations.get(MANAGED_BY_ANNOTATION).cloned(),
-                l.annotations.get(APP_ANNOTATION).cloned(),
-            )
-        };
-        if owner(existing) != owner(link) {
-            let app = existing
-                .annotations
-                .get(APP_ANNOTATION)
-                .map_or("an app".to_owned(), |a| format!("app {a}"));
-            return Err(format!(
-                "{} belongs to {app} (managed by {manager}); change the app's manifest instead, \
-                 or pass --force (`force: true`) to replace it anyway",
-                describe()
-            ));
-        }
-    }
-    if existing.target_id != link.target_id {
-        return Err(format!(
-            "{} already targets {}; delete it first, or pass --force (`force: true`) to replace it",
-            describe(),
-            existing.target_id
-        ));
-    }
-    Ok(())
 }
