@@ -137,7 +137,11 @@ pub async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
 
     let cpu0 = cpu_seconds(pid)?;
     let t0 = Instant::now();
-    apps.deploy(&client, 16).await?;
+    if let Err(e) = apps.deploy(&client, 16).await {
+        // Keep wadm's side of it: an API that stops answering is the news.
+        let kept = keep_log(&wadm.log(), settings)?;
+        return Err(e.context(format!("wadm's log: {}", kept.display())));
+    }
     let requested = t0.elapsed();
     eprintln!(
         "scale: {} apps put and deployed through the API in {requested:.1?}",
@@ -174,14 +178,7 @@ pub async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
     let cpu3 = cpu_seconds(pid)?;
     let peak = peak_rss_mib(pid)?;
     let log = wadm.log();
-    let kept = trellis_tests::target_dir().join(format!(
-        "bench/scale-wadm-{}x{}.log",
-        settings.hosts, settings.apps
-    ));
-    if let Some(dir) = kept.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&kept, &log)?;
+    let kept = keep_log(&log, settings)?;
     eprintln!("scale: wadm's log: {}", kept.display());
     if !stuck.is_empty() {
         let warnings: Vec<&str> = log
@@ -305,4 +302,17 @@ fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .context("no VmHWM in /proc status")?;
     Ok(kib / 1024.0)
+}
+
+/// Writes wadm's log where the docs say it is kept; returns the path.
+fn keep_log(log: &str, settings: &ScaleSettings) -> anyhow::Result<std::path::PathBuf> {
+    let kept = trellis_tests::target_dir().join(format!(
+        "bench/scale-wadm-{}x{}.log",
+        settings.hosts, settings.apps
+    ));
+    if let Some(dir) = kept.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&kept, log)?;
+    Ok(kept)
 }
