@@ -18,24 +18,34 @@ use crate::store::{AppRecord, AppStore};
 
 type Answer = Result<serde_json::Value, String>;
 
+/// Requests answered at once. Each waits on a few KV round trips, so one
+/// at a time made a burst of deploys (a CI pipeline, 10,000 apps in the
+/// scale bench) queue behind each other until callers timed out; writes
+/// to one app stay safe concurrently (compare-and-set, see `modify`).
+const CONCURRENT_REQUESTS: usize = 32;
+
 /// Answers API requests until the subscription ends.
-pub async fn serve(lattice: Lattice, store: AppStore, mut requests: async_nats::Subscriber) {
-    while let Some(msg) = requests.next().await {
-        let Some(reply_to) = msg.reply.clone() else {
-            continue;
-        };
-        let answer = match lattice.wadm_op(&msg.subject) {
-            Ok(op) => handle(&store, op, &msg.payload).await,
-            Err(e) => Err(e.to_string()),
-        };
-        let reply = match answer {
-            Ok(data) => Reply::success(data),
-            Err(error) => Reply::failure(error),
-        };
-        let body = serde_json::to_vec(&reply).unwrap_or_default();
-        if let Err(e) = lattice.nats().publish(reply_to, body.into()).await {
-            tracing::warn!(%e, "could not answer a wadm API request");
-        }
+pub async fn serve(lattice: Lattice, store: AppStore, requests: async_nats::Subscriber) {
+    requests
+        .for_each_concurrent(CONCURRENT_REQUESTS, |msg| answer(&lattice, &store, msg))
+        .await;
+}
+
+async fn answer(lattice: &Lattice, store: &AppStore, msg: async_nats::Message) {
+    let Some(reply_to) = msg.reply.clone() else {
+        return;
+    };
+    let answer = match lattice.wadm_op(&msg.subject) {
+        Ok(op) => handle(store, op, &msg.payload).await,
+        Err(e) => Err(e.to_string()),
+    };
+    let reply = match answer {
+        Ok(data) => Reply::success(data),
+        Err(error) => Reply::failure(error),
+    };
+    let body = serde_json::to_vec(&reply).unwrap_or_default();
+    if let Err(e) = lattice.nats().publish(reply_to, body.into()).await {
+        tracing::warn!(%e, "could not answer a wadm API request");
     }
 }
 
