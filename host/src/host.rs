@@ -146,8 +146,7 @@ impl HostContext {
     }
 }
 
-/// Label keys the host sets itself.
-pub const AUTOMATIC_LABELS: [&str; 2] = ["os", "arch"];
+use trellis_protocol::control::AUTOMATIC_LABELS;
 
 fn initial_labels(config: &HostConfig) -> Result<Labels, HostError> {
     let mut labels = BTreeMap::new();

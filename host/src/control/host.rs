@@ -6,7 +6,7 @@ use trellis_protocol::control::{
 use trellis_protocol::limits;
 
 use super::{Outcome, data};
-use crate::host::{AUTOMATIC_LABELS, HostContext, VERSION};
+use crate::host::{HostContext, VERSION};
 
 pub(super) fn ping(ctx: &HostContext) -> Outcome {
     data(PingReply {
@@ -61,21 +61,7 @@ pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {
 
 pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
     let request: LabelsRequest = parse_request(body)?;
-    request
-        .check_limits()
-        .map_err(|e| format!("labels refused: {e}"))?;
-    let touched = request.put.keys().chain(request.delete.iter());
-    if let Some(key) = touched
-        .clone()
-        .find(|k| AUTOMATIC_LABELS.contains(&k.as_str()))
-    {
-        return Err(format!(
-            "label `{key}` is set by the host itself and cannot be changed"
-        ));
-    }
-    if touched.clone().any(|k| k.is_empty()) {
-        return Err("label keys must not be empty".into());
-    }
+    request.check()?;
     let labels = {
         let mut labels = ctx
             .info

@@ -307,7 +307,30 @@ impl LabelsRequest {
         }
         Ok(())
     }
+
+    /// Everything a host checks of the request before applying it: the
+    /// limits, no key a host sets itself, no empty key.
+    pub fn check(&self) -> Result<(), String> {
+        self.check_limits()
+            .map_err(|e| format!("labels refused: {e}"))?;
+        let mut touched = self.put.keys().chain(self.delete.iter());
+        if let Some(key) = touched
+            .clone()
+            .find(|k| AUTOMATIC_LABELS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "label `{key}` is set by the host itself and cannot be changed"
+            ));
+        }
+        if touched.any(|k| k.is_empty()) {
+            return Err("label keys must not be empty".into());
+        }
+        Ok(())
+    }
 }
+
+/// Label keys a host sets itself (from its platform); nobody else may.
+pub const AUTOMATIC_LABELS: [&str; 2] = ["os", "arch"];
 
 /// `host.stop.{host}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -599,6 +622,27 @@ mod tests {
             let err = ArtifactRef::parse_reference(&bad).unwrap_err();
             assert!(err.contains("trellis push"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn label_requests_may_not_touch_what_a_host_sets_or_use_empty_keys() {
+        let put = |k: &str| LabelsRequest {
+            put: [(k.to_owned(), "v".to_owned())].into(),
+            delete: Vec::new(),
+        };
+        assert_eq!(put("zone").check(), Ok(()));
+        assert!(
+            put("os")
+                .check()
+                .unwrap_err()
+                .contains("`os` is set by the host")
+        );
+        assert!(put("").check().unwrap_err().contains("must not be empty"));
+        let delete = LabelsRequest {
+            put: BTreeMap::new(),
+            delete: vec!["arch".into()],
+        };
+        assert!(delete.check().unwrap_err().contains("`arch`"));
     }
 
     #[test]

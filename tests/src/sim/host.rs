@@ -30,9 +30,6 @@ use super::{NETWORK_TIMEOUT, Outcome, Placement, SimOptions, data, encode_reply,
 /// The version hosts report: the workspace's, as `trellis host` reports.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Label keys the host sets itself.
-const AUTOMATIC_LABELS: [&str; 2] = ["os", "arch"];
-
 /// What a started component reports it exports and imports: those of
 /// `hello_http`, so inventories and heartbeats have a real host's size.
 const EXPORTS: &[&str] = &["wasi:http/incoming-handler@0.2.6"];
@@ -318,21 +315,7 @@ impl SimHost {
 
     fn labels(&self, body: &[u8]) -> Outcome {
         let request: LabelsRequest = parse_request(body)?;
-        request
-            .check_limits()
-            .map_err(|e| format!("labels refused: {e}"))?;
-        let touched = request.put.keys().chain(request.delete.iter());
-        if let Some(key) = touched
-            .clone()
-            .find(|k| AUTOMATIC_LABELS.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "label `{key}` is set by the host itself and cannot be changed"
-            ));
-        }
-        if touched.clone().any(|k| k.is_empty()) {
-            return Err("label keys must not be empty".into());
-        }
+        request.check()?;
         let mut state = self.state();
         let mut next = state.labels.clone();
         for key in &request.delete {
