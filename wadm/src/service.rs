@@ -399,10 +399,9 @@ impl Reconciler {
             let Some(observed) = self.observe(&apps, &unreadable).await else {
                 return;
             };
-            let Some((plan, returned)) = plan_apart(apps, observed, &self.failures).await else {
+            let Some((plan, apps)) = plan_apart(apps, observed, &self.failures).await else {
                 return;
             };
-            let (apps, _observed) = returned;
             self.rolling = stager::any_in_motion(&records);
             if self.stager.advance(&records, &plan).await {
                 // A stage moved: plan again from the stored state.
@@ -662,16 +661,16 @@ async fn read_config(
 /// Plans on the blocking pool: a plan over thousands of apps takes long
 /// enough to starve the async threads, where the lease renewal and the
 /// event subscription (a slow consumer gets dropped by the server) run.
-/// Hands the inputs back; `None` if the planner panicked (logged).
+/// Hands the apps back; `None` if the planner panicked (logged).
 async fn plan_apart(
     apps: Vec<DeployedApp>,
     observed: Observed,
     failures: &Failures,
-) -> Option<(Plan, (Vec<DeployedApp>, Observed))> {
+) -> Option<(Plan, Vec<DeployedApp>)> {
     let failures = failures.clone();
     match tokio::task::spawn_blocking(move || {
         let plan = plan(&apps, &observed, &failures);
-        (plan, (apps, observed))
+        (plan, apps)
     })
     .await
     {

@@ -40,14 +40,7 @@ pub(super) fn inventory(ctx: &HostContext, body: &[u8]) -> Outcome {
 /// half the server's `max_payload` (a server configured below the default
 /// still gets pages that fit), never less than the smallest page.
 pub(crate) fn page_limit(ctx: &HostContext) -> usize {
-    let max_payload = ctx.lattice.nats().server_info().max_payload;
-    match max_payload {
-        0 => limits::INVENTORY_PAGE_BYTES,
-        max => (max / 2).clamp(
-            limits::MIN_INVENTORY_PAGE_BYTES,
-            limits::INVENTORY_PAGE_BYTES,
-        ),
-    }
+    limits::inventory_page_limit(ctx.lattice.nats().server_info().max_payload)
 }
 
 pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {

@@ -153,35 +153,17 @@ pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]
 }
 
 async fn respond(ctx: &HostContext, reply_to: async_nats::Subject, outcome: Outcome) {
-    let reply = match outcome {
-        Ok(serde_json::Value::Null) => Reply::<serde_json::Value> {
-            ok: true,
-            error: None,
-            data: None,
-        },
-        Ok(value) => Reply::success(value),
-        Err(reason) => Reply::failure(reason),
-    };
-    let mut payload = match serde_json::to_vec(&reply) {
-        Ok(payload) => payload,
-        Err(e) => format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes(),
-    };
-    // A reply over the server's limit would be dropped and the caller
-    // would only see a timeout; say what happened instead.
     let max = ctx.lattice.nats().server_info().max_payload;
-    if max > 0 && payload.len() > max {
-        tracing::warn!(
-            bytes = payload.len(),
-            max,
-            "control reply too large; sent an error instead"
-        );
-        payload = serde_json::to_vec(&Reply::<()>::failure(format!(
-            "the reply is {} bytes, more than the server's max_payload of {max}; the request was handled, but its result cannot be sent",
-            payload.len()
-        )))
-        .unwrap_or_default();
+    let reply = Reply::encode(outcome, max);
+    if let Some(bytes) = reply.oversized {
+        tracing::warn!(bytes, max, "control reply too large; sent an error instead");
     }
-    if let Err(e) = ctx.lattice.nats().publish(reply_to, payload.into()).await {
+    if let Err(e) = ctx
+        .lattice
+        .nats()
+        .publish(reply_to, reply.payload.into())
+        .await
+    {
         tracing::warn!(%e, "could not send control reply");
     }
 }

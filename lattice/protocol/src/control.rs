@@ -60,6 +60,51 @@ impl<T> Reply<T> {
     }
 }
 
+/// A reply as sent on the wire.
+#[derive(Debug)]
+pub struct EncodedReply {
+    /// The bytes to send.
+    pub payload: Vec<u8>,
+    /// The size of the real reply when it exceeded the server's limit and
+    /// an error was sent in its place (worth a log line).
+    pub oversized: Option<usize>,
+}
+
+impl Reply<serde_json::Value> {
+    /// Encodes what a control handler returned, as every responder does:
+    /// no `data` for a null result, and an error in place of a reply over
+    /// `max_payload` (0: unknown), which the server would drop, leaving
+    /// the caller with only a timeout.
+    pub fn encode(outcome: Result<serde_json::Value, String>, max_payload: usize) -> EncodedReply {
+        let reply = match outcome {
+            Ok(serde_json::Value::Null) => Reply {
+                ok: true,
+                error: None,
+                data: None,
+            },
+            Ok(value) => Reply::success(value),
+            Err(reason) => Reply::failure(reason),
+        };
+        let payload = serde_json::to_vec(&reply).unwrap_or_else(|e| {
+            format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes()
+        });
+        if max_payload == 0 || payload.len() <= max_payload {
+            return EncodedReply {
+                payload,
+                oversized: None,
+            };
+        }
+        let error = Reply::<()>::failure(format!(
+            "the reply is {} bytes, more than the server's max_payload of {max_payload}; the request was handled, but its result cannot be sent",
+            payload.len()
+        ));
+        EncodedReply {
+            payload: serde_json::to_vec(&error).unwrap_or_default(),
+            oversized: Some(payload.len()),
+        }
+    }
+}
+
 impl Reply<()> {
     /// A successful reply with no data.
     pub fn done() -> Self {
@@ -622,6 +667,30 @@ mod tests {
             let err = ArtifactRef::parse_reference(&bad).unwrap_err();
             assert!(err.contains("trellis push"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn replies_drop_null_data_and_say_when_they_are_too_big() {
+        let null = Reply::encode(Ok(serde_json::Value::Null), 0);
+        assert_eq!(null.payload, br#"{"ok":true}"#);
+        assert_eq!(null.oversized, None);
+        let big = serde_json::Value::String("x".repeat(100));
+        let cut = Reply::encode(Ok(big), 64);
+        assert!(cut.oversized.is_some_and(|n| n > 64));
+        let reply: Reply<serde_json::Value> = serde_json::from_slice(&cut.payload).unwrap();
+        assert!(reply.error.unwrap().contains("max_payload of 64"));
+        assert_eq!(
+            limits::inventory_page_limit(0),
+            limits::INVENTORY_PAGE_BYTES
+        );
+        assert_eq!(
+            limits::inventory_page_limit(1 << 20),
+            limits::INVENTORY_PAGE_BYTES
+        );
+        assert_eq!(
+            limits::inventory_page_limit(100),
+            limits::MIN_INVENTORY_PAGE_BYTES
+        );
     }
 
     #[test]

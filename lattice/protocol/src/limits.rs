@@ -53,6 +53,16 @@ pub const MAX_IMAGE_BYTES: usize = 1024;
 pub const INVENTORY_PAGE_BYTES: usize = 256 * 1024;
 /// The smallest page a caller may ask for (tests ask for small pages).
 pub const MIN_INVENTORY_PAGE_BYTES: usize = 1024;
+/// The most bytes of workloads one inventory page (and heartbeat) may
+/// carry on a connection whose server takes `max_payload` bytes (0:
+/// unknown): half of it, within the bounds above.
+pub fn inventory_page_limit(max_payload: usize) -> usize {
+    match max_payload {
+        0 => INVENTORY_PAGE_BYTES,
+        max => (max / 2).clamp(MIN_INVENTORY_PAGE_BYTES, INVENTORY_PAGE_BYTES),
+    }
+}
+
 /// Most pages a reader follows before it gives up on a host whose
 /// cursor never ends (a broken or hostile host).
 pub const MAX_INVENTORY_PAGES: usize = 10_000;

@@ -325,41 +325,15 @@ fn data<T: serde::Serialize>(value: T) -> Outcome {
     serde_json::to_value(value).map_err(|e| format!("cannot encode reply: {e}"))
 }
 
-/// The reply envelope, as the host sends it: no `data` for a null
-/// result, and an error instead of a reply over the server's limit.
+/// The reply envelope, as the host sends it.
 fn encode_reply(outcome: Outcome, max_payload: usize) -> Vec<u8> {
-    let reply = match outcome {
-        Ok(serde_json::Value::Null) => Reply::<serde_json::Value> {
-            ok: true,
-            error: None,
-            data: None,
-        },
-        Ok(value) => Reply::success(value),
-        Err(reason) => Reply::failure(reason),
-    };
-    let payload = serde_json::to_vec(&reply).unwrap_or_else(|e| {
-        format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes()
-    });
-    if max_payload > 0 && payload.len() > max_payload {
-        return serde_json::to_vec(&Reply::<()>::failure(format!(
-            "the reply is {} bytes, more than the server's max_payload of {max_payload}; \
-             the request was handled, but its result cannot be sent",
-            payload.len()
-        )))
-        .unwrap_or_default();
-    }
-    payload
+    Reply::encode(outcome, max_payload).payload
 }
 
 /// The most bytes of workloads one page may carry on `lattice`'s
-/// connection: half the server's `max_payload`, within the protocol's
-/// bounds (what the host computes).
+/// connection (what the host computes).
 fn page_limit(lattice: &Lattice) -> usize {
-    use trellis_protocol::limits::{INVENTORY_PAGE_BYTES, MIN_INVENTORY_PAGE_BYTES};
-    match lattice.nats().server_info().max_payload {
-        0 => INVENTORY_PAGE_BYTES,
-        max => (max / 2).clamp(MIN_INVENTORY_PAGE_BYTES, INVENTORY_PAGE_BYTES),
-    }
+    trellis_protocol::limits::inventory_page_limit(lattice.nats().server_info().max_payload)
 }
 
 /// Subscribes to `pattern` (a host's own subjects) within the timeout.
