@@ -11,6 +11,7 @@
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
 //! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
+//! - `snapshot`: every current value of a bucket in one streamed read.
 //! - [`buckets`]: get-or-create of every bucket with its replica count.
 //! - [`secrets`]: the secret store, values sealed under an operator's key.
 
@@ -25,6 +26,7 @@ pub mod keyvalue;
 pub mod messaging;
 pub mod rpc;
 pub mod secrets;
+mod snapshot;
 pub mod store;
 pub mod wadm;
 

@@ -4,7 +4,7 @@
 //! They are created with the connection's replicas (`crate::buckets`).
 
 use async_nats::jetstream::{kv, object_store};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use trellis_protocol::control::{ArtifactRef, ConfigValues};
@@ -22,6 +22,8 @@ pub struct LatticeStore {
     config: kv::Store,
     artifacts: object_store::ObjectStore,
     artifacts_bucket: String,
+    /// For the inboxes of snapshot reads.
+    nats: async_nats::Client,
 }
 
 /// A change seen by [`LatticeStore::watch_links`].
@@ -43,9 +45,6 @@ pub enum ConfigChange {
     /// A config was deleted.
     Deleted(ConfigName),
 }
-
-/// Reads of a listing in flight at once.
-const LIST_READS_IN_FLIGHT: usize = 32;
 
 /// A change with the bucket revision it was stored at. Revisions only grow,
 /// so "applied up to revision N" says a reader has seen every change so far.
@@ -79,6 +78,7 @@ impl Lattice {
             config,
             artifacts,
             artifacts_bucket,
+            nats: self.client.clone(),
         })
     }
 
@@ -130,36 +130,43 @@ impl LatticeStore {
             .collect())
     }
 
-    /// Every link with the revision it was stored at, sorted by key. The
-    /// reads go out [`LIST_READS_IN_FLIGHT`] at a time: a big lattice has
-    /// thousands of links, and one round trip each in a row took seconds.
+    /// Every link with the revision it was stored at, sorted by key, in
+    /// one streamed read: a big lattice has thousands of links, and a
+    /// round trip each cost wadm most of a second per round at 10,000.
     pub async fn list_links_revised(&self) -> Result<Vec<Revised<Link>>, LatticeError> {
-        let mut keys: Vec<String> = match self.links.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .map_err(|e| LatticeError::storage("list links", e))?,
-            Err(e) => return Err(LatticeError::storage("list links", e)),
-        };
-        keys.sort();
-        let reads: Vec<_> = keys.iter().map(|key| self.links.entry(key)).collect();
-        let entries: Vec<_> = futures::stream::iter(reads)
-            .buffered(LIST_READS_IN_FLIGHT)
-            .collect()
-            .await;
-        let mut links = Vec::with_capacity(keys.len());
-        for entry in entries {
-            // None, or a deletion: gone between the key listing and the read.
-            if let Some(entry) = entry.map_err(|e| LatticeError::storage("get link", e))?
-                && entry.operation == kv::Operation::Put
-            {
-                links.push(Revised {
-                    change: decode_json("link", &entry.value)?,
-                    revision: entry.revision,
-                });
-            }
+        let current =
+            crate::snapshot::current_values(&self.nats, &self.links, ">", "list links").await?;
+        let mut links = current
+            .into_iter()
+            .map(|c| {
+                Ok((
+                    c.key,
+                    Revised {
+                        change: decode_json("link", &c.value)?,
+                        revision: c.revision,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<(String, Revised<Link>)>, LatticeError>>()?;
+        links.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(links.into_iter().map(|(_, link)| link).collect())
+    }
+
+    /// Every named config, in one streamed read (see
+    /// [`Self::list_links_revised`]).
+    pub async fn list_configs(&self) -> Result<Vec<(ConfigName, ConfigValues)>, LatticeError> {
+        let current =
+            crate::snapshot::current_values(&self.nats, &self.config, ">", "list configs").await?;
+        let mut configs = Vec::with_capacity(current.len());
+        for c in current {
+            let Ok(name) = ConfigName::new(c.key) else {
+                // Not a name a writer could have used: not ours to read.
+                continue;
+            };
+            configs.push((name, decode_json("config", &c.value)?));
         }
-        Ok(links)
+        configs.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(configs)
     }
 
     /// Every link change from now on, after replaying the current links.

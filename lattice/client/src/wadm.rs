@@ -22,6 +22,8 @@ use crate::store::decode_json;
 #[derive(Clone)]
 pub struct WadmStore {
     kv: kv::Store,
+    /// For the inboxes of snapshot reads.
+    nats: async_nats::Client,
 }
 
 /// A value with the revision it was stored at.
@@ -39,7 +41,10 @@ impl Lattice {
         let kv = self
             .kv_bucket(format!("TRELLIS_WADM_{}", self.lattice))
             .await?;
-        Ok(WadmStore { kv })
+        Ok(WadmStore {
+            kv,
+            nats: self.client.clone(),
+        })
     }
 
     /// Sends a wadm API request and unwraps the reply envelope.
@@ -150,6 +155,32 @@ impl WadmStore {
             .delete(key)
             .await
             .map_err(|e| LatticeError::storage(format!("delete {key}"), e))
+    }
+
+    /// Every value under `filter` (a key pattern such as `app.>`) with
+    /// its key and revision, sorted by key: one streamed read, not a
+    /// round trip per key. Fails rather than return a shorter list.
+    pub async fn values<T: DeserializeOwned>(
+        &self,
+        filter: &str,
+    ) -> Result<Vec<(String, Versioned<T>)>, LatticeError> {
+        let what = format!("read wadm values {filter}");
+        let current = crate::snapshot::current_values(&self.nats, &self.kv, filter, &what).await?;
+        let mut values = current
+            .into_iter()
+            .map(|c| {
+                let value = decode_json(&c.key, &c.value)?;
+                Ok((
+                    c.key,
+                    Versioned {
+                        value,
+                        revision: c.revision,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, LatticeError>>()?;
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(values)
     }
 
     /// Every key starting with `prefix`, sorted.

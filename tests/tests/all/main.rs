@@ -36,6 +36,7 @@ mod routing;
 mod scale_sim;
 mod secrets;
 mod shutdown;
+mod snapshot_reads;
 mod starvation;
 mod truncation;
 mod trust;
