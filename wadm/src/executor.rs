@@ -23,13 +23,13 @@ use crate::observer::HostTracker;
 
 /// Reads `host`'s inventory (every page) into `tracker` (the only source
 /// of what a host runs); a host that does not answer in `timeout` is left
-/// as it was.
+/// as it was. Returns whether the host was taken for gone (no responders).
 pub async fn read_host(
     lattice: &Lattice,
     tracker: &Mutex<HostTracker>,
     host: &HostId,
     timeout: Duration,
-) {
+) -> bool {
     let inv: Result<Option<HostInventory>, _> =
         lattice.host_inventory(host, None, Some(timeout)).await;
     match inv {
@@ -46,9 +46,11 @@ pub async fn read_host(
             if gone {
                 tracing::warn!(%host, "host does not answer (no responders); taken for gone");
             }
+            return gone;
         }
         Err(e) => tracing::debug!(%host, %e, "host inventory not read"),
     }
+    false
 }
 
 /// Reads several hosts' inventories, `limit` at a time: a pass after a
@@ -60,15 +62,16 @@ pub async fn read_hosts(
     hosts: Vec<HostId>,
     timeout: Duration,
     limit: usize,
-) {
+) -> usize {
     let reads: Vec<_> = hosts
         .iter()
         .map(|host| read_host(lattice, tracker, host, timeout))
         .collect();
     futures::stream::iter(reads)
         .buffer_unordered(limit.max(1))
-        .collect::<Vec<()>>()
-        .await;
+        .filter(|gone| std::future::ready(*gone))
+        .count()
+        .await
 }
 
 /// Bounds on commands: starting a component may fetch and compile it.

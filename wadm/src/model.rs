@@ -71,6 +71,10 @@ pub struct HostView {
     /// within its grace period): what it runs still counts, but it gets
     /// no commands.
     pub reachable: bool,
+    /// Its last heartbeat is overdue (by a fifth of an interval): it may
+    /// be gone and not noticed yet, so new instances go elsewhere first.
+    /// Set on the copies the planner gets, never in the tracker's own.
+    pub late: bool,
 }
 
 impl Default for HostView {
@@ -83,6 +87,7 @@ impl Default for HostView {
             link_status: BTreeMap::new(),
             links_revision: 0,
             reachable: true,
+            late: false,
         }
     }
 }
@@ -96,7 +101,10 @@ impl From<&HostInventory> for HostView {
                 .components
                 .iter()
                 .map(|c| ComponentDescription {
+                    // Counts live in the tracker; imports no plan reads
+                    // (a third of a view's memory at 10,000 apps).
                     stats: Default::default(),
+                    imports: Vec::new(),
                     ..c.clone()
                 })
                 .collect(),
@@ -115,6 +123,7 @@ impl From<&HostInventory> for HostView {
                 .collect(),
             links_revision: inv.links_revision,
             reachable: true,
+            late: false,
         }
     }
 }

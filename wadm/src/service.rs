@@ -314,11 +314,7 @@ async fn lead(
             next_resync = Instant::now() + r.config.resync_interval;
             due = true;
         }
-        let pruned = lock(&r.tracker).prune(Instant::now());
-        for host in &pruned.unreachable {
-            tracing::warn!(%host, grace_s = r.config.partition_grace.as_secs(), "edge host unreachable; its share stays put for the partition grace");
-        }
-        if !pruned.is_empty() {
+        if r.check_hosts().await {
             due = true;
         }
         if due {
@@ -350,6 +346,39 @@ struct Reconciler {
     buckets: tokio::sync::OnceCell<trellis_lattice::store::LatticeStore>,
 }
 
+/// Where a round's time went, for the debug log: the first thing to
+/// look at when a big lattice converges slowly.
+struct RoundTimes {
+    last: Instant,
+    laps: Vec<(&'static str, u128)>,
+}
+
+impl RoundTimes {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((what, now.duration_since(self.last).as_millis()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for RoundTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (what, ms)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{what}={ms}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Plan-execute rounds per pass; each round starts from re-read hosts, so
 /// a pass normally ends in its second round with nothing left to do.
 const MAX_ROUNDS: usize = 5;
@@ -360,22 +389,45 @@ impl Reconciler {
         match self.lattice.ping_hosts(self.config.discovery_window).await {
             Ok(hosts) => {
                 self.read_hosts(hosts.into_iter().map(|p| p.id).collect())
-                    .await
+                    .await;
             }
             Err(e) => tracing::warn!(%e, "wadm could not list hosts"),
         }
     }
 
-    async fn read_hosts(&self, hosts: Vec<HostId>) {
+    /// Forgets hosts silent too long and asks late ones directly (one that
+    /// is gone is forgotten now, not after three missed heartbeats).
+    /// Returns whether a host was lost or cut off. Runs between passes and
+    /// before every round: a pass at size lasts seconds, and a loss
+    /// noticed only after it would wait that long to be acted on.
+    async fn check_hosts(&self) -> bool {
+        let pruned = lock(&self.tracker).prune(Instant::now());
+        for host in &pruned.unreachable {
+            tracing::warn!(%host, grace_s = self.config.partition_grace.as_secs(), "edge host unreachable; its share stays put for the partition grace");
+        }
+        for host in &pruned.gone {
+            tracing::warn!(%host, "host missed its heartbeats; taken for gone");
+        }
+        let overdue = lock(&self.tracker).overdue(Instant::now());
+        let lost = !overdue.is_empty() && self.read_hosts(overdue).await > 0;
+        lost || !pruned.is_empty()
+    }
+
+    /// Reads `hosts`' inventories; returns how many turned out gone.
+    async fn read_hosts(&self, hosts: Vec<HostId>) -> usize {
         let timeout = self.config.inventory_timeout;
         let limit = self.config.executor.max_in_flight;
-        read_hosts(&self.lattice, &self.tracker, hosts, timeout, limit).await;
+        read_hosts(&self.lattice, &self.tracker, hosts, timeout, limit).await
     }
 
     async fn pass(&mut self, lease: &LeaseView) {
         for _ in 0..MAX_ROUNDS {
+            let mut times = RoundTimes::start();
+            self.check_hosts().await;
             let dirty = lock(&self.tracker).dirty();
+            let reread = dirty.len();
             self.read_hosts(dirty).await;
+            times.lap("hosts");
             let records = match self.store.list().await {
                 Ok(records) => records,
                 Err(e) => {
@@ -396,12 +448,15 @@ impl Reconciler {
                 }
             }
             self.manifests.sweep();
+            times.lap("records");
             let Some(observed) = self.observe(&apps, &unreadable).await else {
                 return;
             };
+            times.lap("observe");
             let Some((plan, apps)) = plan_apart(apps, observed, &self.failures).await else {
                 return;
             };
+            times.lap("plan");
             self.rolling = stager::any_in_motion(&records);
             if self.stager.advance(&records, &plan).await {
                 // A stage moved: plan again from the stored state.
@@ -409,6 +464,14 @@ impl Reconciler {
             }
             let statuses = all_statuses(&records, &plan, &unreadable);
             self.publish(&records, statuses).await;
+            times.lap("statuses");
+            tracing::debug!(
+                apps = apps.len(),
+                reread,
+                steps = plan.steps.len(),
+                ms = %times,
+                "wadm round planned"
+            );
             let planned: BTreeSet<String> =
                 plan.steps.iter().map(|s| s.command.to_string()).collect();
             self.backoff.retain(&planned);
@@ -524,13 +587,8 @@ impl Reconciler {
         if let Some(host) = command.host() {
             tracker.touched(host);
         }
-        if ends.is_empty() {
-            return;
-        }
-        for (host, view) in tracker.views() {
-            if view.providers.iter().any(|p| ends.contains(&p.id)) {
-                tracker.touched(&host);
-            }
+        if !ends.is_empty() {
+            tracker.touch_providers(&ends);
         }
     }
 
@@ -564,24 +622,19 @@ impl Reconciler {
             configs: BTreeMap::new(),
             unreadable: unreadable.keys().cloned().collect(),
         };
-        // One round trip each: bounded concurrency, not one after another.
-        let reads: Vec<_> = inline_configs(apps)
-            .into_iter()
-            .map(|name| read_config(store, name))
-            .collect();
-        let limit = self.config.executor.max_in_flight.max(1);
-        let results: Vec<_> = futures::stream::iter(reads)
-            .buffer_unordered(limit)
-            .collect()
-            .await;
-        for (name, read) in results {
-            match read {
-                Ok(Some(values)) => {
-                    observed.configs.insert(name, values);
+        // The apps' configs out of one streamed read of the bucket: a
+        // read per config cost a round trip each, 10,000 per round.
+        let wanted: BTreeSet<ConfigName> = inline_configs(apps).into_iter().collect();
+        if !wanted.is_empty() {
+            match store.list_configs().await {
+                Ok(all) => {
+                    observed.configs = all
+                        .into_iter()
+                        .filter(|(name, _)| wanted.contains(name))
+                        .collect();
                 }
-                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(%e, "wadm could not read config {name}");
+                    tracing::warn!(%e, "wadm could not read configs");
                     return None;
                 }
             }
@@ -599,23 +652,35 @@ impl Reconciler {
                 .or_insert_with(|| AppStatus::undeployed(r.name.clone()));
         }
         self.published.retain(|name, _| all.contains_key(name));
-        for (name, status) in all {
-            if self.published.get(&name) == Some(&status) {
-                continue;
-            }
-            if let Err(e) = self.store.put_status(&status).await {
-                tracing::warn!(%e, "wadm could not store the status of {name}");
-                continue;
-            }
-            tracing::info!(app = %name, state = %status.state, message = ?status.message, "app status");
-            if let Err(e) = self
-                .lattice
-                .publish_event(EventType::AppStatus, &self.id, &status)
-                .await
-            {
-                tracing::warn!(%e, "wadm could not publish app_status");
-            }
-            self.published.insert(name, status);
+        let changed: Vec<AppStatus> = all
+            .into_values()
+            .filter(|status| self.published.get(&status.name) != Some(status))
+            .collect();
+        // Stored and announced 32 at a time: after a host loss a thousand
+        // statuses change in one pass, one round trip each.
+        let (store, lattice, id) = (&self.store, &self.lattice, self.id.as_str());
+        let limit = self.config.executor.max_in_flight.max(1);
+        let stored: Vec<AppStatus> = futures::stream::iter(changed)
+            .map(|status| async move {
+                if let Err(e) = store.put_status(&status).await {
+                    tracing::warn!(%e, "wadm could not store the status of {}", status.name);
+                    return None;
+                }
+                tracing::info!(app = %status.name, state = %status.state, message = ?status.message, "app status");
+                if let Err(e) = lattice
+                    .publish_event(EventType::AppStatus, id, &status)
+                    .await
+                {
+                    tracing::warn!(%e, "wadm could not publish app_status");
+                }
+                Some(status)
+            })
+            .buffer_unordered(limit)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        for status in stored {
+            self.published.insert(status.name.clone(), status);
         }
     }
 }
@@ -645,17 +710,6 @@ fn unreadable_status(name: &AppName, error: &str) -> AppStatus {
         )),
         ..AppStatus::undeployed(name.clone())
     }
-}
-
-async fn read_config(
-    store: &trellis_lattice::store::LatticeStore,
-    name: ConfigName,
-) -> (
-    ConfigName,
-    Result<Option<trellis_protocol::control::ConfigValues>, LatticeError>,
-) {
-    let read = store.get_config(&name).await;
-    (name, read)
 }
 
 /// Plans on the blocking pool: a plan over thousands of apps takes long

@@ -162,6 +162,9 @@ fn running_index(observed: &Observed) -> RunningIndex {
     index
 }
 
+/// The load a late host is taken to have (see [`crate::model::HostView::late`]).
+const LATE_LOAD: u32 = u32::MAX / 2;
+
 impl Desired {
     /// Works out what `apps` want, given what runs (`observed`).
     pub fn new(apps: &[DeployedApp], observed: &Observed) -> Self {
@@ -177,7 +180,14 @@ impl Desired {
                 .map(|(id, h)| {
                     let components: u32 = h.components.iter().map(|c| c.max).sum();
                     let providers = u32::try_from(h.providers.len()).unwrap_or(u32::MAX);
-                    (id.clone(), components.saturating_add(providers))
+                    // A late host may be dead: placing there costs a round
+                    // (the command fails with no responders), so it looks
+                    // full and gets new instances only when nothing else can.
+                    let load = match h.late {
+                        true => LATE_LOAD,
+                        false => components.saturating_add(providers),
+                    };
+                    (id.clone(), load)
                 })
                 .collect(),
             shared: apps

@@ -411,26 +411,42 @@ fn execution_errors_show_while_the_command_is_still_needed() {
     );
 }
 
+/// App `a<i>`: one component, one instance, any host; no provider.
+fn one_instance_app(i: u32) -> DeployedApp {
+    let mut a = app(&format!("a{i}"), "v1", &sha('a'), "cloud");
+    a.manifest.spec.components.truncate(1);
+    if let crate::manifest::Trait::SpreadScaler(p) = &mut a.manifest.spec.components[0].traits[0] {
+        p.instances = 1;
+        p.spread.clear();
+    }
+    a
+}
+
+fn busy(o: &Observed) -> Vec<usize> {
+    o.hosts.values().map(|h| h.components.len()).collect()
+}
+
 #[test]
 fn small_apps_spread_over_the_lattice_instead_of_piling_up() {
     let mut o = lattice();
-    let apps: Vec<DeployedApp> = (0..3)
-        .map(|i| {
-            let mut a = app(&format!("a{i}"), "v1", &sha('a'), "cloud");
-            // One instance, any host; no provider.
-            a.manifest.spec.components.truncate(1);
-            if let crate::manifest::Trait::SpreadScaler(p) =
-                &mut a.manifest.spec.components[0].traits[0]
-            {
-                p.instances = 1;
-                p.spread.clear();
-            }
-            a
-        })
-        .collect();
+    let apps: Vec<DeployedApp> = (0..3).map(one_instance_app).collect();
     converge(&apps, &mut o);
-    let busy: Vec<usize> = o.hosts.values().map(|h| h.components.len()).collect();
-    assert_eq!(busy, [1, 1, 1]);
+    assert_eq!(busy(&o), [1, 1, 1]);
+}
+
+#[test]
+fn a_late_host_gets_no_new_instances_while_others_can_take_them() {
+    let mut o = lattice();
+    // Host 0 is the first pick by order and as idle as the others.
+    o.hosts.get_mut(&host(0)).unwrap().late = true;
+    let apps: Vec<DeployedApp> = (0..2).map(one_instance_app).collect();
+    converge(&apps, &mut o);
+    assert_eq!(busy(&o), [0, 1, 1], "the late host must be left out");
+    // Heard from again: it is the idlest host and gets the next one.
+    o.hosts.get_mut(&host(0)).unwrap().late = false;
+    let apps: Vec<DeployedApp> = (0..3).map(one_instance_app).collect();
+    converge(&apps, &mut o);
+    assert_eq!(busy(&o), [1, 1, 1]);
 }
 
 #[test]
