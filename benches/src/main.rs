@@ -147,7 +147,10 @@ async fn main() -> anyhow::Result<()> {
         if missing_bin && let Some(dir) = exe.parent() {
             cmd.env("TRELLIS_BIN", dir.join("trellis"));
         }
-        cmd.env("TRELLIS_CHILD_LOG", "info");
+        // A filter the caller set (to see a child's debug log) stays.
+        if std::env::var_os("TRELLIS_CHILD_LOG").is_none() {
+            cmd.env("TRELLIS_CHILD_LOG", "info");
+        }
         let status = cmd.status().context("re-running trellis-bench")?;
         std::process::exit(status.code().unwrap_or(1));
     }

@@ -64,6 +64,9 @@ pub(super) struct SimHost {
     started: Instant,
     alive: AtomicBool,
     state: Mutex<State>,
+    /// When its last heartbeat went out: a bench tells from it when wadm
+    /// could first notice the host is gone.
+    last_beat: Mutex<Option<Instant>>,
 }
 
 impl SimHost {
@@ -92,6 +95,7 @@ impl SimHost {
                 labels,
                 ..State::default()
             }),
+            last_beat: Mutex::new(None),
         }
     }
 
@@ -167,6 +171,18 @@ impl SimHost {
     async fn beat(&self) {
         let first_page = self.inventory().page(None, page_limit(&self.lattice));
         self.publish(EventType::HostHeartbeat, first_page).await;
+        *self
+            .last_beat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// When its last heartbeat went out.
+    pub(super) fn last_beat(&self) -> Option<Instant> {
+        *self
+            .last_beat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Handles one host-specific request; `Break` when the host stops.

@@ -253,6 +253,16 @@ impl SimHosts {
         flush_all(&self.connections).await
     }
 
+    /// When host `id` (alive or killed) last sent a heartbeat.
+    pub fn last_heartbeat(&self, id: &HostId) -> Option<std::time::Instant> {
+        self.registry
+            .hosts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .and_then(|h| h.last_beat())
+    }
+
     /// Kills `fraction` (0..=1) of the live hosts, spread over them (every
     /// k-th), and returns their ids.
     pub async fn kill_fraction(&mut self, fraction: f64) -> anyhow::Result<Vec<HostId>> {
