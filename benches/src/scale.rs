@@ -75,6 +75,10 @@ pub struct Scale {
     pub heartbeat_bytes_per_second: f64,
     /// Mean size of one heartbeat message, bytes.
     pub heartbeat_bytes_each: f64,
+    /// What the same nats-server relayed, bytes per second, when this
+    /// process published heartbeat-sized messages to itself as fast as it
+    /// could (a lower bound on the server's capacity; measured last).
+    pub nats_bytes_per_second: f64,
     /// What was still wrong when a bound ran out.
     pub stuck: Vec<String>,
 }
@@ -113,6 +117,12 @@ impl Scale {
             self.wadm_peak_rss_mib,
             self.heartbeat_bytes_per_second / 1000.0,
             self.heartbeat_bytes_each
+        );
+        let _ = writeln!(
+            out,
+            "  heartbeats are {:.2}% of what the nats-server relayed to this process ({:.0} MB/s)",
+            100.0 * self.heartbeat_bytes_per_second / self.nats_bytes_per_second.max(1.0),
+            self.nats_bytes_per_second / 1e6
         );
         for line in &self.stuck {
             let _ = writeln!(out, "  stuck: {line}");
@@ -221,6 +231,9 @@ pub async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
         ));
     }
     drop(wadm);
+    drop(sims);
+    let each = usize::try_from((heartbeat_bytes / heartbeats) as u64).unwrap_or(16 * 1024);
+    let nats_bytes_per_second = relay_rate(&client, each.max(1)).await?;
     Ok(Scale {
         hosts: settings.hosts,
         apps: settings.apps,
@@ -234,8 +247,45 @@ pub async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
         wadm_peak_rss_mib: peak,
         heartbeat_bytes_per_second: heartbeat_bytes / window.as_secs_f64(),
         heartbeat_bytes_each: heartbeat_bytes / heartbeats,
+        nats_bytes_per_second,
         stuck,
     })
+}
+
+/// Bytes per second the nats-server relays from this process back to it
+/// in messages of `size` bytes: the reference the heartbeat traffic is
+/// compared with. Publishes for about two seconds, then waits (bounded)
+/// for what is in flight.
+async fn relay_rate(client: &Lattice, size: usize) -> anyhow::Result<f64> {
+    let subject = client.nats().new_inbox();
+    let mut sub = client.nats().subscribe(subject.clone()).await?;
+    client.nats().flush().await?;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            counter.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
+        }
+    });
+    let payload = bytes::Bytes::from(vec![b'x'; size]);
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        for _ in 0..64 {
+            client
+                .nats()
+                .publish(subject.clone(), payload.clone())
+                .await?;
+        }
+        sent += 64 * size as u64;
+    }
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < sent && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    reader.abort();
+    Ok(received.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
 /// Counts heartbeat messages and their bytes as they cross the lattice.
