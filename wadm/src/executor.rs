@@ -45,6 +45,14 @@ pub async fn read_host(
                 .unanswered(host);
             if gone {
                 tracing::warn!(%host, "host does not answer (no responders); taken for gone");
+            } else if let Some(site) = tracker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .site(host)
+            {
+                // Cut off, not gone: the same words as when its heartbeats
+                // run out, so operators look for one thing.
+                tracing::warn!(%host, %site, "edge host unreachable (no responders); its share stays put for the partition grace");
             }
             return gone;
         }
