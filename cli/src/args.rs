@@ -167,8 +167,10 @@ pub struct HostFlags {
     #[arg(long, default_value_t = 128)]
     pub max_response_mb: u64,
     /// Largest list a component may pass to another component (or get
-    /// back) in one call, in Mi elements (MiB of a `list<u8>`). The host
-    /// may hold 32 bytes per element while the call crosses it.
+    /// back) in one call, in Mi elements, for functions outside the typed
+    /// fast path (docs/actors.md, "Large values"; those are bounded by
+    /// --max-response-mb). The host may hold 32 bytes per element while
+    /// the call crosses it.
     #[arg(long, default_value_t = 16)]
     pub max_call_mib: u64,
     /// Largest artifact the host fetches, in MiB.

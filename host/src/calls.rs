@@ -11,12 +11,11 @@ use trellis_lattice::rpc::CallContext;
 use trellis_protocol::call::{CallArgs, CallRequest};
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
 use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::value::Values;
 use trellis_protocol::{ComponentId, LinkName};
-use wasmtime::component::{Type, Val};
 
 use crate::components::Components;
 use crate::links::LinkState;
-use crate::runtime::values;
 
 /// Routes calls by link, local first.
 pub struct CallRouter {
@@ -37,10 +36,10 @@ pub struct OutgoingCall<'a> {
     pub interface: &'a InterfaceRef,
     /// The function in it.
     pub function: &'a WitName,
-    /// The arguments.
-    pub args: &'a [Val],
-    /// The types the guest expects back.
-    pub result_types: Vec<Type>,
+    /// The arguments, in their wire form: local and remote calls carry
+    /// the same values, so the callee checks them against its own types
+    /// the same way (and no resource handle escapes its store).
+    pub args: Values,
     /// What is left of the caller's own deadline.
     pub budget: Duration,
 }
@@ -55,14 +54,17 @@ impl CallRouter {
         }
     }
 
-    /// Calls the target the caller's link names for the interface.
-    pub async fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<Val>, InvocationError> {
+    /// Calls the target the caller's link names for the interface; the
+    /// answer is the callee's results, which the caller checks against
+    /// the types it expects.
+    pub async fn call(&self, call: OutgoingCall<'_>) -> Result<Values, InvocationError> {
         let OutgoingCall {
             source,
             link_name,
             interface,
             function,
-            ..
+            args,
+            budget,
         } = call;
         let link = self
             .links
@@ -77,40 +79,25 @@ impl CallRouter {
                 InvocationError::new(ErrorKind::NotFound, message)
             })?;
         let target = link.target_id;
-        // Local and remote calls carry the same wire values, so both check
-        // the arguments against the callee's types the same way (and
-        // neither lets a resource handle escape its store).
         let request = CallRequest {
-            args: CallArgs::Values(values::to_wire(call.args).map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::BadRequest,
-                    format!("cannot send the arguments: {e}"),
-                )
-            })?),
+            args: CallArgs::Values(args),
             wave: false,
         };
         let local = self.components.upgrade().and_then(|c| c.get(&target));
         let outcome = match local {
             Some(component) => {
                 component
-                    .invoke_call(interface, function, request, call.budget)
+                    .invoke_call(interface, function, request, budget)
                     .await
             }
             None => {
-                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), call.budget);
+                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget);
                 self.lattice
                     .call(&target, interface, function, &request, &ctx)
                     .await
             }
         }
-        .and_then(|response| {
-            values::from_wire(&call.result_types, &response.results).map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::Internal,
-                    format!("the answer does not fit the import's result types: {e}"),
-                )
-            })
-        });
+        .map(|response| response.results);
         outcome.map_err(|e| {
             InvocationError::new(
                 e.kind,

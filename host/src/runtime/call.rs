@@ -1,17 +1,26 @@
 //! One call of an exported function (any WIT interface) in a fresh
 //! instance: arguments checked against the function's types, the same
 //! limits, deadline and trap handling as an HTTP request.
+//!
+//! A function of a shape the fast path knows (see `fast`) is called
+//! through wasmtime's typed API when its arguments arrive in the fast
+//! path's wire form; everything else through dynamic values.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use trellis_protocol::call::{CallArgs, CallRequest, CallResponse};
 use trellis_protocol::invocation::{ErrorKind, InvocationError, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};
-use wasmtime::component::{Type, Val, wasm_wave};
+use trellis_protocol::value::Values;
+use wasmtime::Store;
+use wasmtime::component::{ComponentExportIndex, Func, Type, Val, wasm_wave};
 
 use super::component::PreparedComponent;
+use super::fast::{self, Shape};
 use super::http::{deadline_error, internal, trap_error};
 use super::instance::Running;
+use super::state::StoreState;
 use super::values;
 use crate::capabilities::ComponentCaps;
 
@@ -28,36 +37,106 @@ impl PreparedComponent {
         caps: Arc<ComponentCaps>,
     ) -> InvocationReply<CallResponse> {
         let target = self.interfaces().function(interface, function)?;
-        let args = arguments(&target.name, &target.params, request.args)?;
-        let results = vec![Val::Bool(false); target.ty.results().len()];
-        // One store per call, so nothing a call leaves behind reaches the
-        // next; `call_async` runs an async export (WASI 0.3 style) in the
-        // store's event loop.
-        let store = self.limits.new_store(self.pre.engine(), caps);
-        let pre = self.pre.clone();
-        let index = target.index;
+        let guest = Guest {
+            code: self,
+            index: target.index,
+            slot,
+            caps,
+        };
+        let request = match request {
+            CallRequest {
+                args: CallArgs::Values(args),
+                wave: false,
+            } => {
+                let typed = TypedCall { guest, args };
+                match fast::dispatch(&target.params, &target.results, typed) {
+                    Ok(Ok(call)) => return call.await,
+                    // Not a fast-path shape, or arguments in another form.
+                    Ok(Err(TypedCall { guest, args })) | Err(TypedCall { guest, args }) => {
+                        return guest.dynamic(target, CallArgs::Values(args), false).await;
+                    }
+                }
+            }
+            request => request,
+        };
+        guest.dynamic(target, request.args, request.wave).await
+    }
+}
+
+/// What a call runs in: the component, the function's index, the call's
+/// admission and capabilities.
+struct Guest<'a, S> {
+    code: &'a PreparedComponent,
+    index: ComponentExportIndex,
+    slot: S,
+    caps: Arc<ComponentCaps>,
+}
+
+impl<S: Send + 'static> Guest<'_, S> {
+    /// Runs `call` on the function in a fresh instance under the
+    /// component's limits: one store per call, so nothing a call leaves
+    /// behind reaches the next.
+    async fn run<T, F, Fut>(self, call: F) -> InvocationReply<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Func, Store<StoreState>) -> Fut + Send + 'static,
+        Fut: Future<Output = (wasmtime::Result<T>, Store<StoreState>)> + Send + 'static,
+    {
+        let store = self
+            .code
+            .limits
+            .new_store(self.code.pre.engine(), self.caps);
+        let pre = self.code.pre.clone();
+        let index = self.index;
+        let mut running = Running {
+            store,
+            _slot: self.slot,
+        };
         let guest = tokio::spawn(async move {
-            let mut running = Running { store, _slot: slot };
-            let mut results = results;
             let instance = pre.instantiate_async(&mut running.store).await?;
             let func = instance
                 .get_func(&mut running.store, index)
                 .ok_or_else(|| wasmtime::format_err!("export vanished from its instance"))?;
-            func.call_async(&mut running.store, &args, &mut results)
-                .await?;
-            wasmtime::Result::<_>::Ok(results)
+            // The store travels with the call and comes back, so the
+            // instance still returns to the pool before its slot is freed.
+            let (outcome, store) = call(func, running.store).await;
+            drop(Running {
+                store,
+                _slot: running._slot,
+            });
+            outcome
         });
         let abort = guest.abort_handle();
-        let results = match tokio::time::timeout_at(self.limits.backstop(), guest).await {
-            Ok(Ok(Ok(results))) => results,
-            Ok(Ok(Err(e))) => return Err(trap_error(&e)),
-            Ok(Err(e)) => return Err(internal("component task failed", e)),
+        match tokio::time::timeout_at(self.code.limits.backstop(), guest).await {
+            Ok(Ok(Ok(results))) => Ok(results),
+            Ok(Ok(Err(e))) => Err(trap_error(&e)),
+            Ok(Err(e)) => Err(internal("component task failed", e)),
             Err(_) => {
                 abort.abort();
-                return Err(deadline_error());
+                Err(deadline_error())
             }
-        };
-        let wave = if request.wave {
+        }
+    }
+
+    /// The call through dynamic values, for any function and for WAVE.
+    async fn dynamic(
+        self,
+        target: &super::interfaces::Function,
+        args: CallArgs,
+        wave: bool,
+    ) -> InvocationReply<CallResponse> {
+        let args = arguments(&target.name, &target.params, args)?;
+        let results = vec![Val::Bool(false); target.results.len()];
+        let results = self
+            .run(move |func, mut store| async move {
+                let mut results = results;
+                // `call_async` runs an async export (WASI 0.3 style) in the
+                // store's event loop.
+                let outcome = func.call_async(&mut store, &args, &mut results).await;
+                (outcome.map(|()| results), store)
+            })
+            .await?;
+        let wave = if wave {
             let texts = results
                 .iter()
                 .map(|val| {
@@ -78,6 +157,49 @@ impl PreparedComponent {
             )
         })?;
         Ok(CallResponse { results, wave })
+    }
+}
+
+/// A call of a fast-path function: typed if its arguments are in the fast
+/// path's wire form, given back otherwise.
+struct TypedCall<'a, S> {
+    guest: Guest<'a, S>,
+    args: Values,
+}
+
+type Boxed<'a> = std::pin::Pin<Box<dyn Future<Output = InvocationReply<CallResponse>> + Send + 'a>>;
+
+impl<'a, S: Send + 'static> fast::Visit for TypedCall<'a, S> {
+    /// The call, or the arguments back when they are not in the fast
+    /// path's form (valid, perhaps, like a byte list as `u8` nodes: the
+    /// dynamic path accepts that, or says what is wrong).
+    type Out = Result<Boxed<'a>, Self>;
+
+    fn visit<P: Shape, R: Shape>(self) -> Self::Out {
+        if !P::accepts(self.args.nodes()) {
+            return Err(self);
+        }
+        let TypedCall { guest, args } = self;
+        Ok(Box::pin(async move {
+            let params = P::from_nodes(args.into_nodes()).ok_or_else(|| {
+                InvocationError::new(ErrorKind::Internal, "fast-path arguments vanished")
+            })?;
+            let results = guest
+                .run(move |func, mut store| async move {
+                    let outcome = match func.typed::<P, R>(&store) {
+                        Ok(typed) => typed.call_async(&mut store, params).await,
+                        Err(e) => Err(e),
+                    };
+                    (outcome, store)
+                })
+                .await?;
+            let results = Values::new(results.into_nodes())
+                .map_err(|e| internal("cannot send the results", e))?;
+            Ok(CallResponse {
+                results,
+                wave: None,
+            })
+        }))
     }
 }
 

@@ -30,14 +30,16 @@ pub struct RuntimeConfig {
     /// Instances that may exist at once on this host (all components).
     pub max_instances: u32,
     /// Largest response body a guest may send; bodies are buffered in the
-    /// host, so this bounds what one request can make the host hold.
+    /// host, so this bounds what one request can make the host hold. Also
+    /// the bound on the payload of one fast-path call between components.
     pub max_response_bytes: usize,
     /// Largest list a guest may pass to or get back from another
     /// component in one call, in elements (bytes of a `list<u8>`). Calls
     /// between components go through wasmtime's dynamic values, which
     /// hold each element in its own `Val` (32 bytes): the host may need up
     /// to 32 times this transiently per call, so it is bounded separately
-    /// from the memory cap.
+    /// from the memory cap. Functions on the typed fast path (`fast`)
+    /// are bounded by `max_response_bytes` instead.
     pub max_call_elements: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -220,8 +222,12 @@ impl Runtime {
             Ok(pre) => pre,
             // Imports of its own interfaces: bound by links at run time.
             Err(_) => {
-                let linker = super::imports::bind(&flavor.linker, &component)
-                    .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+                let linker = super::imports::bind(
+                    &flavor.linker,
+                    &component,
+                    self.config.max_response_bytes,
+                )
+                .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
                 linker
                     .instantiate_pre(&component)
                     .map_err(|e| RuntimeError::Link(format!("{e:#}")))?

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use wasmtime::Engine;
-use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Type};
 
 /// The interfaces of one component.
@@ -29,10 +29,10 @@ struct Export {
 /// An exported function a caller can invoke.
 #[derive(Clone)]
 pub struct Function {
-    /// Its parameter and result types.
-    pub ty: ComponentFunc,
     /// Its parameter types, in order (read once, used by every call).
     pub params: Vec<Type>,
+    /// Its result types, in order.
+    pub results: Vec<Type>,
     /// Where it is in every instance of the component.
     pub index: ComponentExportIndex,
     /// `interface.function`, for messages.
@@ -60,7 +60,7 @@ impl Interfaces {
                     {
                         let entry = Function {
                             params: func.params().map(|(_, ty)| ty).collect(),
-                            ty: func,
+                            results: func.results().collect(),
                             index,
                             name: format!("{name}.{function}"),
                         };

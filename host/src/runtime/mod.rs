@@ -9,6 +9,7 @@
 //! - [`interfaces`]: what a component exports and imports, read from its type.
 //! - [`call`]: calling any exported function (arguments as wire values or WAVE).
 //! - [`imports`]: imports of custom interfaces, bound at run time through links.
+//! - [`fast`]: typed binding and calling for common shapes (large byte lists).
 //! - [`http`]: running one request through `wasi:http/incoming-handler@0.2`.
 //! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
 //! - [`pool`]: admission to the instance pool, fair between components.
@@ -17,6 +18,7 @@ pub mod cache;
 mod call;
 mod component;
 pub mod engine;
+mod fast;
 mod http;
 mod http_p3;
 mod imports;

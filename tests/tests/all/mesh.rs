@@ -132,15 +132,14 @@ async fn calls_follow_links_locally_first_and_fall_back_across_hosts() -> anyhow
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn http_to_a_to_b_across_three_hosts_under_load_and_with_8_mib_each_way() -> anyhow::Result<()>
-{
+async fn http_to_a_to_b_across_three_hosts_under_load_and_with_64_mib_each_way()
+-> anyhow::Result<()> {
     // Over the inline limit (512 KiB), so the list crosses as a pulled
-    // body both ways. 64 MiB also passes (with `--max-call-mib 64`) but
-    // takes tens of seconds: see docs/actors.md, "Large values".
-    const SIZE: usize = 8 << 20;
-    // This test is about integrity, not speed: 8 MiB each way costs each
-    // hop seconds of value conversion, which under a loaded CI machine
-    // crossed the default 10 s execution limit.
+    // body both ways, and on the typed fast path (`echo-through` and
+    // `echo-bytes` take and give one `list<u8>`) with the host's defaults.
+    const SIZE: usize = 64 << 20;
+    // This test is about integrity, not speed: a loaded CI machine may
+    // take more than the default 10 s for the 64 MiB request.
     let slow = ["--max-execution-ms", "60000"];
     let lattice = Lattice::start_with("chain", &slow, &slow)?;
     let c = Host::spawn(
@@ -179,8 +178,10 @@ async fn http_to_a_to_b_across_three_hosts_under_load_and_with_8_mib_each_way() 
     let seen = tokio::time::timeout(Duration::from_secs(5), relay_rpc.next()).await?;
     assert!(seen.is_some(), "front on b reaches relay on c over NATS");
 
-    // 8 MiB out to B and back: echo-bytes answers the bytes reversed.
+    // 64 MiB out to B and back: echo-bytes answers the bytes reversed.
+    let started = std::time::Instant::now();
     let (status, _, back) = http_get(&format!("{url}/bytes?n={SIZE}")).await?;
+    eprintln!("64 MiB http -> A -> B and back in {:?}", started.elapsed());
     assert_eq!(
         status,
         200,
@@ -192,6 +193,37 @@ async fn http_to_a_to_b_across_three_hosts_under_load_and_with_8_mib_each_way() 
         .iter()
         .enumerate()
         .position(|(i, b)| *b != ((SIZE - 1 - i) % 251) as u8);
-    assert_eq!(wrong, None, "8 MiB came back corrupted at byte {wrong:?}");
+    assert_eq!(wrong, None, "64 MiB came back corrupted at byte {wrong:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fast_path_call_over_the_hosts_limit_fails_with_the_flag_to_raise() -> anyhow::Result<()>
+{
+    // Host b takes at most 1 MiB per call; `front` on b sends 2 MiB to
+    // `relay` (`echo-through`, a typed fast-path function with no error
+    // case): the guest traps, the request fails, and b's log names the
+    // limit and the flag. A call under the limit still works.
+    let small = ["--max-response-mb", "1"];
+    let lattice = Lattice::start_with("bound", &[], &small)?;
+    lattice.start_component("http_relay", "front", &lattice.b, 4)?;
+    lattice.start_component("relay", "relay", &lattice.b, 4)?;
+    lattice.start_component("pingpong", "pong", &lattice.b, 4)?;
+    link(&lattice, "front", "relay", RELAY)?;
+    link(&lattice, "relay", "pong", "example:pong/pingpong")?;
+    link(&lattice, "relay", "pong", "trellis:examples/shapes")?;
+    let url = lattice.route("front")?;
+    wait_for_http(&format!("{url}/"), 200, ROUTE_READY).await?;
+
+    let (status, _, back) = http_get(&format!("{url}/bytes?n={}", 512 << 10)).await?;
+    assert_eq!((status, back.len()), (200, 512 << 10));
+    let (status, _, _) = http_get(&format!("{url}/bytes?n={}", 2 << 20)).await?;
+    assert_eq!(status, 500);
+    let log = lattice.b.log();
+    assert!(
+        log.contains("arguments of 2097152 bytes are over the host's limit of 1048576 bytes")
+            && log.contains("--max-response-mb"),
+        "host b's log must name the limit and the flag:\n{log}"
+    );
     Ok(())
 }
