@@ -516,6 +516,10 @@ pub enum LinkCommand {
         /// something else (wadm then reports the app's link as put by hand).
         #[arg(long)]
         force: bool,
+        /// Put the link even if the target's exported functions do not
+        /// match the types the source imports (checked when both run).
+        #[arg(long)]
+        no_type_check: bool,
     },
     /// Delete a link.
     Del {

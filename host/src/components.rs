@@ -104,6 +104,13 @@ impl RunningComponent {
         description
     }
 
+    /// Function types of its custom interfaces (`component.types`), or
+    /// why they cannot be listed.
+    pub fn types(&self) -> Result<trellis_protocol::signature::ComponentTypes, String> {
+        let code = self.code.read().unwrap_or_else(PoisonError::into_inner);
+        code.interfaces().types().cloned().map_err(str::to_owned)
+    }
+
     /// The secrets it was started with (references), for the host's record.
     pub fn secret_refs(&self) -> Vec<trellis_protocol::secret::SecretRef> {
         self.caps.secrets.refs()

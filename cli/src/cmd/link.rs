@@ -1,11 +1,14 @@
 //! `trellis link put|del`.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use trellis_lattice::Lattice;
 use trellis_protocol::control::{DeleteLinkRequest, PutLinkRequest};
+use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::link::{Link, WitName};
+use trellis_protocol::signature::{ComponentTypes, ComponentTypesRequest, link_mismatches};
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb, LinkName};
 
-use super::connect;
+use super::{DISCOVERY_WINDOW, connect};
 use crate::args::{GlobalArgs, LinkCommand};
 use crate::output::done;
 
@@ -32,6 +35,7 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
             source_config,
             target_config,
             force,
+            no_type_check,
         } => {
             let link = Link {
                 source_id: ComponentId::new(source_id).context("source id")?,
@@ -50,6 +54,9 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
                 annotations: Default::default(),
             };
             let lattice = connect(global).await?;
+            if !no_type_check {
+                check_types(&lattice, &link).await?;
+            }
             // By hand: the reply waits until every host applied the link,
             // so the next command already sees it.
             let request = PutLinkRequest {
@@ -89,4 +96,55 @@ pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
             done(global.output, &deleted, "Link deleted.")
         }
     }
+}
+
+/// Refuses a link whose target does not export what the source imports
+/// through it, with the same types. Only where both ends run somewhere
+/// (a provider target, or a component not started yet, is not checked:
+/// its types are not known).
+async fn check_types(lattice: &Lattice, link: &Link) -> anyhow::Result<()> {
+    let inventories = lattice.inventories(DISCOVERY_WINDOW).await?;
+    let (Some(source), Some(target)) = (
+        types_of(lattice, &inventories, &link.source_id).await?,
+        types_of(lattice, &inventories, &link.target_id).await?,
+    ) else {
+        return Ok(());
+    };
+    let problems = link_mismatches(link, &source, &target);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "cannot link {} -> {} on {}:{}: the types do not match\n  {}\nLink a target that \
+         exports the interface with these types, rebuild one side against the same WIT, or \
+         pass --no-type-check to store the link anyway (calls will then fail).",
+        link.source_id,
+        link.target_id,
+        link.wit_namespace,
+        link.wit_package,
+        problems.join("\n  ")
+    )
+}
+
+/// The function types of component `id` from the first host that runs
+/// it, if any does.
+async fn types_of(
+    lattice: &Lattice,
+    inventories: &[HostInventory],
+    id: &ComponentId,
+) -> anyhow::Result<Option<ComponentTypes>> {
+    let Some(host) = inventories
+        .iter()
+        .find(|inv| inv.components.iter().any(|c| &c.id == id))
+    else {
+        return Ok(None);
+    };
+    let request = ComponentTypesRequest {
+        component_id: id.clone(),
+    };
+    let types: Option<ComponentTypes> = lattice
+        .control(ControlVerb::ComponentTypes(host.id.clone()), &request, None)
+        .await
+        .with_context(|| format!("reading the types of {id} from host {}", host.id))?;
+    Ok(types)
 }

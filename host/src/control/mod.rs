@@ -15,6 +15,7 @@ mod host;
 mod link;
 mod probe;
 mod provider;
+mod types;
 
 use std::sync::Arc;
 
@@ -141,6 +142,7 @@ pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]
         ControlVerb::ComponentUpdate(_) => component::update(&ctx, body).await,
         ControlVerb::ComponentProbe(_) => probe::probe(&ctx, body).await,
         ControlVerb::ComponentCall(_) => call::call(&ctx, body).await,
+        ControlVerb::ComponentTypes(_) => types::types(&ctx, body),
         ControlVerb::ProviderStart(_) => provider::start(&ctx, body).await,
         ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
         ControlVerb::LinkPut => link::put(&ctx, body).await,

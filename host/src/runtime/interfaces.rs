@@ -5,16 +5,22 @@
 use std::collections::BTreeMap;
 
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
+use trellis_protocol::limits::MAX_LISTED_INTERFACES;
 use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::signature::{ComponentTypes, Functions, MAX_LISTED_FUNCTIONS};
+pub(super) use trellis_protocol::signature::{unversioned, version_of};
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Type};
 
 /// The interfaces of one component.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Interfaces {
     exports: Vec<Export>,
     imports: Vec<String>,
+    /// Function types of its custom interfaces, for link checks; `Err`
+    /// says why they cannot be listed.
+    types: Result<ComponentTypes, String>,
 }
 
 /// One exported interface (or a function exported on its own).
@@ -43,10 +49,26 @@ impl Interfaces {
     /// Reads them from `component`'s type.
     pub fn read(engine: &Engine, component: &Component) -> Self {
         let ty = component.component_type();
-        let imports = ty
-            .imports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
+        let mut types = ComponentTypes::default();
+        let mut imports = Vec::new();
+        for (name, item) in ty.imports(engine) {
+            imports.push(name.to_owned());
+            if let ComponentItem::ComponentInstance(instance) = item.ty
+                && is_custom(name)
+            {
+                let functions =
+                    instance
+                        .exports(engine)
+                        .filter_map(|(function, item)| match item.ty {
+                            ComponentItem::ComponentFunc(func) => Some((function, func)),
+                            _ => None,
+                        });
+                let functions = functions
+                    .map(|(function, func)| (function.to_owned(), super::signature::of(&func)))
+                    .collect();
+                types.imports.insert(name.to_owned(), functions);
+            }
+        }
         let mut exports = Vec::new();
         for (name, item) in ty.exports(engine) {
             let mut functions = BTreeMap::new();
@@ -67,13 +89,36 @@ impl Interfaces {
                         functions.insert(function.to_owned(), entry);
                     }
                 }
+                if is_custom(name) {
+                    let listed: Functions = instance
+                        .exports(engine)
+                        .filter_map(|(function, item)| match item.ty {
+                            ComponentItem::ComponentFunc(func) => {
+                                Some((function.to_owned(), super::signature::of(&func)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    types.exports.insert(name.to_owned(), listed);
+                }
             }
             exports.push(Export {
                 name: name.to_owned(),
                 functions,
             });
         }
-        Self { exports, imports }
+        let types = bounded(types);
+        Self {
+            exports,
+            imports,
+            types,
+        }
+    }
+
+    /// Function types of its custom (non-`wasi`) interfaces, or why they
+    /// cannot be listed (more than the protocol's bounds).
+    pub fn types(&self) -> Result<&ComponentTypes, &str> {
+        self.types.as_ref().map_err(String::as_str)
     }
 
     /// Exported names, versions included, in the component's order.
@@ -137,33 +182,31 @@ impl Interfaces {
     }
 }
 
-/// `ns:pkg/iface@1.2.3` without its `@version`.
-pub(super) fn unversioned(name: &str) -> &str {
-    name.split_once('@').map_or(name, |(name, _)| name)
+/// Whether `name` is an interface a link may bind (not `wasi`'s, which
+/// the host provides itself).
+fn is_custom(name: &str) -> bool {
+    !name.starts_with("wasi:") && name.contains('/')
 }
 
-/// The numeric parts of a name's version, for picking the highest; a name
-/// without one sorts first.
-fn version_of(name: &str) -> Vec<u64> {
-    name.split_once('@')
-        .map(|(_, version)| {
-            version
-                .split(['.', '-', '+'])
-                .map(|part| part.parse().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_compared_by_number() {
-        assert_eq!(unversioned("a:b/c@0.2.10"), "a:b/c");
-        assert_eq!(unversioned("a:b/c"), "a:b/c");
-        assert!(version_of("a:b/c@0.2.10") > version_of("a:b/c@0.2.9"));
-        assert!(version_of("a:b/c@0.1.0") > version_of("a:b/c"));
+/// `types`, or why a reply would not hold it.
+fn bounded(types: ComponentTypes) -> Result<ComponentTypes, String> {
+    for (side, interfaces) in [("exports", &types.exports), ("imports", &types.imports)] {
+        if interfaces.len() > MAX_LISTED_INTERFACES {
+            return Err(format!(
+                "the component {side} {} custom interfaces, more than the {MAX_LISTED_INTERFACES} \
+                 a host lists",
+                interfaces.len()
+            ));
+        }
+        if let Some((name, functions)) = interfaces
+            .iter()
+            .find(|(_, functions)| functions.len() > MAX_LISTED_FUNCTIONS)
+        {
+            return Err(format!(
+                "{name} has {} functions, more than the {MAX_LISTED_FUNCTIONS} a host lists",
+                functions.len()
+            ));
+        }
     }
+    Ok(types)
 }

@@ -7,6 +7,7 @@
 //! - [`instance`]: the limits and store every guest call runs under.
 //! - [`component`]: a prepared component of any kind.
 //! - [`interfaces`]: what a component exports and imports, read from its type.
+//! - [`signature`]: function types as WIT-like text, for link checks.
 //! - [`call`]: calling any exported function (arguments as wire values or WAVE).
 //! - [`imports`]: imports of custom interfaces, bound at run time through links.
 //! - [`fast`]: typed binding and calling for common shapes (large byte lists).
@@ -25,6 +26,7 @@ mod imports;
 mod instance;
 pub mod interfaces;
 pub mod pool;
+mod signature;
 mod state;
 pub(crate) mod values;
 

@@ -14,6 +14,7 @@
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
 //! - [`value`]: component-model values (arguments, results) on the wire.
 //! - [`call`]: calls of any exported function (arguments, results, bounds).
+//! - [`signature`]: function types of components' interfaces, and the link check.
 //! - [`keyvalue`]: `wasi:keyvalue` calls as messages.
 //! - [`messaging`]: `wasmcloud:messaging` calls and messages.
 //! - [`secret`]: references to stored secrets (never their values).
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod link;
 pub mod messaging;
 pub mod secret;
+pub mod signature;
 pub mod subject;
 pub mod value;
 pub mod wadm;

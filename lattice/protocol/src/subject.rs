@@ -58,6 +58,8 @@ pub enum ControlVerb {
     ComponentProbe(HostId),
     /// Call an exported function of a component's instance on one host.
     ComponentCall(HostId),
+    /// The function types of a component's custom interfaces on one host.
+    ComponentTypes(HostId),
     /// Start a provider on one host.
     ProviderStart(HostId),
     /// Stop a provider on one host.
@@ -78,7 +80,7 @@ pub enum ControlVerb {
 
 const CONTROL_VERBS: &str = "host.ping, host.inventory.<host>, host.stop.<host>, \
 host.labels.<host>, component.scale.<host>, component.update.<host>, component.probe.<host>, \
-component.call.<host>, \
+component.call.<host>, component.types.<host>, \
 provider.start.<host>, \
 provider.stop.<host>, link.put, link.del, link.list, config.put.<name>, config.get.<name>, \
 config.del.<name>";
@@ -94,6 +96,7 @@ impl ControlVerb {
             | Self::ComponentUpdate(h)
             | Self::ComponentProbe(h)
             | Self::ComponentCall(h)
+            | Self::ComponentTypes(h)
             | Self::ProviderStart(h)
             | Self::ProviderStop(h) => Some(h),
             _ => None,
@@ -110,6 +113,7 @@ impl ControlVerb {
             Self::ComponentUpdate(h) => write!(f, "component.update.{h}"),
             Self::ComponentProbe(h) => write!(f, "component.probe.{h}"),
             Self::ComponentCall(h) => write!(f, "component.call.{h}"),
+            Self::ComponentTypes(h) => write!(f, "component.types.{h}"),
             Self::ProviderStart(h) => write!(f, "provider.start.{h}"),
             Self::ProviderStop(h) => write!(f, "provider.stop.{h}"),
             Self::LinkPut => f.write_str("link.put"),
@@ -133,6 +137,7 @@ impl ControlVerb {
             ["component", "update", h] => Self::ComponentUpdate(host(h)?),
             ["component", "probe", h] => Self::ComponentProbe(host(h)?),
             ["component", "call", h] => Self::ComponentCall(host(h)?),
+            ["component", "types", h] => Self::ComponentTypes(host(h)?),
             ["provider", "start", h] => Self::ProviderStart(host(h)?),
             ["provider", "stop", h] => Self::ProviderStop(host(h)?),
             ["link", "put"] => Self::LinkPut,
@@ -536,6 +541,7 @@ mod tests {
             ControlVerb::ComponentUpdate(h.clone()),
             ControlVerb::ComponentProbe(h.clone()),
             ControlVerb::ComponentCall(h.clone()),
+            ControlVerb::ComponentTypes(h.clone()),
             ControlVerb::ProviderStart(h.clone()),
             ControlVerb::ProviderStop(h),
             ControlVerb::LinkPut,

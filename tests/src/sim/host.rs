@@ -219,8 +219,8 @@ impl SimHost {
             ControlVerb::ComponentScale(_) => self.scale(body).await,
             ControlVerb::ComponentUpdate(_) => self.update(body).await,
             ControlVerb::ComponentProbe(_) => self.probe(body),
-            ControlVerb::ComponentCall(_) => {
-                Err("this is a simulated host: it runs no wasm to call".into())
+            ControlVerb::ComponentCall(_) | ControlVerb::ComponentTypes(_) => {
+                Err("this is a simulated host: it runs no wasm to call or describe".into())
             }
             ControlVerb::ProviderStart(_) => self.start_provider(body).await,
             ControlVerb::ProviderStop(_) => self.stop_provider(body).await,

@@ -66,9 +66,32 @@ async fn calls_follow_links_locally_first_and_fall_back_across_hosts() -> anyhow
         "{unlinked}"
     );
 
-    // Linked to a target that does not export the interface: the error
-    // names the link and what the target exports instead.
-    link(&lattice, "relay", "relay", "trellis:examples/shapes")?;
+    // Linked to a target that does not export the interface: `link put`
+    // refuses it, naming what the target exports instead...
+    let put = [
+        "link",
+        "put",
+        "relay",
+        "relay",
+        "trellis",
+        "examples",
+        "--interface",
+        "shapes",
+    ];
+    let refused = lattice.cli.run(&put)?;
+    assert!(
+        !refused.success()
+            && refused.stderr.contains(
+                "relay imports trellis:examples/shapes, which relay does not export (it \
+                 exports trellis:examples/relay@0.1.0)"
+            ),
+        "{}",
+        refused.stderr
+    );
+    // ...and stored anyway, a call's error names the link and the same.
+    let mut forced = put.to_vec();
+    forced.push("--no-type-check");
+    lattice.cli.run(&forced)?.ok()?;
     let mismatched = relay(&lattice, "divide-through", &["1", "2"])?;
     assert!(
         mismatched.starts_with("err(")
@@ -225,5 +248,101 @@ async fn a_fast_path_call_over_the_hosts_limit_fails_with_the_flag_to_raise() ->
             && log.contains("--max-response-mb"),
         "host b's log must name the limit and the flag:\n{log}"
     );
+    Ok(())
+}
+
+/// A component exporting wasmCloud's `example:pong/pingpong` with `ping`
+/// answering a `u32` where the real interface has a `string`.
+const PONG_U32: &str = r#"(component
+    (core module $m (func (export "ping") (result i32) i32.const 7))
+    (core instance $i (instantiate $m))
+    (func $ping (result u32) (canon lift (core func $i "ping")))
+    (instance $pingpong (export "ping" (func $ping)))
+    (export "example:pong/pingpong" (instance $pingpong))
+)"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn link_put_checks_function_types_when_both_ends_run() -> anyhow::Result<()> {
+    let lattice = Lattice::start("types", &[])?;
+    lattice.start_component("relay", "relay", &lattice.b, 4)?;
+    lattice.start_component("pingpong", "pong", &lattice.a, 4)?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("pong_u32.wasm");
+    std::fs::write(&path, wat::parse_str(PONG_U32)?)?;
+    let image = format!("file://{}", path.display());
+    let argv = [
+        "start",
+        "component",
+        &image,
+        "pong-u32",
+        "--host",
+        lattice.a.id(),
+    ];
+    lattice.cli.run(&argv)?.ok()?;
+
+    // Refused, with the function and both types, and nothing stored.
+    let put = [
+        "link",
+        "put",
+        "relay",
+        "pong-u32",
+        "example",
+        "pong",
+        "--interface",
+        "pingpong",
+    ];
+    let out = lattice.cli.run(&put)?;
+    assert!(!out.success(), "a mismatched link must be refused");
+    assert!(
+        out.stderr.contains(
+            "example:pong/pingpong.ping: relay imports it as `func() -> string`, pong-u32 \
+             exports it as `func() -> u32`"
+        ) && out.stderr.contains("--no-type-check"),
+        "{}",
+        out.stderr
+    );
+    let links = lattice
+        .cli
+        .run(&["get", "links", "--output", "json"])?
+        .ok()?
+        .stdout
+        .clone();
+    assert!(!links.contains("pong-u32"), "nothing stored: {links}");
+
+    // Stored on request; the call then traps at call time (`ping` has no
+    // error case) and relay's host log says why.
+    let mut forced = put.to_vec();
+    forced.push("--no-type-check");
+    lattice.cli.run(&forced)?.ok()?;
+    let out = lattice
+        .cli
+        .run(&["call", "relay", &format!("{RELAY}.ping-through")])?;
+    assert!(
+        !out.success() && out.stderr.contains("trapped"),
+        "{}",
+        out.stderr
+    );
+    let log = lattice.b.log();
+    assert!(
+        log.contains(
+            "example:pong/pingpong.ping: the answer does not fit the import's result types"
+        ),
+        "host b's log must say why the call failed:\n{log}"
+    );
+
+    // A target with the same types passes the check.
+    let put = [
+        "link",
+        "put",
+        "relay",
+        "pong",
+        "example",
+        "pong",
+        "--interface",
+        "pingpong",
+        "--force",
+    ];
+    lattice.cli.run(&put)?.ok()?;
+    assert_eq!(relay(&lattice, "ping-through", &[])?, "\"relayed pong\"");
     Ok(())
 }
