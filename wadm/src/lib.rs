@@ -11,6 +11,7 @@
 //! - [`lease`]: the leader lease that lets one of several wadms act.
 //! - [`api`]: the `trellis.{lattice}.wadm.app.*` API.
 //! - [`executor`]: runs commands as control requests.
+//! - `types`: function types of linked components, fetched once per digest.
 //! - [`service`]: the orchestrator tying these together ([`start`]).
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod scaler;
 pub mod service;
 mod stager;
 pub mod store;
+mod types;
 
 pub use file::{manifest_dir, resolve_file_image, validate_file};
 pub use service::{WadmConfig, WadmError, WadmHandle, start};

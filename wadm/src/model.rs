@@ -11,6 +11,7 @@ use trellis_protocol::inventory::{
     Annotations, ComponentDescription, HostInventory, Labels, ProviderDescription,
 };
 use trellis_protocol::link::{Link, LinkKey};
+use trellis_protocol::signature::ComponentTypes;
 use trellis_protocol::wadm::{
     APP_ANNOTATION, APP_VERSION_ANNOTATION, AppVersion, MANAGED_BY_ANNOTATION, MANAGED_BY_WADM,
 };
@@ -154,6 +155,9 @@ pub struct Observed {
     /// Deployed apps whose stored record could not be turned into a plan
     /// input this pass: what they run is left alone, never torn down.
     pub unreadable: BTreeSet<AppName>,
+    /// Function types of the components at the ends of component-to-
+    /// component links, by digest, where a host told them.
+    pub types: BTreeMap<String, ComponentTypes>,
 }
 
 /// Which app component a command works for (errors are reported there).

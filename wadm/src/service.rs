@@ -193,6 +193,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         settled: false,
         manifests: ManifestCache::default(),
         buckets: tokio::sync::OnceCell::new(),
+        types: Default::default(),
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
     let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
@@ -344,6 +345,8 @@ struct Reconciler {
     manifests: ManifestCache,
     /// The lattice's link and config buckets.
     buckets: tokio::sync::OnceCell<trellis_lattice::store::LatticeStore>,
+    /// Function types of linked components, by digest.
+    types: crate::types::TypesCache,
 }
 
 /// Where a round's time went, for the debug log: the first thing to
@@ -595,7 +598,7 @@ impl Reconciler {
     /// The planner's input: live hosts, links, the configs apps define,
     /// and the apps whose records could not be read (with why).
     async fn observe(
-        &self,
+        &mut self,
         apps: &[DeployedApp],
         unreadable: &BTreeMap<AppName, String>,
     ) -> Option<Observed> {
@@ -621,7 +624,10 @@ impl Reconciler {
             links: links.into_iter().map(|l| l.change).collect(),
             configs: BTreeMap::new(),
             unreadable: unreadable.keys().cloned().collect(),
+            types: BTreeMap::new(),
         };
+        let timeout = self.config.inventory_timeout;
+        self.types.fill(&self.lattice, &mut observed, timeout).await;
         // The apps' configs out of one streamed read of the bucket: a
         // read per config cost a round trip each, 10,000 per round.
         let wanted: BTreeSet<ConfigName> = inline_configs(apps).into_iter().collect();

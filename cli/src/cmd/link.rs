@@ -115,13 +115,15 @@ async fn check_types(lattice: &Lattice, link: &Link) -> anyhow::Result<()> {
         return Ok(());
     }
     bail!(
-        "cannot link {} -> {} on {}:{}: the types do not match\n  {}\nLink a target that \
-         exports the interface with these types, rebuild one side against the same WIT, or \
-         pass --no-type-check to store the link anyway (calls will then fail).",
+        "cannot link {} -> {} on {}:{}: {} does not export what {} imports through it\n  {}\n\
+         Link a target that exports the interface with these types, rebuild one side against \
+         the same WIT, or pass --no-type-check to store the link anyway (calls will then fail).",
         link.source_id,
         link.target_id,
         link.wit_namespace,
         link.wit_package,
+        link.target_id,
+        link.source_id,
         problems.join("\n  ")
     )
 }

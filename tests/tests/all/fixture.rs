@@ -193,3 +193,14 @@ pub fn shop_at_the_edge(port: u16) -> String {
     }
     .yaml()
 }
+
+/// A hand-written component exporting wasmCloud's `example:pong/pingpong`
+/// with `ping` answering a `u32` where the real interface has a `string`:
+/// a link target whose types do not match (compile with `wat`).
+pub const PONG_U32: &str = r#"(component
+    (core module $m (func (export "ping") (result i32) i32.const 7))
+    (core instance $i (instantiate $m))
+    (func $ping (result u32) (canon lift (core func $i "ping")))
+    (instance $pingpong (export "ping" (func $ping)))
+    (export "example:pong/pingpong" (instance $pingpong))
+)"#;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use trellis_tests::{Host, HostOpts, http_get, wait_for_http};
 
-use crate::fixture::{Lattice, ROUTE_READY};
+use crate::fixture::{Lattice, PONG_U32, ROUTE_READY};
 
 const RELAY: &str = "trellis:examples/relay";
 
@@ -250,16 +250,6 @@ async fn a_fast_path_call_over_the_hosts_limit_fails_with_the_flag_to_raise() ->
     );
     Ok(())
 }
-
-/// A component exporting wasmCloud's `example:pong/pingpong` with `ping`
-/// answering a `u32` where the real interface has a `string`.
-const PONG_U32: &str = r#"(component
-    (core module $m (func (export "ping") (result i32) i32.const 7))
-    (core instance $i (instantiate $m))
-    (func $ping (result u32) (canon lift (core func $i "ping")))
-    (instance $pingpong (export "ping" (func $ping)))
-    (export "example:pong/pingpong" (instance $pingpong))
-)"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn link_put_checks_function_types_when_both_ends_run() -> anyhow::Result<()> {

@@ -712,6 +712,52 @@ async fn the_composition_example_deploys_and_each_hop_calls_the_next() -> anyhow
     Ok(())
 }
 
+/// The composition example with `pong` swapped for a component whose
+/// `ping` answers a `u32`: wadm reads both ends' function types from the
+/// host and fails the link in `app status`, naming the function and both
+/// types.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_managed_link_whose_types_differ_fails_naming_the_function() -> anyhow::Result<()> {
+    let site = Site::new("wadm-types")?;
+    let _host = site.host("a", "edge")?;
+    let _wadm = site.wadm()?;
+    let pong = site.dir.path().join("pong_u32.wasm");
+    std::fs::write(&pong, wat::parse_str(crate::fixture::PONG_U32)?)?;
+    let mut manifest =
+        std::fs::read_to_string(trellis_tests::workspace_root().join("examples/composition.yaml"))?;
+    for actor_name in ["http_relay", "relay"] {
+        manifest = manifest.replace(
+            &format!("file://../target/wasm/{actor_name}.wasm"),
+            &format!("file://{}", actor(actor_name).display()),
+        );
+    }
+    let manifest = manifest
+        .replace(
+            "file://../target/wasm/pingpong.wasm",
+            &format!("file://{}", pong.display()),
+        )
+        .replace("127.0.0.1:8082", &format!("127.0.0.1:{}", free_port()));
+    let file = site.dir.path().join("composition.yaml");
+    std::fs::write(&file, manifest)?;
+    let file = file.display().to_string();
+    site.cli.run_async(&["app", "deploy", &file]).await?.ok()?;
+    let status = eventually("the type mismatch in app status", CONVERGE, || async {
+        let status = site.status("composition").await?.to_string();
+        Ok(status
+            .contains("imports through the link")
+            .then_some(status))
+    })
+    .await?;
+    assert!(
+        status.contains(
+            "example:pong/pingpong.ping: composition-relay imports it as `func() -> string`, \
+             composition-pong exports it as `func() -> u32`"
+        ),
+        "{status}"
+    );
+    Ok(())
+}
+
 /// The outbound example with its allow-list pointed at a local listener:
 /// the component reaches it through the manifest's http-client link, the
 /// link shows in `app status`, and a config the provider refuses fails

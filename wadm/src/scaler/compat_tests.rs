@@ -1,6 +1,7 @@
 //! Planning manifests written for wadm: unscaled providers, wasmCloud
 //! provider images, per-interface links, shared apps.
 
+use trellis_protocol::signature::ComponentTypes;
 use trellis_protocol::wadm::{AppVersion, StatusState};
 use trellis_protocol::{AppName, HostId};
 
@@ -204,6 +205,64 @@ fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
             "trellis:examples/shapes@0.1.0",
         ],
     );
+    let p = plan(&apps, &o, &Failures::new());
+    let user = p
+        .statuses
+        .iter()
+        .find(|s| s.name.as_str() == "ping-app")
+        .unwrap();
+    assert_eq!(user.state, StatusState::Deployed, "{user:#?}");
+
+    // With both ends' function types known (by digest), the link is
+    // checked function by function.
+    let digest = |o: &Observed, id: &str| {
+        o.hosts
+            .values()
+            .flat_map(|h| &h.components)
+            .find(|c| c.id.as_str() == id)
+            .map(|c| c.digest.clone())
+            .unwrap()
+    };
+    let functions = |name: &str, ty: &str| {
+        let ping = [("ping".to_owned(), ty.to_owned())].into_iter().collect();
+        [(name.to_owned(), ping)].into_iter().collect()
+    };
+    let (source, target) = (digest(&o, "ping-app-ping"), digest(&o, "ping-app-pong"));
+    assert_ne!(source, target);
+    let with_types = |o: &mut Observed, exported: &str| {
+        o.types.insert(
+            source.clone(),
+            ComponentTypes {
+                imports: functions("example:pong/pingpong", "func() -> string"),
+                ..Default::default()
+            },
+        );
+        o.types.insert(
+            target.clone(),
+            ComponentTypes {
+                exports: functions("example:pong/pingpong@0.1.0", exported),
+                ..Default::default()
+            },
+        );
+    };
+    with_types(&mut o, "func() -> u32");
+    let p = plan(&apps, &o, &Failures::new());
+    let user = p
+        .statuses
+        .iter()
+        .find(|s| s.name.as_str() == "ping-app")
+        .unwrap();
+    let ping = user.components.iter().find(|c| c.name == "ping").unwrap();
+    let link = &ping.traits[1];
+    assert_eq!(link.state, StatusState::Failed, "{ping:#?}");
+    let message = link.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("does not export what ping-app-ping imports through the link")
+            && message.contains("imports it as `func() -> string`")
+            && message.contains("exports it as `func() -> u32`"),
+        "{message}"
+    );
+    with_types(&mut o, "func() -> string");
     let p = plan(&apps, &o, &Failures::new());
     let user = p
         .statuses

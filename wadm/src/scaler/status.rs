@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use trellis_protocol::HostId;
 use trellis_protocol::limits::MAX_LISTED_INTERFACES;
 use trellis_protocol::link::Link;
+use trellis_protocol::signature::{ComponentTypes, link_mismatches};
 use trellis_protocol::wadm::{AppStatus, ComponentStatus, StatusState, TraitStatus};
+use trellis_protocol::{ComponentId, HostId};
 
 use super::Failures;
 use super::desired::{Desired, WantLink};
@@ -22,6 +23,8 @@ pub(super) struct Lookup<'a> {
     links: BTreeMap<(&'a Owner, usize), &'a WantLink>,
     /// Hosts running each id (as a component or a provider), in host order.
     hosts_of: BTreeMap<&'a str, BTreeMap<&'a HostId, &'a HostView>>,
+    /// Function types of linked components, by digest, where known.
+    types: &'a BTreeMap<String, ComponentTypes>,
 }
 
 impl<'a> Lookup<'a> {
@@ -50,6 +53,7 @@ impl<'a> Lookup<'a> {
             commands,
             links,
             hosts_of,
+            types: &observed.types,
         }
     }
 
@@ -269,10 +273,33 @@ fn unexported(lookup: &Lookup<'_>, link: &Link) -> Option<String> {
     if link.wit_namespace.as_str() == "wasi" && link.wit_package.as_str() == "http" {
         return None;
     }
-    let target = lookup
-        .hosts_of(link.target_id.as_str())
-        .flat_map(|(_, view)| &view.components)
-        .find(|c| c.id == link.target_id)?;
+    let running = |id: &ComponentId| {
+        lookup
+            .hosts_of(id.as_str())
+            .flat_map(|(_, view)| &view.components)
+            .find(|c| &c.id == id)
+    };
+    let target = running(&link.target_id)?;
+    // Function by function where both ends' types are known (a link
+    // between two components); by interface name otherwise.
+    if let Some(source) = running(&link.source_id)
+        && let (Some(source), Some(target)) = (
+            lookup.types.get(&source.digest),
+            lookup.types.get(&target.digest),
+        )
+    {
+        let problems = link_mismatches(link, source, target);
+        if problems.is_empty() {
+            return None;
+        }
+        return Some(format!(
+            "target {} does not export what {} imports through the link: {}; link a target that \
+             exports the interface with these types, or rebuild one side against the same WIT",
+            link.target_id,
+            link.source_id,
+            problems.join("; ")
+        ));
+    }
     if target.exports.is_empty() || target.exports.len() >= MAX_LISTED_INTERFACES {
         return None;
     }
