@@ -16,8 +16,9 @@ const HOSTS: usize = 50;
 const APPS: usize = 200;
 /// Bound on the first deployment of every app.
 const DEPLOY: Duration = Duration::from_secs(40);
-/// Bound on restoring the lost hosts' share, from the kill on (wadm needs
-/// three missed one-second heartbeats to notice).
+/// Bound on restoring the lost hosts' share, from the kill on (wadm asks
+/// a host that is 1.5 one-second heartbeats late, and forgets it when
+/// nothing answers; three missed heartbeats if the probe is not sent).
 const RESTORE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread")]
