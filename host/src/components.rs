@@ -107,8 +107,13 @@ impl RunningComponent {
     /// Function types of its custom interfaces (`component.types`), or
     /// why they cannot be listed.
     pub fn types(&self) -> Result<trellis_protocol::signature::ComponentTypes, String> {
-        let code = self.code.read().unwrap_or_else(PoisonError::into_inner);
-        code.interfaces().types().cloned().map_err(str::to_owned)
+        // Cloned out (cheap) so the lock is not held while the types are written.
+        let code = self
+            .code
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        code.types()
     }
 
     /// The secrets it was started with (references), for the host's record.

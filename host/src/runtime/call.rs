@@ -43,22 +43,19 @@ impl PreparedComponent {
             slot,
             caps,
         };
-        let request = match request {
-            CallRequest {
-                args: CallArgs::Values(args),
-                wave: false,
-            } => {
-                let typed = TypedCall { guest, args };
-                match fast::dispatch(&target.params, &target.results, typed) {
+        if let CallRequest {
+            args: CallArgs::Values(args),
+            wave: false,
+        } = request
+        {
+            let (guest, args) =
+                match fast::dispatch(&target.params, &target.results, TypedCall { guest, args }) {
                     Ok(Ok(call)) => return call.await,
                     // Not a fast-path shape, or arguments in another form.
-                    Ok(Err(TypedCall { guest, args })) | Err(TypedCall { guest, args }) => {
-                        return guest.dynamic(target, CallArgs::Values(args), false).await;
-                    }
-                }
-            }
-            request => request,
-        };
+                    Ok(Err(typed)) | Err(typed) => (typed.guest, typed.args),
+                };
+            return guest.dynamic(target, CallArgs::Values(args), false).await;
+        }
         guest.dynamic(target, request.args, request.wave).await
     }
 }

@@ -48,6 +48,12 @@ impl PreparedComponent {
         &self.interfaces
     }
 
+    /// Function types of its custom interfaces (`component.types`), or
+    /// why they cannot be listed.
+    pub fn types(&self) -> Result<trellis_protocol::signature::ComponentTypes, String> {
+        super::signature::component_types(self.pre.component())
+    }
+
     /// The host's instance pool, which every call must be admitted to.
     pub fn pool(&self) -> &Arc<InstancePool> {
         &self.pool

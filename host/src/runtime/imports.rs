@@ -21,7 +21,7 @@ use trellis_protocol::invocation::{ErrorKind, InvocationError};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::value::Values;
 use wasmtime::StoreContextMut;
-use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, LinkerInstance, Type, Val};
 
 use super::fast::{self, Shape};
@@ -39,6 +39,8 @@ struct Import {
     /// Largest payload (bytes of strings and byte lists) a call through
     /// the fast path may send or take back.
     max_bytes: usize,
+    /// The types the guest expects back, read once at bind time.
+    results: Vec<Type>,
 }
 
 /// `base` plus a dynamic function for every function of every imported
@@ -74,14 +76,14 @@ pub(super) fn bind(
             if func.async_() {
                 continue;
             }
+            let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
             let import = Arc::new(Import {
                 interface: interface.clone(),
                 function: wit_function,
                 name: format!("{name}.{function}"),
                 max_bytes,
+                results: func.results().collect(),
             });
-            let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
-            let results: Vec<Type> = func.results().collect();
             let typed = BindTyped {
                 bound: &mut bound,
                 function,
@@ -90,11 +92,11 @@ pub(super) fn bind(
             // A function the host defines itself (wasmcloud:bus,
             // wasmcloud:messaging/consumer) keeps the host's definition:
             // the linker refuses to shadow it, and that refusal is the test.
-            let _ = match fast::dispatch(&params, &results, typed) {
+            let _ = match fast::dispatch(&params, &import.results, typed) {
                 Ok(defined) => defined,
-                Err(_) => bound.func_new_async(function, move |store, ty, params, results| {
+                Err(_) => bound.func_new_async(function, move |store, _, params, results| {
                     let import = import.clone();
-                    Box::new(async move { forward(store, ty, params, results, &import).await })
+                    Box::new(async move { forward(store, params, results, &import).await })
                 }),
             };
         }
@@ -134,11 +136,9 @@ async fn forward_typed<P: Shape, R: Shape>(
     let outcome = if params.bytes() > import.max_bytes {
         Err(over_limit(import, "arguments", params.bytes()))
     } else {
-        let args = Values::new(params.into_nodes())
-            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()));
-        match args {
+        match Values::new(params.into_nodes()) {
             Ok(args) => caller.route(import, args).await,
-            Err(e) => Err(e),
+            Err(e) => Err(InvocationError::new(ErrorKind::BadRequest, e.to_string())),
         }
     };
     let error = match outcome {
@@ -209,14 +209,12 @@ fn over_limit(import: &Import, what: &str, bytes: usize) -> InvocationError {
 /// `result<_, string>`, and a trap with the reason otherwise.
 async fn forward(
     store: StoreContextMut<'_, StoreState>,
-    ty: ComponentFunc,
     params: &[Val],
     results: &mut [Val],
     import: &Import,
 ) -> wasmtime::Result<()> {
-    let result_types: Vec<Type> = ty.results().collect();
     let answers_string_err = matches!(
-        result_types.as_slice(),
+        import.results.as_slice(),
         [Type::Result(result)] if matches!(result.err(), Some(Type::String))
     );
     let caller = Caller::of(&store, import);
@@ -227,7 +225,7 @@ async fn forward(
             format!("cannot send the arguments: {e}"),
         )),
     };
-    let error = match outcome.map(|answer| values::from_wire(&result_types, &answer)) {
+    let error = match outcome.map(|answer| values::from_wire(&import.results, &answer)) {
         Ok(Ok(values)) if values.len() == results.len() => {
             // Moved, not cloned: a large list is tens of bytes per element.
             for (slot, value) in results.iter_mut().zip(values) {

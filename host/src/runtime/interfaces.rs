@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
-use trellis_protocol::limits::MAX_LISTED_INTERFACES;
 use trellis_protocol::link::{InterfaceRef, WitName};
-use trellis_protocol::signature::{ComponentTypes, Functions, MAX_LISTED_FUNCTIONS};
 pub(super) use trellis_protocol::signature::{unversioned, version_of};
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
@@ -18,9 +16,6 @@ use wasmtime::component::{Component, ComponentExportIndex, Type};
 pub struct Interfaces {
     exports: Vec<Export>,
     imports: Vec<String>,
-    /// Function types of its custom interfaces, for link checks; `Err`
-    /// says why they cannot be listed.
-    types: Result<ComponentTypes, String>,
 }
 
 /// One exported interface (or a function exported on its own).
@@ -49,26 +44,10 @@ impl Interfaces {
     /// Reads them from `component`'s type.
     pub fn read(engine: &Engine, component: &Component) -> Self {
         let ty = component.component_type();
-        let mut types = ComponentTypes::default();
-        let mut imports = Vec::new();
-        for (name, item) in ty.imports(engine) {
-            imports.push(name.to_owned());
-            if let ComponentItem::ComponentInstance(instance) = item.ty
-                && is_custom(name)
-            {
-                let functions =
-                    instance
-                        .exports(engine)
-                        .filter_map(|(function, item)| match item.ty {
-                            ComponentItem::ComponentFunc(func) => Some((function, func)),
-                            _ => None,
-                        });
-                let functions = functions
-                    .map(|(function, func)| (function.to_owned(), super::signature::of(&func)))
-                    .collect();
-                types.imports.insert(name.to_owned(), functions);
-            }
-        }
+        let imports = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         let mut exports = Vec::new();
         for (name, item) in ty.exports(engine) {
             let mut functions = BTreeMap::new();
@@ -89,36 +68,13 @@ impl Interfaces {
                         functions.insert(function.to_owned(), entry);
                     }
                 }
-                if is_custom(name) {
-                    let listed: Functions = instance
-                        .exports(engine)
-                        .filter_map(|(function, item)| match item.ty {
-                            ComponentItem::ComponentFunc(func) => {
-                                Some((function.to_owned(), super::signature::of(&func)))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    types.exports.insert(name.to_owned(), listed);
-                }
             }
             exports.push(Export {
                 name: name.to_owned(),
                 functions,
             });
         }
-        let types = bounded(types);
-        Self {
-            exports,
-            imports,
-            types,
-        }
-    }
-
-    /// Function types of its custom (non-`wasi`) interfaces, or why they
-    /// cannot be listed (more than the protocol's bounds).
-    pub fn types(&self) -> Result<&ComponentTypes, &str> {
-        self.types.as_ref().map_err(String::as_str)
+        Self { exports, imports }
     }
 
     /// Exported names, versions included, in the component's order.
@@ -180,33 +136,4 @@ impl Interfaces {
             self.export_names().join(", ")
         }
     }
-}
-
-/// Whether `name` is an interface a link may bind (not `wasi`'s, which
-/// the host provides itself).
-fn is_custom(name: &str) -> bool {
-    !name.starts_with("wasi:") && name.contains('/')
-}
-
-/// `types`, or why a reply would not hold it.
-fn bounded(types: ComponentTypes) -> Result<ComponentTypes, String> {
-    for (side, interfaces) in [("exports", &types.exports), ("imports", &types.imports)] {
-        if interfaces.len() > MAX_LISTED_INTERFACES {
-            return Err(format!(
-                "the component {side} {} custom interfaces, more than the {MAX_LISTED_INTERFACES} \
-                 a host lists",
-                interfaces.len()
-            ));
-        }
-        if let Some((name, functions)) = interfaces
-            .iter()
-            .find(|(_, functions)| functions.len() > MAX_LISTED_FUNCTIONS)
-        {
-            return Err(format!(
-                "{name} has {} functions, more than the {MAX_LISTED_FUNCTIONS} a host lists",
-                functions.len()
-            ));
-        }
-    }
-    Ok(types)
 }

@@ -9,9 +9,69 @@
 //! the type.
 
 use sha2::{Digest, Sha256};
-use trellis_protocol::signature::MAX_SIGNATURE_BYTES;
-use wasmtime::component::Type;
-use wasmtime::component::types::ComponentFunc;
+use trellis_protocol::limits::MAX_LISTED_INTERFACES;
+use trellis_protocol::signature::{
+    ComponentTypes, Functions, MAX_LISTED_FUNCTIONS, MAX_SIGNATURE_BYTES,
+};
+use wasmtime::component::types::{self, ComponentFunc, ComponentItem};
+use wasmtime::component::{Component, Type};
+
+/// The function types of `component`'s custom (non-`wasi`) interfaces,
+/// imported and exported, or why a reply could not hold them. Written
+/// when a caller asks (`component.types`), not when the component is
+/// prepared: only link checks read them.
+pub(super) fn component_types(component: &Component) -> Result<ComponentTypes, String> {
+    let engine = component.engine();
+    let ty = component.component_type();
+    let custom = |(name, item): (&str, types::ComponentItem)| match item {
+        ComponentItem::ComponentInstance(instance)
+            if !name.starts_with("wasi:") && name.contains('/') =>
+        {
+            Some((name.to_owned(), functions(engine, &instance)))
+        }
+        _ => None,
+    };
+    let types = ComponentTypes {
+        imports: ty
+            .imports(engine)
+            .filter_map(|(n, i)| custom((n, i.ty)))
+            .collect(),
+        exports: ty
+            .exports(engine)
+            .filter_map(|(n, i)| custom((n, i.ty)))
+            .collect(),
+    };
+    for (side, interfaces) in [("exports", &types.exports), ("imports", &types.imports)] {
+        if interfaces.len() > MAX_LISTED_INTERFACES {
+            return Err(format!(
+                "the component {side} {} custom interfaces, more than the {MAX_LISTED_INTERFACES} \
+                 a host lists",
+                interfaces.len()
+            ));
+        }
+        if let Some((name, functions)) = interfaces
+            .iter()
+            .find(|(_, functions)| functions.len() > MAX_LISTED_FUNCTIONS)
+        {
+            return Err(format!(
+                "{name} has {} functions, more than the {MAX_LISTED_FUNCTIONS} a host lists",
+                functions.len()
+            ));
+        }
+    }
+    Ok(types)
+}
+
+/// Each function of an interface with its type.
+fn functions(engine: &wasmtime::Engine, instance: &types::ComponentInstance) -> Functions {
+    instance
+        .exports(engine)
+        .filter_map(|(function, item)| match item.ty {
+            ComponentItem::ComponentFunc(func) => Some((function.to_owned(), of(&func))),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Deepest nesting written out; deeper types are cut with `…` (they
 /// still differ from any other text, as the digest covers them).

@@ -43,5 +43,6 @@ mod trust;
 mod up;
 mod wadm;
 mod wadm_compat;
+mod wadm_examples;
 mod wasi_p3;
 mod wasmcloud_apps;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use trellis_protocol::limits::MAX_LISTED_INTERFACES;
 use trellis_protocol::link::Link;
-use trellis_protocol::signature::{ComponentTypes, link_mismatches};
+use trellis_protocol::signature::{ComponentTypes, link_mismatches, unversioned};
 use trellis_protocol::wadm::{AppStatus, ComponentStatus, StatusState, TraitStatus};
 use trellis_protocol::{ComponentId, HostId};
 
@@ -303,12 +303,7 @@ fn unexported(lookup: &Lookup<'_>, link: &Link) -> Option<String> {
     if target.exports.is_empty() || target.exports.len() >= MAX_LISTED_INTERFACES {
         return None;
     }
-    let exported = |name: &str| {
-        target
-            .exports
-            .iter()
-            .any(|e| e.split('@').next() == Some(name))
-    };
+    let exported = |name: &str| target.exports.iter().any(|e| unversioned(e) == name);
     let missing: Vec<String> = link
         .interfaces
         .iter()
