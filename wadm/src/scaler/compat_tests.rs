@@ -2,7 +2,7 @@
 //! provider images, per-interface links, shared apps.
 
 use trellis_protocol::signature::ComponentTypes;
-use trellis_protocol::wadm::{AppVersion, StatusState};
+use trellis_protocol::wadm::{AppStatus, AppVersion, StatusState};
 use trellis_protocol::{AppName, HostId};
 
 use super::*;
@@ -127,11 +127,7 @@ fn a_wadm_manifest_plans_as_wadm_would() {
     );
     assert!(!p.steps.iter().any(|s| matches!(&s.command,
         Command::ScaleComponent { request, .. } if request.component_id.as_str() == "ping-app-pong")));
-    let user = p
-        .statuses
-        .iter()
-        .find(|s| s.name.as_str() == "ping-app")
-        .unwrap();
+    let user = status_of(&p, "ping-app");
     let http = user.components.iter().find(|c| c.name == "http").unwrap();
     assert!(
         http.traits.iter().any(|t| t.kind == "image"
@@ -148,6 +144,14 @@ fn a_wadm_manifest_plans_as_wadm_would() {
     for s in &again.statuses {
         assert_eq!(s.state, StatusState::Deployed, "{s:#?}");
     }
+}
+
+/// The status the plan gives app `name`.
+fn status_of<'a>(p: &'a Plan, name: &str) -> &'a AppStatus {
+    p.statuses
+        .iter()
+        .find(|s| s.name.as_str() == name)
+        .unwrap_or_else(|| panic!("no status for {name}"))
 }
 
 #[test]
@@ -184,11 +188,7 @@ fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
     };
     exports(&mut o, &["trellis:examples/shapes@0.1.0"]);
     let p = plan(&apps, &o, &Failures::new());
-    let user = p
-        .statuses
-        .iter()
-        .find(|s| s.name.as_str() == "ping-app")
-        .unwrap();
+    let user = status_of(&p, "ping-app");
     let ping = user.components.iter().find(|c| c.name == "ping").unwrap();
     let link = &ping.traits[1];
     assert_eq!(link.state, StatusState::Failed, "{ping:#?}");
@@ -206,11 +206,7 @@ fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
         ],
     );
     let p = plan(&apps, &o, &Failures::new());
-    let user = p
-        .statuses
-        .iter()
-        .find(|s| s.name.as_str() == "ping-app")
-        .unwrap();
+    let user = status_of(&p, "ping-app");
     assert_eq!(user.state, StatusState::Deployed, "{user:#?}");
 
     // With both ends' function types known (by digest), the link is
@@ -247,11 +243,7 @@ fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
     };
     with_types(&mut o, "func() -> u32");
     let p = plan(&apps, &o, &Failures::new());
-    let user = p
-        .statuses
-        .iter()
-        .find(|s| s.name.as_str() == "ping-app")
-        .unwrap();
+    let user = status_of(&p, "ping-app");
     let ping = user.components.iter().find(|c| c.name == "ping").unwrap();
     let link = &ping.traits[1];
     assert_eq!(link.state, StatusState::Failed, "{ping:#?}");
@@ -264,10 +256,6 @@ fn a_link_to_a_component_that_does_not_export_its_interface_fails_in_status() {
     );
     with_types(&mut o, "func() -> string");
     let p = plan(&apps, &o, &Failures::new());
-    let user = p
-        .statuses
-        .iter()
-        .find(|s| s.name.as_str() == "ping-app")
-        .unwrap();
+    let user = status_of(&p, "ping-app");
     assert_eq!(user.state, StatusState::Deployed, "{user:#?}");
 }
