@@ -19,7 +19,7 @@ use wasmtime::component::{ComponentExportIndex, Func, Type, Val, wasm_wave};
 use super::component::PreparedComponent;
 use super::fast::{self, Shape};
 use super::http::{deadline_error, internal, trap_error};
-use super::instance::Running;
+use super::instance::Alongside;
 use super::state::StoreState;
 use super::values;
 use crate::capabilities::ComponentCaps;
@@ -79,39 +79,28 @@ impl<S: Send + 'static> Guest<'_, S> {
         F: FnOnce(Func, Store<StoreState>) -> Fut + Send + 'static,
         Fut: Future<Output = (wasmtime::Result<T>, Store<StoreState>)> + Send + 'static,
     {
-        let store = self
+        let mut store = self
             .code
             .limits
             .new_store(self.code.pre.engine(), self.caps);
-        let pre = self.code.pre.clone();
+        let pre = &self.code.pre;
         let index = self.index;
-        let mut running = Running {
-            store,
-            _slot: self.slot,
-        };
-        let guest = tokio::spawn(async move {
-            let instance = pre.instantiate_async(&mut running.store).await?;
+        let guest = Alongside::new(async move {
+            let instance = pre.instantiate_async(&mut store).await?;
             let func = instance
-                .get_func(&mut running.store, index)
+                .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("export vanished from its instance"))?;
-            // The store travels with the call and comes back, so the
-            // instance still returns to the pool before its slot is freed.
-            let (outcome, store) = call(func, running.store).await;
-            drop(Running {
-                store,
-                _slot: running._slot,
-            });
-            outcome
+            call(func, store).await.0
         });
-        let abort = guest.abort_handle();
-        match tokio::time::timeout_at(self.code.limits.backstop(), guest).await {
+        let outcome = tokio::time::timeout_at(self.code.limits.backstop(), guest.end()).await;
+        // The store went with the guest's future, finished or dropped;
+        // only now may another call take the instance's place in the pool.
+        drop(self.slot);
+        match outcome {
             Ok(Ok(Ok(results))) => Ok(results),
             Ok(Ok(Err(e))) => Err(trap_error(&e)),
-            Ok(Err(e)) => Err(internal("component task failed", e)),
-            Err(_) => {
-                abort.abort();
-                Err(deadline_error())
-            }
+            Ok(Err(_panic)) => Err(internal("component call panicked", "see the log")),
+            Err(_) => Err(deadline_error()),
         }
     }
 

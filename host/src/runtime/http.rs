@@ -3,6 +3,7 @@
 //! (`wasi:http/handler.handle`) in [`super::http_p3`]; the store, limits
 //! and error mapping both share are here too.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,10 +14,10 @@ use trellis_protocol::invocation::{
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
-use super::instance::{Limits, Running};
+use super::instance::{Alongside, Ended, Limits};
 use super::state::StoreState;
 use crate::capabilities::ComponentCaps;
 
@@ -97,63 +98,69 @@ impl PreparedHttp {
             Ok((req, out))
         };
         let (req, out) = setup(&mut store).map_err(|e| internal("cannot set up request", e))?;
-        let proxy = proxy.clone();
-        // The guest may keep writing the body after it sends the head, so it
-        // runs in its own task while this one reads the body.
-        let guest = tokio::spawn(async move {
-            let mut running = Running { store, _slot: slot };
-            let instance = proxy.instantiate_async(&mut running.store).await?;
+        // The guest may keep writing the body after it sends the head, so
+        // it runs alongside the reading of the head and body.
+        let guest = Alongside::new(async move {
+            let instance = proxy.instantiate_async(&mut store).await?;
             instance
                 .wasi_http_incoming_handler()
-                .call_handle(&mut running.store, req, out)
+                .call_handle(&mut store, req, out)
                 .await
         });
-        let backstop = self.limits.backstop();
-        let head = match tokio::time::timeout_at(backstop, receiver).await {
-            Ok(Ok(Ok(response))) => response,
-            Ok(Ok(Err(code))) => return Err(handler_error(&code)),
-            // The guest dropped the outparam without answering: the task's
-            // result says why.
-            Ok(Err(_)) => return Err(guest_failure(guest.await)),
-            Err(_) => {
-                guest.abort();
-                return Err(deadline_error());
-            }
-        };
-        let (parts, body) = head.into_parts();
-        let status = parts.status.as_u16();
         let max = self.limits.max_response_bytes;
-        let collected = tokio::time::timeout_at(backstop, Limited::new(body, max).collect()).await;
-        let body = match collected {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.is::<LengthLimitError>() => {
-                // Stop the guest now rather than buffer without end.
-                guest.abort();
-                return Err(too_large(status, max));
-            }
-            Ok(Err(e)) => {
-                // The guest aborted the body (dropped it unfinished, or
-                // wrote other than its content-length), or failed.
-                let error = match guest.await {
-                    Ok(Ok(())) => body_aborted(e),
-                    outcome => guest_failure(outcome),
-                };
-                return Err(cut_short(status, error));
-            }
-            Err(_) => {
-                guest.abort();
-                return Err(cut_short(status, deadline_error()));
-            }
-        };
-        // A body also ends cleanly when the guest's store is dropped under
-        // it (a trap, the deadline, the memory cap mid-body): only the
-        // guest's own return says the response is complete.
-        match tokio::time::timeout_at(backstop, guest).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(outcome) => return Err(cut_short(status, guest_failure(outcome))),
-            Err(_) => return Err(cut_short(status, deadline_error())),
+        let reply = tokio::time::timeout_at(self.limits.backstop(), respond(guest, receiver, max))
+            .await
+            .unwrap_or_else(|_| Err(deadline_error()));
+        // The guest's store went with `respond`, finished or dropped.
+        drop(slot);
+        reply
+    }
+}
+
+/// The head the guest sends through its response outparam.
+type HeadReceiver = tokio::sync::oneshot::Receiver<
+    Result<hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>, ErrorCode>,
+>;
+
+/// Reads the head and the whole body a 0.2 guest sends, and waits for the
+/// guest's return, which alone says the response is complete.
+async fn respond<F>(
+    mut guest: Alongside<F>,
+    head: HeadReceiver,
+    max: usize,
+) -> InvocationReply<HttpResponse>
+where
+    F: Future<Output = wasmtime::Result<()>>,
+{
+    let head = match guest.during(head).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(code)) => return Err(handler_error(&code)),
+        // The guest dropped the outparam without answering: its end says
+        // why.
+        Err(_) => return Err(guest_failure(guest.end().await)),
+    };
+    let (parts, body) = head.into_parts();
+    let status = parts.status.as_u16();
+    let body = match guest.during(Limited::new(body, max).collect()).await {
+        Ok(collected) => collected.to_bytes(),
+        // Dropping the guest stops it now rather than buffer without end.
+        Err(e) if e.is::<LengthLimitError>() => return Err(too_large(status, max)),
+        Err(e) => {
+            // The guest aborted the body (dropped it unfinished, or wrote
+            // other than its content-length), or failed.
+            let error = match guest.end().await {
+                Ok(Ok(())) => body_aborted(e),
+                ended => guest_failure(ended),
+            };
+            return Err(cut_short(status, error));
         }
-        Ok(to_reply(&parts, body))
+    };
+    // A body also ends cleanly when the guest's store is dropped under it
+    // (a trap, the deadline, the memory cap mid-body): only the guest's
+    // own return says the response is complete.
+    match guest.end().await {
+        Ok(Ok(())) => Ok(to_reply(&parts, body)),
+        ended => Err(cut_short(status, guest_failure(ended))),
     }
 }
 
@@ -254,16 +261,14 @@ pub(super) fn cut_short(status: u16, error: InvocationError) -> InvocationError 
 }
 
 /// Classifies how a guest ended without a usable response.
-pub(super) fn guest_failure(
-    joined: Result<wasmtime::Result<()>, tokio::task::JoinError>,
-) -> InvocationError {
-    match joined {
+pub(super) fn guest_failure(ended: Ended<wasmtime::Result<()>>) -> InvocationError {
+    match ended {
         Ok(Ok(())) => InvocationError::new(
             ErrorKind::Internal,
             "component returned without sending a response",
         ),
         Ok(Err(e)) => trap_error(&e),
-        Err(e) => internal("component task failed", e),
+        Err(_panic) => internal("component panicked", "see the log"),
     }
 }
 

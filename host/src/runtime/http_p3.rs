@@ -23,7 +23,7 @@ use super::http::{
     body_aborted, cut_short, deadline_error, handler_error, internal, to_reply, too_large,
     trap_error,
 };
-use super::instance::{Limits, Running};
+use super::instance::{Alongside, Limits};
 use super::state::StoreState;
 
 /// How a 0.3 guest's request ended, when the store survived it.
@@ -47,29 +47,25 @@ pub(super) async fn handle<S: Send + 'static>(
     slot: S,
     limits: Limits,
 ) -> InvocationReply<HttpResponse> {
-    let service = service.clone();
     let max = limits.max_response_bytes;
-    let guest = tokio::spawn(async move {
-        let mut running = Running { store, _slot: slot };
-        let instance = service.instantiate_async(&mut running.store).await?;
-        running
-            .store
+    let guest = Alongside::new(async move {
+        let mut store = store;
+        let instance = service.instantiate_async(&mut store).await?;
+        store
             .run_concurrent(async move |accessor| serve(accessor, &instance, request, max).await)
             .await?
     });
-    let backstop = limits.backstop();
-    let abort = guest.abort_handle();
-    match tokio::time::timeout_at(backstop, guest).await {
+    let ended = tokio::time::timeout_at(limits.backstop(), guest.end()).await;
+    // The store went with the guest's future, finished or dropped.
+    drop(slot);
+    match ended {
         Ok(Ok(Ok(Served::Response(parts, body)))) => Ok(to_reply(&parts, body)),
         Ok(Ok(Ok(Served::ErrorCode(code)))) => Err(handler_error(&code)),
         Ok(Ok(Ok(Served::TooLarge(status)))) => Err(too_large(status, max)),
         Ok(Ok(Ok(Served::Aborted(status, reason)))) => Err(cut_short(status, body_aborted(reason))),
         Ok(Ok(Err(e))) => Err(trap_error(&e)),
-        Ok(Err(e)) => Err(internal("component task failed", e)),
-        Err(_) => {
-            abort.abort();
-            Err(deadline_error())
-        }
+        Ok(Err(_panic)) => Err(internal("component panicked", "see the log")),
+        Err(_) => Err(deadline_error()),
     }
 }
 

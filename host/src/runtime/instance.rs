@@ -1,9 +1,17 @@
 //! What every guest call runs under, whatever it calls (an HTTP handler or
-//! any exported function): a fresh store with the component's limits, and
-//! the admission slot held until that store is gone.
+//! any exported function): a fresh store with the component's limits, run
+//! in the task that waits for it; the admission slot is released only once
+//! that store is gone.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::CatchUnwind;
 
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
@@ -65,10 +73,59 @@ impl Limits {
     }
 }
 
-/// A guest's store and the admission it runs under. Fields drop in
-/// declaration order: the instance is back in the wasmtime pool before the
-/// slot that admitted it is released.
-pub(super) struct Running<S> {
-    pub(super) store: Store<StoreState>,
-    pub(super) _slot: S,
+/// How a guest's future ended: its own result, or a panic inside the
+/// runtime (which fails this request alone).
+pub(super) type Ended<T> = Result<T, Box<dyn std::any::Any + Send>>;
+
+/// A guest's future, run in the task that waits for what it produces (a
+/// response head, a body) rather than in a task of its own: a task per
+/// request cost a wake-up of another worker thread (docs/benchmarks.md,
+/// "Calls in the caller's task"). Dropping it drops the guest's store.
+pub(super) struct Alongside<F: Future> {
+    running: Option<Pin<Box<CatchUnwind<AssertUnwindSafe<F>>>>>,
+    ended: Option<Ended<F::Output>>,
+}
+
+impl<F: Future> Alongside<F> {
+    /// Starts nothing yet: the guest runs while [`Self::during`] or
+    /// [`Self::end`] are awaited.
+    pub(super) fn new(guest: F) -> Self {
+        Self {
+            running: Some(Box::pin(AssertUnwindSafe(guest).catch_unwind())),
+            ended: None,
+        }
+    }
+
+    /// Polls the guest unless it has ended; its future (and store) is
+    /// dropped as soon as it ends, which also closes what it was sending.
+    fn poll_guest(&mut self, cx: &mut Context<'_>) {
+        if let Some(guest) = &mut self.running
+            && let Poll::Ready(ended) = guest.as_mut().poll(cx)
+        {
+            self.running = None;
+            self.ended = Some(ended);
+        }
+    }
+
+    /// Waits for `other` while the guest runs.
+    pub(super) async fn during<T>(&mut self, other: impl Future<Output = T>) -> T {
+        let mut other = std::pin::pin!(other);
+        std::future::poll_fn(|cx| {
+            self.poll_guest(cx);
+            other.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Runs the guest to its end.
+    pub(super) async fn end(mut self) -> Ended<F::Output> {
+        std::future::poll_fn(|cx| {
+            self.poll_guest(cx);
+            match self.ended.take() {
+                Some(ended) => Poll::Ready(ended),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
 }
