@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use trellis_tests::{Host, HostOpts, http_get, wait_for_http};
+use trellis_tests::sim::{SimHosts, SimOptions};
+use trellis_tests::{Host, HostOpts, actor, http_get, wait_for_http};
 
 use crate::fixture::{Lattice, PONG_U32, ROUTE_READY};
 
@@ -28,6 +29,12 @@ fn link(lattice: &Lattice, source: &str, target: &str, wit: &str) -> anyhow::Res
     let argv = ["link", "put", source, target, ns, pkg, "--interface", iface];
     lattice.cli.run(&argv)?.ok()?;
     Ok(())
+}
+
+/// The lattice's links as `trellis get links` prints them in JSON.
+fn links_json(lattice: &Lattice) -> anyhow::Result<String> {
+    let out = lattice.cli.run(&["get", "links", "--output", "json"])?;
+    Ok(out.ok()?.stdout.clone())
 }
 
 /// Waits until nothing arrives on `sub` for a while: what was in flight
@@ -291,12 +298,7 @@ async fn link_put_checks_function_types_when_both_ends_run() -> anyhow::Result<(
         "{}",
         out.stderr
     );
-    let links = lattice
-        .cli
-        .run(&["get", "links", "--output", "json"])?
-        .ok()?
-        .stdout
-        .clone();
+    let links = links_json(&lattice)?;
     assert!(!links.contains("pong-u32"), "nothing stored: {links}");
 
     // Stored on request; the call then traps at call time (`ping` has no
@@ -334,5 +336,41 @@ async fn link_put_checks_function_types_when_both_ends_run() -> anyhow::Result<(
     ];
     lattice.cli.run(&put)?.ok()?;
     assert_eq!(relay(&lattice, "ping-through", &[])?, "\"relayed pong\"");
+    Ok(())
+}
+
+/// A host that cannot report a component's types (an older host; here a
+/// simulated one, which runs no wasm) does not block `link put`: the CLI
+/// warns that the types were not checked and stores the link.
+#[tokio::test(flavor = "multi_thread")]
+async fn link_put_stores_with_a_warning_when_a_host_cannot_report_types() -> anyhow::Result<()> {
+    let lattice = Lattice::start("untyped", &[])?;
+    lattice.start_component("relay", "relay", &lattice.b, 1)?;
+    let sims = SimHosts::start(SimOptions::new(lattice.nats.url(), &lattice.name, 1)).await?;
+    let sim = sims.ids()[0].to_string();
+    let image = format!("file://{}", actor("pingpong").display());
+    let start = ["start", "component", &image, "pong-sim", "--host", &sim];
+    lattice.cli.run(&start)?.ok()?;
+
+    let put = [
+        "link",
+        "put",
+        "relay",
+        "pong-sim",
+        "example",
+        "pong",
+        "--interface",
+        "pingpong",
+    ];
+    let out = lattice.cli.run(&put)?;
+    assert!(
+        out.success()
+            && out.stderr.contains("types were not checked")
+            && out.stderr.contains("simulated host"),
+        "{}",
+        out.stderr
+    );
+    let links = links_json(&lattice)?;
+    assert!(links.contains("pong-sim"), "the link is stored: {links}");
     Ok(())
 }
