@@ -18,7 +18,7 @@ use wasmtime::component::{ComponentExportIndex, Func, Type, Val, wasm_wave};
 
 use super::component::PreparedComponent;
 use super::fast::{self, Shape};
-use super::http::{deadline_error, internal, trap_error};
+use super::http::{finish, internal};
 use super::instance::Alongside;
 use super::state::StoreState;
 use super::values;
@@ -73,35 +73,21 @@ impl<S: Send + 'static> Guest<'_, S> {
     /// Runs `call` on the function in a fresh instance under the
     /// component's limits: one store per call, so nothing a call leaves
     /// behind reaches the next.
-    async fn run<T, F, Fut>(self, call: F) -> InvocationReply<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(Func, Store<StoreState>) -> Fut + Send + 'static,
-        Fut: Future<Output = (wasmtime::Result<T>, Store<StoreState>)> + Send + 'static,
-    {
-        let mut store = self
-            .code
-            .limits
-            .new_store(self.code.pre.engine(), self.caps);
-        let pre = &self.code.pre;
-        let index = self.index;
-        let guest = Alongside::new(async move {
+    async fn run<T>(
+        self,
+        call: impl AsyncFnOnce(Func, &mut Store<StoreState>) -> wasmtime::Result<T>,
+    ) -> InvocationReply<T> {
+        let limits = &self.code.limits;
+        let mut store = limits.new_store(self.code.pre.engine(), self.caps);
+        let (pre, index) = (&self.code.pre, self.index);
+        let guest = async move {
             let instance = pre.instantiate_async(&mut store).await?;
             let func = instance
                 .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("export vanished from its instance"))?;
-            call(func, store).await.0
-        });
-        let outcome = tokio::time::timeout_at(self.code.limits.backstop(), guest.end()).await;
-        // The store went with the guest's future, finished or dropped;
-        // only now may another call take the instance's place in the pool.
-        drop(self.slot);
-        match outcome {
-            Ok(Ok(Ok(results))) => Ok(results),
-            Ok(Ok(Err(e))) => Err(trap_error(&e)),
-            Ok(Err(_panic)) => Err(internal("component call panicked", "see the log")),
-            Err(_) => Err(deadline_error()),
-        }
+            call(func, &mut store).await
+        };
+        finish(Alongside::new(guest, self.slot), limits.backstop()).await
     }
 
     /// The call through dynamic values, for any function and for WAVE.
@@ -114,12 +100,12 @@ impl<S: Send + 'static> Guest<'_, S> {
         let args = arguments(&target.name, &target.params, args)?;
         let results = vec![Val::Bool(false); target.results.len()];
         let results = self
-            .run(move |func, mut store| async move {
+            .run(async move |func, store| {
                 let mut results = results;
                 // `call_async` runs an async export (WASI 0.3 style) in the
                 // store's event loop.
-                let outcome = func.call_async(&mut store, &args, &mut results).await;
-                (outcome.map(|()| results), store)
+                func.call_async(store, &args, &mut results).await?;
+                Ok(results)
             })
             .await?;
         let wave = if wave {
@@ -171,12 +157,9 @@ impl<'a, S: Send + 'static> fast::Visit for TypedCall<'a, S> {
                 InvocationError::new(ErrorKind::Internal, "fast-path arguments vanished")
             })?;
             let results = guest
-                .run(move |func, mut store| async move {
-                    let outcome = match func.typed::<P, R>(&store) {
-                        Ok(typed) => typed.call_async(&mut store, params).await,
-                        Err(e) => Err(e),
-                    };
-                    (outcome, store)
+                .run(async move |func, store| {
+                    let typed = func.typed::<P, R>(&*store)?;
+                    typed.call_async(store, params).await
                 })
                 .await?;
             let results = Values::new(results.into_nodes())

@@ -100,20 +100,18 @@ impl PreparedHttp {
         let (req, out) = setup(&mut store).map_err(|e| internal("cannot set up request", e))?;
         // The guest may keep writing the body after it sends the head, so
         // it runs alongside the reading of the head and body.
-        let guest = Alongside::new(async move {
+        let guest = async move {
             let instance = proxy.instantiate_async(&mut store).await?;
             instance
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
-        });
+        };
         let max = self.limits.max_response_bytes;
-        let reply = tokio::time::timeout_at(self.limits.backstop(), respond(guest, receiver, max))
+        let guest = Alongside::new(guest, slot);
+        tokio::time::timeout_at(self.limits.backstop(), respond(guest, receiver, max))
             .await
-            .unwrap_or_else(|_| Err(deadline_error()));
-        // The guest's store went with `respond`, finished or dropped.
-        drop(slot);
-        reply
+            .unwrap_or_else(|_| Err(deadline_error()))
     }
 }
 
@@ -124,8 +122,8 @@ type HeadReceiver = tokio::sync::oneshot::Receiver<
 
 /// Reads the head and the whole body a 0.2 guest sends, and waits for the
 /// guest's return, which alone says the response is complete.
-async fn respond<F>(
-    mut guest: Alongside<F>,
+async fn respond<F, S>(
+    mut guest: Alongside<F, S>,
     head: HeadReceiver,
     max: usize,
 ) -> InvocationReply<HttpResponse>
@@ -260,15 +258,38 @@ pub(super) fn cut_short(status: u16, error: InvocationError) -> InvocationError 
     )
 }
 
+/// Runs `guest` to its end within `backstop`; its value, or the deadline,
+/// trap or panic that ended it.
+pub(super) async fn finish<T, F, S>(
+    guest: Alongside<F, S>,
+    backstop: tokio::time::Instant,
+) -> InvocationReply<T>
+where
+    F: Future<Output = wasmtime::Result<T>>,
+{
+    match tokio::time::timeout_at(backstop, guest.end()).await {
+        Ok(ended) => reply_of(ended),
+        Err(_) => Err(deadline_error()),
+    }
+}
+
+/// A guest's end as a reply: its value, or the trap or panic that ended it.
+fn reply_of<T>(ended: Ended<wasmtime::Result<T>>) -> InvocationReply<T> {
+    match ended {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(trap_error(&e)),
+        Err(_panic) => Err(internal("component panicked", "see the log")),
+    }
+}
+
 /// Classifies how a guest ended without a usable response.
 pub(super) fn guest_failure(ended: Ended<wasmtime::Result<()>>) -> InvocationError {
-    match ended {
-        Ok(Ok(())) => InvocationError::new(
+    match reply_of(ended) {
+        Ok(()) => InvocationError::new(
             ErrorKind::Internal,
             "component returned without sending a response",
         ),
-        Ok(Err(e)) => trap_error(&e),
-        Err(_panic) => internal("component panicked", "see the log"),
+        Err(e) => e,
     }
 }
 

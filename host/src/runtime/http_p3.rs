@@ -19,10 +19,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
-use super::http::{
-    body_aborted, cut_short, deadline_error, handler_error, internal, to_reply, too_large,
-    trap_error,
-};
+use super::http::{body_aborted, cut_short, finish, handler_error, to_reply, too_large};
 use super::instance::{Alongside, Limits};
 use super::state::StoreState;
 
@@ -48,24 +45,18 @@ pub(super) async fn handle<S: Send + 'static>(
     limits: Limits,
 ) -> InvocationReply<HttpResponse> {
     let max = limits.max_response_bytes;
-    let guest = Alongside::new(async move {
+    let guest = async move {
         let mut store = store;
         let instance = service.instantiate_async(&mut store).await?;
         store
             .run_concurrent(async move |accessor| serve(accessor, &instance, request, max).await)
             .await?
-    });
-    let ended = tokio::time::timeout_at(limits.backstop(), guest.end()).await;
-    // The store went with the guest's future, finished or dropped.
-    drop(slot);
-    match ended {
-        Ok(Ok(Ok(Served::Response(parts, body)))) => Ok(to_reply(&parts, body)),
-        Ok(Ok(Ok(Served::ErrorCode(code)))) => Err(handler_error(&code)),
-        Ok(Ok(Ok(Served::TooLarge(status)))) => Err(too_large(status, max)),
-        Ok(Ok(Ok(Served::Aborted(status, reason)))) => Err(cut_short(status, body_aborted(reason))),
-        Ok(Ok(Err(e))) => Err(trap_error(&e)),
-        Ok(Err(_panic)) => Err(internal("component panicked", "see the log")),
-        Err(_) => Err(deadline_error()),
+    };
+    match finish(Alongside::new(guest, slot), limits.backstop()).await? {
+        Served::Response(parts, body) => Ok(to_reply(&parts, body)),
+        Served::ErrorCode(code) => Err(handler_error(&code)),
+        Served::TooLarge(status) => Err(too_large(status, max)),
+        Served::Aborted(status, reason) => Err(cut_short(status, body_aborted(reason))),
     }
 }
 

@@ -1,6 +1,6 @@
 //! What every guest call runs under, whatever it calls (an HTTP handler or
 //! any exported function): a fresh store with the component's limits, run
-//! in the task that waits for it; the admission slot is released only once
+//! in the task that waits for it, and the admission slot released only once
 //! that store is gone.
 
 use std::future::Future;
@@ -80,19 +80,23 @@ pub(super) type Ended<T> = Result<T, Box<dyn std::any::Any + Send>>;
 /// A guest's future, run in the task that waits for what it produces (a
 /// response head, a body) rather than in a task of its own: a task per
 /// request cost a wake-up of another worker thread (docs/benchmarks.md,
-/// "Calls in the caller's task"). Dropping it drops the guest's store.
-pub(super) struct Alongside<F: Future> {
+/// "Calls in the caller's task"). It holds the call's admission slot:
+/// fields drop in declaration order, so whether the guest finished or its
+/// caller stopped waiting, its store is gone before the slot is released.
+pub(super) struct Alongside<F: Future, S> {
     running: Option<Pin<Box<CatchUnwind<AssertUnwindSafe<F>>>>>,
     ended: Option<Ended<F::Output>>,
+    _slot: S,
 }
 
-impl<F: Future> Alongside<F> {
+impl<F: Future, S> Alongside<F, S> {
     /// Starts nothing yet: the guest runs while [`Self::during`] or
     /// [`Self::end`] are awaited.
-    pub(super) fn new(guest: F) -> Self {
+    pub(super) fn new(guest: F, slot: S) -> Self {
         Self {
             running: Some(Box::pin(AssertUnwindSafe(guest).catch_unwind())),
             ended: None,
+            _slot: slot,
         }
     }
 
