@@ -156,6 +156,7 @@ pub async fn scale_component(
         image: "bench".into(),
         artifact,
         max,
+        reuse: None,
         config: Vec::new(),
         annotations: Default::default(),
         secrets: Vec::new(),

@@ -389,6 +389,12 @@ pub enum StartCommand {
         /// Concurrent instance bound.
         #[arg(long, default_value_t = 1)]
         max: u32,
+        /// Calls of its exported functions one instance may serve, one
+        /// after another, before it is replaced [default: 1, a fresh
+        /// instance per call]. More is faster but shares an instance's
+        /// memory between calls; see docs/actors.md.
+        #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u32).range(1..))]
+        reuse: Option<u32>,
         /// Named config (repeatable).
         #[arg(long = "config", value_name = "NAME")]
         config: Vec<String>,

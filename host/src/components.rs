@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,14 +19,19 @@ use trellis_protocol::invocation::{
 use trellis_protocol::link::{InterfaceRef, WitName};
 
 use crate::capabilities::ComponentCaps;
-use crate::runtime::{PoolMember, PoolSlot, PreparedComponent};
+use crate::runtime::{Admitted, PoolMember, PoolSlot, PreparedComponent, Reuse, Warm};
 
 /// One scaled component.
 pub struct RunningComponent {
     caps: Arc<ComponentCaps>,
     description: RwLock<ComponentDescription>,
-    code: RwLock<PreparedComponent>,
+    /// Its code, and a generation that changes with the code or the
+    /// concurrency bound: a kept instance of another generation is dropped.
+    code: RwLock<(PreparedComponent, u64)>,
     permits: RwLock<Arc<Semaphore>>,
+    /// At most one instance kept between calls, when the component opts in
+    /// to reuse (see `runtime::warm`), with its generation.
+    warm: Mutex<Option<(u64, Warm<Slots>)>>,
     /// Its share of the host's instance pool (see `runtime::pool`).
     pool: PoolMember,
     rpc_task: RwLock<Option<JoinHandle<()>>>,
@@ -87,7 +92,8 @@ impl RunningComponent {
             pool: code.pool().member(),
             permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
             description: RwLock::new(description),
-            code: RwLock::new(code),
+            code: RwLock::new((code, 0)),
+            warm: Mutex::new(None),
             rpc_task: RwLock::new(None),
             stats: Counters::default(),
         }
@@ -108,11 +114,7 @@ impl RunningComponent {
     /// why they cannot be listed.
     pub fn types(&self) -> Result<trellis_protocol::signature::ComponentTypes, String> {
         // Cloned out (cheap) so the lock is not held while the types are written.
-        let code = self
-            .code
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let (code, _) = self.current();
         code.types()
     }
 
@@ -131,10 +133,22 @@ impl RunningComponent {
     pub fn set_max(&self, max: u32) {
         *self.permits.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(Semaphore::new(max as usize));
+        // A kept instance holds a permit of the old bound.
+        self.next_generation(None);
         self.description
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .max = max;
+    }
+
+    /// Changes how many calls one instance may serve; the kept instance,
+    /// if any, goes.
+    pub fn set_reuse(&self, reuse: u32) {
+        self.description
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reuse = reuse;
+        self.next_generation(None);
     }
 
     /// Replaces the annotations (wadm re-marks a component a new app
@@ -158,7 +172,7 @@ impl RunningComponent {
         digest: String,
         (exports, imports): (Vec<String>, Vec<String>),
     ) {
-        *self.code.write().unwrap_or_else(PoisonError::into_inner) = code;
+        self.next_generation(Some(code));
         let mut description = self
             .description
             .write()
@@ -207,8 +221,9 @@ impl RunningComponent {
     }
 
     /// Calls an exported function within `budget`, as
-    /// [`Self::invoke_http`] runs a request; an error the component caused
-    /// (a trap, the deadline, busy) counts as a failure.
+    /// [`Self::invoke_http`] runs a request (in the instance kept from an
+    /// earlier call, if the component opts in to reuse); an error the
+    /// component caused (a trap, the deadline, busy) counts as a failure.
     pub async fn invoke_call(
         &self,
         interface: &InterfaceRef,
@@ -216,11 +231,7 @@ impl RunningComponent {
         request: CallRequest,
         budget: Duration,
     ) -> InvocationReply<CallResponse> {
-        let reply = self
-            .run(budget, |code, slots, caps| async move {
-                code.call(interface, function, request, slots, caps).await
-            })
-            .await;
+        let reply = self.call(interface, function, request, budget).await;
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
         let callers_fault = matches!(
@@ -229,6 +240,47 @@ impl RunningComponent {
         );
         self.stats.record(reply.is_ok() || callers_fault);
         reply
+    }
+
+    async fn call(
+        &self,
+        interface: &InterfaceRef,
+        function: &WitName,
+        request: CallRequest,
+        budget: Duration,
+    ) -> InvocationReply<CallResponse> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let (code, generation) = self.current();
+        let (id, reuse) = {
+            let description = self
+                .description
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            (description.id.clone(), Reuse::calls(description.reuse))
+        };
+        let admitted = match self.take_warm(generation) {
+            Some(warm) => Admitted::Warm(warm),
+            None => Admitted::Fresh(self.admit(&id, deadline).await?),
+        };
+        let call = code
+            .call(
+                interface,
+                function,
+                request,
+                admitted,
+                self.caps.clone(),
+                reuse,
+            )
+            .instrument(tracing::info_span!("invoke", component = %id));
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok((reply, warm)) => {
+                if let Some(warm) = warm {
+                    self.keep_warm(generation, warm);
+                }
+                reply
+            }
+            Err(_) => Err(timed_out(&id)),
+        }
     }
 
     /// Runs `guest` within `budget`: waiting for one of the component's
@@ -240,16 +292,35 @@ impl RunningComponent {
         Fut: Future<Output = InvocationReply<T>>,
     {
         let deadline = tokio::time::Instant::now() + budget;
-        let permits = self
-            .permits
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let id = self
             .description
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .id
+            .clone();
+        let slots = self.admit(&id, deadline).await?;
+        let (code, _) = self.current();
+        // The slots go with the guest: a caller that stops waiting does not
+        // free them while the instance still runs.
+        // What the runtime logs about this call names the component.
+        let handled = guest(code, slots, self.caps.clone())
+            .instrument(tracing::info_span!("invoke", component = %id));
+        tokio::time::timeout_at(deadline, handled)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(&id)))
+    }
+
+    /// One of the component's `max` permits, then room in the host's
+    /// instance pool, each waited for until `deadline` (busy after it).
+    async fn admit(
+        &self,
+        id: &ComponentId,
+        deadline: tokio::time::Instant,
+    ) -> Result<Slots, InvocationError> {
+        let permits = self
+            .permits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let permit = match tokio::time::timeout_at(deadline, permits.acquire_owned()).await {
             Ok(Ok(permit)) => permit,
@@ -266,26 +337,65 @@ impl RunningComponent {
                 format!("{id} is busy: {full}; other components keep their share"),
             )
         })?;
-        let code = self
-            .code
+        Ok((permit, pooled))
+    }
+
+    /// Its code and that code's generation (cheap clones).
+    fn current(&self) -> (PreparedComponent, u64) {
+        self.code
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        // The slots go with the guest: a caller that stops waiting does not
-        // free them while the instance still runs.
-        let slots = (permit, pooled);
-        // What the runtime logs about this call names the component.
-        let handled = guest(code, slots, self.caps.clone())
-            .instrument(tracing::info_span!("invoke", component = %id));
-        tokio::time::timeout_at(deadline, handled)
-            .await
-            .unwrap_or_else(|_| {
-                Err(InvocationError::new(
-                    ErrorKind::Timeout,
-                    format!("{id} did not answer in time"),
-                ))
-            })
+            .clone()
     }
+
+    /// Starts a new generation (with new code, if given): the kept
+    /// instance, if any, is dropped, and one of the old generation that a
+    /// call still running would keep is refused.
+    fn next_generation(&self, code: Option<PreparedComponent>) {
+        let mut current = self.code.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(code) = code {
+            current.0 = code;
+        }
+        current.1 += 1;
+        drop(current);
+        let kept = self
+            .warm
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(kept);
+    }
+
+    /// The kept instance, if it is of `generation`.
+    fn take_warm(&self, generation: u64) -> Option<Warm<Slots>> {
+        let kept = self
+            .warm
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match kept {
+            Some((kept_generation, warm)) if kept_generation == generation => Some(warm),
+            _ => None,
+        }
+    }
+
+    /// Keeps `warm` for the next call, unless one is kept already, its
+    /// generation is past, or the component has no reserved pool slot (a
+    /// kept instance must not hold a slot other components share).
+    fn keep_warm(&self, generation: u64, warm: Warm<Slots>) {
+        let current = self.code.read().unwrap_or_else(PoisonError::into_inner).1;
+        if generation != current || !self.pool.reserved() {
+            return;
+        }
+        let mut kept = self.warm.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_none() {
+            *kept = Some((generation, warm));
+        }
+    }
+}
+
+fn timed_out(id: &ComponentId) -> InvocationError {
+    InvocationError::new(ErrorKind::Timeout, format!("{id} did not answer in time"))
 }
 
 /// What admits one call: one of the component's permits and a slot in the

@@ -24,6 +24,8 @@
 //! - `checksum(data)`: the sum of the bytes as `u64`.
 //! - `crash()`: panics with `crash requested`, so the call traps.
 //! - `spin()`: loops forever (for execution-deadline tests).
+//! - `served()`: how many calls of `served` this instance has answered,
+//!   this one included (1 in a fresh instance; for instance-reuse tests).
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -38,6 +40,9 @@ use bindings::exports::example::pong::pingpong;
 use bindings::exports::trellis::examples::shapes::{self, Color, Perms, Point, Shape};
 
 struct PingPong;
+
+/// Calls of `served` in this instance.
+static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl pingpong::Guest for PingPong {
     fn ping() -> String {
@@ -122,6 +127,10 @@ impl shapes::Guest for PingPong {
             // black_box keeps the loop from being optimised away.
             n = std::hint::black_box(n.wrapping_add(1));
         }
+    }
+
+    fn served() -> u64 {
+        SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
     }
 }
 

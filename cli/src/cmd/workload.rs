@@ -78,6 +78,7 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
             id,
             placement,
             max,
+            reuse,
             config,
             registry,
         } => {
@@ -107,6 +108,7 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
                 image,
                 artifact: Some(artifact),
                 max,
+                reuse,
                 config,
                 annotations: Default::default(),
                 secrets: Vec::new(),
@@ -216,6 +218,7 @@ async fn scale_on_hosts(
             image: String::new(),
             artifact: None,
             max,
+            reuse: None,
             config: Vec::new(),
             annotations: Default::default(),
             secrets: Vec::new(),

@@ -41,6 +41,9 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             return Ok(serde_json::Value::Null);
         }
         running.set_max(request.max);
+        if let Some(reuse) = request.reuse {
+            running.set_reuse(reuse);
+        }
         // Empty annotations mean "keep them": `trellis scale` sends none.
         // wadm always sends them, with the secrets its version lists.
         if !request.annotations.is_empty() {
@@ -92,6 +95,7 @@ async fn start(
         image: request.image.clone(),
         digest: artifact.sha256.to_string(),
         max: request.max,
+        reuse: request.reuse.unwrap_or(1),
         config: request.config.clone(),
         annotations: request.annotations.clone(),
         stats: Default::default(),

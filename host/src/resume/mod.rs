@@ -145,6 +145,7 @@ impl Keeper {
                 image: d.image,
                 artifact: Some(artifact),
                 max: d.max,
+                reuse: Some(d.reuse).filter(|r| *r > 1),
                 config: d.config,
                 annotations: d.annotations,
                 secrets,

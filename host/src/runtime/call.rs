@@ -14,34 +14,45 @@ use trellis_protocol::invocation::{ErrorKind, InvocationError, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::value::Values;
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, Func, Type, Val, wasm_wave};
+use wasmtime::component::{Func, Type, Val, wasm_wave};
 
 use super::component::PreparedComponent;
 use super::fast::{self, Shape};
-use super::http::{finish, internal};
+use super::http::{finish_keeping, internal};
 use super::instance::Alongside;
+use super::interfaces::Function;
 use super::state::StoreState;
 use super::values;
+use super::warm::{Admitted, Ready, Reuse, Warm};
 use crate::capabilities::ComponentCaps;
 
 impl PreparedComponent {
-    /// Calls `interface.function` with the request's arguments in a new
-    /// instance. `slot` (the call's admission) is held until the guest's
-    /// store is gone, even if the caller stops waiting earlier.
+    /// Calls `interface.function` with the request's arguments, in a new
+    /// instance or in the kept one `admitted` brings (see `warm`). The
+    /// admission is held until the guest's store is gone, even if the
+    /// caller stops waiting earlier; the instance comes back, with its
+    /// admission, when it answered cleanly and `reuse` lets it serve
+    /// another call.
     pub async fn call<S: Send + 'static>(
         &self,
         interface: &InterfaceRef,
         function: &WitName,
         request: CallRequest,
-        slot: S,
+        admitted: Admitted<S>,
         caps: Arc<ComponentCaps>,
-    ) -> InvocationReply<CallResponse> {
-        let target = self.interfaces().function(interface, function)?;
+        reuse: Reuse,
+    ) -> (InvocationReply<CallResponse>, Option<Warm<S>>) {
+        let target = match self.interfaces().function(interface, function) {
+            Ok(target) => target,
+            Err(e) => return (Err(e), admitted.unused()),
+        };
         let guest = Guest {
             code: self,
-            index: target.index,
-            slot,
+            target,
+            admitted,
             caps,
+            // An async export may leave tasks running in its store.
+            reuse: if target.is_async { Reuse::NEVER } else { reuse },
         };
         if let CallRequest {
             args: CallArgs::Values(args),
@@ -54,52 +65,73 @@ impl PreparedComponent {
                     // Not a fast-path shape, or arguments in another form.
                     Ok(Err(typed)) | Err(typed) => (typed.guest, typed.args),
                 };
-            return guest.dynamic(target, CallArgs::Values(args), false).await;
+            return guest.dynamic(CallArgs::Values(args), false).await;
         }
-        guest.dynamic(target, request.args, request.wave).await
+        guest.dynamic(request.args, request.wave).await
     }
 }
 
-/// What a call runs in: the component, the function's index, the call's
-/// admission and capabilities.
+/// What a call runs in: the component, the function, the call's admission
+/// (and kept instance, if any) and capabilities.
 struct Guest<'a, S> {
     code: &'a PreparedComponent,
-    index: ComponentExportIndex,
-    slot: S,
+    target: &'a Function,
+    admitted: Admitted<S>,
     caps: Arc<ComponentCaps>,
+    reuse: Reuse,
 }
 
+/// A call's answer and the instance to keep, if any.
+type Answered<T, S> = (InvocationReply<T>, Option<Warm<S>>);
+
 impl<S: Send + 'static> Guest<'_, S> {
-    /// Runs `call` on the function in a fresh instance under the
-    /// component's limits: one store per call, so nothing a call leaves
-    /// behind reaches the next.
+    /// Runs `call` on the function under the component's limits, in a
+    /// fresh instance unless a kept one was admitted: by default one store
+    /// per call, so nothing a call leaves behind reaches the next.
     async fn run<T>(
         self,
         call: impl AsyncFnOnce(Func, &mut Store<StoreState>) -> wasmtime::Result<T>,
-    ) -> InvocationReply<T> {
+    ) -> Answered<T, S> {
         let limits = &self.code.limits;
-        let mut store = limits.new_store(self.code.pre.engine(), self.caps);
-        let (pre, index) = (&self.code.pre, self.index);
+        let engine = self.code.pre.engine();
+        let Ready {
+            mut store,
+            instance,
+            left,
+            slot,
+        } = self.admitted.ready(limits, engine, self.caps, self.reuse);
+        let left = if self.reuse.enabled() { left } else { 0 };
+        let (pre, index) = (&self.code.pre, self.target.index);
         let guest = async move {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = match instance {
+                Some(instance) => instance,
+                None => pre.instantiate_async(&mut store).await?,
+            };
             let func = instance
                 .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("export vanished from its instance"))?;
-            call(func, &mut store).await
+            let value = call(func, &mut store).await?;
+            // Not kept: the store goes here, before the slot.
+            Ok((value, (left > 0).then_some((store, instance))))
         };
-        finish(Alongside::new(guest, self.slot), limits.backstop()).await
+        match finish_keeping(Alongside::new(guest, slot), limits.backstop()).await {
+            Ok(((value, Some((store, instance))), slot)) => {
+                (Ok(value), Ready::keep(store, instance, left, slot))
+            }
+            Ok(((value, None), _slot)) => (Ok(value), None),
+            Err(e) => (Err(e), None),
+        }
     }
 
     /// The call through dynamic values, for any function and for WAVE.
-    async fn dynamic(
-        self,
-        target: &super::interfaces::Function,
-        args: CallArgs,
-        wave: bool,
-    ) -> InvocationReply<CallResponse> {
-        let args = arguments(&target.name, &target.params, args)?;
+    async fn dynamic(self, args: CallArgs, wave: bool) -> Answered<CallResponse, S> {
+        let target = self.target;
+        let args = match arguments(&target.name, &target.params, args) {
+            Ok(args) => args,
+            Err(e) => return (Err(e), self.admitted.unused()),
+        };
         let results = vec![Val::Bool(false); target.results.len()];
-        let results = self
+        let (results, warm) = self
             .run(async move |func, store| {
                 let mut results = results;
                 // `call_async` runs an async export (WASI 0.3 style) in the
@@ -107,29 +139,35 @@ impl<S: Send + 'static> Guest<'_, S> {
                 func.call_async(store, &args, &mut results).await?;
                 Ok(results)
             })
-            .await?;
-        let wave = if wave {
-            let texts = results
-                .iter()
-                .map(|val| {
-                    wasm_wave::to_string(val).map_err(|e| internal("cannot print a result", e))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(texts)
-        } else {
-            None
-        };
-        let results = values::to_wire(&results).map_err(|e| {
-            InvocationError::new(
-                ErrorKind::Internal,
-                format!(
-                    "{} returned a value that cannot cross the lattice: {e}",
-                    target.name
-                ),
-            )
-        })?;
-        Ok(CallResponse { results, wave })
+            .await;
+        (
+            results.and_then(|results| respond(target, results, wave)),
+            warm,
+        )
     }
+}
+
+/// The results of a dynamic call as the caller gets them.
+fn respond(target: &Function, results: Vec<Val>, wave: bool) -> InvocationReply<CallResponse> {
+    let wave = if wave {
+        let texts = results
+            .iter()
+            .map(|val| wasm_wave::to_string(val).map_err(|e| internal("cannot print a result", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(texts)
+    } else {
+        None
+    };
+    let results = values::to_wire(&results).map_err(|e| {
+        InvocationError::new(
+            ErrorKind::Internal,
+            format!(
+                "{} returned a value that cannot cross the lattice: {e}",
+                target.name
+            ),
+        )
+    })?;
+    Ok(CallResponse { results, wave })
 }
 
 /// A call of a fast-path function: typed if its arguments are in the fast
@@ -139,13 +177,13 @@ struct TypedCall<'a, S> {
     args: Values,
 }
 
-type Boxed<'a> = std::pin::Pin<Box<dyn Future<Output = InvocationReply<CallResponse>> + Send + 'a>>;
+type Boxed<'a, S> = std::pin::Pin<Box<dyn Future<Output = Answered<CallResponse, S>> + Send + 'a>>;
 
 impl<'a, S: Send + 'static> fast::Visit for TypedCall<'a, S> {
     /// The call, or the arguments back when they are not in the fast
     /// path's form (valid, perhaps, like a byte list as `u8` nodes: the
     /// dynamic path accepts that, or says what is wrong).
-    type Out = Result<Boxed<'a>, Self>;
+    type Out = Result<Boxed<'a, S>, Self>;
 
     fn visit<P: Shape, R: Shape>(self) -> Self::Out {
         if !P::accepts(self.args.nodes()) {
@@ -153,21 +191,26 @@ impl<'a, S: Send + 'static> fast::Visit for TypedCall<'a, S> {
         }
         let TypedCall { guest, args } = self;
         Ok(Box::pin(async move {
-            let params = P::from_nodes(args.into_nodes()).ok_or_else(|| {
-                InvocationError::new(ErrorKind::Internal, "fast-path arguments vanished")
-            })?;
-            let results = guest
+            let Some(params) = P::from_nodes(args.into_nodes()) else {
+                let vanished =
+                    InvocationError::new(ErrorKind::Internal, "fast-path arguments vanished");
+                return (Err(vanished), guest.admitted.unused());
+            };
+            let (results, warm) = guest
                 .run(async move |func, store| {
                     let typed = func.typed::<P, R>(&*store)?;
                     typed.call_async(store, params).await
                 })
-                .await?;
-            let results = Values::new(results.into_nodes())
-                .map_err(|e| internal("cannot send the results", e))?;
-            Ok(CallResponse {
-                results,
-                wave: None,
-            })
+                .await;
+            let reply = results.and_then(|results| {
+                let results = Values::new(results.into_nodes())
+                    .map_err(|e| internal("cannot send the results", e))?;
+                Ok(CallResponse {
+                    results,
+                    wave: None,
+                })
+            });
+            (reply, warm)
         }))
     }
 }

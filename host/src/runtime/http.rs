@@ -267,8 +267,22 @@ pub(super) async fn finish<T, F, S>(
 where
     F: Future<Output = wasmtime::Result<T>>,
 {
-    match tokio::time::timeout_at(backstop, guest.end()).await {
-        Ok(ended) => reply_of(ended),
+    finish_keeping(guest, backstop)
+        .await
+        .map(|(value, _slot)| value)
+}
+
+/// [`finish`], handing the admission back with the value (a kept instance
+/// goes on holding it).
+pub(super) async fn finish_keeping<T, F, S>(
+    guest: Alongside<F, S>,
+    backstop: tokio::time::Instant,
+) -> InvocationReply<(T, S)>
+where
+    F: Future<Output = wasmtime::Result<T>>,
+{
+    match tokio::time::timeout_at(backstop, guest.end_keeping()).await {
+        Ok((ended, slot)) => reply_of(ended).map(|value| (value, slot)),
         Err(_) => Err(deadline_error()),
     }
 }

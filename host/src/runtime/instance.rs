@@ -54,6 +54,22 @@ impl Limits {
         let state = StoreState::new(self.max_memory_bytes, deadline, caps);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
+        // Read from the store, not captured: a kept instance (`warm`) gets
+        // a new deadline for each call.
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        self.renew(&mut store, deadline);
+        store
+    }
+
+    /// Readies `store` for one call that must end by `deadline`.
+    pub(super) fn renew(&self, store: &mut Store<StoreState>, deadline: Instant) {
+        store.data_mut().deadline = deadline;
         // wasmtime charges a call that lifts values out of the guest by the
         // host memory they take (a `Val` per list element); the default
         // (128 MiB) stops a `list<u8>` at 4 Mi elements.
@@ -62,14 +78,6 @@ impl Limits {
             .saturating_mul(std::mem::size_of::<wasmtime::component::Val>());
         store.set_hostcall_fuel(fuel.max(128 << 20));
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
     }
 }
 
@@ -86,7 +94,7 @@ pub(super) type Ended<T> = Result<T, Box<dyn std::any::Any + Send>>;
 pub(super) struct Alongside<F: Future, S> {
     running: Option<Pin<Box<CatchUnwind<AssertUnwindSafe<F>>>>>,
     ended: Option<Ended<F::Output>>,
-    _slot: S,
+    slot: S,
 }
 
 impl<F: Future, S> Alongside<F, S> {
@@ -96,7 +104,7 @@ impl<F: Future, S> Alongside<F, S> {
         Self {
             running: Some(Box::pin(AssertUnwindSafe(guest).catch_unwind())),
             ended: None,
-            _slot: slot,
+            slot,
         }
     }
 
@@ -122,14 +130,22 @@ impl<F: Future, S> Alongside<F, S> {
     }
 
     /// Runs the guest to its end.
-    pub(super) async fn end(mut self) -> Ended<F::Output> {
-        std::future::poll_fn(|cx| {
+    pub(super) async fn end(self) -> Ended<F::Output> {
+        self.end_keeping().await.0
+    }
+
+    /// Runs the guest to its end and hands its admission back with what
+    /// it produced (its future, and so its store unless it gave it back,
+    /// is gone by then).
+    pub(super) async fn end_keeping(mut self) -> (Ended<F::Output>, S) {
+        let ended = std::future::poll_fn(|cx| {
             self.poll_guest(cx);
             match self.ended.take() {
                 Some(ended) => Poll::Ready(ended),
                 None => Poll::Pending,
             }
         })
-        .await
+        .await;
+        (ended, self.slot)
     }
 }

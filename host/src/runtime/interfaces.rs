@@ -38,6 +38,8 @@ pub struct Function {
     pub index: ComponentExportIndex,
     /// `interface.function`, for messages.
     pub name: String,
+    /// Whether it is a component-model async function.
+    pub is_async: bool,
 }
 
 impl Interfaces {
@@ -64,6 +66,7 @@ impl Interfaces {
                             results: func.results().collect(),
                             index,
                             name: format!("{name}.{function}"),
+                            is_async: func.async_(),
                         };
                         functions.insert(function.to_owned(), entry);
                     }

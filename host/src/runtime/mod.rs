@@ -14,6 +14,7 @@
 //! - [`http`]: running one request through `wasi:http/incoming-handler@0.2`.
 //! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
 //! - [`pool`]: admission to the instance pool, fair between components.
+//! - [`warm`]: instances kept between calls, for components that opt in.
 
 pub mod cache;
 mod call;
@@ -29,8 +30,10 @@ pub mod pool;
 mod signature;
 mod state;
 pub(crate) mod values;
+mod warm;
 
 pub use component::PreparedComponent;
 pub use engine::{Runtime, RuntimeConfig, RuntimeError, check_component_header};
 pub use http::PreparedHttp;
 pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};
+pub use warm::{Admitted, Reuse, Warm};

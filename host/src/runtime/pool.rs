@@ -104,6 +104,12 @@ struct MemberState {
 }
 
 impl PoolMember {
+    /// Whether it holds a reserved slot: an instance it keeps idle then
+    /// takes nothing from the shared part of the pool.
+    pub fn reserved(&self) -> bool {
+        self.shared.reserved.load(Ordering::Relaxed)
+    }
+
     /// Takes a slot, waiting for one until `deadline`.
     pub async fn admit(&self, deadline: Instant) -> Result<PoolSlot, PoolFull> {
         loop {

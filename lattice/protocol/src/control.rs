@@ -209,6 +209,13 @@ pub struct ScaleComponentRequest {
     pub artifact: Option<ArtifactRef>,
     /// Concurrent instance bound; 0 stops the component.
     pub max: u32,
+    /// How many calls of its exported functions (not HTTP requests) one
+    /// instance may serve, one after another, before it is replaced. None
+    /// keeps what a running component has; a new one gets 1, a fresh
+    /// instance per call. More trades isolation for latency: what one call
+    /// leaves in the instance's memory reaches the next (docs/actors.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<u32>,
     /// Named configs for the component.
     #[serde(default)]
     pub config: Vec<ConfigName>,
@@ -219,6 +226,11 @@ pub struct ScaleComponentRequest {
     /// (references only; the host fetches and decrypts the values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<crate::secret::SecretRef>,
+}
+
+/// Whether a reuse count means a fresh instance per call (0 or 1).
+pub fn fresh_per_call(reuse: &u32) -> bool {
+    *reuse <= 1
 }
 
 impl ScaleComponentRequest {

@@ -25,6 +25,11 @@ pub struct ComponentDescription {
     pub digest: String,
     /// Upper bound of concurrent instances.
     pub max: u32,
+    /// Calls one instance may serve before it is replaced; 0 and 1 both
+    /// mean a fresh instance per call (the default). See
+    /// [`ScaleComponentRequest::reuse`](crate::control::ScaleComponentRequest::reuse).
+    #[serde(default, skip_serializing_if = "crate::control::fresh_per_call")]
+    pub reuse: u32,
     /// Named configs given at scale time.
     #[serde(default)]
     pub config: Vec<ConfigName>,
@@ -267,6 +272,7 @@ mod tests {
             image: format!("nats://ART/sha256-{}", "a".repeat(64)),
             digest: "a".repeat(64),
             max: 1,
+            reuse: 1,
             config: Vec::new(),
             annotations: Annotations::new(),
             stats: InvocationStats::default(),

@@ -387,6 +387,7 @@ impl SimHost {
                             image: request.image.clone(),
                             digest: artifact.sha256.to_string(),
                             max: request.max,
+                            reuse: 1,
                             config: request.config.clone(),
                             annotations: request.annotations.clone(),
                             stats: Default::default(),

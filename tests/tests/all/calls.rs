@@ -201,3 +201,73 @@ async fn bad_calls_get_clear_errors_and_failures_are_counted() -> anyhow::Result
     assert_eq!(stats["failures"], 2, "{inventory}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reuse_serves_calls_in_one_instance_up_to_its_count_and_never_after_a_failure()
+-> anyhow::Result<()> {
+    let lattice = Lattice::start("reuse", &["--max-execution-ms", "1000"])?;
+    let image = format!("file://{}", trellis_tests::actor("pingpong").display());
+    for (id, reuse) in [("kept", Some("4")), ("fresh", None)] {
+        let mut argv = vec!["start", "component", &image, id, "--host", lattice.b.id()];
+        argv.extend(reuse.iter().flat_map(|n| ["--reuse", *n]));
+        lattice.cli.run(&argv)?.ok()?;
+    }
+    let call = |id: &str, function: &str| -> anyhow::Result<String> {
+        let out = lattice
+            .cli
+            .run(&["call", id, function, "--output", "table"])?;
+        Ok(if out.success() {
+            out.stdout.trim().to_owned()
+        } else {
+            format!("failed: {}", out.stderr.trim())
+        })
+    };
+    let served = |id: &str| call(id, "trellis:examples/shapes.served");
+
+    // Every call of `fresh` runs in a new instance.
+    for _ in 0..3 {
+        assert_eq!(served("fresh")?, "1");
+    }
+    // `kept` serves 4 calls (of any function) per instance, then a new one.
+    assert_eq!(served("kept")?, "1");
+    assert_eq!(served("kept")?, "2");
+    assert_eq!(call("kept", "example:pong/pingpong.ping")?, "\"pong\"");
+    assert_eq!(served("kept")?, "3", "the 4th call of the instance");
+    assert_eq!(served("kept")?, "1", "a 5th call gets a new instance");
+    // A kept instance gets a new deadline per call: one call's time is up
+    // long before the next one runs in it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(served("kept")?, "2");
+    // A trap, or the deadline, drops the instance.
+    let crashed = call("kept", "trellis:examples/shapes.crash")?;
+    assert!(crashed.contains("trapped"), "{crashed}");
+    assert_eq!(served("kept")?, "1");
+    let spun = call("kept", "trellis:examples/shapes.spin")?;
+    assert!(spun.contains("execution time limit"), "{spun}");
+    assert_eq!(served("kept")?, "1");
+    // A new bound is a new generation: the kept instance goes.
+    lattice
+        .cli
+        .run(&["scale", "component", "kept", "--max", "2"])?
+        .ok()?;
+    assert_eq!(served("kept")?, "1");
+    assert_eq!(served("kept")?, "2");
+
+    // The inventory says which component reuses instances.
+    assert_eq!(listed(&lattice, lattice.b.id(), "kept")?["reuse"], 4);
+    assert!(
+        listed(&lattice, lattice.b.id(), "fresh")?
+            .get("reuse")
+            .is_none()
+    );
+    // So does the CLI's refusal of a count that means nothing.
+    let zero = lattice
+        .cli
+        .run(&["start", "component", &image, "zero", "--reuse", "0"])?;
+    assert!(
+        !zero.success() && zero.stderr.contains("--reuse"),
+        "{}",
+        zero.stderr
+    );
+    Ok(())
+}

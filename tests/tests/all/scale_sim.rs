@@ -107,6 +107,7 @@ async fn sim_hosts_answer_like_hosts_and_a_killed_one_not_at_all() -> anyhow::Re
         image: artifact.reference(),
         artifact: Some(artifact),
         max: 2,
+        reuse: None,
         config: Vec::new(),
         annotations: Default::default(),
         secrets: Vec::new(),

@@ -292,6 +292,7 @@ proptest! {
                     id: None,
                     config: vec![],
                     secrets: vec![],
+                    reuse: None,
                 },
                 traits: vec![Trait::SpreadScaler(SpreadScalerProperties {
                     instances,

@@ -213,6 +213,11 @@ pub struct Properties {
     /// Secrets given to the component or provider, by reference.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretRef>,
+    /// Trellis's own: calls of its exported functions one instance may
+    /// serve before it is replaced (`trellis start component --reuse`);
+    /// absent, a fresh instance per call. Components only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<u32>,
 }
 
 /// A named config, optionally with its contents inline.

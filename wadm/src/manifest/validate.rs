@@ -184,6 +184,17 @@ impl Validator {
             }
             self.component_id(m, c, &at, app_ok, &mut ids);
             self.image(c, &at);
+            match (c.kind, c.properties.reuse) {
+                (_, None) | (ComponentKind::Component, Some(1..)) => {}
+                (ComponentKind::Component, Some(0)) => self.push(
+                    format!("{at}.properties.reuse"),
+                    "must be at least 1 (1: a fresh instance per call)",
+                ),
+                (ComponentKind::Capability, Some(_)) => self.push(
+                    format!("{at}.properties.reuse"),
+                    "applies to components only; remove it from the capability",
+                ),
+            }
             self.config_list(&c.properties.config, &format!("{at}.properties.config"));
             self.secrets(
                 m,

@@ -34,6 +34,9 @@ pub struct Spec {
     pub secrets: Vec<SecretRef>,
     /// Annotations to put on it (they name the app version).
     pub annotations: Annotations,
+    /// Calls one instance may serve (components; 1: a fresh instance per
+    /// call).
+    pub reuse: u32,
 }
 
 impl Spec {
@@ -50,6 +53,7 @@ impl Spec {
                 .collect(),
             annotations: workload_annotations(app, version),
             secrets: secret_refs(&c.properties.secrets)?,
+            reuse: c.properties.reuse.unwrap_or(1).max(1),
         })
     }
 }

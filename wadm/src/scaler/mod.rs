@@ -214,6 +214,7 @@ fn scale_request(
         image: String::new(),
         artifact: None,
         max,
+        reuse: None,
         config: Vec::new(),
         annotations,
         secrets: Vec::new(),
@@ -243,6 +244,8 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                     image: spec.image.clone(),
                     artifact: spec.artifact.clone(),
                     max,
+                    // Left out when it is the default, for hosts older than it.
+                    reuse: (spec.reuse > 1).then_some(spec.reuse),
                     config: spec.config.clone(),
                     annotations: spec.annotations.clone(),
                     secrets: spec.secrets.clone(),
@@ -260,12 +263,18 @@ fn ensure_component(want: &Want, observed: &Observed, steps: &mut Vec<Step>) {
                         },
                     }));
                 }
-                if new_code || running.max != max || running.annotations != spec.annotations {
+                let new_reuse = running.reuse.max(1) != spec.reuse;
+                if new_code
+                    || new_reuse
+                    || running.max != max
+                    || running.annotations != spec.annotations
+                {
                     steps.push(step(Command::ScaleComponent {
                         host: host.clone(),
                         // A new version may list other secrets; the host swaps them.
                         request: ScaleComponentRequest {
                             secrets: spec.secrets.clone(),
+                            reuse: new_reuse.then_some(spec.reuse),
                             ..scale_request(&want.id, max, spec.annotations.clone())
                         },
                     }));

@@ -109,6 +109,9 @@ pub(super) fn apply(o: &mut Observed, steps: &[Step]) {
                     }
                     Some(i) => {
                         h.components[i].max = request.max;
+                        if let Some(reuse) = request.reuse {
+                            h.components[i].reuse = reuse;
+                        }
                         if !request.annotations.is_empty() {
                             h.components[i].annotations = request.annotations.clone();
                         }
@@ -120,6 +123,7 @@ pub(super) fn apply(o: &mut Observed, steps: &[Step]) {
                             image: request.image.clone(),
                             digest: request.artifact.as_ref().unwrap().sha256.to_string(),
                             max: request.max,
+                            reuse: request.reuse.unwrap_or(1),
                             config: request.config.clone(),
                             annotations: request.annotations.clone(),
                             stats: Default::default(),
@@ -216,6 +220,50 @@ fn deploy_spreads_and_links_then_settles() {
 }
 
 #[test]
+fn reuse_in_the_manifest_reaches_every_host_and_a_change_is_applied_in_place() {
+    let mut o = lattice();
+    let with_reuse = |n: &str| {
+        let mut a = app("web", "v1", &sha('a'), "cloud");
+        let hello = &mut a.manifest.spec.components[0];
+        hello.properties.reuse = n.parse().ok();
+        a
+    };
+    let steps = converge(&[with_reuse("8")], &mut o);
+    let starts: Vec<_> = steps
+        .iter()
+        .filter_map(|s| match &s.command {
+            Command::ScaleComponent { request, .. } => Some(request.reuse),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, [Some(8); 3], "{steps:#?}");
+    // A new count is one scale per host, with nothing restarted.
+    let steps = converge(&[with_reuse("2")], &mut o);
+    assert_eq!(steps.len(), 3, "{steps:#?}");
+    assert!(steps.iter().all(|s| matches!(&s.command,
+        Command::ScaleComponent { request, .. } if request.reuse == Some(2))));
+    // Back to the default (absent): 1, a fresh instance per call.
+    let steps = converge(&[with_reuse("")], &mut o);
+    assert!(steps.iter().all(|s| matches!(&s.command,
+        Command::ScaleComponent { request, .. } if request.reuse == Some(1))));
+    assert!(o.hosts.values().all(|h| h.components[0].reuse == 1));
+}
+
+#[test]
+fn reuse_is_refused_where_it_means_nothing() {
+    let mut a = app("web", "v1", &sha('a'), "cloud");
+    a.manifest.spec.components[0].properties.reuse = Some(0);
+    a.manifest.spec.components[1].properties.reuse = Some(4);
+    let errors = manifest::validate(&a.manifest);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("at least 1") && text.contains("components only"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_lost_host_moves_its_share_inside_its_group() {
     let mut o = lattice();
     let apps = [app("web", "v1", &sha('a'), "cloud")];
@@ -276,6 +324,7 @@ fn undeploy_removes_only_what_wadm_started_and_keeps_shared_providers() {
         image: "file://mine.wasm".into(),
         digest: sha('f'),
         max: 1,
+        reuse: 1,
         config: vec![],
         annotations: BTreeMap::new(),
         stats: Default::default(),
