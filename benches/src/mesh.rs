@@ -10,7 +10,10 @@
 //! - baseline: hello-http on the provider's host (the http row's `local`);
 //! - local: the whole chain on the provider's host (calls in process);
 //! - remote: `front` and `pong` on host a (the provider's), `relay` on host
-//!   b, so both calls and nothing else cross NATS.
+//!   b, so both calls and nothing else cross NATS;
+//! - and both again with instance reuse (`relay` and `pong` started with
+//!   `--reuse`, see `host::runtime::warm`): the cost of a fresh instance
+//!   per call, against the default.
 //!
 //! The remote chain's calls are captured off NATS once (subjects, headers,
 //! payload sizes); the reference is a bare async-nats request-reply with
@@ -41,6 +44,9 @@ use trellis_tests::{Host, actor, free_port};
 
 use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Tally, WorkerResult};
 use crate::setup::{self, Lattice};
+
+/// `--reuse` of the reuse chains' called components.
+const REUSE: &str = "100000";
 
 /// Component calls per request of a chain.
 pub const CALLS: f64 = 2.0;
@@ -88,6 +94,10 @@ pub struct MeshRow {
     pub local: LoadResult,
     /// The chain with both calls across hosts.
     pub remote: LoadResult,
+    /// `local`, with instance reuse.
+    pub local_reuse: LoadResult,
+    /// `remote`, with instance reuse.
+    pub remote_reuse: LoadResult,
     /// Bare request-reply of the captured size, this process to itself.
     pub nats: LoadResult,
     /// `pingpong.ping` from this process over NATS (lattice client).
@@ -116,15 +126,16 @@ impl MeshRow {
         (1e6 / chain.rps - 1e6 / self.baseline.rps) / CALLS
     }
 
-    /// A remote call's added median over the bare request-reply median.
-    pub fn remote_vs_nats_p50(&self) -> f64 {
-        self.added_p50_us(&self.remote) / self.nats.p50_us
+    /// A remote call's added median (of `chain`) over the bare
+    /// request-reply median.
+    pub fn remote_vs_nats_p50(&self, chain: &LoadResult) -> f64 {
+        self.added_p50_us(chain) / self.nats.p50_us
     }
 
     /// The same by throughput: a remote call's added `1/req/s` over the
     /// bare request-reply's `1/req/s`.
-    pub fn remote_vs_nats_rps(&self) -> f64 {
-        self.added_rps_us(&self.remote) / (1e6 / self.nats.rps)
+    pub fn remote_vs_nats_rps(&self, chain: &LoadResult) -> f64 {
+        self.added_rps_us(chain) / (1e6 / self.nats.rps)
     }
 }
 
@@ -137,8 +148,11 @@ pub async fn measure(
     measure: Duration,
 ) -> anyhow::Result<Mesh> {
     let (a, b) = (&lattice.a, &lattice._b);
-    let local = chain(lattice, "local", [a, a, a]).await?;
-    let remote = chain(lattice, "remote", [a, b, a]).await?;
+    let local = chain(lattice, "local", [a, a, a], &[]).await?;
+    let remote = chain(lattice, "remote", [a, b, a], &[]).await?;
+    let reuse = ["--reuse", REUSE];
+    let local_reuse = chain(lattice, "local-reuse", [a, a, a], &reuse).await?;
+    let remote_reuse = chain(lattice, "remote-reuse", [a, b, a], &reuse).await?;
     let observer = connect(&lattice.nats.url()).await?;
     let name = LatticeName::new(lattice.name.clone())?;
     let calls = |side: &str| -> anyhow::Result<Vec<String>> {
@@ -176,6 +190,8 @@ pub async fn measure(
             baseline: load::run(lattice.local, "/", c, warmup, measure).await?,
             local: load::run(local, "/", c, warmup, measure).await?,
             remote: load::run(remote, "/", c, warmup, measure).await?,
+            local_reuse: load::run(local_reuse, "/", c, warmup, measure).await?,
+            remote_reuse: load::run(remote_reuse, "/", c, warmup, measure).await?,
             nats: bare_nats(&lattice.nats.url(), probe, c, warmup, measure).await?,
             direct: direct_calls(lattice, c, warmup, measure).await?,
         });
@@ -192,9 +208,15 @@ fn id(side: &str, member: &str) -> String {
 }
 
 /// Starts `front` (http_relay), `relay` and `pong` (pingpong) on the given
-/// hosts, links them and the HTTP provider, and returns the listener once
-/// `GET /` answers with the whole chain's body.
-async fn chain(lattice: &Lattice, side: &str, hosts: [&Host; 3]) -> anyhow::Result<SocketAddr> {
+/// hosts (the called two with `flags`), links them and the HTTP provider,
+/// and returns the listener once `GET /` answers with the whole chain's
+/// body.
+async fn chain(
+    lattice: &Lattice,
+    side: &str,
+    hosts: [&Host; 3],
+    flags: &[&str],
+) -> anyhow::Result<SocketAddr> {
     let cli = &lattice.cli;
     let [front, relay, pong] = ["front", "relay", "pong"].map(|m| id(side, m));
     for (member, wasm, host) in [
@@ -203,7 +225,8 @@ async fn chain(lattice: &Lattice, side: &str, hosts: [&Host; 3]) -> anyhow::Resu
         (&front, "http_relay", hosts[0]),
     ] {
         let image = format!("file://{}", actor(wasm).display());
-        setup::start_component(cli, &image, member, host)?;
+        let flags = if wasm == "http_relay" { &[][..] } else { flags };
+        setup::start_component_with(cli, &image, member, host, flags)?;
     }
     for (source, target, ns, pkg, iface) in [
         (&relay, &pong, "example", "pong", "pingpong"),

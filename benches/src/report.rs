@@ -268,6 +268,8 @@ fn mesh_table(out: &mut String, mesh: &Mesh) {
         line("hello-http (baseline)", &row.baseline, false);
         line("chain, calls in process", &row.local, true);
         line("chain, calls across hosts", &row.remote, true);
+        line("chain, in process, reuse", &row.local_reuse, true);
+        line("chain, across hosts, reuse", &row.remote_reuse, true);
         line("bare NATS request-reply", &row.nats, false);
         line("pong.ping, bench -> host a", &row.direct, false);
     }
@@ -283,17 +285,23 @@ fn mesh_table(out: &mut String, mesh: &Mesh) {
         );
     }
     for row in &mesh.rows {
-        let _ = writeln!(
-            out,
-            "mesh: local call adds {:.1} us p50 per call (c={}), {:.1} us by req/s; remote call \
-             adds {:.1} us p50 = {:.2}x a bare NATS request-reply ({:.0} us p50), {:.2}x by req/s",
-            row.added_p50_us(&row.local),
-            row.concurrency,
-            row.added_rps_us(&row.local),
-            row.added_p50_us(&row.remote),
-            row.remote_vs_nats_p50(),
-            row.nats.p50_us,
-            row.remote_vs_nats_rps()
-        );
+        for (instances, local, remote) in [
+            ("fresh instances", &row.local, &row.remote),
+            ("instance reuse", &row.local_reuse, &row.remote_reuse),
+        ] {
+            let _ = writeln!(
+                out,
+                "mesh, {instances}: local call adds {:.1} us p50 per call (c={}), {:.1} us by \
+                 req/s; remote call adds {:.1} us p50 = {:.2}x a bare NATS request-reply ({:.0} \
+                 us p50), {:.2}x by req/s",
+                row.added_p50_us(local),
+                row.concurrency,
+                row.added_rps_us(local),
+                row.added_p50_us(remote),
+                row.remote_vs_nats_p50(remote),
+                row.nats.p50_us,
+                row.remote_vs_nats_rps(remote)
+            );
+        }
     }
 }

@@ -106,19 +106,29 @@ fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Re
 /// Starts `image` as component `id` on `host`, up to 256 instances (more
 /// than any load row keeps in flight).
 pub fn start_component(cli: &Cli, image: &str, id: &str, host: &Host) -> anyhow::Result<()> {
-    run(
-        cli,
-        &[
-            "start",
-            "component",
-            image,
-            id,
-            "--host",
-            host.id(),
-            "--max",
-            "256",
-        ],
-    )
+    start_component_with(cli, image, id, host, &[])
+}
+
+/// [`start_component`] with more `trellis start component` flags.
+pub fn start_component_with(
+    cli: &Cli,
+    image: &str,
+    id: &str,
+    host: &Host,
+    flags: &[&str],
+) -> anyhow::Result<()> {
+    let mut args = vec![
+        "start",
+        "component",
+        image,
+        id,
+        "--host",
+        host.id(),
+        "--max",
+        "256",
+    ];
+    args.extend_from_slice(flags);
+    run(cli, &args)
 }
 
 /// Links the HTTP provider to component `id` on a listener at `port`
