@@ -298,11 +298,24 @@ impl SimHosts {
     }
 }
 
+/// Waits until the server has processed everything each connection sent
+/// so far (a killed host's unsubscribe above all). async-nats's `flush`
+/// only writes the socket, so a request sent right after it from another
+/// connection could still reach the dead host's subscription and time out
+/// instead of getting "no responders": a message to itself that comes
+/// back is the round trip that proves it.
 async fn flush_all(connections: &[Lattice]) -> anyhow::Result<()> {
     for c in connections {
-        tokio::time::timeout(NETWORK_TIMEOUT, c.flush())
-            .await
-            .context("flushing a sim connection timed out")??;
+        let nats = c.nats();
+        let echo = nats.new_inbox();
+        let mut back = subscribe(c, echo.clone()).await?;
+        tokio::time::timeout(NETWORK_TIMEOUT, async {
+            nats.publish(echo, Default::default()).await?;
+            nats.flush().await?;
+            back.next().await.context("the echo subscription ended")
+        })
+        .await
+        .context("a round trip through a sim connection timed out")??;
     }
     Ok(())
 }
