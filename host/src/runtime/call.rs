@@ -116,7 +116,7 @@ impl<S: Send + 'static> Guest<'_, S> {
         };
         match finish_keeping(Alongside::new(guest, slot), limits.backstop()).await {
             Ok(((value, Some((store, instance))), slot)) => {
-                (Ok(value), Ready::keep(store, instance, left, slot))
+                (Ok(value), Warm::kept(store, instance, left, slot))
             }
             Ok(((value, None), _slot)) => (Ok(value), None),
             Err(e) => (Err(e), None),

@@ -54,11 +54,20 @@ pub struct Warm<S> {
 }
 
 impl<S> Warm<S> {
-    /// Its admission, dropping the instance first.
-    pub fn into_slot(self) -> S {
-        let Warm { store, slot, .. } = self;
-        drop(store);
-        slot
+    /// What to keep after a clean call that leaves `left` more calls to
+    /// the instance: the instance, if that is any.
+    pub(super) fn kept(
+        store: Store<StoreState>,
+        instance: Instance,
+        left: u32,
+        slot: S,
+    ) -> Option<Self> {
+        (left > 0).then_some(Warm {
+            store,
+            instance,
+            left,
+            slot,
+        })
     }
 }
 
@@ -79,18 +88,7 @@ impl<S> Admitted<S> {
             Admitted::Warm(warm) => Some(warm),
         }
     }
-}
 
-/// A call's store and instance (if it has one yet), how many more calls
-/// the instance may serve after this one, and the admission.
-pub(super) struct Ready<S> {
-    pub(super) store: Store<StoreState>,
-    pub(super) instance: Option<Instance>,
-    pub(super) left: u32,
-    pub(super) slot: S,
-}
-
-impl<S> Admitted<S> {
     /// Readies the store for one call under `limits`: a new one, or the
     /// kept one with a fresh deadline.
     pub(super) fn ready(
@@ -113,7 +111,7 @@ impl<S> Admitted<S> {
                 Ready {
                     store,
                     instance: Some(warm.instance),
-                    left: warm.left - 1,
+                    left: warm.left.saturating_sub(1),
                     slot: warm.slot,
                 }
             }
@@ -121,20 +119,11 @@ impl<S> Admitted<S> {
     }
 }
 
-impl<S> Ready<S> {
-    /// What to keep after a clean call: the instance, if it may serve
-    /// another.
-    pub(super) fn keep(
-        store: Store<StoreState>,
-        instance: Instance,
-        left: u32,
-        slot: S,
-    ) -> Option<Warm<S>> {
-        (left > 0).then_some(Warm {
-            store,
-            instance,
-            left,
-            slot,
-        })
-    }
+/// A call's store and instance (if it has one yet), how many more calls
+/// the instance may serve after this one, and the admission.
+pub(super) struct Ready<S> {
+    pub(super) store: Store<StoreState>,
+    pub(super) instance: Option<Instance>,
+    pub(super) left: u32,
+    pub(super) slot: S,
 }
