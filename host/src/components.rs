@@ -231,7 +231,29 @@ impl RunningComponent {
         request: CallRequest,
         budget: Duration,
     ) -> InvocationReply<CallResponse> {
-        let reply = self.call(interface, function, request, budget).await;
+        let reply = async {
+            let deadline = tokio::time::Instant::now() + budget;
+            let (code, generation) = self.current();
+            let (id, reuse) = {
+                let description = self
+                    .description
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                (description.id.clone(), Reuse::calls(description.reuse))
+            };
+            let admitted = match self.take_warm(generation) {
+                Some(warm) => Admitted::Warm(warm),
+                None => Admitted::Fresh(self.admit(&id, deadline).await?),
+            };
+            let caps = self.caps.clone();
+            let call = code.call(interface, function, request, admitted, caps, reuse);
+            let (reply, warm) = guarded(&id, deadline, call).await?;
+            if let Some(warm) = warm {
+                self.keep_warm(generation, warm);
+            }
+            reply
+        }
+        .await;
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
         let callers_fault = matches!(
@@ -240,47 +262,6 @@ impl RunningComponent {
         );
         self.stats.record(reply.is_ok() || callers_fault);
         reply
-    }
-
-    async fn call(
-        &self,
-        interface: &InterfaceRef,
-        function: &WitName,
-        request: CallRequest,
-        budget: Duration,
-    ) -> InvocationReply<CallResponse> {
-        let deadline = tokio::time::Instant::now() + budget;
-        let (code, generation) = self.current();
-        let (id, reuse) = {
-            let description = self
-                .description
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            (description.id.clone(), Reuse::calls(description.reuse))
-        };
-        let admitted = match self.take_warm(generation) {
-            Some(warm) => Admitted::Warm(warm),
-            None => Admitted::Fresh(self.admit(&id, deadline).await?),
-        };
-        let call = code
-            .call(
-                interface,
-                function,
-                request,
-                admitted,
-                self.caps.clone(),
-                reuse,
-            )
-            .instrument(tracing::info_span!("invoke", component = %id));
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok((reply, warm)) => {
-                if let Some(warm) = warm {
-                    self.keep_warm(generation, warm);
-                }
-                reply
-            }
-            Err(_) => Err(timed_out(&id)),
-        }
     }
 
     /// Runs `guest` within `budget`: waiting for one of the component's
@@ -302,12 +283,7 @@ impl RunningComponent {
         let (code, _) = self.current();
         // The slots go with the guest: a caller that stops waiting does not
         // free them while the instance still runs.
-        // What the runtime logs about this call names the component.
-        let handled = guest(code, slots, self.caps.clone())
-            .instrument(tracing::info_span!("invoke", component = %id));
-        tokio::time::timeout_at(deadline, handled)
-            .await
-            .unwrap_or_else(|_| Err(timed_out(&id)))
+        guarded(&id, deadline, guest(code, slots, self.caps.clone())).await?
     }
 
     /// One of the component's `max` permits, then room in the host's
@@ -394,8 +370,17 @@ impl RunningComponent {
     }
 }
 
-fn timed_out(id: &ComponentId) -> InvocationError {
-    InvocationError::new(ErrorKind::Timeout, format!("{id} did not answer in time"))
+/// Runs `guest` until `deadline`, in a span that names the component (so
+/// what the runtime logs about the call says whose it is).
+async fn guarded<T>(
+    id: &ComponentId,
+    deadline: tokio::time::Instant,
+    guest: impl Future<Output = T>,
+) -> Result<T, InvocationError> {
+    let guest = guest.instrument(tracing::info_span!("invoke", component = %id));
+    tokio::time::timeout_at(deadline, guest).await.map_err(|_| {
+        InvocationError::new(ErrorKind::Timeout, format!("{id} did not answer in time"))
+    })
 }
 
 /// What admits one call: one of the component's permits and a slot in the
