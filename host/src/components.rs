@@ -231,29 +231,7 @@ impl RunningComponent {
         request: CallRequest,
         budget: Duration,
     ) -> InvocationReply<CallResponse> {
-        let reply = async {
-            let deadline = tokio::time::Instant::now() + budget;
-            let (code, generation) = self.current();
-            let (id, reuse) = {
-                let description = self
-                    .description
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner);
-                (description.id.clone(), Reuse::calls(description.reuse))
-            };
-            let admitted = match self.take_warm(generation) {
-                Some(warm) => Admitted::Warm(warm),
-                None => Admitted::Fresh(self.admit(&id, deadline).await?),
-            };
-            let caps = self.caps.clone();
-            let call = code.call(interface, function, request, admitted, caps, reuse);
-            let (reply, warm) = guarded(&id, deadline, call).await?;
-            if let Some(warm) = warm {
-                self.keep_warm(generation, warm);
-            }
-            reply
-        }
-        .await;
+        let reply = self.call(interface, function, request, budget).await;
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
         let callers_fault = matches!(
@@ -261,6 +239,43 @@ impl RunningComponent {
             Err(e) if matches!(e.kind, ErrorKind::BadRequest | ErrorKind::NotFound)
         );
         self.stats.record(reply.is_ok() || callers_fault);
+        reply
+    }
+
+    /// The call itself: admitted (or in the kept instance), within
+    /// `budget`; a clean call's instance is kept if reuse allows it.
+    async fn call(
+        &self,
+        interface: &InterfaceRef,
+        function: &WitName,
+        request: CallRequest,
+        budget: Duration,
+    ) -> InvocationReply<CallResponse> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let (code, generation) = self.current();
+        let (id, reuse) = {
+            let description = self
+                .description
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            (description.id.clone(), Reuse::calls(description.reuse))
+        };
+        let admitted = match self.take_warm(generation) {
+            Some(warm) => Admitted::Warm(warm),
+            None => Admitted::Fresh(self.admit(&id, deadline).await?),
+        };
+        let call = code.call(
+            interface,
+            function,
+            request,
+            admitted,
+            self.caps.clone(),
+            reuse,
+        );
+        let (reply, warm) = guarded(&id, deadline, call).await?;
+        if let Some(warm) = warm {
+            self.keep_warm(generation, warm);
+        }
         reply
     }
 

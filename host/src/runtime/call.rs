@@ -100,7 +100,6 @@ impl<S: Send + 'static> Guest<'_, S> {
             left,
             slot,
         } = self.admitted.ready(limits, engine, self.caps, self.reuse);
-        let left = if self.reuse.enabled() { left } else { 0 };
         let (pre, index) = (&self.code.pre, self.target.index);
         let guest = async move {
             let instance = match instance {
@@ -116,7 +115,7 @@ impl<S: Send + 'static> Guest<'_, S> {
         };
         match finish_keeping(Alongside::new(guest, slot), limits.backstop()).await {
             Ok(((value, Some((store, instance))), slot)) => {
-                (Ok(value), Warm::kept(store, instance, left, slot))
+                (Ok(value), Some(Warm::new(store, instance, left, slot)))
             }
             Ok(((value, None), _slot)) => (Ok(value), None),
             Err(e) => (Err(e), None),

@@ -54,20 +54,14 @@ pub struct Warm<S> {
 }
 
 impl<S> Warm<S> {
-    /// What to keep after a clean call that leaves `left` more calls to
-    /// the instance: the instance, if that is any.
-    pub(super) fn kept(
-        store: Store<StoreState>,
-        instance: Instance,
-        left: u32,
-        slot: S,
-    ) -> Option<Self> {
-        (left > 0).then_some(Warm {
+    /// An instance kept after a clean call, able to serve `left` more.
+    pub(super) fn new(store: Store<StoreState>, instance: Instance, left: u32, slot: S) -> Self {
+        Warm {
             store,
             instance,
             left,
             slot,
-        })
+        }
     }
 }
 
@@ -90,7 +84,8 @@ impl<S> Admitted<S> {
     }
 
     /// Readies the store for one call under `limits`: a new one, or the
-    /// kept one with a fresh deadline.
+    /// kept one with a fresh deadline; `left` is how many more calls the
+    /// instance may serve after this one (0 when `reuse` keeps none).
     pub(super) fn ready(
         self,
         limits: &Limits,
@@ -111,7 +106,11 @@ impl<S> Admitted<S> {
                 Ready {
                     store,
                     instance: Some(warm.instance),
-                    left: warm.left.saturating_sub(1),
+                    left: if reuse.enabled() {
+                        warm.left.saturating_sub(1)
+                    } else {
+                        0
+                    },
                     slot: warm.slot,
                 }
             }
