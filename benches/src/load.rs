@@ -40,14 +40,44 @@ pub async fn run(
     warmup: Duration,
     measure: Duration,
 ) -> anyhow::Result<LoadResult> {
+    Ok(run_samples(addr, path, concurrency, warmup, measure)
+        .await?
+        .summary())
+}
+
+/// [`run`], keeping every latency.
+pub async fn run_samples(
+    addr: SocketAddr,
+    path: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Samples> {
+    closed_loop(concurrency, warmup, measure, |start, end| {
+        worker(addr, path.to_owned(), start, end)
+    })
+    .await
+}
+
+/// Runs `concurrency` closed-loop workers, each made by `make(start, end)`
+/// (measuring from `start`, the end of `warmup`, until `end`), and keeps
+/// every latency.
+pub async fn closed_loop<F, Fut>(
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    mut make: F,
+) -> anyhow::Result<Samples>
+where
+    F: FnMut(Instant, Instant) -> Fut,
+    Fut: Future<Output = WorkerResult> + Send + 'static,
+{
     let start = Instant::now() + warmup;
     let end = start + measure;
-    let mut workers = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let path = path.to_owned();
-        workers.push(tokio::spawn(worker(addr, path, start, end)));
-    }
-    collect(workers, measure).await
+    let workers = (0..concurrency)
+        .map(|_| tokio::spawn(make(start, end)))
+        .collect();
+    collect_samples(workers, measure).await
 }
 
 /// What a closed-loop worker kept: the latency of every successful request
@@ -96,30 +126,65 @@ pub async fn collect(
     workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
     measure: Duration,
 ) -> anyhow::Result<LoadResult> {
-    let concurrency = workers.len();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    Ok(collect_samples(workers, measure).await?.summary())
+}
+
+/// Waits for the `workers` of one closed-loop run of `measure` and keeps
+/// every latency, to be merged with other runs of the same row.
+pub async fn collect_samples(
+    workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
+    measure: Duration,
+) -> anyhow::Result<Samples> {
+    let mut samples = Samples {
+        concurrency: workers.len(),
+        latencies: Vec::new(),
+        errors: 0,
+        measured: measure,
+    };
     for w in workers {
         let (mut l, e) = w.await.context("load worker panicked")??;
-        latencies.append(&mut l);
-        errors += e;
+        samples.latencies.append(&mut l);
+        samples.errors += e;
     }
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
+    Ok(samples)
+}
+
+/// Every latency of one or more closed-loop runs of the same row.
+pub struct Samples {
+    concurrency: usize,
+    latencies: Vec<Duration>,
+    errors: u64,
+    measured: Duration,
+}
+
+impl Samples {
+    /// Adds another run of the same row (same concurrency) to this one.
+    pub fn merge(&mut self, mut other: Samples) {
+        self.latencies.append(&mut other.latencies);
+        self.errors += other.errors;
+        self.measured += other.measured;
+    }
+
+    /// Throughput and exact percentiles over every kept latency.
+    pub fn summary(mut self) -> LoadResult {
+        let latencies = &mut self.latencies;
+        latencies.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return f64::NAN;
+            }
+            let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            latencies[i].as_secs_f64() * 1e6
+        };
+        LoadResult {
+            concurrency: self.concurrency,
+            requests: latencies.len() as u64,
+            errors: self.errors,
+            rps: latencies.len() as f64 / self.measured.as_secs_f64(),
+            p50_us: pct(0.50),
+            p99_us: pct(0.99),
         }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[i].as_secs_f64() * 1e6
-    };
-    Ok(LoadResult {
-        concurrency,
-        requests: latencies.len() as u64,
-        errors,
-        rps: latencies.len() as f64 / measure.as_secs_f64(),
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-    })
+    }
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;

@@ -31,6 +31,7 @@ mod messaging;
 mod nginx;
 mod orchestration;
 mod report;
+mod responder;
 mod scale;
 mod setup;
 
@@ -134,6 +135,10 @@ fn settings() -> anyhow::Result<Settings> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(responder::FLAG) {
+        return responder::run_child(&args[1..]).await;
+    }
     let s = settings()?;
     // The harness reads its settings from the environment, which this
     // (threaded) process must not change: re-run with it set instead. Use

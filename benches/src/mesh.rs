@@ -42,8 +42,17 @@ use trellis_protocol::value::Values;
 use trellis_protocol::{ComponentId, LatticeName, LinkName};
 use trellis_tests::{Host, actor, free_port};
 
-use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Tally, WorkerResult};
+use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Samples, Tally, WorkerResult};
+use crate::responder::{self, Answer};
 use crate::setup::{self, Lattice};
+
+/// Rounds each concurrency's rows are measured in, one after the other in
+/// every round, so that the VM's speed drifting during the run moves every
+/// row alike instead of whichever ran at the slow moment.
+const ROUNDS: u32 = 5;
+
+/// Warm-up of every round after the first (new connections, warm hosts).
+const ROUND_WARMUP: Duration = Duration::from_millis(250);
 
 /// `--reuse` of the reuse chains' called components.
 const REUSE: &str = "100000";
@@ -100,6 +109,8 @@ pub struct MeshRow {
     pub remote_reuse: LoadResult,
     /// Bare request-reply of the captured size, this process to itself.
     pub nats: LoadResult,
+    /// The same, answered by another process (as a remote call is).
+    pub nats_process: LoadResult,
     /// `pingpong.ping` from this process over NATS (lattice client).
     pub direct: LoadResult,
 }
@@ -126,16 +137,16 @@ impl MeshRow {
         (1e6 / chain.rps - 1e6 / self.baseline.rps) / CALLS
     }
 
-    /// A remote call's added median (of `chain`) over the bare
-    /// request-reply median.
-    pub fn remote_vs_nats_p50(&self, chain: &LoadResult) -> f64 {
-        self.added_p50_us(chain) / self.nats.p50_us
+    /// A remote call's added median (of `chain`) over the median of a
+    /// bare request-reply (`reference`).
+    pub fn remote_vs_p50(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
+        self.added_p50_us(chain) / reference.p50_us
     }
 
     /// The same by throughput: a remote call's added `1/req/s` over the
     /// bare request-reply's `1/req/s`.
-    pub fn remote_vs_nats_rps(&self, chain: &LoadResult) -> f64 {
-        self.added_rps_us(chain) / (1e6 / self.nats.rps)
+    pub fn remote_vs_rps(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
+        self.added_rps_us(chain) / (1e6 / reference.rps)
     }
 }
 
@@ -178,28 +189,96 @@ pub async fn measure(
         );
     }
     drop(observer);
+    let seen: Vec<Hop> = hops.iter().map(|h| h.hop.clone()).collect();
     // The reference imitates the larger of the two calls.
     let probe = hops
-        .iter()
+        .into_iter()
         .max_by_key(|h| h.hop.request_payload + h.hop.reply_payload)
         .context("no call captured")?;
+    let url = lattice.nats.url();
+    let answer = |prefix: &str| Answer {
+        // Same length class as the call's subject; no host subscribes.
+        subject: Subject::from(format!("{prefix}.{}", probe.hop.subject)),
+        reply_bytes: probe.hop.reply_payload,
+        reply_headers: probe.reply_headers.clone(),
+    };
+    let (here, there) = (answer("bench"), answer("bproc"));
+    let _in_process = responder::InProcess::start(&url, here.clone()).await?;
+    let _other_process = responder::OtherProcess::start(&url, &there).await?;
+    let requester = Requester {
+        client: connect(&url).await?,
+        headers: probe.request_headers.clone(),
+        payload: Bytes::from(vec![0u8; probe.hop.request_payload]),
+    };
+    let direct = lattice_client(lattice).await?;
+    let probes = [
+        Probe::Http(lattice.local),
+        Probe::Http(local),
+        Probe::Http(remote),
+        Probe::Http(local_reuse),
+        Probe::Http(remote_reuse),
+        Probe::Nats(&requester, here.subject),
+        Probe::Nats(&requester, there.subject),
+        Probe::Direct(&direct),
+    ];
     let mut rows = Vec::new();
     for &c in concurrency {
+        let mut kept: Vec<Option<Samples>> = probes.iter().map(|_| None).collect();
+        for round in 0..ROUNDS {
+            let warmup = if round == 0 { warmup } else { ROUND_WARMUP };
+            for (probe, kept) in probes.iter().zip(&mut kept) {
+                let samples = probe.sample(c, warmup, measure / ROUNDS).await?;
+                match kept {
+                    Some(k) => k.merge(samples),
+                    None => *kept = Some(samples),
+                }
+            }
+        }
+        let mut results = kept
+            .into_iter()
+            .map(|k| k.map(Samples::summary).context("no round measured"));
+        let mut next = || results.next().context("a mesh probe without a row")?;
         rows.push(MeshRow {
             concurrency: c,
-            baseline: load::run(lattice.local, "/", c, warmup, measure).await?,
-            local: load::run(local, "/", c, warmup, measure).await?,
-            remote: load::run(remote, "/", c, warmup, measure).await?,
-            local_reuse: load::run(local_reuse, "/", c, warmup, measure).await?,
-            remote_reuse: load::run(remote_reuse, "/", c, warmup, measure).await?,
-            nats: bare_nats(&lattice.nats.url(), probe, c, warmup, measure).await?,
-            direct: direct_calls(lattice, c, warmup, measure).await?,
+            baseline: next()?,
+            local: next()?,
+            remote: next()?,
+            local_reuse: next()?,
+            remote_reuse: next()?,
+            nats: next()?,
+            nats_process: next()?,
+            direct: next()?,
         });
     }
-    Ok(Mesh {
-        hops: hops.into_iter().map(|h| h.hop).collect(),
-        rows,
-    })
+    Ok(Mesh { hops: seen, rows })
+}
+
+/// One thing the mesh rows measure.
+enum Probe<'a> {
+    /// `GET /` through a chain (or hello-http).
+    Http(SocketAddr),
+    /// Bare request-reply to the responder on this subject.
+    Nats(&'a Requester, Subject),
+    /// `pingpong.ping` through the lattice client.
+    Direct(&'a trellis_lattice::Lattice),
+}
+
+impl Probe<'_> {
+    /// One closed-loop run of `warmup` + `measure` at `concurrency`.
+    async fn sample(
+        &self,
+        concurrency: usize,
+        warmup: Duration,
+        measure: Duration,
+    ) -> anyhow::Result<Samples> {
+        match self {
+            Probe::Http(addr) => load::run_samples(*addr, "/", concurrency, warmup, measure).await,
+            Probe::Nats(requester, subject) => {
+                requester.run(subject, concurrency, warmup, measure).await
+            }
+            Probe::Direct(client) => direct_calls(client, concurrency, warmup, measure).await,
+        }
+    }
 }
 
 /// Component id of a chain member.
@@ -329,50 +408,30 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Closed-loop request-reply at `concurrency` on one connection to a
-/// responder on another, with `probe`'s headers and payload sizes.
-async fn bare_nats(
-    url: &str,
-    probe: &Captured,
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<LoadResult> {
-    let responder = connect(url).await?;
-    let requester = connect(url).await?;
-    // Same length class as the call's subject; no host subscribes to it.
-    let subject = Subject::from(format!("bench.{}", probe.hop.subject));
-    let mut sub = responder.subscribe(subject.clone()).await?;
-    flush(&responder).await?;
-    let reply = Bytes::from(vec![0u8; probe.hop.reply_payload]);
-    let reply_headers = probe.reply_headers.clone();
-    let _answering = AbortOnDrop(tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let Some(to) = msg.reply else { continue };
-            let sent = match &reply_headers {
-                Some(h) => {
-                    responder
-                        .publish_with_headers(to, h.clone(), reply.clone())
-                        .await
-                }
-                None => responder.publish(to, reply.clone()).await,
-            };
-            if sent.is_err() {
-                break;
-            }
-        }
-    }));
-    let payload = Bytes::from(vec![0u8; probe.hop.request_payload]);
-    let start = Instant::now() + warmup;
-    let end = start + measure;
-    let workers = (0..concurrency)
-        .map(|_| {
-            let (client, subject) = (requester.clone(), subject.clone());
-            let (headers, payload) = (probe.request_headers.clone(), payload.clone());
-            tokio::spawn(nats_worker(client, subject, headers, payload, start, end))
+/// Sends the bare request-replies: one connection, the captured call's
+/// headers and payload size.
+struct Requester {
+    client: Client,
+    headers: Option<HeaderMap>,
+    payload: Bytes,
+}
+
+impl Requester {
+    /// Closed-loop request-reply on `subject` at `concurrency`.
+    async fn run(
+        &self,
+        subject: &Subject,
+        concurrency: usize,
+        warmup: Duration,
+        measure: Duration,
+    ) -> anyhow::Result<Samples> {
+        load::closed_loop(concurrency, warmup, measure, |start, end| {
+            let (client, subject) = (self.client.clone(), subject.clone());
+            let (headers, payload) = (self.headers.clone(), self.payload.clone());
+            nats_worker(client, subject, headers, payload, start, end)
         })
-        .collect();
-    load::collect(workers, measure).await
+        .await
+    }
 }
 
 /// One closed-loop requester: the next request when the last reply came.
@@ -403,15 +462,8 @@ async fn nats_worker(
     tally.finish()
 }
 
-/// Closed-loop calls of the remote chain's `pingpong.ping` (on host a)
-/// from this process through `trellis_lattice::Lattice::call`: what a
-/// host's side of a remote call runs, without a host around it.
-async fn direct_calls(
-    lattice: &Lattice,
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<LoadResult> {
+/// The lattice client a host calls with, connected from this process.
+async fn lattice_client(lattice: &Lattice) -> anyhow::Result<trellis_lattice::Lattice> {
     let config = LatticeConfig {
         nats_url: lattice.nats.url(),
         lattice: LatticeName::new(lattice.name.clone())?,
@@ -419,35 +471,42 @@ async fn direct_calls(
         connect_timeout: REQUEST_TIMEOUT,
         ..LatticeConfig::default()
     };
-    let client = tokio::time::timeout(REQUEST_TIMEOUT, trellis_lattice::Lattice::connect(&config))
+    tokio::time::timeout(REQUEST_TIMEOUT, trellis_lattice::Lattice::connect(&config))
         .await
-        .context("connecting to the lattice timed out")??;
+        .context("connecting to the lattice timed out")?
+        .context("connecting to the lattice")
+}
+
+/// Closed-loop calls of the remote chain's `pingpong.ping` (on host a)
+/// from this process through `trellis_lattice::Lattice::call`: what a
+/// host's side of a remote call runs, without a host around it.
+async fn direct_calls(
+    client: &trellis_lattice::Lattice,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Samples> {
     let target = ComponentId::new(id("remote", "pong"))?;
     let interface: InterfaceRef = "example:pong/pingpong".parse()?;
     let function = WitName::new("ping")?;
-    let start = Instant::now() + warmup;
-    let end = start + measure;
-    let workers = (0..concurrency)
-        .map(|_| {
-            let client = client.clone();
-            let (target, interface, function) =
-                (target.clone(), interface.clone(), function.clone());
-            tokio::spawn(async move {
-                let request = CallRequest {
-                    args: CallArgs::Values(Values::empty()),
-                    wave: false,
-                };
-                let mut tally = Tally::new(start);
-                while Instant::now() < end {
-                    let ctx = CallContext::new(None, LinkName::default(), REQUEST_TIMEOUT);
-                    let t0 = Instant::now();
-                    let call = client.call(&target, &interface, &function, &request, &ctx);
-                    let outcome = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
-                    tally.record(t0, matches!(outcome, Ok(Ok(_))));
-                }
-                tally.finish()
-            })
-        })
-        .collect();
-    load::collect(workers, measure).await
+    load::closed_loop(concurrency, warmup, measure, |start, end| {
+        let client = client.clone();
+        let (target, interface, function) = (target.clone(), interface.clone(), function.clone());
+        async move {
+            let request = CallRequest {
+                args: CallArgs::Values(Values::empty()),
+                wave: false,
+            };
+            let mut tally = Tally::new(start);
+            while Instant::now() < end {
+                let ctx = CallContext::new(None, LinkName::default(), REQUEST_TIMEOUT);
+                let t0 = Instant::now();
+                let call = client.call(&target, &interface, &function, &request, &ctx);
+                let outcome = tokio::time::timeout(REQUEST_TIMEOUT, call).await;
+                tally.record(t0, matches!(outcome, Ok(Ok(_))));
+            }
+            tally.finish()
+        }
+    })
+    .await
 }

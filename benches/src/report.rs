@@ -271,6 +271,7 @@ fn mesh_table(out: &mut String, mesh: &Mesh) {
         line("chain, in process, reuse", &row.local_reuse, true);
         line("chain, across hosts, reuse", &row.remote_reuse, true);
         line("bare NATS request-reply", &row.nats, false);
+        line("bare NATS, other process", &row.nats_process, false);
         line("pong.ping, bench -> host a", &row.direct, false);
     }
     for hop in &mesh.hops {
@@ -292,15 +293,19 @@ fn mesh_table(out: &mut String, mesh: &Mesh) {
             let _ = writeln!(
                 out,
                 "mesh, {instances}: local call adds {:.1} us p50 per call (c={}), {:.1} us by \
-                 req/s; remote call adds {:.1} us p50 = {:.2}x a bare NATS request-reply ({:.0} \
-                 us p50), {:.2}x by req/s",
+                 req/s; remote call adds {:.1} us p50 = {:.2}x a bare NATS request-reply \
+                 answered by another process ({:.0} us p50), {:.2}x by req/s; {:.2}x / {:.2}x \
+                 one answered in the bench process ({:.0} us p50)",
                 row.added_p50_us(local),
                 row.concurrency,
                 row.added_rps_us(local),
                 row.added_p50_us(remote),
-                row.remote_vs_nats_p50(remote),
+                row.remote_vs_p50(remote, &row.nats_process),
+                row.nats_process.p50_us,
+                row.remote_vs_rps(remote, &row.nats_process),
+                row.remote_vs_p50(remote, &row.nats),
+                row.remote_vs_rps(remote, &row.nats),
                 row.nats.p50_us,
-                row.remote_vs_nats_rps(remote)
             );
         }
     }
