@@ -7,8 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use trellis_lattice::Lattice;
-use trellis_lattice::rpc::CallContext;
 use trellis_protocol::call::{CallArgs, CallRequest};
+use trellis_protocol::context::CallContext;
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::value::Values;

@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use trellis_lattice::Lattice;
-use trellis_lattice::rpc::CallContext;
+use trellis_protocol::context::CallContext;
 use trellis_protocol::control::ProviderHealthReply;
 use trellis_protocol::event::data::{ProviderChanged, ProviderHealth};
 use trellis_protocol::inventory::Annotations;

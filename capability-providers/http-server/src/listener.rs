@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use trellis_lattice::rpc::CallContext;
+use trellis_protocol::context::CallContext;
 use trellis_protocol::link::LinkKey;
 use trellis_protocol::{ComponentId, LinkName};
 use trellis_provider_sdk::Invoker;

@@ -8,8 +8,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use trellis_lattice::rpc::CallContext;
 use trellis_protocol::ComponentId;
+use trellis_protocol::context::CallContext;
 use trellis_protocol::invocation::{Body, HttpRequest, HttpResponse, InvocationReply};
 use trellis_provider_sdk::{Invoker, LinkContext, Provider};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
-use trellis_lattice::rpc::CallContext;
 use trellis_protocol::call::{CallArgs, CallRequest};
+use trellis_protocol::context::CallContext;
 use trellis_protocol::messaging::{
     BrokerMessage, handle_message, handle_message_args, handle_message_result, handler_interface,
 };

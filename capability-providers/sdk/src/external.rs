@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use trellis_lattice::rpc::CallContext;
 use trellis_lattice::{Lattice, LatticeConfig};
 use trellis_protocol::call::{CallRequest, CallResponse};
+use trellis_protocol::context::CallContext;
 use trellis_protocol::control::{ConfigValues, ProviderHealthReply};
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};

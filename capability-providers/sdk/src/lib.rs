@@ -25,8 +25,8 @@ pub mod secrets;
 
 use futures::future::BoxFuture;
 use trellis_lattice::Lattice;
-use trellis_lattice::rpc::CallContext;
 use trellis_protocol::call::{CallRequest, CallResponse};
+use trellis_protocol::context::CallContext;
 use trellis_protocol::control::ConfigValues;
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};

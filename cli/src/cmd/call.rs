@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use trellis_lattice::rpc::CallContext;
 use trellis_protocol::ControlVerb;
 use trellis_protocol::call::{CallArgs as Args, CallRequest, CallResponse};
+use trellis_protocol::context::CallContext;
 use trellis_protocol::control::CallComponentRequest;
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::{ComponentId, LinkName};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use trellis_lattice::rpc::CallContext;
+use trellis_protocol::context::CallContext;
 use trellis_protocol::messaging::{BrokerMessage, MessagingReply, MessagingRequest};
 use trellis_protocol::{ComponentId, LinkName};
 

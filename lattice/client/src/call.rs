@@ -14,7 +14,9 @@ use trellis_protocol::link::{InterfaceRef, WitName};
 
 use crate::connect::Lattice;
 use crate::error::LatticeError;
-use crate::rpc::{CallContext, Route, instant_deadline};
+use trellis_protocol::context::CallContext;
+
+use crate::rpc::{Route, instant_deadline};
 
 impl Lattice {
     /// Calls `interface.function` of any instance of `target` in the

@@ -6,7 +6,7 @@ use trellis_protocol::invocation;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest};
 
 use crate::connect::Lattice;
-use crate::rpc::CallContext;
+use trellis_protocol::context::CallContext;
 
 impl Lattice {
     /// Sends one key-value call to any instance of provider `target`.

@@ -15,7 +15,7 @@ use trellis_protocol::{ComponentId, Subject};
 
 use crate::connect::Lattice;
 use crate::error::LatticeError;
-use crate::rpc::CallContext;
+use trellis_protocol::context::CallContext;
 
 impl Lattice {
     /// Sends one messaging call to any instance of provider `target`.
@@ -48,7 +48,7 @@ impl Lattice {
         let subject = Subject::rpc(&self.lattice, target, interface, function);
         let msg = async_nats::Request::new()
             .payload(payload.into())
-            .headers(ctx.to_headers())
+            .headers(crate::rpc::to_headers(ctx))
             .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
         let reply = self
             .client

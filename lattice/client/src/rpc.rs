@@ -5,104 +5,39 @@
 //! so NATS hands each call to one instance wherever it runs.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::{HeaderMap, RequestErrorKind};
 use futures::StreamExt;
 use tokio::time::Instant;
+use trellis_protocol::context::CallContext;
 use trellis_protocol::invocation::{
-    self, ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply, header,
+    self, ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::subject::pattern;
-use trellis_protocol::{ComponentId, LinkName, Subject};
+use trellis_protocol::{ComponentId, Subject};
 
 use crate::connect::Lattice;
 use crate::error::LatticeError;
 
-/// Who calls and until when; carried in NATS headers.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    /// Calling component or provider.
-    pub source: Option<ComponentId>,
-    /// Link the call goes through.
-    pub link_name: LinkName,
-    /// Trace id for correlating logs across hosts.
-    pub trace_id: String,
-    /// When the caller stops waiting.
-    pub deadline: SystemTime,
+/// The call context as NATS headers.
+pub(crate) fn to_headers(ctx: &CallContext) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in ctx.header_pairs() {
+        headers.insert(name, value.as_str());
+    }
+    headers
 }
 
-impl CallContext {
-    /// A context with a fresh trace id and a deadline `timeout` from now.
-    pub fn new(source: Option<ComponentId>, link_name: LinkName, timeout: Duration) -> Self {
-        Self {
-            source,
-            link_name,
-            trace_id: uuid::Uuid::new_v4().simple().to_string(),
-            deadline: SystemTime::now() + timeout,
-        }
-    }
-
-    /// Time left until the deadline (zero when past).
-    pub fn remaining(&self) -> Duration {
-        self.deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-    }
-
-    /// The time a callee may spend: the remaining time less a margin for
-    /// the reply's trip (a tenth, at most 100 ms), so that the callee's own
-    /// verdict (busy, too slow) reaches the caller before its deadline does.
-    pub fn callee_budget(&self) -> Duration {
-        let remaining = self.remaining();
-        remaining.saturating_sub((remaining / 10).min(Duration::from_millis(100)))
-    }
-
-    pub(crate) fn to_headers(&self) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        if let Some(source) = &self.source {
-            headers.insert(header::SOURCE, source.as_str());
-        }
-        headers.insert(header::LINK_NAME, self.link_name.as_str());
-        headers.insert(header::TRACE_ID, self.trace_id.as_str());
-        let deadline_ms = self
-            .deadline
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        headers.insert(header::DEADLINE_MS, deadline_ms.to_string().as_str());
-        headers
-    }
-
-    pub(crate) fn from_headers(headers: Option<&HeaderMap>, fallback: Duration) -> Self {
-        let get = |name: &str| {
-            headers
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
-        // The deadline is the caller's claim: bound it, so that a far-future
-        // value can neither overflow instant arithmetic nor pin a callee.
-        let now = SystemTime::now();
-        let latest = now + MAX_CALL_TIME;
-        let deadline = get(header::DEADLINE_MS)
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .and_then(|ms| UNIX_EPOCH.checked_add(Duration::from_millis(ms)))
-            .map_or(now + fallback.min(MAX_CALL_TIME), |d| d.min(latest));
-        Self {
-            source: get(header::SOURCE).and_then(|s| ComponentId::new(s).ok()),
-            link_name: get(header::LINK_NAME)
-                .and_then(|s| LinkName::new(s).ok())
-                .unwrap_or_default(),
-            trace_id: get(header::TRACE_ID).unwrap_or_default(),
-            deadline,
-        }
-    }
+/// The call context a message's headers claim (see
+/// [`CallContext::from_header_values`] for how each claim is bounded).
+pub(crate) fn context_from_headers(headers: Option<&HeaderMap>, fallback: Duration) -> CallContext {
+    CallContext::from_header_values(
+        |name| headers.and_then(|h| h.get(name)).map(|v| v.as_str()),
+        fallback,
+    )
 }
-
-/// The longest a callee works on one call, whatever deadline the caller
-/// sent.
-pub const MAX_CALL_TIME: Duration = Duration::from_secs(3600);
 
 pub(crate) fn instant_deadline(ctx: &CallContext) -> Instant {
     Instant::now() + ctx.remaining()
@@ -177,7 +112,7 @@ impl Lattice {
         let subject = Subject::rpc(&self.lattice, target, &route.interface, &route.function);
         let msg = async_nats::Request::new()
             .payload(payload.into())
-            .headers(ctx.to_headers())
+            .headers(to_headers(ctx))
             .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
         self.client
             .send_request(subject.to_string(), msg)
@@ -241,8 +176,7 @@ impl Lattice {
                 };
                 let (lattice, answer) = (lattice.clone(), answer.clone());
                 tokio::spawn(async move {
-                    let ctx =
-                        CallContext::from_headers(msg.headers.as_ref(), lattice.request_timeout);
+                    let ctx = context_from_headers(msg.headers.as_ref(), lattice.request_timeout);
                     let trace_id = ctx.trace_id.clone();
                     let payload = answer(msg.payload, ctx, route).await;
                     if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
@@ -286,56 +220,34 @@ impl Lattice {
 
 #[cfg(test)]
 mod tests {
+    use trellis_protocol::LinkName;
+    use trellis_protocol::context::MAX_CALL_TIME;
+    use trellis_protocol::invocation::header;
+
     use super::*;
 
     #[test]
-    fn context_survives_headers() {
+    fn context_survives_nats_headers() {
         let ctx = CallContext::new(
             Some(ComponentId::new("http").unwrap()),
             LinkName::new("web").unwrap(),
             Duration::from_secs(5),
         );
-        let back = CallContext::from_headers(Some(&ctx.to_headers()), Duration::from_secs(1));
-        assert_eq!(back.source, ctx.source);
-        assert_eq!(back.link_name, ctx.link_name);
-        assert_eq!(back.trace_id, ctx.trace_id);
-        // Millisecond precision on the wire.
-        let drift = ctx
-            .deadline
-            .duration_since(back.deadline)
-            .unwrap_or_default();
-        assert!(drift < Duration::from_millis(1), "{drift:?}");
-    }
-
-    #[test]
-    fn missing_headers_fall_back_to_defaults() {
-        let ctx = CallContext::from_headers(None, Duration::from_secs(2));
-        assert_eq!(ctx.link_name, LinkName::default());
-        assert!(ctx.source.is_none());
-        assert!(ctx.remaining() > Duration::from_secs(1));
+        let back = context_from_headers(Some(&to_headers(&ctx)), Duration::from_secs(1));
+        // Every field, the deadline at the wire's millisecond precision.
+        assert_eq!(back.header_pairs(), ctx.header_pairs());
+        let fallback = context_from_headers(None, Duration::from_secs(2));
+        assert!(fallback.remaining() > Duration::from_secs(1));
     }
 
     #[test]
     fn far_future_deadlines_are_bounded() {
         let mut headers = HeaderMap::new();
         headers.insert(header::DEADLINE_MS, u64::MAX.to_string().as_str());
-        let ctx = CallContext::from_headers(Some(&headers), Duration::from_secs(2));
+        let ctx = context_from_headers(Some(&headers), Duration::from_secs(2));
         assert!(ctx.remaining() <= MAX_CALL_TIME);
         assert!(ctx.remaining() > MAX_CALL_TIME - Duration::from_secs(60));
         // And the instant arithmetic callers do with it stays in range.
         let _ = instant_deadline(&ctx);
-    }
-
-    #[test]
-    fn callee_budget_leaves_room_for_the_reply() {
-        let ctx = CallContext::new(None, LinkName::default(), Duration::from_millis(300));
-        let budget = ctx.callee_budget();
-        assert!(budget < ctx.remaining());
-        assert!(budget > Duration::from_millis(250), "{budget:?}");
-        let long = CallContext::new(None, LinkName::default(), Duration::from_secs(60));
-        // Budget first: `remaining` only shrinks, so this bounds the margin.
-        let budget = long.callee_budget();
-        let margin = long.remaining().saturating_sub(budget);
-        assert!(margin <= Duration::from_millis(100), "{margin:?}");
     }
 }

@@ -12,6 +12,7 @@
 //! - [`link`]: links between components/providers and their WIT interfaces.
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
+//! - [`context`]: who calls and until when (source, link, trace id, deadline).
 //! - [`value`]: component-model values (arguments, results) on the wire.
 //! - [`call`]: calls of any exported function (arguments, results, bounds).
 //! - [`signature`]: function types of components' interfaces, and the link check.
@@ -21,6 +22,7 @@
 //! - [`wadm`]: the wadm API, app versions and app status.
 
 pub mod call;
+pub mod context;
 pub mod control;
 pub mod digest;
 pub mod event;
