@@ -321,6 +321,9 @@ fn has_component_header(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
 }
 
+/// Freed memories and tables decommitted together (one `process_madvise`).
+const DECOMMIT_BATCH: u32 = 16;
+
 fn build_engine(config: &RuntimeConfig, cow: bool) -> Result<Engine, RuntimeError> {
     let mut wasm = Config::new();
     wasm.memory_init_cow(cow);
@@ -332,12 +335,20 @@ fn build_engine(config: &RuntimeConfig, cow: bool) -> Result<Engine, RuntimeErro
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component instantiates a few core modules and memories; size
-    // the pool so `n` component instances fit.
+    // the pool so `n` component instances fit. Admission never runs more
+    // than `n`, but a freed instance's memories and stack (and any table
+    // pages beyond the resident part) return to the pool only when its
+    // decommit batch is flushed, and a flushing thread takes the whole
+    // batch out of the shared queue before it returns the slots: an
+    // instance admitted in that window can find none. A batch's worth of
+    // slack covers the slots in transit. (Prompted by one failure of the
+    // starvation test, "maximum concurrent limit of 16 for tables
+    // reached" with 8 instances admitted.)
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(4))
-        .total_memories(n.saturating_mul(2))
-        .total_tables(n.saturating_mul(2))
-        .total_stacks(n)
+        .total_memories(n.saturating_mul(2).saturating_add(DECOMMIT_BATCH))
+        .total_tables(n.saturating_mul(2).saturating_add(DECOMMIT_BATCH))
+        .total_stacks(n.saturating_add(DECOMMIT_BATCH))
         .max_memory_size(config.max_memory_bytes)
         // Every request frees an instance, and resetting its memory with
         // madvise costs a syscall and a TLB shootdown on every core: the
@@ -345,7 +356,7 @@ fn build_engine(config: &RuntimeConfig, cow: bool) -> Result<Engine, RuntimeErro
         // raised local throughput at concurrency 16 and 64 by about 10%
         // (docs/benchmarks.md). Clearing memory with memset instead
         // (`linear_memory_keep_resident`) was slower for small components.
-        .decommit_batch_size(16)
+        .decommit_batch_size(DECOMMIT_BATCH as usize)
         // A fresh instance's first write to each table page faulted (and
         // flushed the TLB of the other cores) once the page had been
         // decommitted: 13% of a host serving component-to-component calls.
