@@ -120,15 +120,6 @@ impl Tally {
     }
 }
 
-/// Waits for the `workers` of one closed-loop run of `measure` and
-/// summarizes them (exact percentiles over every kept latency).
-pub async fn collect(
-    workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
-    measure: Duration,
-) -> anyhow::Result<LoadResult> {
-    Ok(collect_samples(workers, measure).await?.summary())
-}
-
 /// Waits for the `workers` of one closed-loop run of `measure` and keeps
 /// every latency, to be merged with other runs of the same row.
 pub async fn collect_samples(
@@ -136,10 +127,8 @@ pub async fn collect_samples(
     measure: Duration,
 ) -> anyhow::Result<Samples> {
     let mut samples = Samples {
-        concurrency: workers.len(),
-        latencies: Vec::new(),
-        errors: 0,
         measured: measure,
+        ..Samples::empty(workers.len())
     };
     for w in workers {
         let (mut l, e) = w.await.context("load worker panicked")??;
@@ -158,6 +147,16 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// No run yet, at `concurrency`.
+    pub fn empty(concurrency: usize) -> Self {
+        Samples {
+            concurrency,
+            latencies: Vec::new(),
+            errors: 0,
+            measured: Duration::ZERO,
+        }
+    }
+
     /// Adds another run of the same row (same concurrency) to this one.
     pub fn merge(&mut self, mut other: Samples) {
         self.latencies.append(&mut other.latencies);

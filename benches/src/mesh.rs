@@ -189,7 +189,7 @@ pub async fn measure(
         );
     }
     drop(observer);
-    let seen: Vec<Hop> = hops.iter().map(|h| h.hop.clone()).collect();
+    let captured: Vec<Hop> = hops.iter().map(|h| h.hop.clone()).collect();
     // The reference imitates the larger of the two calls.
     let probe = hops
         .into_iter()
@@ -223,34 +223,39 @@ pub async fn measure(
     ];
     let mut rows = Vec::new();
     for &c in concurrency {
-        let mut kept: Vec<Option<Samples>> = probes.iter().map(|_| None).collect();
+        let mut kept = probes.each_ref().map(|_| Samples::empty(c));
         for round in 0..ROUNDS {
             let warmup = if round == 0 { warmup } else { ROUND_WARMUP };
             for (probe, kept) in probes.iter().zip(&mut kept) {
-                let samples = probe.sample(c, warmup, measure / ROUNDS).await?;
-                match kept {
-                    Some(k) => k.merge(samples),
-                    None => *kept = Some(samples),
-                }
+                kept.merge(probe.sample(c, warmup, measure / ROUNDS).await?);
             }
         }
-        let mut results = kept
-            .into_iter()
-            .map(|k| k.map(Samples::summary).context("no round measured"));
-        let mut next = || results.next().context("a mesh probe without a row")?;
+        let [
+            baseline,
+            local,
+            remote,
+            local_reuse,
+            remote_reuse,
+            nats,
+            nats_process,
+            direct,
+        ] = kept.map(Samples::summary);
         rows.push(MeshRow {
             concurrency: c,
-            baseline: next()?,
-            local: next()?,
-            remote: next()?,
-            local_reuse: next()?,
-            remote_reuse: next()?,
-            nats: next()?,
-            nats_process: next()?,
-            direct: next()?,
+            baseline,
+            local,
+            remote,
+            local_reuse,
+            remote_reuse,
+            nats,
+            nats_process,
+            direct,
         });
     }
-    Ok(Mesh { hops: seen, rows })
+    Ok(Mesh {
+        hops: captured,
+        rows,
+    })
 }
 
 /// One thing the mesh rows measure.

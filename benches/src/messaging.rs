@@ -252,12 +252,11 @@ async fn requests(
 ) -> anyhow::Result<LoadResult> {
     let requester = connect(url).await?;
     let subject = Subject::from(subject);
-    let start = Instant::now() + warmup;
-    let end = start + measure;
-    let workers = (0..concurrency)
-        .map(|_| tokio::spawn(worker(requester.clone(), subject.clone(), start, end)))
-        .collect();
-    load::collect(workers, measure).await
+    let samples = load::closed_loop(concurrency, warmup, measure, |start, end| {
+        worker(requester.clone(), subject.clone(), start, end)
+    })
+    .await?;
+    Ok(samples.summary())
 }
 
 /// One closed-loop requester: the next request when the last reply came.

@@ -30,6 +30,9 @@ const READY: &str = "ready";
 /// replies carry none; a bound on what the child accepts all the same).
 const MAX_HEADERS: usize = 64;
 
+/// Largest reply a responder makes (NATS's default max payload).
+const MAX_REPLY_BYTES: usize = 1 << 20;
+
 /// What a responder answers on which subject.
 #[derive(Clone)]
 pub struct Answer {
@@ -41,13 +44,13 @@ pub struct Answer {
     pub reply_headers: Option<HeaderMap>,
 }
 
-/// Answers every request on `answer.subject` from `responder` until the
-/// subscription or the connection ends.
-async fn serve(responder: Client, answer: Answer) -> anyhow::Result<()> {
+/// Subscribes on `answer.subject` and answers every request from
+/// `responder` in a task that stops when the returned guard is dropped.
+async fn serve(responder: Client, answer: Answer) -> anyhow::Result<AbortOnDrop> {
     let mut sub = responder.subscribe(answer.subject.clone()).await?;
     flush(&responder).await?;
     let reply = Bytes::from(vec![0u8; answer.reply_bytes]);
-    tokio::spawn(async move {
+    Ok(AbortOnDrop(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(to) = msg.reply else { continue };
             let sent = match &answer.reply_headers {
@@ -62,8 +65,7 @@ async fn serve(responder: Client, answer: Answer) -> anyhow::Result<()> {
                 break;
             }
         }
-    });
-    Ok(())
+    })))
 }
 
 /// A responder task in this process; stops when dropped.
@@ -74,16 +76,9 @@ pub struct InProcess {
 impl InProcess {
     /// Subscribes (on a connection of its own) and answers until dropped.
     pub async fn start(url: &str, answer: Answer) -> anyhow::Result<Self> {
-        let client = connect(url).await?;
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let started = serve(client, answer).await;
-            let _ = ready_tx.send(started);
-            std::future::pending::<()>().await
-        });
-        let task = AbortOnDrop(task);
-        ready_rx.await.context("the responder task ended")??;
-        Ok(Self { _task: task })
+        Ok(Self {
+            _task: serve(connect(url).await?, answer).await?,
+        })
     }
 }
 
@@ -141,12 +136,18 @@ pub async fn run_child(args: &[String]) -> anyhow::Result<()> {
             .with_context(|| format!("reply header `{pair}` is not NAME:VALUE"))?;
         reply_headers.append(name, value);
     }
+    let reply_bytes: usize = bytes.parse().context("REPLY_BYTES is a whole number")?;
+    if reply_bytes > MAX_REPLY_BYTES {
+        bail!(
+            "REPLY_BYTES is at most {MAX_REPLY_BYTES} (NATS's default max payload), got {reply_bytes}"
+        );
+    }
     let answer = Answer {
         subject: Subject::from(subject.as_str()),
-        reply_bytes: bytes.parse().context("REPLY_BYTES is a whole number")?,
+        reply_bytes,
         reply_headers: (!headers.is_empty()).then_some(reply_headers),
     };
-    serve(connect(url).await?, answer).await?;
+    let _answering = serve(connect(url).await?, answer).await?;
     println!("{READY}");
     // The parent holds stdin open for as long as it wants answers.
     let mut sink = [0u8; 64];
