@@ -228,17 +228,12 @@ pub struct ScaleComponentRequest {
     pub secrets: Vec<crate::secret::SecretRef>,
 }
 
-/// Whether a reuse count means a fresh instance per call (0 or 1).
-pub fn fresh_per_call(reuse: &u32) -> bool {
-    *reuse <= 1
-}
-
 impl ScaleComponentRequest {
     /// Checks the user-supplied sizes against [`crate::limits`].
     pub fn check_limits(&self) -> Result<(), LimitError> {
         limits::check_image(&self.image)?;
         limits::check_config_names("config", &self.config)?;
-        crate::secret::check_refs("secrets", &self.secrets)?;
+        limits::check_refs("secrets", &self.secrets)?;
         limits::check_annotations(&self.annotations)
     }
 }

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// Most readers (hosts, wadm, events) know the type by this path.
+pub use crate::annotations::Annotations;
 use crate::id::{ComponentId, ConfigName, HostId, LatticeName};
 use crate::link::LinkStatus;
-
-/// Annotations attached by whoever started a workload (wadm puts the app here).
-pub type Annotations = BTreeMap<String, String>;
 
 /// Labels of a host (`os`, `arch`, and whatever the operator adds).
 pub type Labels = BTreeMap<String, String>;
@@ -28,7 +27,7 @@ pub struct ComponentDescription {
     /// Calls one instance may serve before it is replaced; 0 and 1 both
     /// mean a fresh instance per call (the default). See
     /// [`ScaleComponentRequest::reuse`](crate::control::ScaleComponentRequest::reuse).
-    #[serde(default, skip_serializing_if = "crate::control::fresh_per_call")]
+    #[serde(default, skip_serializing_if = "fresh_per_call")]
     pub reuse: u32,
     /// Named configs given at scale time.
     #[serde(default)]
@@ -259,6 +258,12 @@ impl HostInventory {
 /// Bytes of `value`'s JSON form, plus one for the separating comma.
 fn json_len<T: Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(0, |v| v.len()) + 1
+}
+
+/// Whether a reuse count means a fresh instance per call (0 or 1): the
+/// default, left out of descriptions.
+fn fresh_per_call(reuse: &u32) -> bool {
+    *reuse <= 1
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - [`id`]: validated identifier newtypes (lattice, host, component, link, config).
 //! - [`subject`]: every NATS subject as a type that builds and parses.
 //! - [`control`]: control requests and the `{ok, error?, data?}` reply envelope.
+//! - [`annotations`]: the free-form markers on workloads and links.
 //! - [`inventory`]: what a host runs; the heartbeat carries the same shape.
 //! - [`limits`]: bounds on every user-supplied string and list, checked at the edge.
 //! - [`link`]: links between components/providers and their WIT interfaces.
@@ -21,6 +22,7 @@
 //! - [`secret`]: references to stored secrets (never their values).
 //! - [`wadm`]: the wadm API, app versions and app status.
 
+pub mod annotations;
 pub mod call;
 pub mod context;
 pub mod control;

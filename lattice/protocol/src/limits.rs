@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::id::ConfigName;
 use crate::link::Link;
+use crate::secret::{MAX_SECRET_REFS, MAX_SECRET_SELECTOR_BYTES, SecretRef};
 
 /// Most labels a host may carry (including `os` and `arch`).
 pub const MAX_LABELS: usize = 64;
@@ -315,9 +316,49 @@ pub fn check_link(link: &Link) -> Result<(), LimitError> {
     )?;
     check_config_names("source_config", &link.source_config)?;
     check_config_names("target_config", &link.target_config)?;
-    crate::secret::check_refs("source_secrets", &link.source_secrets)?;
-    crate::secret::check_refs("target_secrets", &link.target_secrets)?;
+    check_refs("source_secrets", &link.source_secrets)?;
+    check_refs("target_secrets", &link.target_secrets)?;
     check_annotations(&link.annotations)
+}
+
+/// Checks a list of secret references (`field` says whose, e.g.
+/// `source_secrets`): count, selector lengths, no name twice.
+pub fn check_refs(field: &str, refs: &[SecretRef]) -> Result<(), LimitError> {
+    if refs.len() > MAX_SECRET_REFS {
+        return Err(LimitError::TooMany {
+            field: field.to_owned(),
+            count: refs.len(),
+            max: MAX_SECRET_REFS,
+            hint: "store related values as one JSON secret and pick members with `field`",
+        });
+    }
+    for r in refs {
+        for (what, value) in [("field", &r.field), ("version", &r.version)] {
+            if let Some(v) = value
+                && v.len() > MAX_SECRET_SELECTOR_BYTES
+            {
+                return Err(LimitError::TooLong {
+                    field: format!("{what} of secret {} in {field}", r.name),
+                    len: v.len(),
+                    max: MAX_SECRET_SELECTOR_BYTES,
+                    hint: "name a shorter JSON member",
+                });
+            }
+        }
+    }
+    if let Some(dup) = refs
+        .iter()
+        .enumerate()
+        .find(|(i, r)| refs[..*i].iter().any(|o| o.name == r.name))
+    {
+        return Err(LimitError::BadChar {
+            field: field.to_owned(),
+            shown: dup.1.name.to_string(),
+            bad: "a name given twice".into(),
+            allowed: "each secret name may appear once per workload or link side",
+        });
+    }
+    Ok(())
 }
 
 /// Config keys are what a component asks `wasi:config` for: printable
@@ -467,5 +508,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("annotation `a`"), "{err}");
+    }
+
+    #[test]
+    fn secret_refs_are_bounded_and_named_once() {
+        let r: SecretRef =
+            serde_json::from_str(r#"{"name":"api-password","key":"api_password"}"#).unwrap();
+        check_refs("secrets", std::slice::from_ref(&r)).unwrap();
+        let err = check_refs("secrets", &[r.clone(), r.clone()]).unwrap_err();
+        assert!(err.to_string().contains("api-password"), "{err}");
+        let many = vec![r; MAX_SECRET_REFS + 1];
+        assert!(matches!(
+            check_refs("secrets", &many),
+            Err(LimitError::TooMany { .. })
+        ));
     }
 }

@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::annotations::Annotations;
 use crate::id::{ComponentId, ConfigName, LinkName};
-use crate::inventory::Annotations;
 use crate::wadm::{APP_ANNOTATION, MANAGED_BY_ANNOTATION};
 
 /// Why a WIT name or interface reference is invalid.

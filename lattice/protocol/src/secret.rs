@@ -7,8 +7,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::LimitError;
-
 /// Longest [`SecretKey`] or [`SecretName`], in bytes.
 pub const MAX_SECRET_KEY_BYTES: usize = 255;
 /// Most secrets one workload or one side of a link may name.
@@ -192,46 +190,6 @@ pub struct SecretRef {
     pub version: Option<String>,
 }
 
-/// Checks a list of secret references (`field` says whose, e.g.
-/// `source_secrets`): count, selector lengths, no name twice.
-pub fn check_refs(field: &str, refs: &[SecretRef]) -> Result<(), LimitError> {
-    if refs.len() > MAX_SECRET_REFS {
-        return Err(LimitError::TooMany {
-            field: field.to_owned(),
-            count: refs.len(),
-            max: MAX_SECRET_REFS,
-            hint: "store related values as one JSON secret and pick members with `field`",
-        });
-    }
-    for r in refs {
-        for (what, value) in [("field", &r.field), ("version", &r.version)] {
-            if let Some(v) = value
-                && v.len() > MAX_SECRET_SELECTOR_BYTES
-            {
-                return Err(LimitError::TooLong {
-                    field: format!("{what} of secret {} in {field}", r.name),
-                    len: v.len(),
-                    max: MAX_SECRET_SELECTOR_BYTES,
-                    hint: "name a shorter JSON member",
-                });
-            }
-        }
-    }
-    if let Some(dup) = refs
-        .iter()
-        .enumerate()
-        .find(|(i, r)| refs[..*i].iter().any(|o| o.name == r.name))
-    {
-        return Err(LimitError::BadChar {
-            field: field.to_owned(),
-            shown: dup.1.name.to_string(),
-            bad: "a name given twice".into(),
-            allowed: "each secret name may appear once per workload or link side",
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn refs_parse_and_are_bounded() {
+    fn refs_parse() {
         let r: SecretRef =
             serde_json::from_str(r#"{"name":"api-password","key":"api_password"}"#).unwrap();
         assert_eq!(r.field, None);
@@ -262,13 +220,5 @@ mod tests {
             r#"{"name":"api-password","key":"api_password"}"#
         );
         assert!(serde_json::from_str::<SecretRef>(r#"{"name":"a b","key":"k"}"#).is_err());
-        check_refs("secrets", std::slice::from_ref(&r)).unwrap();
-        let err = check_refs("secrets", &[r.clone(), r.clone()]).unwrap_err();
-        assert!(err.to_string().contains("api-password"), "{err}");
-        let many = vec![r; MAX_SECRET_REFS + 1];
-        assert!(matches!(
-            check_refs("secrets", &many),
-            Err(LimitError::TooMany { .. })
-        ));
     }
 }
