@@ -6,6 +6,7 @@
 //! with the path of the field at fault; [`warnings`] what is read but not
 //! acted on as written.
 
+mod humanize;
 mod image;
 mod parse;
 mod providers;
@@ -24,8 +25,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use humanize::humanize;
 pub use image::{BUILTIN_PROVIDERS, ImageRef};
-pub use parse::{check, humanize, parse_report};
+pub use parse::{check, parse_report};
 pub use providers::builtin_for_image;
 pub use rollout::{
     DEFAULT_BAKE_SECONDS, DEFAULT_MAX_ERROR_RATE, HealthProbe, OnFailure, Rollout, Stage,

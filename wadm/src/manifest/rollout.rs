@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ComponentKind, Manifest, Problem, Trait};
+use super::Problem;
 
 /// Bake time when the manifest gives none.
 pub const DEFAULT_BAKE_SECONDS: u64 = 30;
@@ -89,35 +89,10 @@ pub enum OnFailure {
     Pause,
 }
 
-impl Manifest {
-    /// Components the app's HTTP providers call (targets of its
-    /// `wasi:http` links): what a health probe is sent to.
-    pub fn http_components(&self) -> Vec<&super::Component> {
-        let mut names: Vec<&str> = Vec::new();
-        for c in &self.spec.components {
-            for t in &c.traits {
-                if let Trait::Link(p) = t
-                    && p.namespace == "wasi"
-                    && p.package == "http"
-                    && !names.contains(&p.target.name.as_str())
-                {
-                    names.push(&p.target.name);
-                }
-            }
-        }
-        names
-            .into_iter()
-            .filter_map(|n| self.component(n))
-            .filter(|c| c.kind == ComponentKind::Component)
-            .collect()
-    }
-}
-
-/// The problems of `spec.rollout`, if there is one.
-pub(super) fn validate(m: &Manifest, problems: &mut Vec<Problem>) {
-    let Some(r) = &m.spec.rollout else {
-        return;
-    };
+/// The problems of `spec.rollout`. `probe_targets` says whether any
+/// component of the app is the target of a `wasi:http` link, the only
+/// thing a health probe can reach.
+pub(super) fn validate(r: &Rollout, probe_targets: bool, problems: &mut Vec<Problem>) {
     let mut push = |path: String, message: String| problems.push(Problem::new(path, message));
     if r.stages.is_empty() {
         push(
@@ -183,7 +158,7 @@ pub(super) fn validate(m: &Manifest, problems: &mut Vec<Problem>) {
                 format!("{} is not an HTTP status (100 to 599)", h.expect_status),
             );
         }
-        if m.http_components().is_empty() {
+        if !probe_targets {
             push(
                 "spec.rollout.health".into(),
                 "no component of this app is the target of a wasi:http link, so there is nothing to probe; \

@@ -56,6 +56,28 @@ impl Manifest {
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.spec.components.iter().find(|c| c.name == name)
     }
+
+    /// Components the app's HTTP providers call (targets of its
+    /// `wasi:http` links): what a health probe is sent to.
+    pub fn http_components(&self) -> Vec<&Component> {
+        let mut names: Vec<&str> = Vec::new();
+        for c in &self.spec.components {
+            for t in &c.traits {
+                if let Trait::Link(p) = t
+                    && p.namespace == "wasi"
+                    && p.package == "http"
+                    && !names.contains(&p.target.name.as_str())
+                {
+                    names.push(&p.target.name);
+                }
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|n| self.component(n))
+            .filter(|c| c.kind == ComponentKind::Component)
+            .collect()
+    }
 }
 
 /// `metadata`.

@@ -8,6 +8,7 @@ use trellis_protocol::secret::{SecretKey, SecretName};
 use trellis_protocol::{ComponentId, ConfigName, LatticeName, LinkName};
 
 use super::Problem;
+use super::humanize::humanize;
 use super::image::{BUILTIN_PROVIDERS, ImageRef};
 use super::providers::{builtin_for_image, known_provider_repos};
 use super::types::{
@@ -40,7 +41,10 @@ pub fn validate(manifest: &Manifest) -> Vec<Problem> {
     v.header(manifest);
     v.policies(manifest);
     v.components(manifest);
-    super::rollout::validate(manifest, &mut v.problems);
+    if let Some(rollout) = &manifest.spec.rollout {
+        let probe_targets = !manifest.http_components().is_empty();
+        super::rollout::validate(rollout, probe_targets, &mut v.problems);
+    }
     v.problems
 }
 
@@ -422,7 +426,7 @@ impl Validator {
                             props,
                             format!(
                                 "{}; see docs/manifests.md for the {} fields",
-                                super::parse::humanize(e),
+                                humanize(e),
                                 raw.kind
                             ),
                         );

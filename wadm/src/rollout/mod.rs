@@ -14,6 +14,8 @@
 pub mod health;
 pub mod stages;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use trellis_protocol::inventory::InvocationStats;
 use trellis_protocol::wadm::{
@@ -22,7 +24,6 @@ use trellis_protocol::wadm::{
 use trellis_protocol::{ComponentId, HostId};
 
 use crate::manifest::{OnFailure, Rollout};
-use crate::scaler::Progress;
 
 /// Invocations a stage must have seen before its error rate can fail it
 /// before the bake ends; below that, a few unlucky requests would decide.
@@ -262,6 +263,19 @@ impl RolloutState {
             }),
         }
     }
+}
+
+/// How far a staged rollout's hosts are, as [`crate::scaler::plan`] finds
+/// them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// The stage of each host that runs the app.
+    pub stage_of: BTreeMap<HostId, usize>,
+    /// Hosts where every component of the app runs the deployed version.
+    pub updated: BTreeSet<HostId>,
+    /// Whether every host up to the current stage is updated and no
+    /// command for the app is left.
+    pub converged: bool,
 }
 
 /// Adds a rollout's progress to the status of its app, and makes the

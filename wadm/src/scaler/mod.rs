@@ -21,6 +21,8 @@ use trellis_protocol::{AppName, ComponentId, HostId};
 
 use crate::manifest::ComponentKind;
 use crate::model::{Command, DeployedApp, Observed, Owner, Step, is_frozen, is_managed};
+// The plan carries it, so callers keep finding it here.
+pub use crate::rollout::Progress;
 use desired::{Desired, Want};
 
 /// Errors of the last execution, per app component; they show in the
@@ -37,18 +39,6 @@ pub struct Plan {
     pub statuses: Vec<AppStatus>,
     /// Apps in a staged rollout: how far the hosts are.
     pub progress: BTreeMap<AppName, Progress>,
-}
-
-/// How far a staged rollout's hosts are.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Progress {
-    /// The stage of each host that runs the app.
-    pub stage_of: BTreeMap<HostId, usize>,
-    /// Hosts where every component of the app runs the deployed version.
-    pub updated: BTreeSet<HostId>,
-    /// Whether every host up to the current stage is updated and no
-    /// command for the app is left.
-    pub converged: bool,
 }
 
 /// Plans the commands that take `observed` to what `apps` declare.
