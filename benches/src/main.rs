@@ -28,6 +28,7 @@ mod languages;
 mod load;
 mod mesh;
 mod messaging;
+mod nats;
 mod nginx;
 mod orchestration;
 mod report;

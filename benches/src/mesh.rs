@@ -43,6 +43,7 @@ use trellis_protocol::{ComponentId, LatticeName, LinkName};
 use trellis_tests::{Host, actor, free_port};
 
 use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Samples, Tally, WorkerResult};
+use crate::nats::{connect, flush};
 use crate::responder::{self, Answer};
 use crate::setup::{self, Lattice};
 
@@ -335,23 +336,6 @@ async fn chain(
     Ok(addr)
 }
 
-/// Connects to NATS, bounded.
-pub(crate) async fn connect(url: &str) -> anyhow::Result<Client> {
-    let options = async_nats::ConnectOptions::new().connection_timeout(REQUEST_TIMEOUT);
-    tokio::time::timeout(REQUEST_TIMEOUT, options.connect(url))
-        .await
-        .context("connecting to NATS timed out")?
-        .context("connecting to NATS")
-}
-
-/// Flushes `client`, bounded.
-pub(crate) async fn flush(client: &Client) -> anyhow::Result<()> {
-    tokio::time::timeout(REQUEST_TIMEOUT, client.flush())
-        .await
-        .context("NATS flush timed out")?
-        .context("NATS flush")
-}
-
 /// Sends one `GET /` to `addr` and returns the calls that crossed NATS on
 /// the `rpc` subjects given (with their replies) while it ran.
 async fn capture(
@@ -402,15 +386,6 @@ async fn capture(
             })
         })
         .collect()
-}
-
-/// Aborts a task when dropped (the responder outlives no measurement).
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Sends the bare request-replies: one connection, the captured call's

@@ -27,7 +27,7 @@ use serde::Serialize;
 use trellis_tests::actor;
 
 use crate::load::{self, LoadResult, REQUEST_TIMEOUT, Tally, WorkerResult};
-use crate::mesh::{AbortOnDrop, connect, flush};
+use crate::nats::{AbortOnDrop, connect, flush};
 use crate::setup::{self, Lattice};
 
 /// Concurrency of the throughput rows (requests in flight).

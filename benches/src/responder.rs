@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::load::REQUEST_TIMEOUT;
-use crate::mesh::{AbortOnDrop, connect, flush};
+use crate::nats::{AbortOnDrop, connect, flush};
 
 /// First argument that makes `trellis-bench` a responder process.
 pub const FLAG: &str = "--nats-responder";

@@ -540,3 +540,63 @@ pub enum LinkCommand {
         name: String,
     },
 }
+
+// The OCI flags are parsed as part of the whole command line (and shared
+// with `start component`), so their tests parse `Cli`, which lives here.
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, StartCommand};
+
+    #[test]
+    fn push_takes_a_file_or_a_reference_and_a_file() {
+        let cli = Cli::try_parse_from(["trellis", "push", "a.wasm"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!("not push")
+        };
+        assert_eq!(args.args, ["a.wasm"]);
+        let cli = Cli::try_parse_from([
+            "trellis",
+            "push",
+            "oci://r.io/a:1",
+            "a.wasm",
+            "--allow-insecure",
+            "r.io",
+        ])
+        .unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!("not push")
+        };
+        assert_eq!(args.args, ["oci://r.io/a:1", "a.wasm"]);
+        assert_eq!(args.registry.allow_insecure, ["r.io"]);
+        assert!(Cli::try_parse_from(["trellis", "push", "a", "b", "c"]).is_err());
+        assert!(Cli::try_parse_from(["trellis", "push"]).is_err());
+    }
+
+    #[test]
+    fn pull_output_file_does_not_clash_with_the_output_format() {
+        let cli = Cli::try_parse_from([
+            "trellis", "--output", "json", "pull", "r.io/a:1", "-o", "x.wasm",
+        ])
+        .unwrap();
+        let Command::Pull(args) = cli.command else {
+            panic!("not pull")
+        };
+        assert_eq!(args.output_file.unwrap().to_str(), Some("x.wasm"));
+        let cli = Cli::try_parse_from([
+            "trellis",
+            "start",
+            "component",
+            "r.io/a:1",
+            "id",
+            "--allow-insecure",
+            "r.io",
+        ])
+        .unwrap();
+        let Command::Start(StartCommand::Component { registry, .. }) = cli.command else {
+            panic!("not start component")
+        };
+        assert_eq!(registry.allow_insecure, ["r.io"]);
+    }
+}

@@ -4,16 +4,8 @@
 use serde::Serialize;
 use trellis_wadm::manifest::{ManifestError, Problem};
 
-use crate::app_args::{AppCommand, ValidateArgs};
-use crate::args::{GlobalArgs, OutputFormat};
-
-/// Runs `trellis app ...`.
-pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
-    match cmd {
-        AppCommand::Validate(args) => validate(global.output, &args),
-        other => super::app_deploy::run(global, other).await,
-    }
-}
+use crate::app_args::ValidateArgs;
+use crate::args::OutputFormat;
 
 /// The JSON form of a validation result.
 #[derive(Serialize)]

@@ -36,6 +36,7 @@ const API_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often `--wait` asks for the status.
 const POLL: Duration = Duration::from_millis(250);
 
+/// Runs `trellis app ...`; `validate` is offline, in [`super::app`].
 pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
     match cmd {
         AppCommand::Validate(args) => super::app::validate(global.output, &args),

@@ -81,7 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd),
         Command::Claims(cmd) => claims::run(&global, cmd),
-        Command::App(cmd) => app::run(&global, cmd).await,
+        Command::App(cmd) => app_deploy::run(&global, cmd).await,
         Command::Wadm(args) => wadm::run(&global, args).await,
         Command::NatsConfig(cmd) => nats_config::run(&global, cmd),
     }

@@ -16,8 +16,8 @@ use trellis_lattice::Lattice;
 use trellis_oci::{ImageReference, Registry, RegistryConfig};
 use trellis_protocol::control::ArtifactRef;
 
-use super::{devsign, workload};
-use crate::args::GlobalArgs;
+use super::{connect, devsign};
+use crate::args::{GlobalArgs, OutputFormat};
 use crate::oci_args::{PullArgs, PushArgs, RegistryArgs, RegistryCommand};
 use crate::output::done;
 
@@ -68,7 +68,7 @@ pub async fn import(
 /// `trellis push FILE` (into the lattice) or `trellis push REFERENCE FILE`.
 pub async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
     let (target, file) = match args.args.as_slice() {
-        [file] => return workload::push(global, file).await,
+        [file] => return push_to_lattice(global, file).await,
         [target, file] => (target, file),
         _ => bail!("push takes FILE, or REFERENCE FILE"),
     };
@@ -88,6 +88,26 @@ pub async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
         }),
         &digest,
     )
+}
+
+/// `trellis push FILE`: stores the file in the lattice and prints its
+/// `nats://` reference.
+async fn push_to_lattice(global: &GlobalArgs, file: &str) -> anyhow::Result<()> {
+    let path = file.strip_prefix("file://").unwrap_or(file);
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    let lattice = connect(global).await?;
+    let artifact = lattice.store().await?.put_artifact(&bytes).await?;
+    let reference = artifact.reference();
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "reference": reference, "sha256": artifact.sha256, "size": bytes.len(),
+            }))?
+        ),
+        OutputFormat::Table => println!("{reference}"),
+    }
+    Ok(())
 }
 
 /// `trellis pull REFERENCE [-o FILE]`.

@@ -52,25 +52,6 @@ async fn component_artifact(
     )
 }
 
-/// `trellis push FILE`.
-pub async fn push(global: &GlobalArgs, file: &str) -> anyhow::Result<()> {
-    let path = file.strip_prefix(FILE_SCHEME).unwrap_or(file);
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-    let lattice = connect(global).await?;
-    let artifact = lattice.store().await?.put_artifact(&bytes).await?;
-    let reference = artifact.reference();
-    match global.output {
-        crate::args::OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "reference": reference, "sha256": artifact.sha256, "size": bytes.len(),
-            }))?
-        ),
-        crate::args::OutputFormat::Table => println!("{reference}"),
-    }
-    Ok(())
-}
-
 pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
     match cmd {
         StartCommand::Component {
