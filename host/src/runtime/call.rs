@@ -18,9 +18,9 @@ use wasmtime::component::{Func, Type, Val, wasm_wave};
 
 use super::component::PreparedComponent;
 use super::fast::{self, Shape};
-use super::http::{finish_keeping, internal};
 use super::instance::Alongside;
 use super::interfaces::Function;
+use super::reply::{finish_keeping, internal};
 use super::state::StoreState;
 use super::values;
 use super::warm::{Admitted, Ready, Reuse, Warm};

@@ -19,8 +19,8 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
-use super::http::{body_aborted, cut_short, finish, handler_error, to_reply, too_large};
 use super::instance::{Alongside, Limits};
+use super::reply::{body_aborted, cut_short, finish, handler_error, to_reply, too_large};
 use super::state::StoreState;
 
 /// How a 0.3 guest's request ended, when the store survived it.

@@ -1,7 +1,8 @@
 //! The WebAssembly runtime: one engine per host, components compiled once
 //! (and cached on disk), a fresh pooled instance per invocation.
 //!
-//! - [`engine`]: engine settings (pooling, epochs, memory cap) and the ticker.
+//! - [`config`]: the runtime's settings (data only).
+//! - [`engine`]: the engine (pooling, epochs, memory cap) and the ticker.
 //! - [`cache`]: compiled components on disk, keyed by sha256 and engine.
 //! - [`state`]: per-instance store data (WASI, wasi:http, limits).
 //! - [`instance`]: the limits and store every guest call runs under.
@@ -13,12 +14,14 @@
 //! - [`fast`]: typed binding and calling for common shapes (large byte lists).
 //! - [`http`]: running one request through `wasi:http/incoming-handler@0.2`.
 //! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
+//! - [`reply`]: how a guest's run ended, as the reply or error callers see.
 //! - [`pool`]: admission to the instance pool, fair between components.
 //! - [`warm`]: instances kept between calls, for components that opt in.
 
 pub mod cache;
 mod call;
 mod component;
+mod config;
 pub mod engine;
 mod fast;
 mod http;
@@ -27,13 +30,15 @@ mod imports;
 mod instance;
 pub mod interfaces;
 pub mod pool;
+mod reply;
 mod signature;
 mod state;
 pub(crate) mod values;
 mod warm;
 
 pub use component::PreparedComponent;
-pub use engine::{Runtime, RuntimeConfig, RuntimeError, check_component_header};
+pub use config::RuntimeConfig;
+pub use engine::{Runtime, RuntimeError, check_component_header};
 pub use http::PreparedHttp;
 pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};
 pub use warm::{Admitted, Reuse, Warm};
