@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use trellis_protocol::Sha256Digest;
 use trellis_protocol::control::ArtifactRef;
 
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 /// The folder of cached artifacts; under the cache dir, or a temp folder
 /// when caching is off.

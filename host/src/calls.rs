@@ -6,23 +6,44 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use trellis_lattice::Lattice;
-use trellis_protocol::call::{CallArgs, CallRequest};
+use trellis_protocol::call::{CallArgs, CallRequest, CallResponse};
 use trellis_protocol::context::CallContext;
-use trellis_protocol::invocation::{ErrorKind, InvocationError};
+use trellis_protocol::invocation::{ErrorKind, InvocationError, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::value::Values;
 use trellis_protocol::{ComponentId, LinkName};
 
-use crate::components::Components;
-use crate::links::LinkState;
+use trellis_provider_sdk::links::LinkState;
+
+/// The components running on this host, as calls see them. A port, so
+/// the router (which running components hold through their
+/// capabilities) need not know the component table that holds them.
+pub trait LocalTargets: Send + Sync {
+    /// Calls `target` in process if it runs here; if it does not, hands
+    /// the request back for the lattice.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the request goes back by value, not as an error"
+    )]
+    fn call_local<'a>(
+        &'a self,
+        target: &ComponentId,
+        interface: &'a InterfaceRef,
+        function: &'a WitName,
+        request: CallRequest,
+        budget: Duration,
+    ) -> Result<BoxFuture<'a, InvocationReply<CallResponse>>, CallRequest>;
+}
 
 /// Routes calls by link, local first.
 pub struct CallRouter {
     links: Arc<LinkState>,
     /// Weak: running components hold this router (through their
     /// capabilities), and the router must not keep them alive.
-    components: Weak<Components>,
+    components: Weak<dyn LocalTargets>,
     lattice: Lattice,
 }
 
@@ -46,10 +67,14 @@ pub struct OutgoingCall<'a> {
 
 impl CallRouter {
     /// A router over this host's links and components and the lattice.
-    pub fn new(links: Arc<LinkState>, components: &Arc<Components>, lattice: Lattice) -> Self {
+    pub fn new(
+        links: Arc<LinkState>,
+        components: Weak<dyn LocalTargets>,
+        lattice: Lattice,
+    ) -> Self {
         Self {
             links,
-            components: Arc::downgrade(components),
+            components,
             lattice,
         }
     }
@@ -83,14 +108,14 @@ impl CallRouter {
             args: CallArgs::Values(args),
             wave: false,
         };
-        let local = self.components.upgrade().and_then(|c| c.get(&target));
+        let components = self.components.upgrade();
+        let local = match components.as_deref() {
+            Some(c) => c.call_local(&target, interface, function, request, budget),
+            None => Err(request),
+        };
         let outcome = match local {
-            Some(component) => {
-                component
-                    .invoke_call(interface, function, request, budget)
-                    .await
-            }
-            None => {
+            Ok(answer) => answer.await,
+            Err(request) => {
                 let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget);
                 self.lattice
                     .call(&target, interface, function, &request, &ctx)

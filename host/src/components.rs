@@ -18,6 +18,7 @@ use trellis_protocol::invocation::{
 };
 use trellis_protocol::link::{InterfaceRef, WitName};
 
+use crate::calls::LocalTargets;
 use crate::capabilities::ComponentCaps;
 use crate::runtime::{Admitted, PoolMember, PoolSlot, PreparedComponent, Reuse, Warm};
 
@@ -455,5 +456,27 @@ impl Components {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+impl LocalTargets for Components {
+    fn call_local<'a>(
+        &'a self,
+        target: &ComponentId,
+        interface: &'a InterfaceRef,
+        function: &'a WitName,
+        request: CallRequest,
+        budget: Duration,
+    ) -> Result<futures::future::BoxFuture<'a, InvocationReply<CallResponse>>, CallRequest> {
+        use futures::FutureExt;
+        match self.get(target) {
+            Some(component) => Ok(async move {
+                component
+                    .invoke_call(interface, function, request, budget)
+                    .await
+            }
+            .boxed()),
+            None => Err(request),
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trellis_protocol::EventType;
 
-use crate::host::{HostContext, publish};
+use crate::context::{HostContext, publish};
 
 /// Publishes a heartbeat every period until the task is aborted at
 /// shutdown. The first one goes out at once so a new host is visible

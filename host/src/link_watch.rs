@@ -6,15 +6,12 @@
 use std::sync::Arc;
 
 use trellis_lattice::store::LatticeStore;
-use trellis_protocol::link::{Link, LinkStatus};
+use trellis_protocol::link::Link;
 use trellis_provider_sdk::links::{self, Notice};
 use trellis_provider_sdk::outcomes;
 
-use crate::host::HostContext;
+use crate::context::HostContext;
 use crate::providers::AbortOnDrop;
-
-pub use trellis_provider_sdk::links::LinkState;
-pub use trellis_provider_sdk::outcomes::LinkOutcomes;
 
 /// Tells the local providers named by `link` about it and records their
 /// answers. External providers follow links themselves (and report their
@@ -50,42 +47,6 @@ pub(crate) async fn notify(ctx: &HostContext, link: &Link, notice: Notice) {
             }
         }
     }
-}
-
-/// Most link outcomes one external provider's report may add.
-const MAX_REPORTED_LINKS: usize = 1024;
-
-/// The link outcomes of the providers running here: the host's own record
-/// for builtins, the last health reply for external processes.
-pub(crate) fn statuses(ctx: &HostContext) -> Vec<LinkStatus> {
-    let running = ctx.providers.all();
-    let mut all: Vec<LinkStatus> = ctx
-        .link_outcomes
-        .statuses()
-        .into_iter()
-        .filter(|s| {
-            running
-                .iter()
-                .any(|p| !p.external && p.description.id == s.provider_id)
-        })
-        .collect();
-    // A provider process reports on itself: keep only what it says about
-    // its own links, with its reasons cut to size, so a broken process can
-    // neither speak for another provider nor grow the heartbeat.
-    for p in running.iter().filter(|p| p.external) {
-        let own = p.provider.own_link_status().unwrap_or_default();
-        all.extend(
-            own.into_iter()
-                .filter(|s| s.provider_id == p.description.id)
-                .take(MAX_REPORTED_LINKS)
-                .map(|mut s| {
-                    s.error = s.error.as_deref().map(LinkStatus::bounded_error);
-                    s
-                }),
-        );
-    }
-    all.sort_by(|a, b| (&a.provider_id, &a.link).cmp(&(&b.provider_id, &b.link)));
-    all
 }
 
 /// Follows the lattice's links and configs in `store` until the tasks are
@@ -139,8 +100,7 @@ pub(crate) fn spawn_retries(ctx: Arc<HostContext>) -> tokio::task::JoinHandle<()
 pub(crate) async fn reconnect(ctx: Arc<HostContext>) {
     let mut pause = std::time::Duration::from_secs(1);
     loop {
-        let store =
-            crate::resume::store::open_eventually(&ctx.lattice, ctx.config.jetstream_wait).await;
+        let store = crate::store::open_eventually(&ctx.lattice, ctx.config.jetstream_wait).await;
         ctx.store.set(store.clone());
         let wait = ctx.config.jetstream_wait;
         let opened = tokio::time::timeout(wait, spawn_watchers(ctx.clone(), store))

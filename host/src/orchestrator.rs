@@ -3,35 +3,36 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use trellis_lattice::Lattice;
+use trellis_protocol::control::AUTOMATIC_LABELS;
 use trellis_protocol::event::data::{HostStarted, HostStopped};
-use trellis_protocol::inventory::{HostInventory, Labels, ProviderDescription};
+use trellis_protocol::inventory::Labels;
 use trellis_protocol::{EventType, HostId};
+use trellis_provider_sdk::links::LinkState;
+use trellis_provider_sdk::outcomes::LinkOutcomes;
 
 use crate::calls::CallRouter;
 use crate::capabilities::outbound::OutboundRouter;
 use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
+use crate::context::{HostContext, HostInfo, VERSION, VerbJournal, publish};
 use crate::identity::{Identity, IdentityError};
-use crate::links::{LinkOutcomes, LinkState};
 use crate::providers::Providers;
-use crate::resume::{self, HostStore, Keeper};
+use crate::resume::{self, Keeper};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::{control, heartbeat, links};
+use crate::store::{self, HostStore};
+use crate::{control, heartbeat, link_watch};
 
 /// The longest one step of stopping (a provider, the `host_stopped`
 /// publish, the flush) may take.
 const STOP_STEP: Duration = Duration::from_secs(2);
 /// The longest stopping may take in all; then the host returns anyway.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Trellis version reported by hosts.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Why a host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,99 +55,6 @@ pub enum HostError {
     )]
     Issuer(String),
 }
-
-/// Who the host is.
-pub struct HostInfo {
-    /// Host id.
-    pub id: HostId,
-    /// Human name.
-    pub name: String,
-    /// Labels, including `os` and `arch`.
-    pub labels: RwLock<Labels>,
-    /// When it started.
-    pub started: Instant,
-}
-
-/// Shared state of a running host; control handlers get it.
-pub struct HostContext {
-    /// Identity and labels.
-    pub info: HostInfo,
-    /// Lattice connection.
-    pub lattice: Lattice,
-    /// Lattice buckets (not open yet while a host that started offline
-    /// cannot reach them).
-    pub store: HostStore,
-    /// Wasm runtime.
-    pub runtime: Arc<Runtime>,
-    /// Scaled components.
-    pub components: Arc<Components>,
-    /// Running providers.
-    pub providers: Arc<Providers>,
-    /// Links and configs.
-    pub links: Arc<LinkState>,
-    /// What local providers answered to link changes.
-    pub link_outcomes: Arc<LinkOutcomes>,
-    /// Routes components' key-value and messaging calls to providers.
-    pub provider_calls: Arc<ProviderRouter>,
-    /// Routes components' calls of imported interfaces to components.
-    pub calls: Arc<CallRouter>,
-    /// Routes components' outgoing HTTP to their http-client links.
-    pub outbound: Arc<OutboundRouter>,
-    /// Settings.
-    pub config: HostConfig,
-    /// Serializes scale/update/start/stop per id, so two requests for one
-    /// id cannot interleave and no id waits on another's fetch or compile.
-    pub workload_locks: crate::locks::WorkloadLocks,
-    /// Keeps the on-disk record a host resumes from offline, if enabled.
-    pub resume: Option<Arc<Keeper>>,
-    stop: watch::Sender<Option<String>>,
-}
-
-impl HostContext {
-    /// The full inventory (same shape as heartbeats).
-    pub fn inventory(&self) -> HostInventory {
-        HostInventory {
-            id: self.info.id.clone(),
-            name: self.info.name.clone(),
-            lattice: self.lattice.name().clone(),
-            labels: self.labels(),
-            version: VERSION.into(),
-            uptime_seconds: self.info.started.elapsed().as_secs(),
-            heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
-            site: self.config.site.clone(),
-            links_revision: self.links.links_revision(),
-            config_revision: self.links.config_revision(),
-            components: self.components.descriptions(),
-            providers: self
-                .providers
-                .all()
-                .into_iter()
-                .map(|p| ProviderDescription {
-                    failure: p.provider.failure(),
-                    ..p.description
-                })
-                .collect(),
-            next: None,
-            link_status: links::statuses(self),
-        }
-    }
-
-    /// Current labels.
-    pub fn labels(&self) -> Labels {
-        self.info
-            .labels
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Asks the host to stop (used by `host.stop`).
-    pub fn request_stop(&self, reason: &str) {
-        let _ = self.stop.send(Some(reason.to_owned()));
-    }
-}
-
-use trellis_protocol::control::AUTOMATIC_LABELS;
 
 fn initial_labels(config: &HostConfig) -> Result<Labels, HostError> {
     let mut labels = BTreeMap::new();
@@ -196,7 +104,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     // A host at a site must come up while its uplink (and so the hub's
     // JetStream) is down; any other host needs the buckets to start.
     let store = match config.site {
-        Some(_) => match resume::store::open_within(&lattice, config.jetstream_wait).await {
+        Some(_) => match store::open_within(&lattice, config.jetstream_wait).await {
             Ok(store) => HostStore::opened(store),
             Err(e) => {
                 tracing::warn!(%e, "the lattice's JetStream is unreachable; starting offline");
@@ -219,7 +127,9 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         lattice.clone(),
     ));
     let components = Arc::new(Components::default());
-    let calls = Arc::new(CallRouter::new(links.clone(), &components, lattice.clone()));
+    // Weak: running components hold the router through their capabilities.
+    let local: std::sync::Weak<dyn crate::calls::LocalTargets> = Arc::downgrade(&components) as _;
+    let calls = Arc::new(CallRouter::new(links.clone(), local, lattice.clone()));
     let outbound = Arc::new(OutboundRouter::new(
         links.clone(),
         providers.clone(),
@@ -244,23 +154,23 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         outbound,
         config,
         workload_locks: crate::locks::WorkloadLocks::default(),
-        resume: keeper,
+        journal: keeper.clone().map(|k| k as Arc<dyn VerbJournal>),
         stop,
     });
     let mut tasks = match ctx.store.get() {
-        Some(store) => links::spawn_watchers(ctx.clone(), store.clone()).await?,
+        Some(store) => link_watch::spawn_watchers(ctx.clone(), store.clone()).await?,
         None => {
-            if let Some(keeper) = &ctx.resume
+            if let Some(keeper) = &keeper
                 && let Some(state) = resume::load(keeper, &ctx)
             {
                 resume::resume(&ctx, keeper, state).await;
             }
-            vec![tokio::spawn(links::reconnect(ctx.clone()))]
+            vec![tokio::spawn(link_watch::reconnect(ctx.clone()))]
         }
     };
-    tasks.push(links::spawn_retries(ctx.clone()));
-    if let Some(keeper) = &ctx.resume {
-        tasks.push(tokio::spawn(keeper.clone().run(ctx.clone())));
+    tasks.push(link_watch::spawn_retries(ctx.clone()));
+    if let Some(keeper) = keeper {
+        tasks.push(tokio::spawn(keeper.run(ctx.clone())));
     }
     tasks.extend(control::serve(ctx.clone()).await?);
     tasks.push(tokio::spawn(heartbeat::run(ctx.clone())));
@@ -355,15 +265,4 @@ impl RunningHost {
 pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
     start(config).await?.run_until(shutdown).await;
     Ok(())
-}
-
-/// Publishes an event from this host; failures are logged, not fatal.
-pub(crate) async fn publish<T: serde::Serialize>(ctx: &HostContext, event: EventType, data: T) {
-    if let Err(e) = ctx
-        .lattice
-        .publish_event(event, ctx.info.id.as_str(), data)
-        .await
-    {
-        tracing::warn!(%e, %event, "could not publish event");
-    }
 }

@@ -6,7 +6,7 @@
 use trellis_protocol::ComponentId;
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
 
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 /// Serves the component's HTTP handler and every other export over NATS,
 /// in its queue group, until the returned task is aborted.

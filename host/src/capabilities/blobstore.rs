@@ -24,7 +24,7 @@ use wasmtime_wasi::p2::{
     DynInputStream, DynOutputStream, OutputStream, Pollable, StreamError, StreamResult,
 };
 
-use crate::bindings::wasi::blobstore::{blobstore, container, types};
+use super::bindings::wasi::blobstore::{blobstore, container, types};
 use crate::capabilities::route::Target;
 use crate::capabilities::{CapabilityView, ComponentCaps};
 

@@ -8,7 +8,7 @@ use trellis_protocol::LinkName;
 use trellis_protocol::link::{InterfaceRef, WitName};
 use wasmtime::component::Resource;
 
-use crate::bindings::wasmcloud::{bus1_0_0 as v1, bus2_0_0 as v2};
+use super::bindings::wasmcloud::{bus1_0_0 as v1, bus2_0_0 as v2};
 use crate::capabilities::CapabilityView;
 
 /// A `call-target-interface`: the interface a link name is chosen for, or

@@ -2,7 +2,7 @@
 //! resolved on every call so a `config put` shows at once. Three shapes:
 //! `store@0.2.0-rc.1`, and `runtime` and `store` of `0.2.0-draft`.
 
-use crate::bindings::wasi::{config0_2_0_draft as draft, config0_2_0_rc_1 as rc1};
+use super::bindings::wasi::{config0_2_0_draft as draft, config0_2_0_rc_1 as rc1};
 use crate::capabilities::CapabilityView;
 
 impl CapabilityView {

@@ -10,7 +10,7 @@ use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
 use trellis_protocol::{ComponentId, LinkName};
 use wasmtime::component::Resource;
 
-use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use super::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
 

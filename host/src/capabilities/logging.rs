@@ -1,7 +1,7 @@
 //! `wasi:logging/logging@0.1.0-draft` into the host's log, tagged with the
 //! component id.
 
-use crate::bindings::wasi::logging::logging::{Host, Level};
+use super::bindings::wasi::logging::logging::{Host, Level};
 use crate::capabilities::CapabilityView;
 
 impl Host for CapabilityView {

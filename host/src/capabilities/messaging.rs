@@ -9,7 +9,7 @@ use trellis_protocol::context::CallContext;
 use trellis_protocol::messaging::{BrokerMessage, MessagingReply, MessagingRequest};
 use trellis_protocol::{ComponentId, LinkName};
 
-use crate::bindings::wasmcloud::messaging::{consumer, types};
+use super::bindings::wasmcloud::messaging::{consumer, types};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
 

@@ -26,7 +26,32 @@ use std::sync::Arc;
 use trellis_protocol::{ComponentId, ConfigName, LinkName};
 
 use crate::calls::CallRouter;
-use crate::links::LinkState;
+use trellis_provider_sdk::links::LinkState;
+
+/// The host's one `bindgen!` site: the capability interfaces Trellis
+/// implements beyond WASI and wasi:http (see `wit/world.wit`, world
+/// `host-capabilities`). Private, so the generated items stay this
+/// module's business; the files beside it implement one interface each.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "trellis:actors/host-capabilities",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": super::keyvalue::Bucket,
+            "wasmcloud:secrets/store.secret": super::secrets::SecretHandle,
+            "wasmcloud:bus/lattice@1.0.0.call-target-interface": super::bus::CallTarget,
+            "wasmcloud:bus/lattice@2.0.0.call-target-interface": super::bus::CallTarget,
+            // Blob values stream through wasi:io: the same stream resources as
+            // wasmtime-wasi's, in the same table.
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:blobstore/container.container": super::blobstore::ContainerHandle,
+            "wasi:blobstore/container.stream-object-names": super::blobstore::ObjectNames,
+            "wasi:blobstore/types.outgoing-value": super::blobstore::OutgoingBlob,
+            "wasi:blobstore/types.incoming-value": super::blobstore::IncomingBlob,
+        },
+    });
+}
 
 /// What a component's instances need to reach their capabilities. One per
 /// scaled component, shared by all its instances.
@@ -54,7 +79,7 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut CapabilityView,
 ) -> wasmtime::Result<()> {
-    use crate::bindings::wasi;
+    use bindings::{wasi, wasmcloud};
     wasi::keyvalue::store::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::keyvalue::atomics::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::keyvalue::batch::add_to_linker::<T, HasCaps>(linker, get)?;
@@ -62,12 +87,12 @@ pub fn add_to_linker<T: Send + 'static>(
     wasi::config0_2_0_rc_1::store::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::config0_2_0_draft::store::add_to_linker::<T, HasCaps>(linker, get)?;
     wasi::config0_2_0_draft::runtime::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::bus1_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::bus2_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::messaging::types::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::messaging::consumer::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::secrets::store::add_to_linker::<T, HasCaps>(linker, get)?;
-    crate::bindings::wasmcloud::secrets::reveal::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::bus1_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::bus2_0_0::lattice::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::messaging::types::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::messaging::consumer::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::secrets::store::add_to_linker::<T, HasCaps>(linker, get)?;
+    wasmcloud::secrets::reveal::add_to_linker::<T, HasCaps>(linker, get)?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use trellis_provider_sdk::outbound::{OutboundBody, OutboundError, RequestTimeout
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::capabilities::ComponentCaps;
-use crate::links::LinkState;
 use crate::providers::Providers;
+use trellis_provider_sdk::links::LinkState;
 
 /// What a response future of the hooks resolves to.
 type Sent = Result<

@@ -8,8 +8,8 @@ use trellis_lattice::Lattice;
 use trellis_protocol::link::InterfaceRef;
 use trellis_protocol::{ComponentId, LinkName};
 
-use crate::links::LinkState;
 use crate::providers::{Providers, RunningProvider};
+use trellis_provider_sdk::links::LinkState;
 
 /// Where a capability call goes.
 pub(crate) enum Target {

@@ -20,7 +20,7 @@ use trellis_protocol::ComponentId;
 use trellis_protocol::secret::SecretRef;
 use wasmtime::component::Resource;
 
-use crate::bindings::wasmcloud::secrets::{reveal, store};
+use super::bindings::wasmcloud::secrets::{reveal, store};
 use crate::capabilities::CapabilityView;
 
 use trellis_provider_sdk::secrets::NO_KEY;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use trellis_protocol::control::PingReply;
 
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 /// How long a change may take to reach every host before the reply goes
 /// out anyway (the change is stored and will still apply).

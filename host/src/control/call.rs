@@ -7,7 +7,7 @@ use std::time::Duration;
 use trellis_protocol::control::{CallComponentRequest, parse_request};
 
 use super::{Outcome, data};
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 /// Upper bound on one call, whatever the request asks.
 const MAX_CALL: Duration = Duration::from_secs(300);

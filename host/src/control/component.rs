@@ -13,7 +13,7 @@ use super::{Outcome, data};
 use crate::artifacts;
 use crate::capabilities::ComponentCaps;
 use crate::components::RunningComponent;
-use crate::host::{HostContext, publish};
+use crate::context::{HostContext, publish};
 use crate::runtime::PreparedComponent;
 use crate::runtime::cache::CacheOutcome;
 

@@ -7,7 +7,7 @@ use trellis_protocol::{ConfigName, EventType};
 
 use super::barrier::{Bucket, await_applied};
 use super::{Outcome, data};
-use crate::host::{HostContext, publish};
+use crate::context::{HostContext, publish};
 
 pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
     let (values, no_wait) = PutConfigRequest::parse(body)

@@ -6,7 +6,7 @@ use trellis_protocol::control::{
 use trellis_protocol::limits;
 
 use super::{Outcome, data};
-use crate::host::{HostContext, VERSION};
+use crate::context::{HostContext, VERSION};
 
 pub(super) fn ping(ctx: &HostContext) -> Outcome {
     data(PingReply {

@@ -10,7 +10,7 @@ use trellis_protocol::{ComponentId, EventType, limits};
 
 use super::barrier::{Bucket, await_applied};
 use super::{Outcome, data};
-use crate::host::{HostContext, publish};
+use crate::context::{HostContext, publish};
 
 pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let PutLinkRequest {

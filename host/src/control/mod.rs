@@ -11,7 +11,7 @@ mod barrier;
 mod call;
 mod component;
 mod config;
-mod host;
+mod host_verbs;
 mod link;
 mod probe;
 mod provider;
@@ -27,9 +27,9 @@ use trellis_protocol::control::Reply;
 use trellis_protocol::subject::pattern;
 use trellis_protocol::{ControlVerb, Subject};
 
-use crate::host::HostContext;
+use crate::context::HostContext;
 
-pub(crate) use host::page_limit;
+pub(crate) use host_verbs::page_limit;
 
 /// What a handler returns: reply data, or the reason for refusing.
 type Outcome = Result<serde_json::Value, String>;
@@ -121,8 +121,8 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
     }
     let body = &msg.payload;
     let outcome = handle(ctx.clone(), verb.clone(), body).await;
-    if let (Ok(_), Some(keeper)) = (&outcome, &ctx.resume) {
-        keeper.observe(&verb, body);
+    if let (Ok(_), Some(journal)) = (&outcome, &ctx.journal) {
+        journal.observe(&verb, body);
     }
     if let Err(reason) = &outcome {
         tracing::info!(subject = %msg.subject, %reason, "control request refused");
@@ -134,10 +134,10 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
 /// offline replays its recorded workloads.
 pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]) -> Outcome {
     match verb {
-        ControlVerb::HostPing => host::ping(&ctx),
-        ControlVerb::HostInventory(_) => host::inventory(&ctx, body),
-        ControlVerb::HostStop(_) => host::stop(&ctx, body),
-        ControlVerb::HostLabels(_) => host::labels(&ctx, body).await,
+        ControlVerb::HostPing => host_verbs::ping(&ctx),
+        ControlVerb::HostInventory(_) => host_verbs::inventory(&ctx, body),
+        ControlVerb::HostStop(_) => host_verbs::stop(&ctx, body),
+        ControlVerb::HostLabels(_) => host_verbs::labels(&ctx, body).await,
         ControlVerb::ComponentScale(_) => component::scale(&ctx, body).await,
         ControlVerb::ComponentUpdate(_) => component::update(&ctx, body).await,
         ControlVerb::ComponentProbe(_) => probe::probe(&ctx, body).await,

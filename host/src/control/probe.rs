@@ -8,7 +8,7 @@ use trellis_protocol::control::{ProbeComponentRequest, ProbeReply, parse_request
 use trellis_protocol::invocation::{Body, HttpRequest};
 
 use super::{Outcome, data};
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 /// Upper bound on one probe, whatever the request asks.
 const MAX_PROBE: Duration = Duration::from_secs(30);

@@ -13,10 +13,10 @@ use trellis_provider_sdk::{Provider, ProviderContext};
 
 use super::{Outcome, data};
 use crate::artifacts;
+use crate::context::{HostContext, publish};
 use crate::external::{ExternalProvider, ExternalSpec};
-use crate::host::{HostContext, publish};
 use crate::invoker::HostInvoker;
-use crate::links::notify;
+use crate::link_watch::notify;
 use crate::providers::{AbortOnDrop, RunningProvider, builtin};
 
 /// Image scheme of provider executables the CLI uploaded.

@@ -6,7 +6,7 @@ use trellis_protocol::control::parse_request;
 use trellis_protocol::signature::ComponentTypesRequest;
 
 use super::{Outcome, data};
-use crate::host::HostContext;
+use crate::context::HostContext;
 
 pub(super) fn types(ctx: &HostContext, body: &[u8]) -> Outcome {
     let request: ComponentTypesRequest = parse_request(body)?;

@@ -5,7 +5,6 @@
 //!
 //! - [`state`]: the record (workload requests, links, named config) and
 //!   its atomic file.
-//! - [`store`]: the lattice's buckets, open now or once reachable.
 //!
 //! The [`Keeper`] rewrites the record whenever a workload verb succeeds
 //! or the host applies a new link or config revision. A host that starts
@@ -17,7 +16,6 @@
 //! so wadm finds its own work in place when the uplink returns.
 
 pub mod state;
-pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,9 +29,8 @@ use trellis_protocol::control::{
 use trellis_protocol::{ComponentId, ConfigName, ControlVerb};
 
 pub use state::{HostState, StateError};
-pub use store::HostStore;
 
-use crate::host::HostContext;
+use crate::context::{HostContext, VerbJournal};
 
 /// Artifacts remembered per component (see [`Keeper`]).
 const ARTIFACTS_PER_COMPONENT: usize = 4;
@@ -79,44 +76,6 @@ impl Keeper {
     /// The record's file.
     pub fn path(&self) -> &std::path::Path {
         &self.path
-    }
-
-    /// Notes a workload verb that succeeded with request `body`; other
-    /// verbs are ignored.
-    pub(crate) fn observe(&self, verb: &ControlVerb, body: &[u8]) {
-        let mut artifacts = self
-            .artifacts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut providers = self
-            .providers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match verb {
-            ControlVerb::ComponentScale(_) => {
-                if let Ok(request) = parse_request::<ScaleComponentRequest>(body)
-                    && let Some(artifact) = request.artifact
-                {
-                    remember(artifacts.entry(request.component_id).or_default(), artifact);
-                }
-            }
-            ControlVerb::ComponentUpdate(_) => {
-                if let Ok(request) = parse_request::<UpdateComponentRequest>(body) {
-                    let seen = artifacts.entry(request.component_id).or_default();
-                    remember(seen, request.artifact);
-                }
-            }
-            ControlVerb::ProviderStart(_) => {
-                if let Ok(request) = parse_request::<StartProviderRequest>(body) {
-                    providers.insert(request.provider_id.clone(), request);
-                }
-            }
-            // Stopped workloads drop out of the record when it is next
-            // built from what runs.
-            ControlVerb::ProviderStop(_) => {}
-            _ => return,
-        }
-        self.changed.notify_one();
     }
 
     /// The record of what `ctx` runs now.
@@ -287,6 +246,46 @@ pub(crate) async fn resume(ctx: &Arc<HostContext>, keeper: &Keeper, state: HostS
         recorded = state.components.len() + state.providers.len(),
         "resumed recorded workloads offline"
     );
+}
+
+impl VerbJournal for Keeper {
+    /// Notes a workload verb that succeeded with request `body`; other
+    /// verbs are ignored.
+    fn observe(&self, verb: &ControlVerb, body: &[u8]) {
+        let mut artifacts = self
+            .artifacts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut providers = self
+            .providers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match verb {
+            ControlVerb::ComponentScale(_) => {
+                if let Ok(request) = parse_request::<ScaleComponentRequest>(body)
+                    && let Some(artifact) = request.artifact
+                {
+                    remember(artifacts.entry(request.component_id).or_default(), artifact);
+                }
+            }
+            ControlVerb::ComponentUpdate(_) => {
+                if let Ok(request) = parse_request::<UpdateComponentRequest>(body) {
+                    let seen = artifacts.entry(request.component_id).or_default();
+                    remember(seen, request.artifact);
+                }
+            }
+            ControlVerb::ProviderStart(_) => {
+                if let Ok(request) = parse_request::<StartProviderRequest>(body) {
+                    providers.insert(request.provider_id.clone(), request);
+                }
+            }
+            // Stopped workloads drop out of the record when it is next
+            // built from what runs.
+            ControlVerb::ProviderStop(_) => {}
+            _ => return,
+        }
+        self.changed.notify_one();
+    }
 }
 
 #[cfg(test)]
