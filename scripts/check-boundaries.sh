@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo run -q -p trellis-boundaries -- .
 
-io_free=(trellis-protocol)
+io_free=(trellis-protocol trellis-manifest)
 forbidden='^(tokio|async-nats|wasmtime|hyper)$'
 status=0
 for crate in "${io_free[@]}"; do

@@ -2,7 +2,7 @@
 //! talk to wadm are in [`super::app_deploy`].
 
 use serde::Serialize;
-use trellis_wadm::manifest::{ManifestError, Problem};
+use trellis_manifest::manifest::{ManifestError, Problem};
 
 use crate::app_args::ValidateArgs;
 use crate::args::OutputFormat;
@@ -21,7 +21,7 @@ struct Report<'a> {
 /// `trellis app validate FILE`.
 pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Result<()> {
     let file = args.file.display();
-    let (manifest, problems) = match trellis_wadm::validate_file(&args.file) {
+    let (manifest, problems) = match trellis_manifest::validate_file(&args.file) {
         Ok(result) => result,
         Err(e) => {
             if let (OutputFormat::Json, ManifestError::Syntax { line, column, .. }) = (format, &e) {
@@ -44,7 +44,7 @@ pub(super) fn validate(format: OutputFormat, args: &ValidateArgs) -> anyhow::Res
             anyhow::bail!("{file} is not a valid manifest: {e}");
         }
     };
-    let warnings = trellis_wadm::manifest::warnings(&manifest);
+    let warnings = trellis_manifest::manifest::warnings(&manifest);
     match format {
         OutputFormat::Json => print_json(&Report {
             valid: problems.is_empty(),

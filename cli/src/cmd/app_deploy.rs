@@ -17,13 +17,13 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use trellis_lattice::Lattice;
+use trellis_manifest::manifest::{ComponentKind, ImageRef, Manifest};
 use trellis_protocol::AppName;
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
     AppRequest, AppStatus, AppSummary, AppVersion, DeployReply, GetReply, ImageResolution,
     PutReply, PutRequest, RolloutAction, RolloutPhase, RolloutRequest, StatusState, VersionInfo,
 };
-use trellis_wadm::manifest::{ComponentKind, ImageRef, Manifest};
 
 use super::{DISCOVERY_WINDOW, connect, devsign, oci};
 use crate::app_args::{AppCommand, DeployArgs, RollbackArgs, RolloutActionArg, WaitArgs};
@@ -190,7 +190,7 @@ async fn request<Req: Serialize, Resp: DeserializeOwned>(
 
 /// Reads and validates a manifest file (offline), listing every problem.
 fn checked(file: &Path) -> anyhow::Result<Manifest> {
-    let (manifest, problems) = trellis_wadm::validate_file(file)
+    let (manifest, problems) = trellis_manifest::validate_file(file)
         .map_err(|e| anyhow::anyhow!("{} is not a valid manifest: {e}", file.display()))?;
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -201,7 +201,7 @@ fn checked(file: &Path) -> anyhow::Result<Manifest> {
             list.join("\n  ")
         );
     }
-    super::app::print_warnings(&trellis_wadm::manifest::warnings(&manifest));
+    super::app::print_warnings(&trellis_manifest::manifest::warnings(&manifest));
     Ok(manifest)
 }
 
@@ -243,7 +243,7 @@ async fn upload_images(
     manifest: &mut Manifest,
     registry_args: &RegistryArgs,
 ) -> anyhow::Result<Vec<ImageResolution>> {
-    let base = trellis_wadm::manifest_dir(file);
+    let base = trellis_manifest::manifest_dir(file);
     let mut trusted: Option<Vec<String>> = None;
     let mut registry = None;
     // One pull per reference per deploy, however many components name it.
@@ -279,7 +279,7 @@ async fn upload_images(
             }
             _ => continue,
         };
-        let path = trellis_wadm::resolve_file_image(&base, &path);
+        let path = trellis_manifest::resolve_file_image(&base, &path);
         let mut bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read image {} of {}", path.display(), c.name))?;
         if c.kind == ComponentKind::Component {

@@ -72,8 +72,8 @@ pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()>
             let (host, ping) = choose_host(&lattice, placement.host.as_deref()).await?;
             let trusted = ping.map(|p| p.trusted_issuers).unwrap_or_default();
             let oci = matches!(
-                trellis_wadm::manifest::ImageRef::parse(&image),
-                Ok(trellis_wadm::manifest::ImageRef::Oci(_))
+                trellis_manifest::manifest::ImageRef::parse(&image),
+                Ok(trellis_manifest::manifest::ImageRef::Oci(_))
             );
             let artifact = if oci {
                 // Hosts fetch from the lattice, never from the registry.
