@@ -3,6 +3,7 @@
 mod app_args;
 mod args;
 mod cmd;
+mod exit;
 mod oci_args;
 mod output;
 mod secrets_args;
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit::code(&e)
         }
     }
 }

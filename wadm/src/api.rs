@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use trellis_lattice::Lattice;
 use trellis_protocol::AppName;
-use trellis_protocol::control::{Reply, parse_request};
+use trellis_protocol::control::{Failure, Reply, parse_request};
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
     AppRequest, AppStatus, AppSummary, DeployReply, GetReply, ImageResolution,
@@ -14,9 +14,9 @@ use trellis_protocol::wadm::{
 };
 
 use crate::manifest::{self, ImageRef, ManifestError};
-use crate::store::{AppRecord, AppStore};
+use crate::store::{AppRecord, AppStore, StoreError};
 
-type Answer = Result<serde_json::Value, String>;
+type Answer = Result<serde_json::Value, Failure>;
 
 /// Requests answered at once. Each waits on a few KV round trips, so one
 /// at a time made a burst of deploys (a CI pipeline, 10,000 apps in the
@@ -37,7 +37,7 @@ async fn answer(lattice: &Lattice, store: &AppStore, msg: async_nats::Message) {
     };
     let answer = match lattice.wadm_op(&msg.subject) {
         Ok(op) => handle(store, op, &msg.payload).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(Failure::invalid(e.to_string())),
     };
     let reply = match answer {
         Ok(data) => Reply::success(data),
@@ -50,7 +50,23 @@ async fn answer(lattice: &Lattice, store: &AppStore, msg: async_nats::Message) {
 }
 
 fn json<T: Serialize>(value: T) -> Answer {
-    serde_json::to_value(value).map_err(|e| e.to_string())
+    serde_json::to_value(value).map_err(|e| Failure::internal(format!("cannot encode reply: {e}")))
+}
+
+/// A store failure as the caller sees it: a refusal keeps its kind; a
+/// lost race or an unreachable bucket may work when tried again.
+fn stored(e: StoreError) -> Failure {
+    match e {
+        StoreError::Refused(failure) => failure,
+        StoreError::Contended(_) => Failure::conflict(e.to_string()),
+        other => Failure::unavailable(other.to_string()),
+    }
+}
+
+fn no_app(name: &AppName) -> Failure {
+    Failure::not_found(format!(
+        "no app named {name}; `trellis app list` shows the stored ones"
+    ))
 }
 
 async fn handle(store: &AppStore, op: WadmOp, body: &[u8]) -> Answer {
@@ -75,13 +91,13 @@ async fn rollout(store: &AppStore, request: RolloutRequest) -> Answer {
     let name = request.name.clone();
     let state = store
         .modify(&name, |record| {
-            let mut record = record.ok_or_else(|| format!("no app named {name}"))?;
+            let mut record = record.ok_or_else(|| no_app(&name))?;
             let current = record.rollout.as_ref().ok_or_else(|| {
-                format!(
+                Failure::conflict(format!(
                     "app {name} has no staged rollout; add spec.rollout to its manifest and deploy a new version"
-                )
+                ))
             })?;
-            let (next, rollback) = current.act(request.action)?;
+            let (next, rollback) = current.act(request.action).map_err(Failure::conflict)?;
             if rollback {
                 record.deployed = Some(next.from.clone());
             }
@@ -89,7 +105,7 @@ async fn rollout(store: &AppStore, request: RolloutRequest) -> Answer {
             Ok((Some(record), next))
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(stored)?;
     json(DeployReply {
         name: request.name,
         version: Some(match state.phase {
@@ -101,14 +117,16 @@ async fn rollout(store: &AppStore, request: RolloutRequest) -> Answer {
 
 /// Checks a manifest as `put` does: parses, validates, and refuses images
 /// hosts could not fetch. Every problem is listed.
-pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
+pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, Failure> {
     let (m, problems) = manifest::check(yaml).map_err(|e| match e {
         ManifestError::Syntax {
             message,
             line: Some(line),
             column: Some(column),
-        } => format!("manifest is not valid YAML at line {line}, column {column}: {message}"),
-        other => format!("manifest is not valid: {other}"),
+        } => Failure::invalid(format!(
+            "manifest is not valid YAML at line {line}, column {column}: {message}"
+        )),
+        other => Failure::invalid(format!("manifest is not valid: {other}")),
     })?;
     let mut problems: Vec<String> = problems.into_iter().map(|p| p.to_string()).collect();
     for (i, c) in m.spec.components.iter().enumerate() {
@@ -123,18 +141,18 @@ pub fn check_manifest(yaml: &str) -> Result<manifest::Manifest, String> {
     if problems.is_empty() {
         Ok(m)
     } else {
-        Err(format!(
+        Err(Failure::invalid(format!(
             "manifest has {} problem(s):\n  {}",
             problems.len(),
             problems.join("\n  ")
-        ))
+        )))
     }
 }
 
 async fn put(store: &AppStore, request: PutRequest) -> Answer {
     let m = check_manifest(&request.manifest)?;
     check_images(&m, &request.images)?;
-    let name = AppName::new(m.name()).map_err(|e| e.to_string())?;
+    let name = AppName::new(m.name()).map_err(|e| Failure::invalid(e.to_string()))?;
     let now = now();
     let (version, created) = store
         .modify(&name, |record| {
@@ -144,11 +162,12 @@ async fn put(store: &AppStore, request: PutRequest) -> Answer {
                 m.clone(),
                 request.images.clone(),
                 &now,
-            )?;
+            )
+            .map_err(Failure::conflict)?;
             Ok((Some(record), (version, created)))
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(stored)?;
     json(PutReply {
         name,
         version,
@@ -158,27 +177,27 @@ async fn put(store: &AppStore, request: PutRequest) -> Answer {
 
 /// The image resolutions a put records must name the manifest's
 /// components, a bounded number of times, with bounded text.
-fn check_images(m: &manifest::Manifest, images: &[ImageResolution]) -> Result<(), String> {
+fn check_images(m: &manifest::Manifest, images: &[ImageResolution]) -> Result<(), Failure> {
     if images.len() > MAX_IMAGE_RESOLUTIONS.min(m.spec.components.len()) {
-        return Err(format!(
+        return Err(Failure::invalid(format!(
             "the put records {} resolved images, more than the manifest's {} components",
             images.len(),
             m.spec.components.len()
-        ));
+        )));
     }
     for i in images {
         if !m.spec.components.iter().any(|c| c.name == i.component) {
-            return Err(format!(
+            return Err(Failure::invalid(format!(
                 "a resolved image names component `{}`, which the manifest does not have",
                 i.component.chars().take(64).collect::<String>()
-            ));
+            )));
         }
         let fields = [&i.reference, &i.digest, &i.artifact];
         if fields.iter().any(|f| f.len() > MAX_RESOLUTION_FIELD) {
-            return Err(format!(
+            return Err(Failure::invalid(format!(
                 "the resolved image of component `{}` has a field over {MAX_RESOLUTION_FIELD} bytes",
                 i.component
-            ));
+            )));
         }
     }
     Ok(())
@@ -187,12 +206,12 @@ fn check_images(m: &manifest::Manifest, images: &[ImageResolution]) -> Result<()
 /// Longest reference, digest or artifact text a resolved image may hold.
 const MAX_RESOLUTION_FIELD: usize = 1024;
 
-async fn existing(store: &AppStore, name: &AppName) -> Result<AppRecord, String> {
+async fn existing(store: &AppStore, name: &AppName) -> Result<AppRecord, Failure> {
     store
         .get(name)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no app named {name}; `trellis app list` shows the stored ones"))
+        .map_err(stored)?
+        .ok_or_else(|| no_app(name))
 }
 
 async fn get(store: &AppStore, request: AppRequest) -> Answer {
@@ -203,7 +222,7 @@ async fn get(store: &AppStore, request: AppRequest) -> Answer {
             .ok_or_else(|| unknown_version(&record, v))?,
         None => record
             .latest()
-            .ok_or_else(|| format!("app {} has no versions", record.name))?,
+            .ok_or_else(|| Failure::not_found(format!("app {} has no versions", record.name)))?,
     };
     json(GetReply {
         name: record.name.clone(),
@@ -213,17 +232,17 @@ async fn get(store: &AppStore, request: AppRequest) -> Answer {
     })
 }
 
-fn unknown_version(record: &AppRecord, v: &trellis_protocol::wadm::AppVersion) -> String {
+fn unknown_version(record: &AppRecord, v: &trellis_protocol::wadm::AppVersion) -> Failure {
     let known: Vec<String> = record
         .versions
         .iter()
         .map(|s| s.version.to_string())
         .collect();
-    format!(
+    Failure::not_found(format!(
         "app {} has no version {v}; stored versions: {}",
         record.name,
         known.join(", ")
-    )
+    ))
 }
 
 async fn deploy(store: &AppStore, request: AppRequest) -> Answer {
@@ -231,7 +250,9 @@ async fn deploy(store: &AppStore, request: AppRequest) -> Answer {
     let version = store
         .modify(&name, |record| {
             let mut record = record.ok_or_else(|| {
-                format!("no app named {name}; store it first with `trellis app put FILE`")
+                Failure::not_found(format!(
+                    "no app named {name}; store it first with `trellis app put FILE`"
+                ))
             })?;
             let version = match &request.version {
                 Some(v) => record
@@ -241,15 +262,15 @@ async fn deploy(store: &AppStore, request: AppRequest) -> Answer {
                     .clone(),
                 None => record
                     .latest()
-                    .ok_or_else(|| format!("app {name} has no versions"))?
+                    .ok_or_else(|| Failure::not_found(format!("app {name} has no versions")))?
                     .version
                     .clone(),
             };
-            record.deploy(version.clone())?;
+            record.deploy(version.clone()).map_err(Failure::conflict)?;
             Ok((Some(record), version))
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(stored)?;
     json(DeployReply {
         name: request.name,
         version: Some(version),
@@ -260,12 +281,12 @@ async fn undeploy(store: &AppStore, request: AppRequest) -> Answer {
     let name = request.name.clone();
     store
         .modify(&name, |record| {
-            let mut record = record.ok_or_else(|| format!("no app named {name}"))?;
+            let mut record = record.ok_or_else(|| no_app(&name))?;
             record.undeploy();
             Ok((Some(record), ()))
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(stored)?;
     json(DeployReply {
         name: request.name,
         version: None,
@@ -277,10 +298,10 @@ async fn delete(store: &AppStore, request: AppRequest) -> Answer {
     store
         .modify(&name, |record| match record {
             Some(_) => Ok((None, ())),
-            None => Err(format!("no app named {name}")),
+            None => Err(no_app(&name)),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(stored)?;
     json(DeployReply {
         name: request.name,
         version: None,
@@ -300,14 +321,11 @@ async fn status(store: &AppStore, request: AppRequest) -> Answer {
 
 /// The status of `record`: what the leader last wrote, when it is about
 /// the deployed version; otherwise `undeployed` or not yet looked at.
-async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatus, String> {
+async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatus, Failure> {
     let Some(deployed) = &record.deployed else {
         return Ok(AppStatus::undeployed(record.name.clone()));
     };
-    let stored = store
-        .status(&record.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stored = store.status(&record.name).await.map_err(stored)?;
     Ok(match stored {
         Some(s) if s.version.as_ref() == Some(deployed) => s,
         _ => AppStatus {
@@ -324,7 +342,7 @@ async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatu
 
 async fn list(store: &AppStore) -> Answer {
     let mut apps = Vec::new();
-    for record in store.list().await.map_err(|e| e.to_string())? {
+    for record in store.list().await.map_err(stored)? {
         let Some(latest) = record.latest() else {
             continue;
         };
@@ -375,9 +393,9 @@ spec:
         let m = manifest::parse(YAML).unwrap();
         assert!(check_images(&m, &[resolution("hello")]).is_ok());
         let err = check_images(&m, &[resolution("other")]).unwrap_err();
-        assert!(err.contains("`other`"), "{err}");
+        assert!(err.message.contains("`other`"), "{err}");
         let err = check_images(&m, &[resolution("hello"), resolution("hello")]).unwrap_err();
-        assert!(err.contains("more than"), "{err}");
+        assert!(err.message.contains("more than"), "{err}");
         let mut long = resolution("hello");
         long.reference = "x".repeat(2000);
         assert!(check_images(&m, &[long]).is_err());

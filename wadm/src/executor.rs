@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use trellis_lattice::{ControlError, Lattice};
 use trellis_protocol::control::{
-    DeleteLinkRequest, PutConfigRequest, PutLinkRequest, StopProviderRequest,
+    ControlRequest, DeleteLinkRequest, PutConfigRequest, PutLinkRequest, StopProviderRequest,
 };
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::{ControlVerb, HostId};
@@ -190,16 +190,15 @@ pub async fn execute(
     }
 }
 
-async fn send<T: serde::Serialize>(
+/// Sends one command; its reply is decoded as the request type says, so a
+/// host that answers with something else is an error, not a success.
+async fn send<T: ControlRequest>(
     lattice: &Lattice,
     verb: ControlVerb,
     request: &T,
     timeout: Option<Duration>,
 ) -> Result<(), ControlError> {
-    lattice
-        .control::<_, serde_json::Value>(verb, request, timeout)
-        .await
-        .map(|_| ())
+    lattice.request(verb, request, timeout).await.map(|_| ())
 }
 
 /// Splits planned steps (in plan order) into runs whose commands may go

@@ -146,10 +146,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         .nats()
         .subscribe(pattern::all_events(lattice.name()))
         .await
-        .map_err(|e| LatticeError::Nats {
-            operation: "subscribe",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| LatticeError::nats("subscribe", e))?;
     let app_changes = store.bucket().watch("app.>").await?;
     lattice.flush().await?;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use trellis_lattice::Lattice;
-use trellis_protocol::control::{ProbeComponentRequest, ProbeReply};
+use trellis_protocol::control::{Failure, ProbeComponentRequest, ProbeReply};
 use trellis_protocol::wadm::AppStatus;
 use trellis_protocol::{ComponentId, ControlVerb, HostId};
 
@@ -105,9 +105,12 @@ impl Stager {
         let written = self
             .store
             .modify(name, |record| {
-                let mut record = record.ok_or_else(|| format!("app {name} was deleted"))?;
+                let mut record =
+                    record.ok_or_else(|| Failure::not_found(format!("app {name} was deleted")))?;
                 if record.rollout.as_ref() != Some(&before) {
-                    return Err(format!("the rollout of {name} was changed meanwhile"));
+                    return Err(Failure::conflict(format!(
+                        "the rollout of {name} was changed meanwhile"
+                    )));
                 }
                 if rollback {
                     record.deployed = Some(state.from.clone());

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use trellis_protocol::reply::Failure;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -105,9 +106,10 @@ pub enum StoreError {
     /// The bucket could not be read or written.
     #[error(transparent)]
     Lattice(#[from] LatticeError),
-    /// The request cannot be done as asked; the message says why and what to do.
+    /// The request cannot be done as asked; the failure says what sort
+    /// and why, and what to do.
     #[error("{0}")]
-    Refused(String),
+    Refused(Failure),
     /// Other writers kept winning the compare-and-set race.
     #[error("app {0} is being changed by someone else at the same time; try again")]
     Contended(AppName),
@@ -375,7 +377,7 @@ impl AppStore {
     pub async fn modify<T>(
         &self,
         name: &AppName,
-        mut change: impl FnMut(Option<AppRecord>) -> Result<(Option<AppRecord>, T), String>,
+        mut change: impl FnMut(Option<AppRecord>) -> Result<(Option<AppRecord>, T), Failure>,
     ) -> Result<T, StoreError> {
         let key = app_key(name);
         for _ in 0..CAS_ATTEMPTS {

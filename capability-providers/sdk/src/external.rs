@@ -222,10 +222,7 @@ pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
         .nats()
         .subscribe(health_subject.to_string())
         .await
-        .map_err(|e| trellis_lattice::LatticeError::Nats {
-            operation: "subscribe health",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| trellis_lattice::LatticeError::nats("subscribe health", e))?;
     lattice.flush().await?;
     tracing::info!(provider = %provider_id, "external provider ready");
     let health_provider = provider.clone();

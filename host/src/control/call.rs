@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_protocol::control::{CallComponentRequest, parse_request};
+use trellis_protocol::control::{CallComponentRequest, Failure, FailureKind, parse_request};
+use trellis_protocol::invocation::ErrorKind;
 
-use super::{Outcome, data};
+use super::{Outcome, data, not_running};
 use crate::context::HostContext;
 
 /// Upper bound on one call, whatever the request asks.
@@ -18,21 +19,32 @@ pub(super) async fn call(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     request
         .call
         .check_limits()
-        .map_err(|e| format!("call of {id} refused: {e}"))?;
-    let component = ctx
-        .components
-        .get(id)
-        .ok_or_else(|| format!("component {id} is not running on this host"))?;
+        .map_err(|e| Failure::invalid(format!("call of {id} refused: {e}")))?;
+    let component = ctx.components.get(id).ok_or_else(|| not_running(id))?;
     let budget = Duration::from_millis(request.timeout_ms).min(MAX_CALL);
     let (interface, function) = (&request.interface, &request.function);
     let response = component
         .invoke_call(interface, function, request.call.clone(), budget)
         .await
         .map_err(|e| {
-            format!(
+            let message = format!(
                 "calling {interface}.{function} of {id} failed ({:?}): {}",
                 e.kind, e.message
-            )
+            );
+            Failure::new(invocation_failure(e.kind), message)
         })?;
     data(response)
+}
+
+/// The control failure kind for a failed invocation: the caller's
+/// mistakes stay theirs, a busy or late callee may answer later.
+fn invocation_failure(kind: ErrorKind) -> FailureKind {
+    match kind {
+        ErrorKind::BadRequest => FailureKind::Invalid,
+        ErrorKind::NotFound => FailureKind::NotFound,
+        ErrorKind::Busy | ErrorKind::DeadlineExceeded | ErrorKind::Timeout => {
+            FailureKind::Unavailable
+        }
+        ErrorKind::Trapped | ErrorKind::Internal => FailureKind::Internal,
+    }
 }

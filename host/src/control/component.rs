@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use trellis_protocol::control::{
-    ArtifactRef, ScaleComponentRequest, UpdateComponentRequest, parse_request,
+    ArtifactRef, Failure, ScaleComponentRequest, UpdateComponentRequest, parse_request,
 };
 use trellis_protocol::event::data::{ComponentScaleFailed, ComponentScaled};
 use trellis_protocol::inventory::ComponentDescription;
 use trellis_protocol::{ComponentId, EventType, LinkName, limits};
 
-use super::{Outcome, data};
+use super::{Outcome, data, not_running};
 use crate::artifacts;
 use crate::capabilities::ComponentCaps;
 use crate::components::RunningComponent;
@@ -19,9 +19,12 @@ use crate::runtime::cache::CacheOutcome;
 
 pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ScaleComponentRequest = parse_request(body)?;
-    request
-        .check_limits()
-        .map_err(|e| format!("component.scale of {} refused: {e}", request.component_id))?;
+    request.check_limits().map_err(|e| {
+        Failure::invalid(format!(
+            "component.scale of {} refused: {e}",
+            request.component_id
+        ))
+    })?;
     let id = request.component_id.clone();
     let _guard = ctx.workload_locks.lock(&id).await;
     if let Some(running) = ctx.components.get(&id) {
@@ -29,10 +32,10 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         if let Some(artifact) = &request.artifact
             && artifact.sha256.as_str() != current.digest
         {
-            return Err(format!(
+            return Err(Failure::conflict(format!(
                 "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
                 current.image, current.digest
-            ));
+            )));
         }
         if request.max == 0 {
             ctx.components.remove(&id);
@@ -55,7 +58,7 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         return data(description);
     }
     if request.max == 0 {
-        return Err(format!("component {id} is not running on this host"));
+        return Err(not_running(&id));
     }
     match start(ctx, &request).await {
         Ok((description, provenance)) => {
@@ -70,7 +73,7 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
                     host_id: ctx.info.id.clone(),
                     component_id: id,
                     image: request.image.clone(),
-                    error: error.clone(),
+                    error: error.message.clone(),
                 },
             )
             .await;
@@ -82,12 +85,12 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
 async fn start(
     ctx: &Arc<HostContext>,
     request: &ScaleComponentRequest,
-) -> Result<(ComponentDescription, Provenance), String> {
+) -> Result<(ComponentDescription, Provenance), Failure> {
     let id = &request.component_id;
     let artifact = request.artifact.as_ref().ok_or_else(|| {
-        format!(
+        Failure::invalid(format!(
             "no artifact given for component {id}; pass a file:// image to the CLI, which uploads it"
-        )
+        ))
     })?;
     let (code, provenance) = prepare(ctx, id, artifact).await?;
     let description = ComponentDescription {
@@ -117,7 +120,9 @@ async fn start(
         )),
     });
     let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
-    let task = crate::serving::serve(ctx, id).await?;
+    let task = crate::serving::serve(ctx, id)
+        .await
+        .map_err(Failure::unavailable)?;
     component.set_rpc_task(task);
     ctx.components.insert(component);
     tracing::info!(component = %id, digest = %artifact.sha256, max = request.max, "component started");
@@ -147,24 +152,25 @@ async fn prepare(
     ctx: &HostContext,
     id: &ComponentId,
     artifact: &ArtifactRef,
-) -> Result<(PreparedComponent, Provenance), String> {
+) -> Result<(PreparedComponent, Provenance), Failure> {
     let (bytes, fetched) = artifacts::load(ctx, artifact)
         .await
-        .map_err(|e| format!("cannot fetch component {id}: {e}"))?;
+        .map_err(|e| Failure::unavailable(format!("cannot fetch component {id}: {e}")))?;
     // Say "not a component" before anything about its claims.
-    crate::runtime::check_component_header(&bytes).map_err(|e| format!("component {id}: {e}"))?;
+    crate::runtime::check_component_header(&bytes)
+        .map_err(|e| Failure::invalid(format!("component {id}: {e}")))?;
     // Nothing starts unless this host's policy accepts its claims.
     let policy = trellis_claims::TrustPolicy {
         trusted_issuers: ctx.config.trusted_issuers.clone(),
         allow_unsigned: ctx.config.allow_unsigned,
     };
     trellis_claims::verify(&bytes, &policy, trellis_claims::now_unix())
-        .map_err(|refusal| format!("component {id} refused: {refusal}"))?;
+        .map_err(|refusal| Failure::refused(format!("component {id} refused: {refusal}")))?;
     let runtime = ctx.runtime.clone();
     let (code, outcome) = tokio::task::spawn_blocking(move || runtime.prepare(&bytes))
         .await
-        .map_err(|e| format!("compiling component {id} failed: {e}"))?
-        .map_err(|e| format!("component {id}: {e}"))?;
+        .map_err(|e| Failure::internal(format!("compiling component {id} failed: {e}")))?
+        .map_err(|e| Failure::invalid(format!("component {id}: {e}")))?;
     let provenance = Provenance {
         artifact: if fetched { "fetched" } else { "cache" },
         code: match outcome {
@@ -179,15 +185,12 @@ async fn prepare(
 pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: UpdateComponentRequest = parse_request(body)?;
     let id = &request.component_id;
-    let updated: Result<(ComponentDescription, Provenance), String> = async {
+    let updated: Result<(ComponentDescription, Provenance), Failure> = async {
         request
             .check_limits()
-            .map_err(|e| format!("component.update of {id} refused: {e}"))?;
+            .map_err(|e| Failure::invalid(format!("component.update of {id} refused: {e}")))?;
         let _guard = ctx.workload_locks.lock(id).await;
-        let running = ctx
-            .components
-            .get(id)
-            .ok_or_else(|| format!("component {id} is not running on this host"))?;
+        let running = ctx.components.get(id).ok_or_else(|| not_running(id))?;
         let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
         let exports = listed(code.interfaces().export_names());
         let imports = listed(code.interfaces().import_names());
@@ -219,7 +222,7 @@ pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
                         .chars()
                         .take(limits::MAX_IMAGE_BYTES)
                         .collect(),
-                    error: error.clone(),
+                    error: error.message.clone(),
                 },
             )
             .await;

@@ -1,24 +1,20 @@
 //! `config.put`, `config.get`, `config.del`.
 
-use trellis_protocol::control::PutConfigRequest;
+use trellis_protocol::control::{Failure, PutConfigRequest};
 use trellis_protocol::event::data::ConfigChanged;
 use trellis_protocol::limits;
 use trellis_protocol::{ConfigName, EventType};
 
 use super::barrier::{Bucket, await_applied};
-use super::{Outcome, data};
+use super::{Outcome, data, storage};
 use crate::context::{HostContext, publish};
 
 pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
     let (values, no_wait) = PutConfigRequest::parse(body)
-        .map_err(|e| format!("config {name}: {e}"))?
+        .map_err(|e| e.context(format!("config {name}")))?
         .into_parts();
-    limits::check_config_values(name, &values).map_err(|e| e.to_string())?;
-    let revision = ctx
-        .store
-        .put_config(name, &values)
-        .await
-        .map_err(|e| e.to_string())?;
+    limits::check_config_values(name, &values).map_err(|e| Failure::invalid(e.to_string()))?;
+    let revision = ctx.store.put_config(name, &values).await.map_err(storage)?;
     if !no_wait {
         await_applied(ctx, Bucket::Config, revision).await;
     }
@@ -32,25 +28,15 @@ pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Ou
 }
 
 pub(super) async fn get(ctx: &HostContext, name: &ConfigName) -> Outcome {
-    match ctx
-        .store
-        .get_config(name)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    match ctx.store.get_config(name).await.map_err(storage)? {
         Some(values) => data(values),
-        None => Err(format!("no config named {name}")),
+        None => Err(no_config(name)),
     }
 }
 
 pub(super) async fn del(ctx: &HostContext, name: &ConfigName) -> Outcome {
-    let Some(revision) = ctx
-        .store
-        .del_config(name)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Err(format!("no config named {name}"));
+    let Some(revision) = ctx.store.del_config(name).await.map_err(storage)? else {
+        return Err(no_config(name));
     };
     await_applied(ctx, Bucket::Config, revision).await;
     publish(
@@ -60,4 +46,8 @@ pub(super) async fn del(ctx: &HostContext, name: &ConfigName) -> Outcome {
     )
     .await;
     Ok(serde_json::Value::Null)
+}
+
+fn no_config(name: &ConfigName) -> Failure {
+    Failure::not_found(format!("no config named {name}"))
 }

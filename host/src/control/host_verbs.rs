@@ -1,7 +1,7 @@
 //! `host.ping`, `host.inventory`, `host.stop`, `host.labels`.
 
 use trellis_protocol::control::{
-    InventoryRequest, LabelsRequest, PingReply, StopHostRequest, parse_request,
+    Failure, InventoryRequest, LabelsRequest, PingReply, StopHostRequest, parse_request,
 };
 use trellis_protocol::limits;
 
@@ -54,7 +54,7 @@ pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {
 
 pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
     let request: LabelsRequest = parse_request(body)?;
-    request.check()?;
+    request.check().map_err(Failure::invalid)?;
     let labels = {
         let mut labels = ctx
             .info
@@ -68,7 +68,8 @@ pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
             next.remove(key);
         }
         next.extend(request.put);
-        limits::check_labels(&next).map_err(|e| format!("labels refused: {e}"))?;
+        limits::check_labels(&next)
+            .map_err(|e| Failure::invalid(format!("labels refused: {e}")))?;
         *labels = next;
         labels.clone()
     };

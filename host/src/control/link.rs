@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use trellis_protocol::control::{
-    DeleteLinkRequest, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
+    DeleteLinkRequest, Failure, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
 };
 use trellis_protocol::link::LinkKey;
 use trellis_protocol::{ComponentId, EventType, limits};
 
 use super::barrier::{Bucket, await_applied};
-use super::{Outcome, data};
+use super::{Outcome, data, storage};
 use crate::context::{HostContext, publish};
 
 pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
@@ -18,18 +18,19 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         force,
         no_wait,
     } = parse_request(body)?;
-    link.validate()?;
+    link.validate().map_err(Failure::invalid)?;
     limits::check_link(&link).map_err(|e| {
-        format!(
+        Failure::invalid(format!(
             "link {} -> {} on {}:{} refused: {e}",
             link.source_id, link.target_id, link.wit_namespace, link.wit_package
-        )
+        ))
     })?;
-    let storage = |e: trellis_lattice::LatticeError| e.to_string();
     if let Some(existing) = ctx.store.get_link(&link.key()).await.map_err(storage)?
         && !force
     {
-        existing.may_be_replaced_by(&link)?;
+        existing
+            .may_be_replaced_by(&link)
+            .map_err(Failure::conflict)?;
     }
     // A no-wait writer (wadm) links what it started: skip the check that
     // costs a scatter-gather of every host's inventory.
@@ -39,10 +40,10 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         unknown_ids(ctx, [&link.source_id, &link.target_id]).await?
     };
     if !unknown.is_empty() {
-        return Err(format!(
+        return Err(Failure::not_found(format!(
             "unknown component or provider: {}; start it before linking (see `trellis get inventory`)",
             unknown.join(", ")
-        ));
+        )));
     }
     let revision = ctx.store.put_link(&link).await.map_err(storage)?;
     if !no_wait {
@@ -57,7 +58,7 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
 async fn unknown_ids<'a>(
     ctx: &HostContext,
     ids: impl IntoIterator<Item = &'a ComponentId>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Failure> {
     let is_local =
         |id: &ComponentId| ctx.components.get(id).is_some() || ctx.providers.get(id).is_some();
     let mut missing: Vec<&ComponentId> = ids.into_iter().filter(|id| !is_local(id)).collect();
@@ -69,7 +70,7 @@ async fn unknown_ids<'a>(
         .lattice
         .inventories(ctx.config.discovery_window)
         .await
-        .map_err(|e| format!("cannot list the lattice's inventory: {e}"))?;
+        .map_err(|e| Failure::unavailable(format!("cannot list the lattice's inventory: {e}")))?;
     let known = |id: &ComponentId| {
         inventories.iter().any(|inv| {
             inv.components.iter().any(|c| &c.id == id) || inv.providers.iter().any(|p| &p.id == id)
@@ -91,7 +92,7 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         wit_package: request.wit_package,
         name: request.name,
     };
-    let deleted = ctx.store.del_link(&key).await.map_err(|e| e.to_string())?;
+    let deleted = ctx.store.del_link(&key).await.map_err(storage)?;
     match deleted {
         Some((link, revision)) => {
             if !no_wait {
@@ -100,17 +101,17 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             publish(ctx, EventType::LinkDeleted, &link).await;
             data(link)
         }
-        None => Err(format!(
+        None => Err(Failure::not_found(format!(
             "no link from {} on {}:{} named {}",
             key.source_id, key.wit_namespace, key.wit_package, key.name
-        )),
+        ))),
     }
 }
 
 /// Every link (an empty or `null` body, as callers before paging sent),
 /// or one page of them.
 pub(super) async fn list(ctx: &HostContext, body: &[u8]) -> Outcome {
-    let links = ctx.store.list_links().await.map_err(|e| e.to_string())?;
+    let links = ctx.store.list_links().await.map_err(storage)?;
     match body {
         b"" | b"null" => data(links),
         _ => {

@@ -23,7 +23,8 @@ use async_nats::Message;
 use futures::StreamExt;
 use serde::Serialize;
 use trellis_lattice::LatticeError;
-use trellis_protocol::control::Reply;
+use trellis_protocol::ComponentId;
+use trellis_protocol::control::{Failure, Reply};
 use trellis_protocol::subject::pattern;
 use trellis_protocol::{ControlVerb, Subject};
 
@@ -31,12 +32,22 @@ use crate::context::HostContext;
 
 pub(crate) use host_verbs::page_limit;
 
-/// What a handler returns: reply data, or the reason for refusing.
-type Outcome = Result<serde_json::Value, String>;
+/// What a handler returns: reply data, or what sort of failure and why.
+type Outcome = Result<serde_json::Value, Failure>;
 
 /// Serialises reply data.
 fn data<T: Serialize>(value: T) -> Outcome {
-    serde_json::to_value(value).map_err(|e| format!("cannot encode reply: {e}"))
+    serde_json::to_value(value).map_err(|e| Failure::internal(format!("cannot encode reply: {e}")))
+}
+
+/// A lattice bucket that did not answer: the same request may work later.
+fn storage(e: LatticeError) -> Failure {
+    Failure::unavailable(e.to_string())
+}
+
+/// The answer for a verb about a component this host does not run.
+fn not_running(id: &ComponentId) -> Failure {
+    Failure::not_found(format!("component {id} is not running on this host"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,10 +64,7 @@ pub(crate) async fn serve(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, LatticeError> {
     let nats = ctx.lattice.nats().clone();
     let lattice = ctx.lattice.name().clone();
-    let nats_err = |e: async_nats::SubscribeError| LatticeError::Nats {
-        operation: "subscribe control",
-        reason: e.to_string(),
-    };
+    let nats_err = |e: async_nats::SubscribeError| LatticeError::nats("subscribe control", e);
     let mut subs = vec![
         (
             Route::HostSpecific,
@@ -103,11 +111,13 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
             return respond(
                 &ctx,
                 reply_to,
-                Err(format!("`{other}` is not a control subject")),
+                Err(Failure::invalid(format!(
+                    "`{other}` is not a control subject"
+                ))),
             )
             .await;
         }
-        Err(e) => return respond(&ctx, reply_to, Err(e.to_string())).await,
+        Err(e) => return respond(&ctx, reply_to, Err(Failure::invalid(e.to_string()))).await,
     };
     // Each verb is answered on exactly one route (the patterns do not
     // overlap; this is the belt to their braces).
@@ -124,8 +134,8 @@ async fn dispatch(ctx: Arc<HostContext>, route: Route, msg: Message) {
     if let (Ok(_), Some(journal)) = (&outcome, &ctx.journal) {
         journal.observe(&verb, body);
     }
-    if let Err(reason) = &outcome {
-        tracing::info!(subject = %msg.subject, %reason, "control request refused");
+    if let Err(failure) = &outcome {
+        tracing::info!(subject = %msg.subject, kind = %failure.kind, reason = %failure.message, "control request failed");
     }
     respond(&ctx, reply_to, outcome).await;
 }

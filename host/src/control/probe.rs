@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use trellis_protocol::control::{ProbeComponentRequest, ProbeReply, parse_request};
+use trellis_protocol::control::{Failure, ProbeComponentRequest, ProbeReply, parse_request};
 use trellis_protocol::invocation::{Body, HttpRequest};
 
-use super::{Outcome, data};
+use super::{Outcome, data, not_running};
 use crate::context::HostContext;
 
 /// Upper bound on one probe, whatever the request asks.
@@ -17,15 +17,12 @@ pub(super) async fn probe(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ProbeComponentRequest = parse_request(body)?;
     let id = &request.component_id;
     if !request.path.starts_with('/') {
-        return Err(format!(
+        return Err(Failure::invalid(format!(
             "probe path `{}` must start with `/`, e.g. /healthz",
             request.path
-        ));
+        )));
     }
-    let component = ctx
-        .components
-        .get(id)
-        .ok_or_else(|| format!("component {id} is not running on this host"))?;
+    let component = ctx.components.get(id).ok_or_else(|| not_running(id))?;
     let http = HttpRequest {
         method: "GET".into(),
         scheme: "http".into(),
@@ -35,10 +32,9 @@ pub(super) async fn probe(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         body: Body::Inline(Vec::new()),
     };
     let budget = Duration::from_millis(request.timeout_ms).min(MAX_PROBE);
-    let response = component
-        .invoke_http(http, budget)
-        .await
-        .map_err(|e| format!("probe of {id} at {} failed: {e}", request.path))?;
+    let response = component.invoke_http(http, budget).await.map_err(|e| {
+        Failure::unavailable(format!("probe of {id} at {} failed: {e}", request.path))
+    })?;
     data(ProbeReply {
         status: response.status,
     })

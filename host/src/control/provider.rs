@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use trellis_protocol::control::{
-    ConfigValues, StartProviderRequest, StopProviderRequest, parse_request,
+    ConfigValues, Failure, StartProviderRequest, StopProviderRequest, parse_request,
 };
 use trellis_protocol::event::data::ProviderChanged;
 use trellis_protocol::inventory::ProviderDescription;
@@ -25,25 +25,30 @@ use trellis_provider_sdk::links::Notice;
 
 pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StartProviderRequest = parse_request(body)?;
-    request
-        .check_limits()
-        .map_err(|e| format!("provider.start of {} refused: {e}", request.provider_id))?;
+    request.check_limits().map_err(|e| {
+        Failure::invalid(format!(
+            "provider.start of {} refused: {e}",
+            request.provider_id
+        ))
+    })?;
     let id = &request.provider_id;
     let _guard = ctx.workload_locks.lock(id).await;
     if ctx.providers.get(id).is_some() {
-        return Err(format!("provider {id} already runs on this host"));
+        return Err(Failure::conflict(format!(
+            "provider {id} already runs on this host"
+        )));
     }
     if ctx.components.get(id).is_some() {
-        return Err(format!(
+        return Err(Failure::conflict(format!(
             "{id} is a component on this host; pick another provider id"
-        ));
+        )));
     }
     // An executable: a file the CLI uploaded, or (from wadm, which sends
     // the uploaded image's nats:// reference) any image with an artifact.
     let external = request.image.starts_with(FILE_SCHEME) || request.artifact.is_some();
     let provider: Arc<dyn Provider> = if external {
         let artifact = request.artifact.as_ref().ok_or_else(|| {
-            format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it")
+            Failure::invalid(format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it"))
         })?;
         let exe = install_executable(ctx, id, artifact, request.claims.as_deref()).await?;
         Arc::new(ExternalProvider::new(ExternalSpec {
@@ -58,7 +63,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             secrets_key: ctx.config.secrets_key.clone(),
         }))
     } else {
-        builtin(&request.image)?
+        builtin(&request.image).map_err(Failure::invalid)?
     };
     provider
         .start(ProviderContext {
@@ -72,7 +77,7 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             connection: ctx.lattice.clone(),
         })
         .await
-        .map_err(|e| format!("provider {id} failed to start: {e}"))?;
+        .map_err(|e| Failure::internal(format!("provider {id} failed to start: {e}")))?;
     let description = ProviderDescription {
         id: id.clone(),
         image: request.image.clone(),
@@ -87,7 +92,9 @@ pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     } else {
         let task = trellis_provider_sdk::serve_calls(&ctx.lattice, id, provider.clone())
             .await
-            .map_err(|e| format!("provider {id} cannot serve the lattice: {e}"))?;
+            .map_err(|e| {
+                Failure::unavailable(format!("provider {id} cannot serve the lattice: {e}"))
+            })?;
         Some(Arc::new(AbortOnDrop(task)))
     };
     ctx.providers.insert(RunningProvider {
@@ -115,20 +122,24 @@ async fn install_executable(
     id: &trellis_protocol::ComponentId,
     artifact: &trellis_protocol::control::ArtifactRef,
     claims: Option<&str>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Failure> {
     use std::os::unix::fs::PermissionsExt;
     let (bytes, _) = artifacts::load(ctx, artifact)
         .await
-        .map_err(|e| format!("cannot fetch provider {id}: {e}"))?;
+        .map_err(|e| Failure::unavailable(format!("cannot fetch provider {id}: {e}")))?;
     let policy = trellis_claims::TrustPolicy {
         trusted_issuers: ctx.config.trusted_issuers.clone(),
         allow_unsigned: ctx.config.allow_unsigned,
     };
     trellis_claims::verify_detached(&bytes, claims, &policy, trellis_claims::now_unix())
-        .map_err(|refusal| format!("provider {id} refused: {refusal}"))?;
+        .map_err(|refusal| Failure::refused(format!("provider {id} refused: {refusal}")))?;
     let path = artifacts::path(ctx, &artifact.sha256);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("cannot install provider {id} at {}: {e}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(|e| {
+        Failure::internal(format!(
+            "cannot install provider {id} at {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(path)
 }
 
@@ -139,7 +150,7 @@ pub(super) async fn stop(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let running = ctx
         .providers
         .remove(id)
-        .ok_or_else(|| format!("provider {id} is not running on this host"))?;
+        .ok_or_else(|| Failure::not_found(format!("provider {id} is not running on this host")))?;
     running.provider.shutdown().await;
     ctx.link_outcomes.forget_provider(id);
     publish(
@@ -167,7 +178,7 @@ fn changed(ctx: &HostContext, description: &ProviderDescription) -> ProviderChan
 /// win). Taken from what this host has applied, or for a name it has not
 /// seen yet from the store: wadm writes configs without waiting for every
 /// host to apply them, so its start may arrive here first.
-async fn start_config(ctx: &HostContext, names: &[ConfigName]) -> Result<ConfigValues, String> {
+async fn start_config(ctx: &HostContext, names: &[ConfigName]) -> Result<ConfigValues, Failure> {
     let mut merged = ConfigValues::new();
     for name in names {
         let values = match ctx.links.config(name) {
@@ -176,7 +187,7 @@ async fn start_config(ctx: &HostContext, names: &[ConfigName]) -> Result<ConfigV
                 .store
                 .get_config(name)
                 .await
-                .map_err(|e| format!("cannot read config {name}: {e}"))?,
+                .map_err(|e| Failure::unavailable(format!("cannot read config {name}: {e}")))?,
         };
         match values {
             Some(values) => merged.extend(values),

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use trellis_protocol::control::{InventoryRequest, LinkListRequest, LinkPage, PingReply, Reply};
+use trellis_protocol::control::{
+    ControlRequest, InventoryRequest, LinkListRequest, LinkPage, PingReply, Reply,
+};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::limits::MAX_INVENTORY_PAGES;
 use trellis_protocol::link::Link;
@@ -17,6 +19,17 @@ use crate::connect::Lattice;
 use crate::error::{ControlError, LatticeError};
 
 impl Lattice {
+    /// Sends a typed control request; the reply data decodes as the
+    /// request type says ([`ControlRequest::Reply`]).
+    pub async fn request<R: ControlRequest>(
+        &self,
+        verb: ControlVerb,
+        request: &R,
+        timeout: Option<Duration>,
+    ) -> Result<Option<R::Reply>, ControlError> {
+        self.control(verb, request, timeout).await
+    }
+
     /// Sends a control request and unwraps the `{ok, error, data}` envelope.
     pub async fn control<Req, Resp>(
         &self,
@@ -54,7 +67,7 @@ impl Lattice {
                 subject,
                 reason: e.to_string(),
             })?;
-        envelope.into_result().map_err(ControlError::Refused)
+        envelope.into_result().map_err(ControlError::Failed)
     }
 
     /// Sends raw bytes to any subject and returns the raw reply. Used by the

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use trellis_protocol::reply::{Failure, FailureKind};
+
 /// Failure to reach or use the lattice.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LatticeError {
     /// The NATS connection could not be made.
     #[error("cannot connect to NATS at {url}: {reason}")]
@@ -14,12 +17,13 @@ pub enum LatticeError {
         reason: String,
     },
     /// A NATS operation failed.
-    #[error("NATS {operation} failed: {reason}")]
+    #[error("NATS {operation} failed: {source}")]
     Nats {
         /// What was being done.
         operation: &'static str,
-        /// Underlying reason.
-        reason: String,
+        /// Why: the client's own error, kept for callers that look.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// JetStream storage failed.
     #[error("lattice storage ({what}) failed: {reason}")]
@@ -74,10 +78,14 @@ pub enum LatticeError {
 }
 
 impl LatticeError {
-    pub(crate) fn nats(operation: &'static str, e: impl std::fmt::Display) -> Self {
+    /// A failed NATS operation, keeping the client's error as the source.
+    pub fn nats(
+        operation: &'static str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self::Nats {
             operation,
-            reason: e.to_string(),
+            source: e.into(),
         }
     }
 
@@ -91,6 +99,7 @@ impl LatticeError {
 
 /// Failure of a control request.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ControlError {
     /// Nobody answered in time.
     #[error("no reply on {subject} within {timeout:?}; is the host or lattice still there?")]
@@ -108,9 +117,9 @@ pub enum ControlError {
         /// Subject of the request.
         subject: String,
     },
-    /// The responder answered `ok: false`.
+    /// The responder answered `ok: false`, saying what sort of failure.
     #[error("{0}")]
-    Refused(String),
+    Failed(#[source] Failure),
     /// The reply could not be decoded.
     #[error("malformed reply on {subject}: {reason}")]
     BadReply {
@@ -122,4 +131,18 @@ pub enum ControlError {
     /// Transport failure.
     #[error(transparent)]
     Lattice(#[from] LatticeError),
+}
+
+impl ControlError {
+    /// What sort of failure this was, as the responder said or, when no
+    /// answer came, `unavailable` (the same request may work later).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Failed(failure) => failure.kind,
+            Self::TimedOut { .. } | Self::NoResponders { .. } | Self::Lattice(_) => {
+                FailureKind::Unavailable
+            }
+            Self::BadReply { .. } => FailureKind::Internal,
+        }
+    }
 }

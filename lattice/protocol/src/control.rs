@@ -1,7 +1,8 @@
-//! Control requests and the reply envelope.
+//! Control requests, each tied to its reply data ([`ControlRequest`]).
 //!
-//! Every control reply is `{"ok": bool, "error"?: string, "data"?: T}`; a
-//! request body that does not parse gets `ok: false` with the parse error.
+//! Every control reply is a [`Reply`] envelope (see [`crate::reply`]); a
+//! request body that does not parse gets an `invalid` failure that says
+//! what was expected.
 
 use std::collections::BTreeMap;
 
@@ -14,121 +15,22 @@ use crate::id::{ComponentId, ConfigName, LinkName};
 use crate::inventory::{Annotations, InventoryCursor};
 use crate::limits::{self, LimitError};
 use crate::link::{InterfaceRef, Link, LinkKey, WitName};
+pub use crate::reply::{ControlRequest, EncodedReply, Failure, FailureKind, Reply};
 
-/// The reply envelope of every control verb.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>", serialize = "T: Serialize"))]
-pub struct Reply<T = serde_json::Value> {
-    /// Whether the request succeeded.
-    pub ok: bool,
-    /// Why it failed, when `ok` is false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The result, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<T>,
-}
-
-impl<T> Reply<T> {
-    /// A successful reply carrying `data`.
-    pub fn success(data: T) -> Self {
-        Self {
-            ok: true,
-            error: None,
-            data: Some(data),
-        }
-    }
-
-    /// A failed reply.
-    pub fn failure(error: impl Into<String>) -> Self {
-        Self {
-            ok: false,
-            error: Some(error.into()),
-            data: None,
-        }
-    }
-
-    /// Turns the envelope into a `Result`.
-    pub fn into_result(self) -> Result<Option<T>, String> {
-        if self.ok {
-            Ok(self.data)
-        } else {
-            Err(self
-                .error
-                .unwrap_or_else(|| "request failed without a reason".into()))
-        }
-    }
-}
-
-/// A reply as sent on the wire.
-#[derive(Debug)]
-pub struct EncodedReply {
-    /// The bytes to send.
-    pub payload: Vec<u8>,
-    /// The size of the real reply when it exceeded the server's limit and
-    /// an error was sent in its place (worth a log line).
-    pub oversized: Option<usize>,
-}
-
-impl Reply<serde_json::Value> {
-    /// Encodes what a control handler returned, as every responder does:
-    /// no `data` for a null result, and an error in place of a reply over
-    /// `max_payload` (0: unknown), which the server would drop, leaving
-    /// the caller with only a timeout.
-    pub fn encode(outcome: Result<serde_json::Value, String>, max_payload: usize) -> EncodedReply {
-        let reply = match outcome {
-            Ok(serde_json::Value::Null) => Reply {
-                ok: true,
-                error: None,
-                data: None,
-            },
-            Ok(value) => Reply::success(value),
-            Err(reason) => Reply::failure(reason),
-        };
-        let payload = serde_json::to_vec(&reply).unwrap_or_else(|e| {
-            format!(r#"{{"ok":false,"error":"cannot encode reply: {e}"}}"#).into_bytes()
-        });
-        if max_payload == 0 || payload.len() <= max_payload {
-            return EncodedReply {
-                payload,
-                oversized: None,
-            };
-        }
-        let error = Reply::<()>::failure(format!(
-            "the reply is {} bytes, more than the server's max_payload of {max_payload}; the request was handled, but its result cannot be sent",
-            payload.len()
-        ));
-        EncodedReply {
-            payload: serde_json::to_vec(&error).unwrap_or_default(),
-            oversized: Some(payload.len()),
-        }
-    }
-}
-
-impl Reply<()> {
-    /// A successful reply with no data.
-    pub fn done() -> Self {
-        Self {
-            ok: true,
-            error: None,
-            data: None,
-        }
-    }
-}
-
-/// Parses a request body, producing a message fit for a reply on failure.
-pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+/// Parses a request body; on failure, an `invalid` failure that says
+/// what was expected.
+pub fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     if body.is_empty() {
-        return Err(format!(
+        return Err(Failure::invalid(format!(
             "empty request body; expected a JSON {}",
             short_type_name::<T>()
-        ));
+        )));
     }
     serde_json::from_slice(body).map_err(|e| {
-        format!(
+        Failure::invalid(format!(
             "malformed request: {e}; expected a JSON {}",
             short_type_name::<T>()
-        )
+        ))
     })
 }
 
@@ -537,7 +439,7 @@ pub enum PutConfigRequest {
 impl PutConfigRequest {
     /// Parses a `config.put` body; a malformed one gets the error a plain
     /// map would (an untagged enum's own says only "no variant matched").
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
+    pub fn parse(body: &[u8]) -> Result<Self, Failure> {
         match serde_json::from_slice::<Self>(body) {
             Ok(request) => Ok(request),
             Err(_) => parse_request::<ConfigValues>(body).map(Self::Plain),
@@ -598,6 +500,37 @@ pub struct PingReply {
     pub allow_unsigned: bool,
 }
 
+/// Reply data per request type: what a successful reply carries.
+mod replies {
+    use super::*;
+    use crate::call::CallResponse;
+    use crate::inventory::{ComponentDescription, HostInventory, Labels, ProviderDescription};
+
+    macro_rules! replies {
+        ($($request:ty => $reply:ty),* $(,)?) => {
+            $(impl ControlRequest for $request {
+                type Reply = $reply;
+            })*
+        };
+    }
+
+    replies! {
+        ScaleComponentRequest => ComponentDescription,
+        UpdateComponentRequest => ComponentDescription,
+        ProbeComponentRequest => ProbeReply,
+        CallComponentRequest => CallResponse,
+        StartProviderRequest => ProviderDescription,
+        StopProviderRequest => (),
+        LabelsRequest => Labels,
+        StopHostRequest => (),
+        InventoryRequest => HostInventory,
+        PutLinkRequest => Link,
+        DeleteLinkRequest => Link,
+        LinkListRequest => LinkPage,
+        PutConfigRequest => ConfigValues,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,8 +539,11 @@ mod tests {
     fn envelope_shapes() {
         let ok = serde_json::to_value(Reply::success(3)).unwrap();
         assert_eq!(ok, serde_json::json!({"ok": true, "data": 3}));
-        let err = serde_json::to_value(Reply::<()>::failure("nope")).unwrap();
-        assert_eq!(err, serde_json::json!({"ok": false, "error": "nope"}));
+        let err = serde_json::to_value(Reply::<()>::failure(Failure::refused("nope"))).unwrap();
+        assert_eq!(
+            err,
+            serde_json::json!({"ok": false, "error": "nope", "kind": "refused"})
+        );
         let back: Reply<u32> = serde_json::from_value(ok).unwrap();
         assert_eq!(back.into_result(), Ok(Some(3)));
     }
@@ -734,25 +670,34 @@ mod tests {
         let body = serde_json::to_vec(&wrapped).unwrap();
         assert_eq!(PutConfigRequest::parse(&body).unwrap(), wrapped);
         let err = PutConfigRequest::parse(br#"{"a": 1}"#).unwrap_err();
+        assert_eq!(err.kind, FailureKind::Invalid);
+        let err = err.message;
         assert!(err.contains("string keys to string values"), "{err}");
     }
 
     #[test]
     fn malformed_requests_name_the_expected_type() {
-        let err = parse_request::<ScaleComponentRequest>(b"{not json").unwrap_err();
+        let err = parse_request::<ScaleComponentRequest>(b"{not json")
+            .unwrap_err()
+            .message;
         assert!(
             err.contains("malformed request") && err.contains("ScaleComponentRequest"),
             "{err}"
         );
-        let err = parse_request::<ConfigValues>(br#"{"a": 1}"#).unwrap_err();
+        let err = parse_request::<ConfigValues>(br#"{"a": 1}"#)
+            .unwrap_err()
+            .message;
         assert!(
             err.contains("object of string keys to string values") && !err.contains("String>"),
             "{err}"
         );
-        let err = parse_request::<ScaleComponentRequest>(b"").unwrap_err();
+        let err = parse_request::<ScaleComponentRequest>(b"")
+            .unwrap_err()
+            .message;
         assert!(err.contains("empty"), "{err}");
         let err = parse_request::<ScaleComponentRequest>(br#"{"component_id":"a.b","max":1}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("a.b"), "{err}");
     }
 }

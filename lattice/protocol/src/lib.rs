@@ -6,7 +6,8 @@
 //! - [`digest`]: the validated sha256 digest that names artifacts.
 //! - [`id`]: validated identifier newtypes (lattice, host, component, link, config).
 //! - [`subject`]: every NATS subject as a type that builds and parses.
-//! - [`control`]: control requests and the `{ok, error?, data?}` reply envelope.
+//! - [`reply`]: the `{ok, error?, kind?, data?}` reply envelope and typed failures.
+//! - [`control`]: control requests, each tied to its reply data.
 //! - [`annotations`]: the free-form markers on workloads and links.
 //! - [`inventory`]: what a host runs; the heartbeat carries the same shape.
 //! - [`limits`]: bounds on every user-supplied string and list, checked at the edge.
@@ -35,6 +36,7 @@ pub mod keyvalue;
 pub mod limits;
 pub mod link;
 pub mod messaging;
+pub mod reply;
 pub mod secret;
 pub mod signature;
 pub mod subject;

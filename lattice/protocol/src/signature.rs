@@ -120,6 +120,10 @@ pub fn link_mismatches(
     problems
 }
 
+impl crate::reply::ControlRequest for ComponentTypesRequest {
+    type Reply = ComponentTypes;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

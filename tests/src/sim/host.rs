@@ -12,7 +12,7 @@ use futures::StreamExt;
 use trellis_claims::KeyKind;
 use trellis_lattice::Lattice;
 use trellis_protocol::control::{
-    InventoryRequest, LabelsRequest, PingReply, ProbeComponentRequest, ProbeReply,
+    Failure, InventoryRequest, LabelsRequest, PingReply, ProbeComponentRequest, ProbeReply,
     ScaleComponentRequest, StartProviderRequest, StopHostRequest, StopProviderRequest,
     UpdateComponentRequest, parse_request,
 };
@@ -193,12 +193,15 @@ impl SimHost {
         let verb = match msg.subject.as_str().parse::<Subject>() {
             Ok(Subject::Control { verb, .. }) => verb,
             Ok(other) => {
-                let outcome = Err(format!("`{other}` is not a control subject"));
+                let outcome = Err(Failure::invalid(format!(
+                    "`{other}` is not a control subject"
+                )));
                 self.answer(reply_to, outcome).await;
                 return ControlFlow::Continue(());
             }
             Err(e) => {
-                self.answer(reply_to, Err(e.to_string())).await;
+                self.answer(reply_to, Err(Failure::invalid(e.to_string())))
+                    .await;
                 return ControlFlow::Continue(());
             }
         };
@@ -219,13 +222,15 @@ impl SimHost {
             ControlVerb::ComponentScale(_) => self.scale(body).await,
             ControlVerb::ComponentUpdate(_) => self.update(body).await,
             ControlVerb::ComponentProbe(_) => self.probe(body),
-            ControlVerb::ComponentCall(_) | ControlVerb::ComponentTypes(_) => {
-                Err("this is a simulated host: it runs no wasm to call or describe".into())
-            }
+            ControlVerb::ComponentCall(_) | ControlVerb::ComponentTypes(_) => Err(
+                Failure::refused("this is a simulated host: it runs no wasm to call or describe"),
+            ),
             ControlVerb::ProviderStart(_) => self.start_provider(body).await,
             ControlVerb::ProviderStop(_) => self.stop_provider(body).await,
             // Not host-specific: never routed here by the pattern.
-            other => Err(format!("`{other:?}` is not a host-specific verb")),
+            other => Err(Failure::invalid(format!(
+                "`{other:?}` is not a host-specific verb"
+            ))),
         };
         self.answer(reply_to, outcome).await;
         ControlFlow::Continue(())
@@ -331,23 +336,27 @@ impl SimHost {
 
     fn labels(&self, body: &[u8]) -> Outcome {
         let request: LabelsRequest = parse_request(body)?;
-        request.check()?;
+        request.check().map_err(Failure::invalid)?;
         let mut state = self.state();
         let mut next = state.labels.clone();
         for key in &request.delete {
             next.remove(key);
         }
         next.extend(request.put);
-        limits::check_labels(&next).map_err(|e| format!("labels refused: {e}"))?;
+        limits::check_labels(&next)
+            .map_err(|e| Failure::invalid(format!("labels refused: {e}")))?;
         state.labels = next.clone();
         data(next)
     }
 
     async fn scale(&self, body: &[u8]) -> Outcome {
         let request: ScaleComponentRequest = parse_request(body)?;
-        request
-            .check_limits()
-            .map_err(|e| format!("component.scale of {} refused: {e}", request.component_id))?;
+        request.check_limits().map_err(|e| {
+            Failure::invalid(format!(
+                "component.scale of {} refused: {e}",
+                request.component_id
+            ))
+        })?;
         let id = request.component_id.clone();
         // Decide under the lock, publish after it.
         let step = {
@@ -357,10 +366,10 @@ impl SimHost {
                     if let Some(artifact) = &request.artifact
                         && artifact.sha256.as_str() != current.digest
                     {
-                        return Err(format!(
+                        return Err(Failure::conflict(format!(
                             "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
                             current.image, current.digest
-                        ));
+                        )));
                     }
                     if request.max == 0 {
                         let gone = state.components.remove(&id);
@@ -375,7 +384,9 @@ impl SimHost {
                     }
                 }
                 None if request.max == 0 => {
-                    return Err(format!("component {id} is not running on this host"));
+                    return Err(Failure::not_found(format!(
+                        "component {id} is not running on this host"
+                    )));
                 }
                 None => match &request.artifact {
                     None => Scaled::Refused(format!(
@@ -428,7 +439,7 @@ impl SimHost {
                     },
                 )
                 .await;
-                Err(error)
+                Err(Failure::refused(error))
             }
         }
     }
@@ -470,7 +481,7 @@ impl SimHost {
                     },
                 )
                 .await;
-                Err(error)
+                Err(Failure::refused(error))
             }
         }
     }
@@ -480,16 +491,16 @@ impl SimHost {
     fn probe(&self, body: &[u8]) -> Outcome {
         let request: ProbeComponentRequest = parse_request(body)?;
         if !request.path.starts_with('/') {
-            return Err(format!(
+            return Err(Failure::invalid(format!(
                 "probe path `{}` must start with `/`, e.g. /healthz",
                 request.path
-            ));
+            )));
         }
         if !self.state().components.contains_key(&request.component_id) {
-            return Err(format!(
+            return Err(Failure::not_found(format!(
                 "component {} is not running on this host",
                 request.component_id
-            ));
+            )));
         }
         data(ProbeReply { status: 200 })
     }
@@ -512,19 +523,24 @@ impl SimHost {
 
     async fn start_provider(&self, body: &[u8]) -> Outcome {
         let request: StartProviderRequest = parse_request(body)?;
-        request
-            .check_limits()
-            .map_err(|e| format!("provider.start of {} refused: {e}", request.provider_id))?;
+        request.check_limits().map_err(|e| {
+            Failure::invalid(format!(
+                "provider.start of {} refused: {e}",
+                request.provider_id
+            ))
+        })?;
         let id = &request.provider_id;
         let description = {
             let mut state = self.state();
             if state.providers.contains_key(id) {
-                return Err(format!("provider {id} already runs on this host"));
+                return Err(Failure::conflict(format!(
+                    "provider {id} already runs on this host"
+                )));
             }
             if state.components.contains_key(id) {
-                return Err(format!(
+                return Err(Failure::conflict(format!(
                     "{id} is a component on this host; pick another provider id"
-                ));
+                )));
             }
             let description = ProviderDescription {
                 id: id.clone(),
@@ -545,8 +561,9 @@ impl SimHost {
         let request: StopProviderRequest = parse_request(body)?;
         let id = &request.provider_id;
         let removed = self.state().providers.remove(id);
-        let description =
-            removed.ok_or_else(|| format!("provider {id} is not running on this host"))?;
+        let description = removed.ok_or_else(|| {
+            Failure::not_found(format!("provider {id} is not running on this host"))
+        })?;
         self.publish(EventType::ProviderStopped, self.changed(&description))
             .await;
         Ok(serde_json::Value::Null)

@@ -49,7 +49,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use trellis_lattice::{Lattice, LatticeConfig};
-use trellis_protocol::control::Reply;
+use trellis_protocol::control::{Failure, Reply};
 use trellis_protocol::inventory::{HostInventory, Labels};
 use trellis_protocol::subject::pattern;
 use trellis_protocol::{ComponentId, ControlVerb, HostId, LatticeName, Subject};
@@ -340,12 +340,13 @@ async fn serve_pings(
     }))
 }
 
-/// What a handler returns: reply data, or the reason for refusing.
-type Outcome = Result<serde_json::Value, String>;
+/// What a handler returns: reply data, or what sort of failure and why
+/// (the kinds a real host gives).
+type Outcome = Result<serde_json::Value, Failure>;
 
 /// Serialises reply data.
 fn data<T: serde::Serialize>(value: T) -> Outcome {
-    serde_json::to_value(value).map_err(|e| format!("cannot encode reply: {e}"))
+    serde_json::to_value(value).map_err(|e| Failure::internal(format!("cannot encode reply: {e}")))
 }
 
 /// The reply envelope, as the host sends it.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use trellis_lattice::Lattice;
 use trellis_lattice::store::{ConfigChange, LatticeStore, LinkChange};
 use trellis_protocol::control::{
-    DeleteLinkRequest, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
+    DeleteLinkRequest, Failure, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
 };
 use trellis_protocol::event::data::ConfigChanged;
 use trellis_protocol::link::{Link, LinkKey, LinkStatus};
@@ -211,8 +211,10 @@ impl Wide {
                 // host does for a verb another route owns.
                 _ => return,
             },
-            Ok(other) => Err(format!("`{other}` is not a control subject")),
-            Err(e) => Err(e.to_string()),
+            Ok(other) => Err(Failure::invalid(format!(
+                "`{other}` is not a control subject"
+            ))),
+            Err(e) => Err(Failure::invalid(e.to_string())),
         };
         let max = self.lattice.nats().server_info().max_payload;
         let payload = encode_reply(outcome, max);
@@ -233,18 +235,20 @@ impl Wide {
 
     async fn put_link(&self, body: &[u8]) -> Outcome {
         let PutLinkRequest { link, force, .. } = parse_request(body)?;
-        link.validate()?;
+        link.validate().map_err(Failure::invalid)?;
         limits::check_link(&link).map_err(|e| {
-            format!(
+            Failure::invalid(format!(
                 "link {} -> {} on {}:{} refused: {e}",
                 link.source_id, link.target_id, link.wit_namespace, link.wit_package
-            )
+            ))
         })?;
         let existing = bounded("get link", self.store.get_link(&link.key())).await?;
         if let Some(existing) = existing
             && !force
         {
-            existing.may_be_replaced_by(&link)?;
+            existing
+                .may_be_replaced_by(&link)
+                .map_err(Failure::conflict)?;
         }
         bounded("put link", self.store.put_link(&link)).await?;
         self.publish(EventType::LinkPut, &link).await;
@@ -264,10 +268,10 @@ impl Wide {
                 self.publish(EventType::LinkDeleted, &link).await;
                 data(link)
             }
-            None => Err(format!(
+            None => Err(Failure::not_found(format!(
                 "no link from {} on {}:{} named {}",
                 key.source_id, key.wit_namespace, key.wit_package, key.name
-            )),
+            ))),
         }
     }
 
@@ -286,9 +290,9 @@ impl Wide {
 
     async fn put_config(&self, name: &ConfigName, body: &[u8]) -> Outcome {
         let (values, _no_wait) = trellis_protocol::control::PutConfigRequest::parse(body)
-            .map_err(|e| format!("config {name}: {e}"))?
+            .map_err(|e| e.context(format!("config {name}")))?
             .into_parts();
-        limits::check_config_values(name, &values).map_err(|e| e.to_string())?;
+        limits::check_config_values(name, &values).map_err(|e| Failure::invalid(e.to_string()))?;
         bounded("put config", self.store.put_config(name, &values)).await?;
         self.publish(EventType::ConfigSet, ConfigChanged { name: name.clone() })
             .await;
@@ -298,7 +302,7 @@ impl Wide {
     async fn get_config(&self, name: &ConfigName) -> Outcome {
         match bounded("get config", self.store.get_config(name)).await? {
             Some(values) => data(values),
-            None => Err(format!("no config named {name}")),
+            None => Err(Failure::not_found(format!("no config named {name}"))),
         }
     }
 
@@ -307,7 +311,7 @@ impl Wide {
             .await?
             .is_none()
         {
-            return Err(format!("no config named {name}"));
+            return Err(Failure::not_found(format!("no config named {name}")));
         }
         self.publish(
             EventType::ConfigDeleted,
@@ -322,11 +326,11 @@ impl Wide {
 async fn bounded<T>(
     what: &str,
     op: impl Future<Output = Result<T, trellis_lattice::LatticeError>>,
-) -> Result<T, String> {
+) -> Result<T, Failure> {
     match tokio::time::timeout(NETWORK_TIMEOUT, op).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
+        Ok(result) => result.map_err(|e| Failure::unavailable(e.to_string())),
+        Err(_) => Err(Failure::unavailable(format!(
             "{what} took over {NETWORK_TIMEOUT:?}; is the lattice's JetStream up?"
-        )),
+        ))),
     }
 }

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error and the host keeps running.
 
-use trellis_protocol::control::Reply;
+use trellis_protocol::control::{FailureKind, Reply};
 use trellis_protocol::{ControlVerb, HostId, Subject};
 
 use crate::fixture::Lattice;
@@ -39,6 +39,7 @@ async fn bad_input_gets_clear_errors_and_host_survives() -> anyhow::Result<()> {
     );
     let reply = raw_request(&client, scale.to_string(), b"{not json").await?;
     assert!(!reply.ok);
+    assert_eq!(reply.kind, Some(FailureKind::Invalid));
     let error = reply.error.unwrap_or_default();
     assert!(error.contains("malformed request"), "{error}");
 
@@ -55,6 +56,8 @@ async fn bad_input_gets_clear_errors_and_host_survives() -> anyhow::Result<()> {
         lattice.b.id(),
     ])?;
     assert!(!out.success());
+    // Exit codes say the sort of failure (docs/cli.md): 3 = invalid.
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains("not a WebAssembly component"),
         "{}",
@@ -91,11 +94,23 @@ async fn bad_input_gets_clear_errors_and_host_survives() -> anyhow::Result<()> {
         "incoming-handler",
     ])?;
     assert!(!out.success());
+    assert_eq!(out.status.code(), Some(4), "not_found: {}", out.stderr);
     assert!(
         out.stderr.contains("unknown component or provider: ghost"),
         "{}",
         out.stderr
     );
+
+    // Stopping what does not run, and deleting a link never made.
+    let out = lattice
+        .cli
+        .run(&["stop", "component", "ghost", "--host", lattice.b.id()])?;
+    assert_eq!(out.status.code(), Some(4), "not_found: {}", out.stderr);
+    let out = lattice
+        .cli
+        .run(&["link", "del", "http", "wasi", "http", "--name", "never"])?;
+    assert_eq!(out.status.code(), Some(4), "not_found: {}", out.stderr);
+    assert!(out.stderr.contains("no link from http"), "{}", out.stderr);
 
     // A bad image scheme never reaches a host.
     let out = lattice.cli.run(&["start", "component", "oci://x/y", "y"])?;
@@ -147,6 +162,7 @@ async fn a_request_to_an_absent_host_fails_at_once_with_no_responders() -> anyho
     // And the CLI says what is wrong.
     let out = lattice.cli.run(&["get", "inventory", absent.as_str()])?;
     assert!(!out.success());
+    assert_eq!(out.status.code(), Some(7), "unavailable: {}", out.stderr);
     assert!(out.stderr.contains("nobody answers"), "{}", out.stderr);
     Ok(())
 }
