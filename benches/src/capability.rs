@@ -13,7 +13,7 @@ use crate::setup::{self, Lattice};
 
 /// The capability rows.
 #[derive(Debug, Clone, Serialize)]
-pub struct Capability {
+pub(crate) struct Capability {
     /// hello-http, same host (the baseline).
     pub baseline: LoadResult,
     /// `get`, sled provider on the component's host.
@@ -27,7 +27,7 @@ pub struct Capability {
 }
 
 /// Starts the counters and measures them at concurrency 1.
-pub async fn measure(
+pub(crate) async fn measure(
     lattice: &Lattice,
     data_dir: &std::path::Path,
     warmup: Duration,

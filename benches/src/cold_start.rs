@@ -18,7 +18,7 @@ use crate::setup;
 
 /// Cold start percentiles of one cache state.
 #[derive(Debug, Clone, Serialize)]
-pub struct ColdStart {
+pub(crate) struct ColdStart {
     /// `warm`, `empty`, or `compile` (the reference: compile alone).
     pub cache: &'static str,
     /// Runs measured.
@@ -33,7 +33,10 @@ const ID: &str = "cold";
 
 /// Measures `runs` cold starts of hello-http on host `host` of the lattice,
 /// for a warm and for an empty compile cache.
-pub async fn measure(lattice: &setup::Lattice, runs: usize) -> anyhow::Result<Vec<ColdStart>> {
+pub(crate) async fn measure(
+    lattice: &setup::Lattice,
+    runs: usize,
+) -> anyhow::Result<Vec<ColdStart>> {
     let client = Lattice::connect(&LatticeConfig {
         nats_url: lattice.nats.url(),
         lattice: LatticeName::new(lattice.name.clone())?,
@@ -144,7 +147,7 @@ async fn scale(
 }
 
 /// Sends `component.scale` for `id` on `host` and waits for the reply.
-pub async fn scale_component(
+pub(crate) async fn scale_component(
     client: &Lattice,
     host: &HostId,
     id: &str,

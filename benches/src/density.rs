@@ -13,7 +13,7 @@ use crate::cold_start::scale_component;
 
 /// What the density rows measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct Density {
+pub(crate) struct Density {
     /// Components scaled.
     pub components: usize,
     /// Host RSS before, MiB.
@@ -43,7 +43,7 @@ fn proc_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
 
 /// Scales `components` copies of hello-http on a fresh host, then holds
 /// `in_flight` requests on misbehave's `/loop` (stopped by the deadline).
-pub async fn measure(components: usize, in_flight: usize) -> anyhow::Result<Density> {
+pub(crate) async fn measure(components: usize, in_flight: usize) -> anyhow::Result<Density> {
     let nats = NatsServer::start()?;
     let name = unique_lattice("density");
     let host = Host::spawn(

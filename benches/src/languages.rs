@@ -14,7 +14,7 @@ use crate::setup::{Lattice, WasmtimeServe};
 
 /// One toolchain's numbers.
 #[derive(Debug, Clone, Serialize)]
-pub struct LanguageRow {
+pub(crate) struct LanguageRow {
     /// The toolchain, as in docs/languages.md.
     pub language: &'static str,
     /// Through Trellis, provider and component on one host.
@@ -53,7 +53,7 @@ fn components() -> Vec<(&'static str, PathBuf)> {
 }
 
 /// Measures every built hello world at `concurrency`.
-pub async fn measure(
+pub(crate) async fn measure(
     lattice: &Lattice,
     wasmtime: Option<&PathBuf>,
     concurrency: usize,

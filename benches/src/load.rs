@@ -13,11 +13,11 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
 /// Bound on one request: past it the request counts as an error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one load run measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct LoadResult {
+pub(crate) struct LoadResult {
     /// Concurrent connections.
     pub concurrency: usize,
     /// Successful (200) requests after the warm-up.
@@ -33,7 +33,7 @@ pub struct LoadResult {
 }
 
 /// Drives `GET path` at `addr` for `warmup` + `measure`.
-pub async fn run(
+pub(crate) async fn run(
     addr: SocketAddr,
     path: &str,
     concurrency: usize,
@@ -46,7 +46,7 @@ pub async fn run(
 }
 
 /// [`run`], keeping every latency.
-pub async fn run_samples(
+pub(crate) async fn run_samples(
     addr: SocketAddr,
     path: &str,
     concurrency: usize,
@@ -62,7 +62,7 @@ pub async fn run_samples(
 /// Runs `concurrency` closed-loop workers, each made by `make(start, end)`
 /// (measuring from `start`, the end of `warmup`, until `end`), and keeps
 /// every latency.
-pub async fn closed_loop<F, Fut>(
+pub(crate) async fn closed_loop<F, Fut>(
     concurrency: usize,
     warmup: Duration,
     measure: Duration,
@@ -82,11 +82,11 @@ where
 
 /// What a closed-loop worker kept: the latency of every successful request
 /// after the warm-up, and how many failed.
-pub type WorkerResult = anyhow::Result<(Vec<Duration>, u64)>;
+pub(crate) type WorkerResult = anyhow::Result<(Vec<Duration>, u64)>;
 
 /// What one closed-loop worker saw after the warm-up: latencies of the
 /// requests that succeeded, and a count of the ones that did not.
-pub struct Tally {
+pub(crate) struct Tally {
     start: Instant,
     latencies: Vec<Duration>,
     errors: u64,
@@ -94,7 +94,7 @@ pub struct Tally {
 
 impl Tally {
     /// Counting starts at `start` (the end of the warm-up).
-    pub fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         Self {
             start,
             latencies: Vec::new(),
@@ -103,7 +103,7 @@ impl Tally {
     }
 
     /// Records one request sent at `t0` that just ended.
-    pub fn record(&mut self, t0: Instant, ok: bool) {
+    pub(crate) fn record(&mut self, t0: Instant, ok: bool) {
         let elapsed = t0.elapsed();
         if t0 >= self.start {
             if ok {
@@ -115,14 +115,14 @@ impl Tally {
     }
 
     /// The worker's result.
-    pub fn finish(self) -> WorkerResult {
+    pub(crate) fn finish(self) -> WorkerResult {
         Ok((self.latencies, self.errors))
     }
 }
 
 /// Waits for the `workers` of one closed-loop run of `measure` and keeps
 /// every latency, to be merged with other runs of the same row.
-pub async fn collect_samples(
+pub(crate) async fn collect_samples(
     workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
     measure: Duration,
 ) -> anyhow::Result<Samples> {
@@ -139,7 +139,7 @@ pub async fn collect_samples(
 }
 
 /// Every latency of one or more closed-loop runs of the same row.
-pub struct Samples {
+pub(crate) struct Samples {
     concurrency: usize,
     latencies: Vec<Duration>,
     errors: u64,
@@ -148,7 +148,7 @@ pub struct Samples {
 
 impl Samples {
     /// No run yet, at `concurrency`.
-    pub fn empty(concurrency: usize) -> Self {
+    pub(crate) fn empty(concurrency: usize) -> Self {
         Samples {
             concurrency,
             latencies: Vec::new(),
@@ -158,14 +158,14 @@ impl Samples {
     }
 
     /// Adds another run of the same row (same concurrency) to this one.
-    pub fn merge(&mut self, mut other: Samples) {
+    pub(crate) fn merge(&mut self, mut other: Samples) {
         self.latencies.append(&mut other.latencies);
         self.errors += other.errors;
         self.measured += other.measured;
     }
 
     /// Throughput and exact percentiles over every kept latency.
-    pub fn summary(mut self) -> LoadResult {
+    pub(crate) fn summary(mut self) -> LoadResult {
         let latencies = &mut self.latencies;
         latencies.sort_unstable();
         let pct = |p: f64| -> f64 {
@@ -222,12 +222,12 @@ async fn worker(addr: SocketAddr, path: String, start: Instant, end: Instant) ->
 }
 
 /// One `GET path` on a fresh connection; the status code.
-pub async fn get_once(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+pub(crate) async fn get_once(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
     Ok(get_body(addr, path).await?.0)
 }
 
 /// One `GET path` on a fresh connection; the status code and the body.
-pub async fn get_body(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
+pub(crate) async fn get_body(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
     let mut sender = connect(addr).await?;
     let request = hyper::Request::get(path)
         .header("host", addr.to_string())

@@ -59,7 +59,7 @@ const ROUND_WARMUP: Duration = Duration::from_millis(250);
 const REUSE: &str = "100000";
 
 /// Component calls per request of a chain.
-pub const CALLS: f64 = 2.0;
+pub(crate) const CALLS: f64 = 2.0;
 
 /// What `GET /` answers when the whole chain is linked.
 const CHAIN_BODY: &[u8] = b"http -> relayed pong";
@@ -73,7 +73,7 @@ const INBOX: &str = "_INBOX.>";
 
 /// One component call as it crossed NATS.
 #[derive(Debug, Clone, Serialize)]
-pub struct Hop {
+pub(crate) struct Hop {
     /// Its subject (`trellis.{lattice}.rpc.{target}.{iface}.{function}`).
     pub subject: String,
     /// Request payload bytes.
@@ -95,7 +95,7 @@ struct Captured {
 
 /// The four measurements at one concurrency.
 #[derive(Debug, Clone, Serialize)]
-pub struct MeshRow {
+pub(crate) struct MeshRow {
     /// Concurrent connections (the reference: concurrent requests).
     pub concurrency: usize,
     /// hello-http on the provider's host.
@@ -118,7 +118,7 @@ pub struct MeshRow {
 
 /// The mesh rows.
 #[derive(Debug, Clone, Serialize)]
-pub struct Mesh {
+pub(crate) struct Mesh {
     /// The remote chain's calls as captured on NATS (one request).
     pub hops: Vec<Hop>,
     /// One row per concurrency.
@@ -127,33 +127,33 @@ pub struct Mesh {
 
 impl MeshRow {
     /// What one call adds to the median, microseconds.
-    pub fn added_p50_us(&self, chain: &LoadResult) -> f64 {
+    pub(crate) fn added_p50_us(&self, chain: &LoadResult) -> f64 {
         (chain.p50_us - self.baseline.p50_us) / CALLS
     }
 
     /// What one call adds to the time per request the throughput implies
     /// (`1/req/s`: the mean latency at concurrency 1, the machine's time
     /// per request once it is saturated), microseconds.
-    pub fn added_rps_us(&self, chain: &LoadResult) -> f64 {
+    pub(crate) fn added_rps_us(&self, chain: &LoadResult) -> f64 {
         (1e6 / chain.rps - 1e6 / self.baseline.rps) / CALLS
     }
 
     /// A remote call's added median (of `chain`) over the median of a
     /// bare request-reply (`reference`).
-    pub fn remote_vs_p50(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
+    pub(crate) fn remote_vs_p50(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
         self.added_p50_us(chain) / reference.p50_us
     }
 
     /// The same by throughput: a remote call's added `1/req/s` over the
     /// bare request-reply's `1/req/s`.
-    pub fn remote_vs_rps(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
+    pub(crate) fn remote_vs_rps(&self, chain: &LoadResult, reference: &LoadResult) -> f64 {
         self.added_rps_us(chain) / (1e6 / reference.rps)
     }
 }
 
 /// Starts both chains, checks where their calls go, and measures at each
 /// concurrency.
-pub async fn measure(
+pub(crate) async fn measure(
     lattice: &Lattice,
     concurrency: &[usize],
     warmup: Duration,

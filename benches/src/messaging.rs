@@ -31,10 +31,10 @@ use crate::nats::{AbortOnDrop, connect, flush};
 use crate::setup::{self, Lattice};
 
 /// Concurrency of the throughput rows (requests in flight).
-pub const THROUGHPUT: usize = 16;
+pub(crate) const THROUGHPUT: usize = 16;
 
 /// Concurrency of the latency rows.
-pub const LATENCY: usize = 1;
+pub(crate) const LATENCY: usize = 1;
 
 /// Where the provider and the component run (printed and kept in the JSON).
 const PLACEMENT: &str = "one host: provider and component on host a";
@@ -49,7 +49,7 @@ const COMPONENT: &str = "bench-msg-relay";
 const CONFIG: &str = "bench-msg-subs";
 
 /// The subject the component is subscribed to.
-pub const SUBJECT: &str = "bench.messaging";
+pub(crate) const SUBJECT: &str = "bench.messaging";
 
 /// The bare responder's subject (same length class; nothing else on it).
 const BARE_SUBJECT: &str = "bench.messaging-bare";
@@ -65,7 +65,7 @@ const READY: Duration = Duration::from_secs(60);
 
 /// The component and the bare responder at one concurrency.
 #[derive(Debug, Clone, Serialize)]
-pub struct MessagingRow {
+pub(crate) struct MessagingRow {
     /// Requests in flight.
     pub concurrency: usize,
     /// Request-reply through the provider and `messaging_relay`.
@@ -76,24 +76,24 @@ pub struct MessagingRow {
 
 impl MessagingRow {
     /// Messages handled per second, Trellis over bare.
-    pub fn rps_ratio(&self) -> f64 {
+    pub(crate) fn rps_ratio(&self) -> f64 {
         self.trellis.rps / self.nats.rps
     }
 
     /// Median round trip, Trellis over bare.
-    pub fn p50_ratio(&self) -> f64 {
+    pub(crate) fn p50_ratio(&self) -> f64 {
         self.trellis.p50_us / self.nats.p50_us
     }
 
     /// 99th percentile round trip, Trellis over bare.
-    pub fn p99_ratio(&self) -> f64 {
+    pub(crate) fn p99_ratio(&self) -> f64 {
         self.trellis.p99_us / self.nats.p99_us
     }
 }
 
 /// The messaging rows.
 #[derive(Debug, Clone, Serialize)]
-pub struct Messaging {
+pub(crate) struct Messaging {
     /// Where the provider and the component ran.
     pub placement: &'static str,
     /// The subject requested.
@@ -109,7 +109,7 @@ pub struct Messaging {
 /// Starts the provider and the component on host a, links them, waits
 /// until a request is answered, and measures both rows against the bare
 /// responder.
-pub async fn measure(
+pub(crate) async fn measure(
     lattice: &Lattice,
     warmup: Duration,
     measure: Duration,
@@ -293,7 +293,7 @@ impl Messaging {
     /// The human table: each row next to the bare responder of the same
     /// concurrency, then the throughput and latency ratios in one line
     /// each.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use trellis_tests::free_port;
 
 /// The `nginx` executable: `$NGINX_BIN`, `PATH`, or Debian's /usr/sbin.
-pub fn find() -> Option<PathBuf> {
+pub(crate) fn find() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("NGINX_BIN") {
         return Some(PathBuf::from(bin));
     }
@@ -23,7 +23,7 @@ pub fn find() -> Option<PathBuf> {
 }
 
 /// A private nginx (own prefix, config and pid file), killed on drop.
-pub struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     dir: PathBuf,
     /// Where it listens.
@@ -36,7 +36,7 @@ impl Nginx {
     /// answers. Keep-alive connections are not recycled (nginx closes one
     /// after 1000 requests by default, which the load generator would
     /// count as an error).
-    pub async fn start(bin: &Path, scratch: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(bin: &Path, scratch: &Path) -> anyhow::Result<Self> {
         let port = free_port();
         let dir = scratch.join("nginx");
         std::fs::create_dir_all(&dir)?;

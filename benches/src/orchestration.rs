@@ -13,7 +13,7 @@ use trellis_tests::{Host, HostOpts, NatsServer, Wadm, unique_lattice};
 
 /// What the orchestration rows measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct Orchestration {
+pub(crate) struct Orchestration {
     /// Host processes.
     pub hosts: usize,
     /// Apps deployed.
@@ -29,7 +29,7 @@ const API: Duration = Duration::from_secs(30);
 
 /// Deploys `apps` one-component apps (2 instances each, spread) on `hosts`
 /// hosts, then kills one host.
-pub async fn measure(hosts: usize, apps: usize) -> anyhow::Result<Orchestration> {
+pub(crate) async fn measure(hosts: usize, apps: usize) -> anyhow::Result<Orchestration> {
     let nats = NatsServer::start()?;
     let name = unique_lattice("orch");
     let mut running = Vec::new();

@@ -13,7 +13,7 @@ use crate::orchestration::Orchestration;
 
 /// Where the numbers were taken.
 #[derive(Debug, Clone, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Logical CPUs.
     pub cpus: usize,
     /// Total memory, MiB (from /proc/meminfo).
@@ -22,7 +22,7 @@ pub struct Machine {
 
 impl Machine {
     /// This machine.
-    pub fn here() -> Self {
+    pub(crate) fn here() -> Self {
         let memory_kib = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
@@ -40,7 +40,7 @@ impl Machine {
 
 /// HTTP hello world at one concurrency.
 #[derive(Debug, Clone, Serialize)]
-pub struct HttpRow {
+pub(crate) struct HttpRow {
     /// Concurrent connections.
     pub concurrency: usize,
     /// Provider and component on one host.
@@ -55,7 +55,7 @@ pub struct HttpRow {
 
 /// Everything measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     /// The machine.
     pub machine: Machine,
     /// `wasmtime --version` of the reference.
@@ -87,7 +87,7 @@ fn ratio(a: f64, b: Option<f64>) -> String {
 
 impl Results {
     /// The human table.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,

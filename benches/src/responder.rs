@@ -21,7 +21,7 @@ use crate::load::REQUEST_TIMEOUT;
 use crate::nats::{AbortOnDrop, connect, flush};
 
 /// First argument that makes `trellis-bench` a responder process.
-pub const FLAG: &str = "--nats-responder";
+pub(crate) const FLAG: &str = "--nats-responder";
 
 /// What the responder prints once its subscription is in place.
 const READY: &str = "ready";
@@ -35,7 +35,7 @@ const MAX_REPLY_BYTES: usize = 1 << 20;
 
 /// What a responder answers on which subject.
 #[derive(Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// Subject it subscribes to.
     pub subject: Subject,
     /// Reply payload length.
@@ -69,13 +69,13 @@ async fn serve(responder: Client, answer: Answer) -> anyhow::Result<AbortOnDrop>
 }
 
 /// A responder task in this process; stops when dropped.
-pub struct InProcess {
+pub(crate) struct InProcess {
     _task: AbortOnDrop,
 }
 
 impl InProcess {
     /// Subscribes (on a connection of its own) and answers until dropped.
-    pub async fn start(url: &str, answer: Answer) -> anyhow::Result<Self> {
+    pub(crate) async fn start(url: &str, answer: Answer) -> anyhow::Result<Self> {
         Ok(Self {
             _task: serve(connect(url).await?, answer).await?,
         })
@@ -84,13 +84,13 @@ impl InProcess {
 
 /// A responder in a child process; killed when dropped (and it exits by
 /// itself when its stdin closes, should this process die first).
-pub struct OtherProcess {
+pub(crate) struct OtherProcess {
     _child: Child,
 }
 
 impl OtherProcess {
     /// Starts this binary as a responder and waits until it subscribed.
-    pub async fn start(url: &str, answer: &Answer) -> anyhow::Result<Self> {
+    pub(crate) async fn start(url: &str, answer: &Answer) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
         cmd.arg(FLAG)
@@ -122,7 +122,7 @@ impl OtherProcess {
 
 /// The child's side: `trellis-bench --nats-responder URL SUBJECT BYTES
 /// [NAME:VALUE ...]`, answering until stdin closes.
-pub async fn run_child(args: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn run_child(args: &[String]) -> anyhow::Result<()> {
     let [url, subject, bytes, headers @ ..] = args else {
         bail!("usage: trellis-bench {FLAG} NATS_URL SUBJECT REPLY_BYTES [NAME:VALUE ...]");
     };

@@ -24,7 +24,7 @@ use trellis_tests::{NatsServer, Wadm, unique_lattice};
 
 /// How the scale row runs.
 #[derive(Debug, Clone)]
-pub struct ScaleSettings {
+pub(crate) struct ScaleSettings {
     /// Simulated hosts.
     pub hosts: usize,
     /// Apps.
@@ -48,7 +48,7 @@ impl Default for ScaleSettings {
 
 /// What the scale row measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct Scale {
+pub(crate) struct Scale {
     /// Simulated hosts.
     pub hosts: usize,
     /// Apps.
@@ -85,7 +85,7 @@ pub struct Scale {
 
 impl Scale {
     /// The row as text.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let secs = |s: Option<f64>| s.map_or("not converged".to_owned(), |s| format!("{s:.1} s"));
         let mut out = String::new();
         let _ = writeln!(
@@ -132,7 +132,7 @@ impl Scale {
 }
 
 /// Runs the row.
-pub async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
+pub(crate) async fn measure(settings: &ScaleSettings) -> anyhow::Result<Scale> {
     let nats = NatsServer::start()?;
     let name = unique_lattice("scale");
     let mut options = SimOptions::new(nats.url(), &name, settings.hosts);

@@ -14,7 +14,7 @@ use trellis_tests::{Cli, Host, HostOpts, NatsServer, actor, free_port, unique_la
 const READY: Duration = Duration::from_secs(60);
 
 /// nats-server and two hosts with hello-http reachable two ways.
-pub struct Lattice {
+pub(crate) struct Lattice {
     /// The NATS server.
     pub nats: NatsServer,
     /// Lattice name.
@@ -36,7 +36,7 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 /// Waits until `GET /` at `addr` answers 200.
-pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY;
     loop {
         if let Ok(200) = crate::load::get_once(addr, "/").await {
@@ -51,7 +51,7 @@ pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
 
 impl Lattice {
     /// Starts everything and waits until both routes answer.
-    pub async fn start() -> anyhow::Result<Self> {
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let nats = NatsServer::start()?;
         let name = unique_lattice("bench");
         let opts = |host: &str| HostOpts {
@@ -91,7 +91,7 @@ impl Lattice {
 }
 
 /// Runs one CLI command that must succeed.
-pub fn run(cli: &Cli, args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn run(cli: &Cli, args: &[&str]) -> anyhow::Result<()> {
     cli.run(args)?.ok()?;
     Ok(())
 }
@@ -105,12 +105,12 @@ fn route(cli: &Cli, image: &str, id: &str, host: &Host, port: u16) -> anyhow::Re
 
 /// Starts `image` as component `id` on `host`, up to 256 instances (more
 /// than any load row keeps in flight).
-pub fn start_component(cli: &Cli, image: &str, id: &str, host: &Host) -> anyhow::Result<()> {
+pub(crate) fn start_component(cli: &Cli, image: &str, id: &str, host: &Host) -> anyhow::Result<()> {
     start_component_with(cli, image, id, host, &[])
 }
 
 /// [`start_component`] with more `trellis start component` flags.
-pub fn start_component_with(
+pub(crate) fn start_component_with(
     cli: &Cli,
     image: &str,
     id: &str,
@@ -133,7 +133,7 @@ pub fn start_component_with(
 
 /// Links the HTTP provider to component `id` on a listener at `port`
 /// (config `{id}-addr`, link name `id`) and returns that address.
-pub fn link_http(cli: &Cli, id: &str, port: u16) -> anyhow::Result<SocketAddr> {
+pub(crate) fn link_http(cli: &Cli, id: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let cfg = format!("{id}-addr");
     run(
         cli,
@@ -162,7 +162,7 @@ pub fn link_http(cli: &Cli, id: &str, port: u16) -> anyhow::Result<SocketAddr> {
 impl Lattice {
     /// Serves `wasm` as component `id` on host a (the provider's host) and
     /// returns its address once it answers.
-    pub async fn serve_local(&self, id: &str, wasm: &Path) -> anyhow::Result<SocketAddr> {
+    pub(crate) async fn serve_local(&self, id: &str, wasm: &Path) -> anyhow::Result<SocketAddr> {
         let image = format!("file://{}", wasm.display());
         let addr = route(&self.cli, &image, id, &self.a, free_port())?;
         wait_ready(addr).await?;
@@ -171,7 +171,7 @@ impl Lattice {
 }
 
 /// The `wasmtime` executable: `$WASMTIME_BIN`, `PATH`, or `~/.cargo/bin`.
-pub fn find_wasmtime() -> Option<PathBuf> {
+pub(crate) fn find_wasmtime() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("WASMTIME_BIN") {
         return Some(PathBuf::from(bin));
     }
@@ -184,13 +184,13 @@ pub fn find_wasmtime() -> Option<PathBuf> {
 }
 
 /// `wasmtime --version`, when it runs.
-pub fn version(bin: &PathBuf) -> Option<String> {
+pub(crate) fn version(bin: &PathBuf) -> Option<String> {
     let out = Command::new(bin).arg("--version").output().ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// `wasmtime serve` with one component, killed on drop.
-pub struct WasmtimeServe {
+pub(crate) struct WasmtimeServe {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
@@ -200,7 +200,7 @@ impl WasmtimeServe {
     /// Starts it with `wasm` and waits until it answers. WASI 0.3
     /// (component-model async) is switched on, so 0.3 components are
     /// served too; 0.2 ones are served as before.
-    pub async fn start(bin: &PathBuf, wasm: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(bin: &PathBuf, wasm: &Path) -> anyhow::Result<Self> {
         let port = free_port();
         let child = Command::new(bin)
             .args([

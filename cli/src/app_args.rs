@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 /// `trellis app ...`.
 #[derive(Debug, Subcommand)]
-pub enum AppCommand {
+pub(crate) enum AppCommand {
     /// Check an application manifest offline and list every problem.
     Validate(ValidateArgs),
     /// Store a manifest version (uploading its file:// images) without deploying it.
@@ -33,7 +33,7 @@ pub enum AppCommand {
 
 /// `trellis app rollout NAME pause|resume|abort`.
 #[derive(Debug, Args)]
-pub struct RolloutArgs {
+pub(crate) struct RolloutArgs {
     /// App name (`metadata.name`).
     pub name: String,
     /// `pause` holds at the current stage, `resume` goes on (the stage
@@ -44,7 +44,7 @@ pub struct RolloutArgs {
 
 /// What `trellis app rollout` does.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RolloutActionArg {
+pub(crate) enum RolloutActionArg {
     /// Hold at the current stage.
     Pause,
     /// Go on from a pause.
@@ -55,14 +55,14 @@ pub enum RolloutActionArg {
 
 /// `trellis app validate FILE`.
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// The manifest (YAML); relative `file://` images start at its folder.
     pub file: PathBuf,
 }
 
 /// `trellis app put FILE`.
 #[derive(Debug, Args)]
-pub struct PutArgs {
+pub(crate) struct PutArgs {
     /// The manifest (YAML); relative `file://` images start at its folder.
     pub file: PathBuf,
     /// Registry settings, for OCI images.
@@ -72,7 +72,7 @@ pub struct PutArgs {
 
 /// Waiting for an app to be deployed.
 #[derive(Debug, Clone, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     /// Show progress and return only when the app is deployed (exit 0) or
     /// failed or timed out (exit 1, with the reason).
     #[arg(long)]
@@ -84,7 +84,7 @@ pub struct WaitArgs {
 
 /// `trellis app deploy FILE|NAME`.
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub(crate) struct DeployArgs {
     /// A manifest file, or the name of a stored app.
     pub target: String,
     /// With an app NAME: the stored version to deploy (default: the latest).
@@ -100,14 +100,14 @@ pub struct DeployArgs {
 
 /// Commands naming one app.
 #[derive(Debug, Args)]
-pub struct NameArgs {
+pub(crate) struct NameArgs {
     /// App name (`metadata.name`).
     pub name: String,
 }
 
 /// Commands naming one app and maybe a version.
 #[derive(Debug, Args)]
-pub struct VersionArgs {
+pub(crate) struct VersionArgs {
     /// App name (`metadata.name`).
     pub name: String,
     /// A stored version.
@@ -117,7 +117,7 @@ pub struct VersionArgs {
 
 /// `trellis app rollback NAME`.
 #[derive(Debug, Args)]
-pub struct RollbackArgs {
+pub(crate) struct RollbackArgs {
     /// App name (`metadata.name`).
     pub name: String,
     /// The version to go back to (default: the one stored before the deployed one).
@@ -130,7 +130,7 @@ pub struct RollbackArgs {
 
 /// `trellis wadm`: run a wadm instance.
 #[derive(Debug, Args)]
-pub struct WadmArgs {
+pub(crate) struct WadmArgs {
     /// Seconds a leader's lease lasts; a follower takes over about this
     /// long after the leader dies.
     #[arg(long, default_value_t = 3)]

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Trellis: WebAssembly components on a NATS lattice, from edge to cloud.
 #[derive(Debug, Parser)]
 #[command(name = "trellis", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Flags every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -19,7 +19,7 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// NATS server of the lattice [default: nats://127.0.0.1:4222].
     #[arg(long, global = true, env = "TRELLIS_NATS_URL")]
     pub nats_url: Option<String>,
@@ -71,7 +71,7 @@ pub struct GlobalArgs {
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Human-readable.
     Table,
     /// Machine-readable JSON on stdout.
@@ -80,7 +80,7 @@ pub enum OutputFormat {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a single-node lattice for development: nats-server and a host.
     Up(UpArgs),
     /// Stop what `trellis up --detach` started.
@@ -139,7 +139,7 @@ pub enum Command {
 
 /// Host settings shared by `trellis host` and `trellis up`.
 #[derive(Debug, Args, Clone)]
-pub struct HostFlags {
+pub(crate) struct HostFlags {
     /// Host name [default: the machine's hostname].
     #[arg(long)]
     pub name: Option<String>,
@@ -215,7 +215,7 @@ pub struct HostFlags {
 
 /// `trellis host`.
 #[derive(Debug, Args)]
-pub struct HostArgs {
+pub(crate) struct HostArgs {
     /// Host settings.
     #[command(flatten)]
     pub host: HostFlags,
@@ -223,7 +223,7 @@ pub struct HostArgs {
 
 /// `trellis up`.
 #[derive(Debug, Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Host settings.
     #[command(flatten)]
     pub host: HostFlags,
@@ -266,7 +266,7 @@ pub struct UpArgs {
 
 /// `trellis nats-config ...`: print a nats-server configuration.
 #[derive(Debug, Subcommand)]
-pub enum NatsConfigCommand {
+pub(crate) enum NatsConfigCommand {
     /// The cloud hub: JetStream domain `hub`, accepting leaf connections.
     Hub {
         /// Client port.
@@ -317,7 +317,7 @@ pub enum NatsConfigCommand {
 
 /// `trellis down`.
 #[derive(Debug, Args)]
-pub struct DownArgs {
+pub(crate) struct DownArgs {
     /// State directory given to `trellis up` [default: ~/.trellis/data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -325,7 +325,7 @@ pub struct DownArgs {
 
 /// `trellis call COMPONENT NS:PKG/IFACE.FUNC ARGS...`.
 #[derive(Debug, Args)]
-pub struct CallArgs {
+pub(crate) struct CallArgs {
     /// The component's id.
     pub component: String,
     /// The function: `namespace:package/interface.function` (a version
@@ -346,7 +346,7 @@ pub struct CallArgs {
 
 /// `trellis get ...`.
 #[derive(Debug, Subcommand)]
-pub enum GetCommand {
+pub(crate) enum GetCommand {
     /// Hosts of the lattice.
     Hosts,
     /// What hosts run (all hosts, or one).
@@ -366,7 +366,7 @@ pub enum GetCommand {
 
 /// Where a workload goes.
 #[derive(Debug, Args)]
-pub struct Placement {
+pub(crate) struct Placement {
     /// Host id; without it the host with the fewest components is used.
     #[arg(long)]
     pub host: Option<String>,
@@ -374,7 +374,7 @@ pub struct Placement {
 
 /// `trellis start ...`.
 #[derive(Debug, Subcommand)]
-pub enum StartCommand {
+pub(crate) enum StartCommand {
     /// Start a component from a file://, nats:// or OCI image.
     Component {
         /// file://PATH of a wasm32-wasip2 component, the
@@ -420,7 +420,7 @@ pub enum StartCommand {
 
 /// `trellis scale ...`.
 #[derive(Debug, Subcommand)]
-pub enum ScaleCommand {
+pub(crate) enum ScaleCommand {
     /// Change a running component's instance bound.
     Component {
         /// Component id.
@@ -436,7 +436,7 @@ pub enum ScaleCommand {
 
 /// `trellis stop ...`.
 #[derive(Debug, Subcommand)]
-pub enum StopCommand {
+pub(crate) enum StopCommand {
     /// Stop a component.
     Component {
         /// Component id.
@@ -457,7 +457,7 @@ pub enum StopCommand {
 
 /// `trellis update ...`.
 #[derive(Debug, Subcommand)]
-pub enum UpdateCommand {
+pub(crate) enum UpdateCommand {
     /// Swap a running component's code; its id, max and links stay.
     Component {
         /// Component id.
@@ -472,7 +472,7 @@ pub enum UpdateCommand {
 
 /// `trellis config ...`.
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Store a named config (replaces it whole).
     Put {
         /// Config name.
@@ -495,7 +495,7 @@ pub enum ConfigCommand {
 
 /// `trellis link ...`.
 #[derive(Debug, Subcommand)]
-pub enum LinkCommand {
+pub(crate) enum LinkCommand {
     /// Create or update a link.
     Put {
         /// Caller (e.g. the http-server provider).

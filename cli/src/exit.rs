@@ -8,10 +8,10 @@ use trellis_protocol::control::{Failure, FailureKind};
 
 /// Any failure the codes below do not name (local files, arguments the
 /// CLI itself refuses, ...).
-pub const OTHER: u8 = 1;
+pub(crate) const OTHER: u8 = 1;
 
 /// The exit code for a failure sort.
-pub fn for_kind(kind: FailureKind) -> u8 {
+pub(crate) fn for_kind(kind: FailureKind) -> u8 {
     match kind {
         FailureKind::Invalid => 3,
         FailureKind::NotFound => 4,
@@ -25,7 +25,7 @@ pub fn for_kind(kind: FailureKind) -> u8 {
 
 /// The exit code for an error that ended a command: the kind a host,
 /// wadm or the lattice gave, wherever it sits in the error's chain.
-pub fn code(error: &anyhow::Error) -> ExitCode {
+pub(crate) fn code(error: &anyhow::Error) -> ExitCode {
     let kind = error.chain().find_map(|cause| {
         cause
             .downcast_ref::<ControlError>()

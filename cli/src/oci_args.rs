@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 /// How to reach registries (shared by every command that may pull).
 #[derive(Debug, Clone, Default, Args)]
-pub struct RegistryArgs {
+pub(crate) struct RegistryArgs {
     /// Speak plain HTTP to this registry (`host:port` as in the reference);
     /// repeatable. Every other registry is spoken to over HTTPS.
     #[arg(long = "allow-insecure", value_name = "REGISTRY")]
@@ -20,7 +20,7 @@ pub struct RegistryArgs {
 
 /// `trellis push FILE` or `trellis push oci://REGISTRY/REPO:TAG FILE`.
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// `FILE` stores the file in the lattice and prints its nats://
     /// reference; `REFERENCE FILE` pushes the component to an OCI registry
     /// and prints the manifest digest.
@@ -33,7 +33,7 @@ pub struct PushArgs {
 
 /// `trellis pull REFERENCE [-o FILE]`.
 #[derive(Debug, Args)]
-pub struct PullArgs {
+pub(crate) struct PullArgs {
     /// The OCI reference (REGISTRY/REPO:TAG, @sha256:..., optional oci://).
     pub reference: String,
     /// Where to write the component [default: REPO's last part + .wasm].
@@ -46,7 +46,7 @@ pub struct PullArgs {
 
 /// `trellis registry ...`.
 #[derive(Debug, Subcommand)]
-pub enum RegistryCommand {
+pub(crate) enum RegistryCommand {
     /// Check credentials against a registry and keep them in the docker
     /// config.json ($DOCKER_CONFIG or ~/.docker), where pulls and pushes
     /// read them.
@@ -55,7 +55,7 @@ pub enum RegistryCommand {
 
 /// `trellis registry login REGISTRY --username U --password-stdin`.
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(crate) struct LoginArgs {
     /// The registry, `host[:port]` as in references.
     pub registry: String,
     /// User name.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::args::OutputFormat;
 
 /// Prints `value` as JSON, or as the table `rows` builds.
-pub fn print<T: Serialize>(
+pub(crate) fn print<T: Serialize>(
     format: OutputFormat,
     value: &T,
     table: impl FnOnce() -> Table,
@@ -18,7 +18,11 @@ pub fn print<T: Serialize>(
 }
 
 /// Prints a one-line confirmation, or `value` as JSON.
-pub fn done<T: Serialize>(format: OutputFormat, value: &T, message: &str) -> anyhow::Result<()> {
+pub(crate) fn done<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    message: &str,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
         OutputFormat::Table => println!("{message}"),
@@ -27,14 +31,14 @@ pub fn done<T: Serialize>(format: OutputFormat, value: &T, message: &str) -> any
 }
 
 /// A text table with aligned columns.
-pub struct Table {
+pub(crate) struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column headers.
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub(crate) fn new(headers: &[&'static str]) -> Self {
         Self {
             headers: headers.to_vec(),
             rows: Vec::new(),
@@ -42,7 +46,7 @@ impl Table {
     }
 
     /// Appends a row (as many cells as headers).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
@@ -83,7 +87,7 @@ impl Table {
 }
 
 /// `k=v,k=v` for labels and config.
-pub fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+pub(crate) fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
     map.into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 /// Where the lattice's secrets key file is.
 #[derive(Debug, Args, Clone)]
-pub struct SecretsKeyArg {
+pub(crate) struct SecretsKeyArg {
     /// The lattice's secrets key file [default: the one of a running
     /// `trellis up`].
     #[arg(long = "secrets-key", env = "TRELLIS_SECRETS_KEY", value_name = "FILE")]
@@ -15,7 +15,7 @@ pub struct SecretsKeyArg {
 
 /// `trellis secrets`.
 #[derive(Debug, Subcommand)]
-pub enum SecretsCommand {
+pub(crate) enum SecretsCommand {
     /// Make a new secrets key file (readable by its owner only; never
     /// overwrites). Give it to every host (`trellis host --secrets-key`)
     /// and to whoever stores secrets.
@@ -52,7 +52,7 @@ pub enum SecretsCommand {
 /// `trellis secrets put`.
 #[derive(Debug, Args)]
 #[group(id = "value", required = true, multiple = false, args = ["value_stdin", "from_file"])]
-pub struct SecretsPutArgs {
+pub(crate) struct SecretsPutArgs {
     /// The store key (letters, digits, `-`, `_`, `.`).
     pub key: String,
     /// Read the value from stdin (one trailing newline is dropped, so

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 /// `trellis keys ...`.
 #[derive(Debug, Subcommand)]
-pub enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Generate a key pair. With `-o` the seed goes to FILE (mode 0600) and
     /// the public key to stdout; without, the seed goes to stdout and the
     /// public key to stderr.
@@ -17,7 +17,7 @@ pub enum KeysCommand {
 
 /// `trellis keys gen`.
 #[derive(Debug, Args)]
-pub struct KeysGenArgs {
+pub(crate) struct KeysGenArgs {
     /// Kind of key: account (`A...`, signs components), component (`M...`),
     /// provider (`V...`) or host (`N...`).
     #[arg(value_enum)]
@@ -32,7 +32,7 @@ pub struct KeysGenArgs {
 
 /// `trellis keys inspect`.
 #[derive(Debug, Args)]
-pub struct KeysInspectArgs {
+pub(crate) struct KeysInspectArgs {
     /// Seed file.
     pub file: PathBuf,
 }
@@ -63,7 +63,7 @@ impl From<KeyKindArg> for trellis_claims::KeyKind {
 
 /// `trellis claims ...`.
 #[derive(Debug, Subcommand)]
-pub enum ClaimsCommand {
+pub(crate) enum ClaimsCommand {
     /// Sign a component: embed claims signed by an account key in its
     /// `trellis-claims` section, replacing any claims it had (re-signing
     /// keeps the component's subject key).
@@ -75,7 +75,7 @@ pub enum ClaimsCommand {
 
 /// `trellis claims sign`.
 #[derive(Debug, Args)]
-pub struct ClaimsSignArgs {
+pub(crate) struct ClaimsSignArgs {
     /// The component (or core module) to sign.
     pub wasm: PathBuf,
     /// Seed file of the issuing account (`SA...`), e.g. from `trellis keys
@@ -108,7 +108,7 @@ pub struct ClaimsSignArgs {
 
 /// `trellis claims inspect`.
 #[derive(Debug, Args)]
-pub struct ClaimsInspectArgs {
+pub(crate) struct ClaimsInspectArgs {
     /// The component to inspect.
     pub wasm: PathBuf,
 }

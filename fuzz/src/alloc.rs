@@ -11,9 +11,11 @@
 //! target runs. Binaries opt in with
 //! `#[global_allocator] static A: LimitAlloc = LimitAlloc;`.
 
-// A global allocator is unsafe by contract: it forwards to the system
-// allocator unchanged and only adds the size check.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "a global allocator is unsafe by contract: it forwards to the system \
+              allocator unchanged and only adds the size check"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};

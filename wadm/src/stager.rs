@@ -40,7 +40,7 @@ struct Moving<'a> {
 impl Stager {
     /// Moves every rolling or baking rollout one step if it can; returns
     /// whether any stored state changed (then the caller plans again).
-    pub async fn advance(&self, records: &[AppRecord], plan: &Plan) -> bool {
+    pub(crate) async fn advance(&self, records: &[AppRecord], plan: &Plan) -> bool {
         let mut changed = false;
         for record in records {
             let Some(moving) = moving(record, plan) else {

@@ -37,7 +37,7 @@ const API_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(250);
 
 /// Runs `trellis app ...`; `validate` is offline, in [`super::app`].
-pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
     match cmd {
         AppCommand::Validate(args) => super::app::validate(global.output, &args),
         AppCommand::Put(args) => {
@@ -141,7 +141,7 @@ pub async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<()> {
 }
 
 /// `trellis app list` (and `trellis get apps`).
-pub async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
+pub(super) async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     let lattice = connect(global).await?;
     let apps: Vec<AppSummary> = request(&lattice, WadmOp::List, &()).await?;
     print(global.output, &apps, || {

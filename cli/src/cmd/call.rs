@@ -14,7 +14,7 @@ use trellis_protocol::{ComponentId, LinkName};
 use crate::args::{CallArgs, GlobalArgs, OutputFormat};
 
 /// Runs `trellis call`.
-pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<()> {
     let target = ComponentId::new(args.component.clone()).context("component id")?;
     let (interface, function) = parse_function(&args.function)?;
     let lattice = super::connect(global).await?;

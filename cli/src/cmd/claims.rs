@@ -11,7 +11,7 @@ use crate::args::{GlobalArgs, OutputFormat};
 use crate::security_args::{ClaimsCommand, ClaimsInspectArgs, ClaimsSignArgs};
 
 /// Runs a `trellis claims` command.
-pub fn run(global: &GlobalArgs, cmd: ClaimsCommand) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, cmd: ClaimsCommand) -> anyhow::Result<()> {
     match cmd {
         ClaimsCommand::Sign(args) => sign(global, args),
         ClaimsCommand::Inspect(args) => inspect(global, args),

@@ -8,7 +8,7 @@ use super::{connect, parse_pairs};
 use crate::args::{ConfigCommand, GlobalArgs};
 use crate::output::{Table, done, print};
 
-pub async fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
     let name_of = |name: &str| ConfigName::new(name).context("config name");
     match cmd {
         ConfigCommand::Put { name, values } => {

@@ -11,12 +11,12 @@ use trellis_claims::{KeyKind, SignOptions};
 use super::host::trellis_home;
 
 /// Where the dev issuer's seed lives.
-pub fn issuer_path() -> Option<PathBuf> {
+pub(super) fn issuer_path() -> Option<PathBuf> {
     trellis_home().map(|home| home.join("dev-issuer.nk"))
 }
 
 /// The dev issuer's public key, creating the seed (mode 0600) when missing.
-pub fn ensure_issuer() -> anyhow::Result<String> {
+pub(super) fn ensure_issuer() -> anyhow::Result<String> {
     let path = issuer_path().context("no home directory for the dev issuer")?;
     if path.exists() {
         return Ok(trellis_claims::read_seed_file(&path)?.public_key());
@@ -39,7 +39,11 @@ pub fn ensure_issuer() -> anyhow::Result<String> {
 
 /// Signs `bytes` with the dev issuer when they carry no claims and
 /// `trusted` (the target hosts' trusted issuers) includes it.
-pub fn sign_if_trusted(bytes: Vec<u8>, image: &str, trusted: &[String]) -> anyhow::Result<Vec<u8>> {
+pub(super) fn sign_if_trusted(
+    bytes: Vec<u8>,
+    image: &str,
+    trusted: &[String],
+) -> anyhow::Result<Vec<u8>> {
     let Some(path) = issuer_path().filter(|p| p.exists()) else {
         return Ok(bytes);
     };

@@ -7,7 +7,7 @@ use super::{DISCOVERY_WINDOW, connect, host_id};
 use crate::args::{GetCommand, GlobalArgs};
 use crate::output::{Table, pairs, print};
 
-pub async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: GetCommand) -> anyhow::Result<()> {
     let lattice = connect(global).await?;
     match cmd {
         GetCommand::Apps => super::app_deploy::list(global).await,

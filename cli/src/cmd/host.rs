@@ -10,7 +10,7 @@ use super::{lattice_config, parse_pairs};
 use crate::args::{GlobalArgs, HostArgs, HostFlags};
 
 /// Host settings from flags.
-pub fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<HostConfig> {
+pub(super) fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Result<HostConfig> {
     let cache_dir = flags
         .cache_dir
         .clone()
@@ -66,7 +66,7 @@ fn default_state_file(flags: &HostFlags) -> Option<PathBuf> {
 }
 
 /// `~/.trellis`, when there is a home directory.
-pub fn trellis_home() -> Option<PathBuf> {
+pub(super) fn trellis_home() -> Option<PathBuf> {
     dirs::home_dir().map(|home| home.join(".trellis"))
 }
 
@@ -83,7 +83,7 @@ fn machine_name() -> String {
 const EXIT_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Resolves on the first SIGINT or SIGTERM and arms [`EXIT_DEADLINE`].
-pub async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     shutdown_signal_then(EXIT_DEADLINE, || {}).await;
 }
 
@@ -92,7 +92,7 @@ pub async fn shutdown_signal() {
 /// later or at a second signal: whatever a stop step waits for (a
 /// nats-server that is gone, a stuck provider, a blocking thread the
 /// runtime would wait for) cannot keep it alive.
-pub async fn shutdown_signal_then(
+pub(super) async fn shutdown_signal_then(
     deadline: Duration,
     before_exit: impl Fn() + Send + Sync + 'static,
 ) {
@@ -116,7 +116,7 @@ pub async fn shutdown_signal_then(
     });
 }
 
-pub async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
     let config = host_config(global, &args.host)?;
     trellis_host::run(config, shutdown_signal()).await?;
     Ok(())

@@ -8,7 +8,7 @@ use crate::args::{GlobalArgs, OutputFormat};
 use crate::security_args::{KeysCommand, KeysGenArgs, KeysInspectArgs};
 
 /// Runs a `trellis keys` command.
-pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Gen(args) => generate(global, args),
         KeysCommand::Inspect(args) => inspect(global, args),

@@ -23,7 +23,7 @@ fn configs(names: &[String]) -> anyhow::Result<Vec<ConfigName>> {
         .collect()
 }
 
-pub async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: LinkCommand) -> anyhow::Result<()> {
     match cmd {
         LinkCommand::Put {
             source_id,

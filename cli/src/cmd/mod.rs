@@ -32,17 +32,17 @@ use trellis_protocol::{HostId, LatticeName};
 use crate::args::{Cli, Command, GlobalArgs};
 
 /// Default NATS URL when neither flag nor env var gives one.
-pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+pub(crate) const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// How long a scatter-gather listens for hosts.
-pub const DISCOVERY_WINDOW: Duration = Duration::from_millis(750);
+pub(crate) const DISCOVERY_WINDOW: Duration = Duration::from_millis(750);
 
 /// Runs the parsed command.
 ///
 /// A one-shot command whose connection is denied a publish or subscribe
 /// fails at once with the server's reason, instead of waiting out its
 /// timeout for a reply that cannot come.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut denied = DENIED.subscribe();
     tokio::select! {
         result = dispatch(cli) => result,
@@ -88,7 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Connection settings from the global flags.
-pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
+pub(crate) fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
     Ok(LatticeConfig {
         nats_url: global
             .nats_url
@@ -111,7 +111,7 @@ pub fn lattice_config(global: &GlobalArgs) -> anyhow::Result<LatticeConfig> {
 }
 
 /// Connects to the lattice named by the global flags.
-pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Lattice> {
+pub(crate) async fn connect(global: &GlobalArgs) -> anyhow::Result<Lattice> {
     let lattice = Lattice::connect(&lattice_config(global)?).await?;
     let watched = lattice.clone();
     tokio::spawn(async move {
@@ -122,7 +122,10 @@ pub async fn connect(global: &GlobalArgs) -> anyhow::Result<Lattice> {
 }
 
 /// Parses `KEY=VALUE` arguments, naming the bad one.
-pub fn parse_pairs(what: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn parse_pairs(
+    what: &str,
+    items: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut map = BTreeMap::new();
     for item in items {
         match item.split_once('=') {
@@ -136,14 +139,14 @@ pub fn parse_pairs(what: &str, items: &[String]) -> anyhow::Result<BTreeMap<Stri
 }
 
 /// Parses a host id argument.
-pub fn host_id(text: &str) -> anyhow::Result<HostId> {
+pub(crate) fn host_id(text: &str) -> anyhow::Result<HostId> {
     HostId::new(text).with_context(|| "--host (see `trellis get hosts` for ids)".to_owned())
 }
 
 /// The host to place a new workload on: the given one, or the one with the
 /// fewest components (ties by id, so the choice is stable); with its ping
 /// reply when it answered one.
-pub async fn choose_host(
+pub(crate) async fn choose_host(
     lattice: &Lattice,
     requested: Option<&str>,
 ) -> anyhow::Result<(HostId, Option<PingReply>)> {

@@ -25,11 +25,11 @@ use trellis_protocol::LatticeName;
 use trellis_protocol::subject::pattern;
 
 /// The kinds of lattice clients, in the order they are printed.
-pub const ROLES: [Role; 3] = [Role::Host, Role::Wadm, Role::Operator];
+pub(super) const ROLES: [Role; 3] = [Role::Host, Role::Wadm, Role::Operator];
 
 /// One kind of lattice client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// `trellis host` / `trellis up --nats-url` and its external providers.
     Host,
     /// `trellis wadm`.
@@ -49,7 +49,7 @@ impl Role {
     }
 
     /// The seed file name in the keys directory.
-    pub fn seed_file(self) -> &'static str {
+    pub(super) fn seed_file(self) -> &'static str {
         match self {
             Role::Host => "host.nk",
             Role::Wadm => "wadm.nk",
@@ -94,7 +94,7 @@ fn js_api(stream: &str, access: Access, out: &mut Vec<String>) {
 }
 
 /// Publish and subscribe allow lists of `role` on `lattice`.
-pub fn permissions(role: Role, lattice: &LatticeName) -> (Vec<String>, Vec<String>) {
+pub(super) fn permissions(role: Role, lattice: &LatticeName) -> (Vec<String>, Vec<String>) {
     let subjects = LatticeSubjects::new(lattice);
     let kv = |b: &str| format!("KV_TRELLIS_{b}_{lattice}");
     let kv_data = |b: &str| format!("$KV.TRELLIS_{b}_{lattice}.>");
@@ -176,7 +176,7 @@ impl LatticeSubjects {
 
 /// The `authorization` block: the roles of `lattice` and one user per
 /// role, `keys` giving each role's public nkey.
-pub fn authorization(lattice: &LatticeName, keys: &[(Role, String)]) -> String {
+pub(super) fn authorization(lattice: &LatticeName, keys: &[(Role, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -205,7 +205,7 @@ fn list(items: &[String]) -> String {
 }
 
 /// The user nkey in `path`, creating it (mode 0600) when missing.
-pub fn ensure_user_key(path: &Path) -> anyhow::Result<nkeys::KeyPair> {
+pub(super) fn ensure_user_key(path: &Path) -> anyhow::Result<nkeys::KeyPair> {
     if path.exists() {
         let seed = std::fs::read_to_string(path)
             .with_context(|| format!("reading the nkey seed {}", path.display()))?;
@@ -247,7 +247,7 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Runs `trellis nats-config roles`: makes (or reuses) a seed per role in
 /// `keys_dir` and prints the block.
-pub fn run(lattice: &str, keys_dir: &Path) -> anyhow::Result<()> {
+pub(super) fn run(lattice: &str, keys_dir: &Path) -> anyhow::Result<()> {
     let lattice = &LatticeName::new(lattice.to_owned()).context("--lattice")?;
     let mut keys = Vec::new();
     for role in ROLES {

@@ -25,7 +25,7 @@ use crate::output::done;
 const MAX_PASSWORD_BYTES: u64 = 64 * 1024;
 
 /// The registry client the flags describe.
-pub fn registry(args: &RegistryArgs) -> Registry {
+pub(super) fn registry(args: &RegistryArgs) -> Registry {
     Registry::new(RegistryConfig {
         insecure: args.allow_insecure.clone(),
         timeout: Duration::from_secs(args.registry_timeout.max(1)),
@@ -34,12 +34,12 @@ pub fn registry(args: &RegistryArgs) -> Registry {
 }
 
 /// Parses a reference given on the command line or in a manifest.
-pub fn reference(text: &str) -> anyhow::Result<ImageReference> {
+pub(super) fn reference(text: &str) -> anyhow::Result<ImageReference> {
     Ok(ImageReference::parse(text)?)
 }
 
 /// A component pulled from a registry and stored in the lattice.
-pub struct Imported {
+pub(super) struct Imported {
     /// The manifest digest (`sha256:HEX`) the reference resolved to.
     pub manifest_digest: String,
     /// Where the (possibly dev-signed) bytes now live.
@@ -48,7 +48,7 @@ pub struct Imported {
 
 /// Pulls `reference`, signs it with the dev issuer when the hosts trust
 /// it (as local files are), and stores it in the lattice's object store.
-pub async fn import(
+pub(super) async fn import(
     lattice: &Lattice,
     registry: &Registry,
     reference: &ImageReference,
@@ -66,7 +66,7 @@ pub async fn import(
 }
 
 /// `trellis push FILE` (into the lattice) or `trellis push REFERENCE FILE`.
-pub async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
+pub(super) async fn push(global: &GlobalArgs, args: PushArgs) -> anyhow::Result<()> {
     let (target, file) = match args.args.as_slice() {
         [file] => return push_to_lattice(global, file).await,
         [target, file] => (target, file),
@@ -111,7 +111,7 @@ async fn push_to_lattice(global: &GlobalArgs, file: &str) -> anyhow::Result<()> 
 }
 
 /// `trellis pull REFERENCE [-o FILE]`.
-pub async fn pull(global: &GlobalArgs, args: PullArgs) -> anyhow::Result<()> {
+pub(super) async fn pull(global: &GlobalArgs, args: PullArgs) -> anyhow::Result<()> {
     let reference = reference(&args.reference)?;
     let pulled = registry(&args.registry).pull(&reference).await?;
     let out = args.output_file.unwrap_or_else(|| {
@@ -142,7 +142,7 @@ pub async fn pull(global: &GlobalArgs, args: PullArgs) -> anyhow::Result<()> {
 }
 
 /// `trellis registry ...`.
-pub async fn run(global: &GlobalArgs, cmd: RegistryCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: RegistryCommand) -> anyhow::Result<()> {
     match cmd {
         RegistryCommand::Login(args) => {
             if !args.password_stdin {
@@ -184,7 +184,7 @@ pub async fn run(global: &GlobalArgs, cmd: RegistryCommand) -> anyhow::Result<()
 
 /// `trellis start component` with an OCI image: pulled and stored in the
 /// lattice; the host is given the `nats://` reference.
-pub async fn component_artifact(
+pub(super) async fn component_artifact(
     lattice: &Lattice,
     args: &RegistryArgs,
     image: &str,

@@ -16,9 +16,9 @@ use crate::output::{Table, done, print};
 use crate::secrets_args::{SecretsCommand, SecretsKeyArg, SecretsPutArgs};
 
 /// The file `trellis up` keeps its lattice's secrets key in, in its data dir.
-pub const UP_SECRETS_KEY_FILE: &str = "secrets.key";
+pub(super) const UP_SECRETS_KEY_FILE: &str = "secrets.key";
 
-pub async fn run(global: &GlobalArgs, cmd: SecretsCommand) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, cmd: SecretsCommand) -> anyhow::Result<()> {
     match cmd {
         SecretsCommand::Keygen { file } => {
             let key = SecretsKey::generate()?;
@@ -184,7 +184,7 @@ fn running_up_key() -> Option<PathBuf> {
 }
 
 /// For `trellis up`: the key in `dir`, made on the first `up`.
-pub fn up_key(dir: &Path) -> anyhow::Result<SecretsKey> {
+pub(super) fn up_key(dir: &Path) -> anyhow::Result<SecretsKey> {
     let path = dir.join(UP_SECRETS_KEY_FILE);
     if !path.exists() {
         SecretsKey::generate()?.write_new_file(&path)?;

@@ -42,7 +42,7 @@ fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .context("no home directory; pass --data-dir")
 }
 
-pub async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
+pub(super) async fn up(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     let dir = data_dir(args.data_dir.clone())?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // nats-server resolves the store path from its own working directory.
@@ -284,7 +284,7 @@ fn detach(dir: &Path) -> anyhow::Result<()> {
 /// Stops the `up` running on the data dir (SIGTERM, then SIGKILL past
 /// [`STOP_TIMEOUT`]) and any nats-server of that data dir still running
 /// after it, such as one a crashed `up` left.
-pub async fn down(args: DownArgs) -> anyhow::Result<()> {
+pub(super) async fn down(args: DownArgs) -> anyhow::Result<()> {
     let dir = data_dir(args.data_dir)?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let up = running_up(&dir);

@@ -16,12 +16,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// The `up` process.
-pub const UP_PID_FILE: &str = "up.pid";
+pub(super) const UP_PID_FILE: &str = "up.pid";
 /// The nats-server `up` started.
-pub const NATS_PID_FILE: &str = "nats.pid";
+pub(super) const NATS_PID_FILE: &str = "nats.pid";
 /// The nats-server configuration `up` writes (its path names the data dir
 /// on the nats-server command line).
-pub const NATS_CONF_FILE: &str = "nats-server.conf";
+pub(super) const NATS_CONF_FILE: &str = "nats-server.conf";
 /// How long a nats-server gets to stop on SIGTERM before SIGKILL.
 const NATS_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -36,7 +36,7 @@ fn read_pid(dir: &Path, file: &str) -> Option<i32> {
 }
 
 /// Whether `pid` runs (a zombie does not count).
-pub fn alive(pid: i32) -> bool {
+pub(super) fn alive(pid: i32) -> bool {
     // Signal 0 checks existence; a zombie still "exists", so also look at
     // its state in /proc.
     kill(Pid::from_raw(pid), None).is_ok()
@@ -56,14 +56,14 @@ fn cmdline(pid: i32) -> Option<Vec<String>> {
 }
 
 /// The `trellis up` running with data dir `dir`, if any.
-pub fn running_up(dir: &Path) -> Option<i32> {
+pub(super) fn running_up(dir: &Path) -> Option<i32> {
     let pid = read_pid(dir, UP_PID_FILE)?;
     let is_up = cmdline(pid).is_some_and(|args| args.iter().skip(1).any(|a| a == "up"));
     (alive(pid) && is_up).then_some(pid)
 }
 
 /// The nats-server `up` started for `dir`, if it still runs.
-pub fn running_nats(dir: &Path) -> Option<i32> {
+pub(super) fn running_nats(dir: &Path) -> Option<i32> {
     let pid = read_pid(dir, NATS_PID_FILE)?;
     let conf = conf_path(dir);
     // `-c DIR/nats-server.conf` is what makes it ours, whatever the
@@ -76,23 +76,23 @@ pub fn running_nats(dir: &Path) -> Option<i32> {
 }
 
 /// Where `up` writes the nats-server configuration for `dir`.
-pub fn conf_path(dir: &Path) -> PathBuf {
+pub(super) fn conf_path(dir: &Path) -> PathBuf {
     dir.join(NATS_CONF_FILE)
 }
 
 /// Records the pid of `file`'s process.
-pub fn write_pid(dir: &Path, file: &str, pid: u32) -> std::io::Result<()> {
+pub(super) fn write_pid(dir: &Path, file: &str, pid: u32) -> std::io::Result<()> {
     std::fs::write(dir.join(file), pid.to_string())
 }
 
 /// Removes a pid file (missing is fine).
-pub fn remove_pid(dir: &Path, file: &str) {
+pub(super) fn remove_pid(dir: &Path, file: &str) {
     let _ = std::fs::remove_file(dir.join(file));
 }
 
 /// Stops the nats-server a previous `up` on `dir` left running (SIGTERM,
 /// then SIGKILL after a grace); returns its pid when there was one.
-pub fn stop_orphan_nats(dir: &Path) -> Option<i32> {
+pub(super) fn stop_orphan_nats(dir: &Path) -> Option<i32> {
     let pid = running_nats(dir)?;
     terminate(pid, NATS_STOP_GRACE);
     remove_pid(dir, NATS_PID_FILE);
@@ -101,7 +101,7 @@ pub fn stop_orphan_nats(dir: &Path) -> Option<i32> {
 
 /// SIGTERM, and SIGKILL if `pid` still runs after `grace`; returns once it
 /// is gone (or after the SIGKILL had a moment to land).
-pub fn terminate(pid: i32, grace: Duration) {
+pub(super) fn terminate(pid: i32, grace: Duration) {
     let target = Pid::from_raw(pid);
     let _ = kill(target, Signal::SIGTERM);
     if wait_gone(pid, grace) {
@@ -112,7 +112,7 @@ pub fn terminate(pid: i32, grace: Duration) {
 }
 
 /// Waits up to `limit` for `pid` to exit; whether it did.
-pub fn wait_gone(pid: i32, limit: Duration) -> bool {
+pub(super) fn wait_gone(pid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while alive(pid) {
         if Instant::now() >= deadline {

@@ -10,7 +10,7 @@ use crate::app_args::WadmArgs;
 use crate::args::GlobalArgs;
 
 /// The wadm settings from the global flags and `args`.
-pub fn config(global: &GlobalArgs, args: &WadmArgs) -> anyhow::Result<WadmConfig> {
+pub(super) fn config(global: &GlobalArgs, args: &WadmArgs) -> anyhow::Result<WadmConfig> {
     let mut lattice = lattice_config(global)?;
     lattice.connection_name = "trellis-wadm".into();
     if args.lease_seconds == 0 || args.resync_seconds == 0 {
@@ -27,7 +27,7 @@ pub fn config(global: &GlobalArgs, args: &WadmArgs) -> anyhow::Result<WadmConfig
 }
 
 /// Runs `trellis wadm`.
-pub async fn run(global: &GlobalArgs, args: WadmArgs) -> anyhow::Result<()> {
+pub(super) async fn run(global: &GlobalArgs, args: WadmArgs) -> anyhow::Result<()> {
     let wadm = trellis_wadm::start(config(global, &args)?).await?;
     eprintln!(
         "wadm {} is running on lattice {}; Ctrl-C stops it.",

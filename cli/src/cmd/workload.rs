@@ -52,7 +52,7 @@ async fn component_artifact(
     )
 }
 
-pub async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
+pub(super) async fn start(global: &GlobalArgs, cmd: StartCommand) -> anyhow::Result<()> {
     match cmd {
         StartCommand::Component {
             mut image,
@@ -216,7 +216,7 @@ async fn scale_on_hosts(
     Ok(hosts)
 }
 
-pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()> {
+pub(super) async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()> {
     let ScaleCommand::Component { id, max, host } = cmd;
     let id = component_id(id)?;
     let hosts = scale_on_hosts(global, id.clone(), max, host).await?;
@@ -230,7 +230,7 @@ pub async fn scale(global: &GlobalArgs, cmd: ScaleCommand) -> anyhow::Result<()>
     )
 }
 
-pub async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
+pub(super) async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
     match cmd {
         StopCommand::Component { id, host } => {
             let id = component_id(id)?;
@@ -266,7 +266,7 @@ pub async fn stop(global: &GlobalArgs, cmd: StopCommand) -> anyhow::Result<()> {
     }
 }
 
-pub async fn update(global: &GlobalArgs, cmd: UpdateCommand) -> anyhow::Result<()> {
+pub(super) async fn update(global: &GlobalArgs, cmd: UpdateCommand) -> anyhow::Result<()> {
     let UpdateCommand::Component { id, image, host } = cmd;
     let id = component_id(id)?;
     let lattice = connect(global).await?;

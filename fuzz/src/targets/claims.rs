@@ -34,7 +34,7 @@ fn signed(wasm: &[u8]) -> Vec<u8> {
 }
 
 /// `claims-section`.
-pub const SECTION: Target = Target {
+pub(super) const SECTION: Target = Target {
     name: "claims-section",
     about: "component bytes: section walk, claims extraction, verify, inspect",
     seeds: || {
@@ -66,7 +66,7 @@ pub const SECTION: Target = Target {
 };
 
 /// `claims-jwt`.
-pub const JWT: Target = Target {
+pub(super) const JWT: Target = Target {
     name: "claims-jwt",
     about: "detached provider JWTs: decode, decode_unverified, verify_detached",
     seeds: || {

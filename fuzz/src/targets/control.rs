@@ -31,7 +31,7 @@ const SEEDS: &[&str] = &[
 ];
 
 /// `control`.
-pub const CONTROL: Target = Target {
+pub(super) const CONTROL: Target = Target {
     name: "control",
     about: "every control request body a host parses, and control subjects",
     seeds: || {

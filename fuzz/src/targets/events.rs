@@ -7,7 +7,7 @@ use trellis_protocol::inventory::HostInventory;
 use crate::Target;
 
 /// `events`.
-pub const EVENTS: Target = Target {
+pub(super) const EVENTS: Target = Target {
     name: "events",
     about: "CloudEvents wadm consumes: envelope, heartbeat inventory, host_started",
     seeds: || {

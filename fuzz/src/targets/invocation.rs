@@ -44,7 +44,7 @@ fn stream(len: u64) -> Body {
 }
 
 /// `invocation-http`.
-pub const HTTP: Target = Target {
+pub(super) const HTTP: Target = Target {
     name: "invocation-http",
     about: "rpc payloads: HttpRequest, HttpResponse, InvocationReply<HttpResponse>",
     seeds: || {
@@ -75,7 +75,7 @@ pub const HTTP: Target = Target {
 };
 
 /// `invocation-chunk`.
-pub const CHUNK: Target = Target {
+pub(super) const CHUNK: Target = Target {
     name: "invocation-chunk",
     about: "body stream pulls and answers: ChunkRequest, ChunkReply",
     seeds: || {
@@ -95,7 +95,7 @@ pub const CHUNK: Target = Target {
 };
 
 /// `invocation-keyvalue`.
-pub const KEYVALUE: Target = Target {
+pub(super) const KEYVALUE: Target = Target {
     name: "invocation-keyvalue",
     about: "keyvalue rpc payloads: KvRequest, KvReply",
     seeds: || {

@@ -3,7 +3,7 @@
 use crate::Target;
 
 /// `manifest`.
-pub const MANIFEST: Target = Target {
+pub(super) const MANIFEST: Target = Target {
     name: "manifest",
     about: "YAML manifests: parse, validate, the API's put checks",
     seeds: || {

@@ -6,7 +6,7 @@ use super::json_round_trip;
 use crate::Target;
 
 /// `wadm-api`.
-pub const WADM_API: Target = Target {
+pub(super) const WADM_API: Target = Target {
     name: "wadm-api",
     about: "wadm API bodies: PutRequest (and its manifest), AppRequest, RolloutRequest",
     seeds: || {

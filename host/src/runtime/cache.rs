@@ -62,7 +62,10 @@ impl CompileCache {
     }
 }
 
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "deserializing a compiled component; see the SAFETY note"
+)]
 fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: deserializing runs native code compiled earlier. Only this
     // cache writes into its directory (atomically, via rename), it names

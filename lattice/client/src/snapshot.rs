@@ -13,7 +13,7 @@ use futures::StreamExt;
 use crate::error::LatticeError;
 
 /// The whole read's bound: 10,000 values stream in well under a second.
-pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One current value.
 #[derive(Debug, Clone)]

@@ -27,8 +27,10 @@ pub struct LatticeStore {
 }
 
 /// A change seen by [`LatticeStore::watch_links`].
-// Changes come one at a time off a watch; boxing the link would buy nothing.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "changes come one at a time off a watch; boxing the link would buy nothing"
+)]
 #[derive(Debug, Clone)]
 pub enum LinkChange {
     /// A link was stored (new or replaced).

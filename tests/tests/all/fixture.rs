@@ -6,10 +6,10 @@ use anyhow::Context;
 use trellis_tests::{Cli, Host, HostOpts, NatsServer, actor, free_port, unique_lattice};
 
 /// How long a freshly linked route may take to start listening.
-pub const ROUTE_READY: Duration = Duration::from_secs(15);
+pub(crate) const ROUTE_READY: Duration = Duration::from_secs(15);
 
 /// nats-server, a CLI bound to a fresh lattice, and hosts `a` and `b`.
-pub struct Lattice {
+pub(crate) struct Lattice {
     pub nats: NatsServer,
     pub cli: Cli,
     pub name: String,
@@ -19,13 +19,17 @@ pub struct Lattice {
 
 impl Lattice {
     /// Host `a` is labelled zone=cloud, `b` zone=edge; `b_args` go to b.
-    pub fn start(prefix: &str, b_args: &[&str]) -> anyhow::Result<Self> {
+    pub(crate) fn start(prefix: &str, b_args: &[&str]) -> anyhow::Result<Self> {
         Self::start_with(prefix, &[], b_args)
     }
 
     /// Like [`Lattice::start`], with `a_args` for host a (which runs the
     /// http provider) too.
-    pub fn start_with(prefix: &str, a_args: &[&str], b_args: &[&str]) -> anyhow::Result<Self> {
+    pub(crate) fn start_with(
+        prefix: &str,
+        a_args: &[&str],
+        b_args: &[&str],
+    ) -> anyhow::Result<Self> {
         let nats = NatsServer::start()?;
         let name = unique_lattice(prefix);
         let opts = |host: &str, zone: &str, extra: &[&str]| HostOpts {
@@ -58,7 +62,7 @@ impl Lattice {
     }
 
     /// Starts an actor from `target/wasm` as component `id` on `host`.
-    pub fn start_component(
+    pub(crate) fn start_component(
         &self,
         wasm: &str,
         id: &str,
@@ -84,12 +88,12 @@ impl Lattice {
 
     /// Links the http provider (on `a`) to `target` on a fresh port and
     /// returns the base URL.
-    pub fn route(&self, target: &str) -> anyhow::Result<String> {
+    pub(crate) fn route(&self, target: &str) -> anyhow::Result<String> {
         self.route_with(target, target, &[])
     }
 
     /// Like [`Lattice::route`] with a link name and extra `k=v` settings.
-    pub fn route_with(
+    pub(crate) fn route_with(
         &self,
         target: &str,
         link: &str,
@@ -121,13 +125,13 @@ impl Lattice {
     }
 
     /// A NATS client of the test itself (to watch subjects).
-    pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
+    pub(crate) async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
         Ok(async_nats::connect(self.nats.url()).await?)
     }
 
     /// A subscription to every invocation of component `id` (all its rpc
     /// subjects), ready before this returns.
-    pub async fn watch_rpc(&self, id: &str) -> anyhow::Result<async_nats::Subscriber> {
+    pub(crate) async fn watch_rpc(&self, id: &str) -> anyhow::Result<async_nats::Subscriber> {
         let client = self.nats_client().await?;
         let id = trellis_protocol::ComponentId::new(id)?;
         let sub = client
@@ -141,13 +145,13 @@ impl Lattice {
     }
 
     /// The lattice name as the protocol type.
-    pub fn lattice(&self) -> trellis_protocol::LatticeName {
+    pub(crate) fn lattice(&self) -> trellis_protocol::LatticeName {
         trellis_protocol::LatticeName::new(self.name.clone()).expect("unique_lattice is valid")
     }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -162,7 +166,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 /// The data of the next event on `sub` whose `data[field]` is `value`
 /// (bounded wait).
-pub async fn next_event(
+pub(crate) async fn next_event(
     sub: &mut async_nats::Subscriber,
     field: &str,
     value: &str,
@@ -181,7 +185,7 @@ pub async fn next_event(
 
 /// The edge tests' app: two hello instances and the HTTP server on hosts
 /// labelled `zone=edge`, listening on `port`.
-pub fn shop_at_the_edge(port: u16) -> String {
+pub(crate) fn shop_at_the_edge(port: u16) -> String {
     trellis_tests::HelloApp {
         name: "shop",
         image: format!("file://{}", trellis_tests::actor("hello_http").display()),
@@ -197,7 +201,7 @@ pub fn shop_at_the_edge(port: u16) -> String {
 /// A hand-written component exporting wasmCloud's `example:pong/pingpong`
 /// with `ping` answering a `u32` where the real interface has a `string`:
 /// a link target whose types do not match (compile with `wat`).
-pub const PONG_U32: &str = r#"(component
+pub(crate) const PONG_U32: &str = r#"(component
     (core module $m (func (export "ping") (result i32) i32.const 7))
     (core instance $i (instantiate $m))
     (func $ping (result u32) (canon lift (core func $i "ping")))

@@ -2,6 +2,8 @@
 //! sockets and real components built from `actors/`. One binary, as in
 //! wasmtime, so linking happens once.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
+
 mod app_validate;
 mod artifacts;
 mod auth;

@@ -97,7 +97,7 @@ pub fn builtin_for_image(image: &str) -> Option<(&'static str, String)> {
 }
 
 /// The wasmCloud provider images Trellis maps, for error hints.
-pub fn known_provider_repos() -> impl Iterator<Item = &'static str> {
+pub(super) fn known_provider_repos() -> impl Iterator<Item = &'static str> {
     KNOWN.iter().map(|k| k.repo)
 }
 

@@ -13,9 +13,9 @@ pub const DEFAULT_BAKE_SECONDS: u64 = 30;
 /// manifest gives no bound.
 pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
 /// Longest bake accepted (a day).
-pub const MAX_BAKE_SECONDS: u64 = 86_400;
+pub(super) const MAX_BAKE_SECONDS: u64 = 86_400;
 /// Most stages accepted.
-pub const MAX_STAGES: usize = 16;
+pub(super) const MAX_STAGES: usize = 16;
 
 /// `spec.rollout`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
