@@ -20,6 +20,7 @@ use crate::capabilities::outbound::OutboundRouter;
 use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
+use crate::ports::{Directory, EventSink};
 use crate::providers::Providers;
 use crate::runtime::Runtime;
 use crate::store::HostStore;
@@ -56,6 +57,10 @@ pub struct HostContext {
     /// Lattice buckets (not open yet while a host that started offline
     /// cannot reach them).
     pub store: HostStore,
+    /// Where this host's events go.
+    pub events: Arc<dyn EventSink>,
+    /// The lattice's other hosts, as control verbs ask after them.
+    pub directory: Arc<dyn Directory>,
     /// Wasm runtime.
     pub runtime: Arc<Runtime>,
     /// Scaled components.
@@ -164,13 +169,11 @@ fn link_statuses(ctx: &HostContext) -> Vec<LinkStatus> {
     all
 }
 
-/// Publishes an event from this host; failures are logged, not fatal.
+/// Publishes an event from this host through its [`EventSink`];
+/// failures are logged, not fatal.
 pub(crate) async fn publish<T: serde::Serialize>(ctx: &HostContext, event: EventType, data: T) {
-    if let Err(e) = ctx
-        .lattice
-        .publish_event(event, ctx.info.id.as_str(), data)
-        .await
-    {
-        tracing::warn!(%e, %event, "could not publish event");
+    match serde_json::to_value(data) {
+        Ok(value) => ctx.events.publish(event, value).await,
+        Err(e) => tracing::warn!(%e, %event, "cannot encode an event"),
     }
 }

@@ -5,6 +5,7 @@
 //! - [`identity`]: the host's Ed25519 key and `N...` id.
 //! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`store`]: the lattice's buckets, open now or once reachable.
+//! - [`ports`]: the lattice IO control verbs need, as traits (NATS adapters, test fakes).
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
@@ -36,6 +37,7 @@ pub mod invoker;
 mod link_watch;
 pub mod locks;
 pub mod orchestrator;
+pub mod ports;
 pub mod providers;
 pub mod resume;
 pub mod runtime;

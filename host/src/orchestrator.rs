@@ -22,6 +22,7 @@ use crate::components::Components;
 use crate::config::HostConfig;
 use crate::context::{HostContext, HostInfo, VERSION, VerbJournal, publish};
 use crate::identity::{Identity, IdentityError};
+use crate::ports::nats::LatticePorts;
 use crate::providers::Providers;
 use crate::resume::{self, Keeper};
 use crate::runtime::{Runtime, RuntimeError};
@@ -135,6 +136,11 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         providers.clone(),
         config.allow_outbound,
     ));
+    let ports = Arc::new(LatticePorts::new(
+        lattice.clone(),
+        identity.id.clone(),
+        config.discovery_window,
+    ));
     let ctx = Arc::new(HostContext {
         info: HostInfo {
             id: identity.id.clone(),
@@ -144,6 +150,8 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         },
         lattice,
         store,
+        events: ports.clone(),
+        directory: ports,
         runtime,
         components,
         providers,

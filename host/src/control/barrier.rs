@@ -7,11 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use trellis_protocol::control::PingReply;
 
-use crate::context::HostContext;
-
-/// How long a change may take to reach every host before the reply goes
-/// out anyway (the change is stored and will still apply).
-const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+use super::wide::Wide;
 
 /// How long each round listens for hosts; it also paces the rounds.
 const ROUND: Duration = Duration::from_millis(150);
@@ -26,15 +22,16 @@ pub(super) enum Bucket {
 }
 
 /// Waits until every host that answers a ping has applied `revision`;
-/// returns whether that happened within [`BARRIER_TIMEOUT`].
-pub(super) async fn await_applied(ctx: &HostContext, bucket: Bucket, revision: u64) -> bool {
+/// returns whether that happened within the view's barrier timeout
+/// ([`super::wide::BARRIER_TIMEOUT`] on a running host).
+pub(super) async fn await_applied(wide: &Wide<'_>, bucket: Bucket, revision: u64) -> bool {
     let applied = |h: &PingReply| match bucket {
         Bucket::Links => h.links_revision,
         Bucket::Config => h.config_revision,
     };
-    let deadline = Instant::now() + BARRIER_TIMEOUT;
+    let deadline = Instant::now() + wide.barrier_timeout;
     loop {
-        match ctx.lattice.ping_hosts(ROUND).await {
+        match wide.directory.ping(ROUND).await {
             Ok(hosts) if hosts.iter().all(|h| applied(h) >= revision) => return true,
             Ok(hosts) => {
                 if Instant::now() >= deadline {

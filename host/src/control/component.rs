@@ -9,6 +9,7 @@ use trellis_protocol::event::data::{ComponentScaleFailed, ComponentScaled};
 use trellis_protocol::inventory::ComponentDescription;
 use trellis_protocol::{ComponentId, EventType, LinkName, limits};
 
+use super::plan::{self, Scale};
 use super::{Outcome, data, not_running};
 use crate::artifacts;
 use crate::capabilities::ComponentCaps;
@@ -19,48 +20,25 @@ use crate::runtime::cache::CacheOutcome;
 
 pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ScaleComponentRequest = parse_request(body)?;
-    request.check_limits().map_err(|e| {
-        Failure::invalid(format!(
-            "component.scale of {} refused: {e}",
-            request.component_id
-        ))
-    })?;
     let id = request.component_id.clone();
     let _guard = ctx.workload_locks.lock(&id).await;
-    if let Some(running) = ctx.components.get(&id) {
-        let current = running.description();
-        if let Some(artifact) = &request.artifact
-            && artifact.sha256.as_str() != current.digest
-        {
-            return Err(Failure::conflict(format!(
-                "component {id} already runs {} (sha256 {}) on this host; use `component.update` to change its image",
-                current.image, current.digest
-            )));
-        }
-        if request.max == 0 {
+    let running = ctx.components.get(&id);
+    let current = running.as_ref().map(|r| r.description());
+    let artifact = match (plan::scale(&request, current.as_ref())?, running, current) {
+        (Scale::Stop, _, Some(current)) => {
             ctx.components.remove(&id);
             announce(ctx, &current, 0, None).await;
             tracing::info!(component = %id, "component stopped");
             return Ok(serde_json::Value::Null);
         }
-        running.set_max(request.max);
-        if let Some(reuse) = request.reuse {
-            running.set_reuse(reuse);
+        (Scale::Rescale, Some(running), _) => {
+            return rescale(ctx, &running, &request).await;
         }
-        // Empty annotations mean "keep them": `trellis scale` sends none.
-        // wadm always sends them, with the secrets its version lists.
-        if !request.annotations.is_empty() {
-            running.set_annotations(request.annotations.clone());
-            running.set_secret_refs(request.secrets.clone());
-        }
-        let description = running.description();
-        announce(ctx, &description, request.max, None).await;
-        return data(description);
-    }
-    if request.max == 0 {
-        return Err(not_running(&id));
-    }
-    match start(ctx, &request).await {
+        (Scale::Start(artifact), ..) => artifact,
+        // The plan stops or rescales only what runs.
+        _ => return Err(not_running(&id)),
+    };
+    match start(ctx, &request, artifact).await {
         Ok((description, provenance)) => {
             announce(ctx, &description, description.max, Some(&provenance)).await;
             data(description)
@@ -82,16 +60,34 @@ pub(super) async fn scale(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     }
 }
 
+/// Changes a running component's bounds and, when given, its
+/// annotations and secrets.
+async fn rescale(
+    ctx: &HostContext,
+    running: &RunningComponent,
+    request: &ScaleComponentRequest,
+) -> Outcome {
+    running.set_max(request.max);
+    if let Some(reuse) = request.reuse {
+        running.set_reuse(reuse);
+    }
+    // Empty annotations mean "keep them": `trellis scale` sends none.
+    // wadm always sends them, with the secrets its version lists.
+    if !request.annotations.is_empty() {
+        running.set_annotations(request.annotations.clone());
+        running.set_secret_refs(request.secrets.clone());
+    }
+    let description = running.description();
+    announce(ctx, &description, request.max, None).await;
+    data(description)
+}
+
 async fn start(
     ctx: &Arc<HostContext>,
     request: &ScaleComponentRequest,
+    artifact: &ArtifactRef,
 ) -> Result<(ComponentDescription, Provenance), Failure> {
     let id = &request.component_id;
-    let artifact = request.artifact.as_ref().ok_or_else(|| {
-        Failure::invalid(format!(
-            "no artifact given for component {id}; pass a file:// image to the CLI, which uploads it"
-        ))
-    })?;
     let (code, provenance) = prepare(ctx, id, artifact).await?;
     let description = ComponentDescription {
         id: id.clone(),
@@ -186,11 +182,10 @@ pub(super) async fn update(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: UpdateComponentRequest = parse_request(body)?;
     let id = &request.component_id;
     let updated: Result<(ComponentDescription, Provenance), Failure> = async {
-        request
-            .check_limits()
-            .map_err(|e| Failure::invalid(format!("component.update of {id} refused: {e}")))?;
         let _guard = ctx.workload_locks.lock(id).await;
-        let running = ctx.components.get(id).ok_or_else(|| not_running(id))?;
+        let running = ctx.components.get(id);
+        plan::update(&request, running.is_some())?;
+        let running = running.ok_or_else(|| not_running(id))?;
         let (code, provenance) = prepare(ctx, id, &request.artifact).await?;
         let exports = listed(code.interfaces().export_names());
         let imports = listed(code.interfaces().import_names());

@@ -6,10 +6,10 @@ use trellis_protocol::limits;
 use trellis_protocol::{ConfigName, EventType};
 
 use super::barrier::{Bucket, await_applied};
+use super::wide::Wide;
 use super::{Outcome, data, storage};
-use crate::context::{HostContext, publish};
 
-pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Outcome {
+pub(super) async fn put(ctx: &Wide<'_>, name: &ConfigName, body: &[u8]) -> Outcome {
     let (values, no_wait) = PutConfigRequest::parse(body)
         .map_err(|e| e.context(format!("config {name}")))?
         .into_parts();
@@ -18,29 +18,24 @@ pub(super) async fn put(ctx: &HostContext, name: &ConfigName, body: &[u8]) -> Ou
     if !no_wait {
         await_applied(ctx, Bucket::Config, revision).await;
     }
-    publish(
-        ctx,
-        EventType::ConfigSet,
-        ConfigChanged { name: name.clone() },
-    )
-    .await;
+    ctx.publish(EventType::ConfigSet, ConfigChanged { name: name.clone() })
+        .await;
     data(values)
 }
 
-pub(super) async fn get(ctx: &HostContext, name: &ConfigName) -> Outcome {
+pub(super) async fn get(ctx: &Wide<'_>, name: &ConfigName) -> Outcome {
     match ctx.store.get_config(name).await.map_err(storage)? {
         Some(values) => data(values),
         None => Err(no_config(name)),
     }
 }
 
-pub(super) async fn del(ctx: &HostContext, name: &ConfigName) -> Outcome {
+pub(super) async fn del(ctx: &Wide<'_>, name: &ConfigName) -> Outcome {
     let Some(revision) = ctx.store.del_config(name).await.map_err(storage)? else {
         return Err(no_config(name));
     };
     await_applied(ctx, Bucket::Config, revision).await;
-    publish(
-        ctx,
+    ctx.publish(
         EventType::ConfigDeleted,
         ConfigChanged { name: name.clone() },
     )

@@ -1,11 +1,11 @@
 //! `host.ping`, `host.inventory`, `host.stop`, `host.labels`.
 
 use trellis_protocol::control::{
-    Failure, InventoryRequest, LabelsRequest, PingReply, StopHostRequest, parse_request,
+    InventoryRequest, LabelsRequest, PingReply, StopHostRequest, parse_request,
 };
 use trellis_protocol::limits;
 
-use super::{Outcome, data};
+use super::{Outcome, data, plan};
 use crate::context::{HostContext, VERSION};
 
 pub(super) fn ping(ctx: &HostContext) -> Outcome {
@@ -54,23 +54,13 @@ pub(super) fn stop(ctx: &HostContext, body: &[u8]) -> Outcome {
 
 pub(super) async fn labels(ctx: &HostContext, body: &[u8]) -> Outcome {
     let request: LabelsRequest = parse_request(body)?;
-    request.check().map_err(Failure::invalid)?;
     let labels = {
         let mut labels = ctx
             .info
             .labels
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The limits hold for the labels the host ends up with, so apply
-        // to a copy and keep it only if it passes.
-        let mut next = labels.clone();
-        for key in &request.delete {
-            next.remove(key);
-        }
-        next.extend(request.put);
-        limits::check_labels(&next)
-            .map_err(|e| Failure::invalid(format!("labels refused: {e}")))?;
-        *labels = next;
+        *labels = plan::labels(&labels, request)?;
         labels.clone()
     };
     data(labels)

@@ -1,7 +1,5 @@
 //! `link.put`, `link.del`, `link.list`.
 
-use std::sync::Arc;
-
 use trellis_protocol::control::{
     DeleteLinkRequest, Failure, LinkListRequest, LinkPage, PutLinkRequest, parse_request,
 };
@@ -9,10 +7,10 @@ use trellis_protocol::link::LinkKey;
 use trellis_protocol::{ComponentId, EventType, limits};
 
 use super::barrier::{Bucket, await_applied};
+use super::wide::Wide;
 use super::{Outcome, data, storage};
-use crate::context::{HostContext, publish};
 
-pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+pub(super) async fn put(ctx: &Wide<'_>, body: &[u8]) -> Outcome {
     let PutLinkRequest {
         link,
         force,
@@ -49,28 +47,26 @@ pub(super) async fn put(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     if !no_wait {
         await_applied(ctx, Bucket::Links, revision).await;
     }
-    publish(ctx, EventType::LinkPut, &link).await;
+    ctx.publish(EventType::LinkPut, &link).await;
     data(link)
 }
 
 /// Ids among `ids` that no host of the lattice runs. Local ones answer at
 /// once; the rest need a scatter-gather of inventories.
 async fn unknown_ids<'a>(
-    ctx: &HostContext,
+    ctx: &Wide<'_>,
     ids: impl IntoIterator<Item = &'a ComponentId>,
 ) -> Result<Vec<String>, Failure> {
-    let is_local =
-        |id: &ComponentId| ctx.components.get(id).is_some() || ctx.providers.get(id).is_some();
-    let mut missing: Vec<&ComponentId> = ids.into_iter().filter(|id| !is_local(id)).collect();
+    let mut missing: Vec<&ComponentId> =
+        ids.into_iter().filter(|id| !(ctx.runs_here)(id)).collect();
     missing.dedup();
     if missing.is_empty() {
         return Ok(Vec::new());
     }
-    let inventories = ctx
-        .lattice
-        .inventories(ctx.config.discovery_window)
-        .await
-        .map_err(|e| Failure::unavailable(format!("cannot list the lattice's inventory: {e}")))?;
+    let inventories =
+        ctx.directory.inventories().await.map_err(|e| {
+            Failure::unavailable(format!("cannot list the lattice's inventory: {e}"))
+        })?;
     let known = |id: &ComponentId| {
         inventories.iter().any(|inv| {
             inv.components.iter().any(|c| &c.id == id) || inv.providers.iter().any(|p| &p.id == id)
@@ -83,7 +79,7 @@ async fn unknown_ids<'a>(
         .collect())
 }
 
-pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
+pub(super) async fn del(ctx: &Wide<'_>, body: &[u8]) -> Outcome {
     let request: DeleteLinkRequest = parse_request(body)?;
     let no_wait = request.no_wait;
     let key = LinkKey {
@@ -98,7 +94,7 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
             if !no_wait {
                 await_applied(ctx, Bucket::Links, revision).await;
             }
-            publish(ctx, EventType::LinkDeleted, &link).await;
+            ctx.publish(EventType::LinkDeleted, &link).await;
             data(link)
         }
         None => Err(Failure::not_found(format!(
@@ -110,7 +106,7 @@ pub(super) async fn del(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
 
 /// Every link (an empty or `null` body, as callers before paging sent),
 /// or one page of them.
-pub(super) async fn list(ctx: &HostContext, body: &[u8]) -> Outcome {
+pub(super) async fn list(ctx: &Wide<'_>, body: &[u8]) -> Outcome {
     let links = ctx.store.list_links().await.map_err(storage)?;
     match body {
         b"" | b"null" => data(links),
@@ -118,7 +114,7 @@ pub(super) async fn list(ctx: &HostContext, body: &[u8]) -> Outcome {
             let mut request: LinkListRequest = parse_request(body)?;
             // Pages must fit this connection's max_payload, whatever the
             // caller asked for.
-            let limit = super::page_limit(ctx);
+            let limit = ctx.page_limit;
             request.page_bytes = Some(request.page_bytes.map_or(limit, |b| b.min(limit)));
             data(LinkPage::of(links, &request))
         }

@@ -13,9 +13,13 @@ mod component;
 mod config;
 mod host_verbs;
 mod link;
+mod plan;
 mod probe;
 mod provider;
 mod types;
+mod wide;
+#[cfg(test)]
+mod wide_tests;
 
 use std::sync::Arc;
 
@@ -29,6 +33,7 @@ use trellis_protocol::subject::pattern;
 use trellis_protocol::{ControlVerb, Subject};
 
 use crate::context::HostContext;
+use wide::Wide;
 
 pub(crate) use host_verbs::page_limit;
 
@@ -155,12 +160,12 @@ pub(crate) async fn handle(ctx: Arc<HostContext>, verb: ControlVerb, body: &[u8]
         ControlVerb::ComponentTypes(_) => types::types(&ctx, body),
         ControlVerb::ProviderStart(_) => provider::start(&ctx, body).await,
         ControlVerb::ProviderStop(_) => provider::stop(&ctx, body).await,
-        ControlVerb::LinkPut => link::put(&ctx, body).await,
-        ControlVerb::LinkDel => link::del(&ctx, body).await,
-        ControlVerb::LinkList => link::list(&ctx, body).await,
-        ControlVerb::ConfigPut(name) => config::put(&ctx, &name, body).await,
-        ControlVerb::ConfigGet(name) => config::get(&ctx, &name).await,
-        ControlVerb::ConfigDel(name) => config::del(&ctx, &name).await,
+        ControlVerb::LinkPut => link::put(&Wide::of(&ctx), body).await,
+        ControlVerb::LinkDel => link::del(&Wide::of(&ctx), body).await,
+        ControlVerb::LinkList => link::list(&Wide::of(&ctx), body).await,
+        ControlVerb::ConfigPut(name) => config::put(&Wide::of(&ctx), &name, body).await,
+        ControlVerb::ConfigGet(name) => config::get(&Wide::of(&ctx), &name).await,
+        ControlVerb::ConfigDel(name) => config::del(&Wide::of(&ctx), &name).await,
     }
 }
 

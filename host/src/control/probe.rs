@@ -7,7 +7,7 @@ use std::time::Duration;
 use trellis_protocol::control::{Failure, ProbeComponentRequest, ProbeReply, parse_request};
 use trellis_protocol::invocation::{Body, HttpRequest};
 
-use super::{Outcome, data, not_running};
+use super::{Outcome, data, not_running, plan};
 use crate::context::HostContext;
 
 /// Upper bound on one probe, whatever the request asks.
@@ -16,12 +16,7 @@ const MAX_PROBE: Duration = Duration::from_secs(30);
 pub(super) async fn probe(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: ProbeComponentRequest = parse_request(body)?;
     let id = &request.component_id;
-    if !request.path.starts_with('/') {
-        return Err(Failure::invalid(format!(
-            "probe path `{}` must start with `/`, e.g. /healthz",
-            request.path
-        )));
-    }
+    plan::probe_path(id, &request.path)?;
     let component = ctx.components.get(id).ok_or_else(|| not_running(id))?;
     let http = HttpRequest {
         method: "GET".into(),

@@ -11,6 +11,7 @@ use trellis_protocol::inventory::ProviderDescription;
 use trellis_protocol::{ConfigName, EventType};
 use trellis_provider_sdk::{Provider, ProviderContext};
 
+use super::plan::{self, ProviderStart};
 use super::{Outcome, data};
 use crate::artifacts;
 use crate::context::{HostContext, publish};
@@ -19,37 +20,19 @@ use crate::invoker::HostInvoker;
 use crate::link_watch::notify;
 use crate::providers::{AbortOnDrop, RunningProvider, builtin};
 
-/// Image scheme of provider executables the CLI uploaded.
-const FILE_SCHEME: &str = "file://";
 use trellis_provider_sdk::links::Notice;
 
 pub(super) async fn start(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let request: StartProviderRequest = parse_request(body)?;
-    request.check_limits().map_err(|e| {
-        Failure::invalid(format!(
-            "provider.start of {} refused: {e}",
-            request.provider_id
-        ))
-    })?;
     let id = &request.provider_id;
     let _guard = ctx.workload_locks.lock(id).await;
-    if ctx.providers.get(id).is_some() {
-        return Err(Failure::conflict(format!(
-            "provider {id} already runs on this host"
-        )));
-    }
-    if ctx.components.get(id).is_some() {
-        return Err(Failure::conflict(format!(
-            "{id} is a component on this host; pick another provider id"
-        )));
-    }
-    // An executable: a file the CLI uploaded, or (from wadm, which sends
-    // the uploaded image's nats:// reference) any image with an artifact.
-    let external = request.image.starts_with(FILE_SCHEME) || request.artifact.is_some();
-    let provider: Arc<dyn Provider> = if external {
-        let artifact = request.artifact.as_ref().ok_or_else(|| {
-            Failure::invalid(format!("no artifact given for provider {id}; pass a file:// image to the CLI, which uploads it"))
-        })?;
+    let how = plan::provider_start(
+        &request,
+        ctx.providers.get(id).is_some(),
+        ctx.components.get(id).is_some(),
+    )?;
+    let external = matches!(how, ProviderStart::External(_));
+    let provider: Arc<dyn Provider> = if let ProviderStart::External(artifact) = how {
         let exe = install_executable(ctx, id, artifact, request.claims.as_deref()).await?;
         Arc::new(ExternalProvider::new(ExternalSpec {
             exe,

@@ -63,8 +63,11 @@ async fn host_stopped_on_sigterm_and_on_host_stop() -> anyhow::Result<()> {
         .run(&["get", "inventory", lattice.b.id()])?
         .ok()?
         .json()?;
+    // Each host beats once per interval (5 s by default), so one of b's
+    // comes within an interval of subscribing; waiting exactly one
+    // interval raced with it (seen once under load), so wait two.
     let heartbeat = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), heartbeats.next())
+        let msg = tokio::time::timeout(Duration::from_secs(11), heartbeats.next())
             .await?
             .expect("heartbeat stream");
         let event: serde_json::Value = serde_json::from_slice(&msg.payload)?;
