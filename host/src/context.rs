@@ -172,8 +172,5 @@ fn link_statuses(ctx: &HostContext) -> Vec<LinkStatus> {
 /// Publishes an event from this host through its [`EventSink`];
 /// failures are logged, not fatal.
 pub(crate) async fn publish<T: serde::Serialize>(ctx: &HostContext, event: EventType, data: T) {
-    match serde_json::to_value(data) {
-        Ok(value) => ctx.events.publish(event, value).await,
-        Err(e) => tracing::warn!(%e, %event, "cannot encode an event"),
-    }
+    crate::ports::publish(ctx.events.as_ref(), event, data).await;
 }

@@ -46,16 +46,12 @@ impl<'a> Wide<'a> {
         }
     }
 
-    /// Publishes `data` as `event`; an event that cannot be encoded is
-    /// logged, never a failure of the verb.
+    /// Publishes `data` as `event` (see [`crate::ports::publish`]).
     pub(super) async fn publish<T: serde::Serialize>(
         &self,
         event: trellis_protocol::EventType,
         data: T,
     ) {
-        match serde_json::to_value(data) {
-            Ok(value) => self.events.publish(event, value).await,
-            Err(e) => tracing::warn!(%e, %event, "cannot encode an event"),
-        }
+        crate::ports::publish(self.events, event, data).await;
     }
 }

@@ -51,6 +51,15 @@ pub trait EventSink: Send + Sync {
     fn publish(&self, event: EventType, data: serde_json::Value) -> BoxFuture<'_, ()>;
 }
 
+/// Publishes `data` as `event` through `sink`; data that cannot be
+/// encoded is logged, never a failure of what caused the event.
+pub async fn publish<T: serde::Serialize>(sink: &dyn EventSink, event: EventType, data: T) {
+    match serde_json::to_value(data) {
+        Ok(value) => sink.publish(event, value).await,
+        Err(e) => tracing::warn!(%e, %event, "cannot encode an event"),
+    }
+}
+
 /// The lattice's hosts, as the control verbs ask after them.
 pub trait Directory: Send + Sync {
     /// Every host that answers a ping within `window`.
