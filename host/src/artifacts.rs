@@ -44,8 +44,8 @@ pub async fn load(ctx: &HostContext, artifact: &ArtifactRef) -> Result<(Vec<u8>,
         }
     }
     let bytes = ctx
-        .store
-        .get_artifact(artifact, ctx.config.max_artifact_bytes)
+        .artifacts
+        .fetch(artifact, ctx.config.max_artifact_bytes)
         .await
         .map_err(|e| e.to_string())?;
     if let Err(e) = store(&path, &bytes) {

@@ -20,7 +20,7 @@ use crate::capabilities::outbound::OutboundRouter;
 use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
-use crate::ports::{Directory, EventSink};
+use crate::ports::{ArtifactSource, DataPlane, Directory, EventSink};
 use crate::providers::Providers;
 use crate::runtime::Runtime;
 use crate::store::HostStore;
@@ -56,7 +56,11 @@ pub struct HostContext {
     pub lattice: Lattice,
     /// Lattice buckets (not open yet while a host that started offline
     /// cannot reach them).
-    pub store: HostStore,
+    pub store: Arc<HostStore>,
+    /// Where uploaded artifacts are fetched from (the store, in a host).
+    pub artifacts: Arc<dyn ArtifactSource>,
+    /// Where a started component's invocations from other hosts come in.
+    pub data_plane: Arc<dyn DataPlane>,
     /// Where this host's events go.
     pub events: Arc<dyn EventSink>,
     /// The lattice's other hosts, as control verbs ask after them.
@@ -89,7 +93,90 @@ pub struct HostContext {
     pub(crate) stop: watch::Sender<Option<String>>,
 }
 
+/// What a host is made of beyond the state it keeps itself: who it is,
+/// its connection and ports, its runtime and settings.
+pub struct Parts {
+    /// Identity and labels.
+    pub info: HostInfo,
+    /// Lattice connection (the routers call other hosts through it).
+    pub lattice: Lattice,
+    /// Lattice buckets.
+    pub store: Arc<HostStore>,
+    /// Where uploaded artifacts are fetched from.
+    pub artifacts: Arc<dyn ArtifactSource>,
+    /// Where this host's events go.
+    pub events: Arc<dyn EventSink>,
+    /// The lattice's other hosts.
+    pub directory: Arc<dyn Directory>,
+    /// Wasm runtime.
+    pub runtime: Arc<Runtime>,
+    /// Settings.
+    pub config: HostConfig,
+    /// The edge record, if enabled.
+    pub journal: Option<Arc<dyn VerbJournal>>,
+}
+
 impl HostContext {
+    /// Builds the context from `parts`, with empty state holders and the
+    /// routers between them; `data_plane` is made for the components the
+    /// context holds. The receiver sees [`HostContext::request_stop`].
+    pub fn assemble(
+        parts: Parts,
+        data_plane: impl FnOnce(&Arc<Components>) -> Arc<dyn DataPlane>,
+    ) -> (Arc<Self>, watch::Receiver<Option<String>>) {
+        let Parts {
+            info,
+            lattice,
+            store,
+            artifacts,
+            events,
+            directory,
+            runtime,
+            config,
+            journal,
+        } = parts;
+        let (stop, stopped) = watch::channel(None);
+        let links = Arc::new(LinkState::default());
+        let providers = Arc::new(Providers::default());
+        let provider_calls = Arc::new(ProviderRouter::new(
+            links.clone(),
+            providers.clone(),
+            lattice.clone(),
+        ));
+        let components = Arc::new(Components::default());
+        // Weak: running components hold the router through their capabilities.
+        let local: std::sync::Weak<dyn crate::calls::LocalTargets> =
+            Arc::downgrade(&components) as _;
+        let calls = Arc::new(CallRouter::new(links.clone(), local, lattice.clone()));
+        let outbound = Arc::new(OutboundRouter::new(
+            links.clone(),
+            providers.clone(),
+            config.allow_outbound,
+        ));
+        let ctx = Arc::new(Self {
+            info,
+            lattice,
+            store,
+            artifacts,
+            data_plane: data_plane(&components),
+            events,
+            directory,
+            runtime,
+            components,
+            providers,
+            links,
+            link_outcomes: Arc::new(LinkOutcomes::default()),
+            provider_calls,
+            calls,
+            outbound,
+            config,
+            workload_locks: crate::locks::WorkloadLocks::default(),
+            journal,
+            stop,
+        });
+        (ctx, stopped)
+    }
+
     /// The full inventory (same shape as heartbeats).
     pub fn inventory(&self) -> HostInventory {
         HostInventory {

@@ -5,7 +5,6 @@
 //! - [`identity`]: the host's Ed25519 key and `N...` id.
 //! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`store`]: the lattice's buckets, open now or once reachable.
-//! - [`ports`]: the lattice IO control verbs need, as traits (NATS adapters, test fakes).
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
@@ -14,10 +13,11 @@
 //! - [`config`]: settings (data only; the runtime's are its own).
 //! - [`components`]: scaled components and their concurrency bounds.
 //! - [`invoker`]: local-first invocation for providers.
+//! - [`serving`]: a component's invocations arriving over NATS (the data plane).
+//! - [`ports`]: the lattice IO control verbs need, as traits (NATS adapters, test fakes).
 //! - [`context`]: what every part of a running host shares ([`context::HostContext`]).
 //! - [`artifacts`]: fetched artifacts cached on disk by sha256.
 //! - [`link_watch`]: links and named config from the lattice, pushed to providers.
-//! - [`serving`]: a component's invocations arriving over NATS (the data plane).
 //! - [`control`]: the control interface, one file per command group.
 //! - [`resume`]: the on-disk record an edge host resumes from offline.
 //! - [`heartbeat`]: periodic inventory events.

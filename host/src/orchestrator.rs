@@ -12,18 +12,11 @@ use trellis_protocol::control::AUTOMATIC_LABELS;
 use trellis_protocol::event::data::{HostStarted, HostStopped};
 use trellis_protocol::inventory::Labels;
 use trellis_protocol::{EventType, HostId};
-use trellis_provider_sdk::links::LinkState;
-use trellis_provider_sdk::outcomes::LinkOutcomes;
 
-use crate::calls::CallRouter;
-use crate::capabilities::outbound::OutboundRouter;
-use crate::capabilities::route::ProviderRouter;
-use crate::components::Components;
 use crate::config::HostConfig;
-use crate::context::{HostContext, HostInfo, VERSION, VerbJournal, publish};
+use crate::context::{HostContext, HostInfo, Parts, VERSION, VerbJournal, publish};
 use crate::identity::{Identity, IdentityError};
-use crate::ports::nats::LatticePorts;
-use crate::providers::Providers;
+use crate::ports::nats::{LatticeDataPlane, LatticePorts};
 use crate::resume::{self, Keeper};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{self, HostStore};
@@ -104,7 +97,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let lattice = Lattice::connect(&lattice_config).await?;
     // A host at a site must come up while its uplink (and so the hub's
     // JetStream) is down; any other host needs the buckets to start.
-    let store = match config.site {
+    let store = Arc::new(match config.site {
         Some(_) => match store::open_within(&lattice, config.jetstream_wait).await {
             Ok(store) => HostStore::opened(store),
             Err(e) => {
@@ -113,58 +106,37 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
             }
         },
         None => HostStore::opened(lattice.store().await?),
-    };
+    });
     let keeper = config
         .state_file
         .clone()
         .map(|path| Arc::new(Keeper::new(path)));
     let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
-    let (stop, stopped) = watch::channel(None);
-    let links = Arc::new(LinkState::default());
-    let providers = Arc::new(Providers::default());
-    let provider_calls = Arc::new(ProviderRouter::new(
-        links.clone(),
-        providers.clone(),
-        lattice.clone(),
-    ));
-    let components = Arc::new(Components::default());
-    // Weak: running components hold the router through their capabilities.
-    let local: std::sync::Weak<dyn crate::calls::LocalTargets> = Arc::downgrade(&components) as _;
-    let calls = Arc::new(CallRouter::new(links.clone(), local, lattice.clone()));
-    let outbound = Arc::new(OutboundRouter::new(
-        links.clone(),
-        providers.clone(),
-        config.allow_outbound,
-    ));
     let ports = Arc::new(LatticePorts::new(
         lattice.clone(),
         identity.id.clone(),
         config.discovery_window,
     ));
-    let ctx = Arc::new(HostContext {
-        info: HostInfo {
-            id: identity.id.clone(),
-            name: config.name.clone(),
-            labels: RwLock::new(labels),
-            started: Instant::now(),
+    let serving = lattice.clone();
+    let (ctx, stopped) = HostContext::assemble(
+        Parts {
+            info: HostInfo {
+                id: identity.id.clone(),
+                name: config.name.clone(),
+                labels: RwLock::new(labels),
+                started: Instant::now(),
+            },
+            lattice,
+            artifacts: store.clone(),
+            store,
+            events: ports.clone(),
+            directory: ports,
+            runtime,
+            config,
+            journal: keeper.clone().map(|k| k as Arc<dyn VerbJournal>),
         },
-        lattice,
-        store,
-        events: ports.clone(),
-        directory: ports,
-        runtime,
-        components,
-        providers,
-        links,
-        link_outcomes: Arc::new(LinkOutcomes::default()),
-        provider_calls,
-        calls,
-        outbound,
-        config,
-        workload_locks: crate::locks::WorkloadLocks::default(),
-        journal: keeper.clone().map(|k| k as Arc<dyn VerbJournal>),
-        stop,
-    });
+        |components| Arc::new(LatticeDataPlane::new(serving, components.clone())),
+    );
     let mut tasks = match ctx.store.get() {
         Some(store) => link_watch::spawn_watchers(ctx.clone(), store.clone()).await?,
         None => {

@@ -3,21 +3,25 @@
 //! every host running it) handed to the running component. Control
 //! handlers start and stop this; they do not carry invocations.
 
+use std::sync::Arc;
+
+use trellis_lattice::Lattice;
 use trellis_protocol::ComponentId;
 use trellis_protocol::invocation::{ErrorKind, InvocationError};
 
-use crate::context::HostContext;
+use crate::components::Components;
 
 /// Serves the component's HTTP handler and every other export over NATS,
 /// in its queue group, until the returned task is aborted.
 pub(crate) async fn serve(
-    ctx: &HostContext,
+    lattice: &Lattice,
+    components: &Arc<Components>,
     id: &ComponentId,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let stopped = || InvocationError::new(ErrorKind::NotFound, "component stopped");
-    let (for_http, for_calls) = (ctx.components.clone(), ctx.components.clone());
+    let (for_http, for_calls) = (components.clone(), components.clone());
     let (http_id, call_id) = (id.clone(), id.clone());
-    ctx.lattice
+    lattice
         .serve_component(
             id,
             move |request, call| {

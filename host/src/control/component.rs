@@ -116,7 +116,9 @@ async fn start(
         )),
     });
     let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
-    let task = crate::serving::serve(ctx, id)
+    let task = ctx
+        .data_plane
+        .serve(id)
         .await
         .map_err(Failure::unavailable)?;
     component.set_rpc_task(task);

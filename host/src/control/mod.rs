@@ -17,6 +17,8 @@ mod plan;
 mod probe;
 mod provider;
 mod types;
+#[cfg(test)]
+mod verbs_tests;
 mod wide;
 #[cfg(test)]
 mod wide_tests;

@@ -35,7 +35,7 @@ impl<'a> Wide<'a> {
     /// The view of a running host.
     pub(super) fn of(ctx: &'a HostContext) -> Self {
         Self {
-            store: &ctx.store,
+            store: ctx.store.as_ref(),
             events: ctx.events.as_ref(),
             directory: ctx.directory.as_ref(),
             runs_here: Box::new(move |id| {

@@ -1,7 +1,8 @@
 //! The ports in memory, for unit tests of the control verbs: a store
-//! with one revision counter for both buckets, an event log, and a
-//! directory whose hosts catch up with the store after a number of pings
-//! (each ping takes its window, in tokio's paused test time).
+//! with one revision counter for both buckets, an event log, a directory
+//! whose hosts catch up with the store after a number of pings (each ping
+//! takes its window, in tokio's paused test time), artifacts by name, and
+//! a data plane that notes what it serves.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,13 +11,15 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
 use trellis_lattice::ControlError;
-use trellis_protocol::control::{ConfigValues, PingReply};
+use trellis_lattice::LatticeError;
+use trellis_protocol::control::{ArtifactRef, ConfigValues, PingReply};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::{ConfigName, EventType, HostId};
+use trellis_protocol::{ComponentId, ConfigName, EventType, HostId, Sha256Digest};
 
-use super::{Directory, EventSink, LinkConfigStore, StoreFuture};
+use super::{ArtifactSource, DataPlane, Directory, EventSink, LinkConfigStore, StoreFuture};
 
 #[derive(Default)]
 struct Buckets {
@@ -198,5 +201,92 @@ impl Directory for MemoryDirectory {
 
     fn inventories(&self) -> BoxFuture<'_, Result<Vec<HostInventory>, ControlError>> {
         futures::future::ready(Ok(self.inventories.clone())).boxed()
+    }
+}
+
+/// Uploaded artifacts by object name; counts fetches.
+#[derive(Default)]
+pub(crate) struct MemoryArtifacts {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    fetches: AtomicU32,
+}
+
+impl MemoryArtifacts {
+    /// Uploads `bytes` as `name`: the reference a scale request names.
+    pub(crate) fn upload(&self, name: &str, bytes: &[u8]) -> ArtifactRef {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), bytes.to_vec());
+        ArtifactRef {
+            bucket: "artifacts".into(),
+            name: name.to_owned(),
+            sha256: Sha256Digest::from_bytes(&Sha256::digest(bytes).into()),
+        }
+    }
+
+    /// How many fetches reached the store.
+    pub(crate) fn fetches(&self) -> u32 {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl ArtifactSource for MemoryArtifacts {
+    fn fetch<'a>(&'a self, artifact: &'a ArtifactRef, max_bytes: u64) -> StoreFuture<'a, Vec<u8>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let found = self
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&artifact.name)
+            .cloned();
+        let storage = |reason: String| LatticeError::Storage {
+            what: format!("artifact {}", artifact.name),
+            reason,
+        };
+        let result = match found {
+            None => Err(storage("no such object".into())),
+            Some(bytes) if bytes.len() as u64 > max_bytes => Err(storage("too large".into())),
+            Some(bytes)
+                if Sha256Digest::from_bytes(&Sha256::digest(&bytes).into()) != artifact.sha256 =>
+            {
+                Err(storage("digest mismatch".into()))
+            }
+            Some(bytes) => Ok(bytes),
+        };
+        futures::future::ready(result).boxed()
+    }
+}
+
+/// Notes which components joined the data plane; each one's task runs
+/// until aborted.
+#[derive(Default)]
+pub(crate) struct MemoryDataPlane {
+    served: Mutex<Vec<(ComponentId, tokio::task::AbortHandle)>>,
+}
+
+impl MemoryDataPlane {
+    /// The ids served, in order, with whether each task still runs.
+    pub(crate) fn served(&self) -> Vec<(ComponentId, bool)> {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, task)| (id.clone(), !task.is_finished()))
+            .collect()
+    }
+}
+
+impl DataPlane for MemoryDataPlane {
+    fn serve<'a>(
+        &'a self,
+        id: &'a ComponentId,
+    ) -> BoxFuture<'a, Result<tokio::task::JoinHandle<()>, String>> {
+        let task = tokio::spawn(futures::future::pending::<()>());
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id.clone(), task.abort_handle()));
+        futures::future::ready(Ok(task)).boxed()
     }
 }

@@ -1,6 +1,6 @@
 //! The host's lattice IO as ports: what the control verbs need from
-//! NATS (the link and config buckets, events, the other hosts), as
-//! traits. [`nats`] adapts them to the lattice; [`memory`] (tests only)
+//! NATS (the link and config buckets, artifacts, events, the other hosts,
+//! the data plane a started component joins), as traits. [`nats`] adapts them to the lattice; [`memory`] (tests only)
 //! holds them in memory, so the verbs' logic is tested without a
 //! nats-server.
 
@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use trellis_lattice::{ControlError, LatticeError};
-use trellis_protocol::control::{ConfigValues, PingReply};
+use trellis_protocol::control::{ArtifactRef, ConfigValues, PingReply};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::{ConfigName, EventType};
+use trellis_protocol::{ComponentId, ConfigName, EventType};
 
 /// What a store call answers.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, LatticeError>>;
@@ -66,4 +66,22 @@ pub trait Directory: Send + Sync {
     fn ping(&self, window: Duration) -> BoxFuture<'_, Result<Vec<PingReply>, ControlError>>;
     /// Every host's inventory (hosts found within the discovery window).
     fn inventories(&self) -> BoxFuture<'_, Result<Vec<HostInventory>, ControlError>>;
+}
+
+/// Where artifacts the CLI or wadm uploaded are fetched from.
+pub trait ArtifactSource: Send + Sync {
+    /// The bytes of `artifact`: at most `max_bytes`, and only if their
+    /// sha256 is the one the reference names (anything else is an error).
+    fn fetch<'a>(&'a self, artifact: &'a ArtifactRef, max_bytes: u64) -> StoreFuture<'a, Vec<u8>>;
+}
+
+/// Where a started component's invocations come from besides this host:
+/// the lattice's queue group for it.
+pub trait DataPlane: Send + Sync {
+    /// Starts taking `id`'s invocations until the returned task is
+    /// aborted (the running component aborts it when it stops).
+    fn serve<'a>(
+        &'a self,
+        id: &'a ComponentId,
+    ) -> BoxFuture<'a, Result<tokio::task::JoinHandle<()>, String>>;
 }

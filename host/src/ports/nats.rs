@@ -1,17 +1,20 @@
-//! The ports over NATS: the buckets as [`HostStore`] holds them, events
-//! and the directory through the host's lattice connection.
+//! The ports over NATS: the buckets and artifacts as [`HostStore`] holds
+//! them, events, the directory and the data plane through the host's
+//! lattice connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use trellis_lattice::{ControlError, Lattice};
-use trellis_protocol::control::{ConfigValues, PingReply};
+use trellis_protocol::control::{ArtifactRef, ConfigValues, PingReply};
 use trellis_protocol::inventory::HostInventory;
 use trellis_protocol::link::{Link, LinkKey};
-use trellis_protocol::{ConfigName, EventType, HostId};
+use trellis_protocol::{ComponentId, ConfigName, EventType, HostId};
 
-use super::{Directory, EventSink, LinkConfigStore, StoreFuture};
+use super::{ArtifactSource, DataPlane, Directory, EventSink, LinkConfigStore, StoreFuture};
+use crate::components::Components;
 use crate::store::HostStore;
 
 impl LinkConfigStore for HostStore {
@@ -89,5 +92,36 @@ impl Directory for LatticePorts {
 
     fn inventories(&self) -> BoxFuture<'_, Result<Vec<HostInventory>, ControlError>> {
         self.lattice.inventories(self.discovery_window).boxed()
+    }
+}
+
+impl ArtifactSource for HostStore {
+    fn fetch<'a>(&'a self, artifact: &'a ArtifactRef, max_bytes: u64) -> StoreFuture<'a, Vec<u8>> {
+        self.get_artifact(artifact, max_bytes).boxed()
+    }
+}
+
+/// Components' invocations from the lattice, one queue group each.
+pub struct LatticeDataPlane {
+    lattice: Lattice,
+    components: Arc<Components>,
+}
+
+impl LatticeDataPlane {
+    /// Serves what `components` runs on `lattice`.
+    pub fn new(lattice: Lattice, components: Arc<Components>) -> Self {
+        Self {
+            lattice,
+            components,
+        }
+    }
+}
+
+impl DataPlane for LatticeDataPlane {
+    fn serve<'a>(
+        &'a self,
+        id: &'a ComponentId,
+    ) -> BoxFuture<'a, Result<tokio::task::JoinHandle<()>, String>> {
+        crate::serving::serve(&self.lattice, &self.components, id).boxed()
     }
 }
