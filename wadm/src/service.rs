@@ -458,11 +458,15 @@ impl Reconciler {
             };
             times.lap("plan");
             self.rolling = stager::any_in_motion(&records);
-            if self.stager.advance(&records, &plan).await {
+            if self
+                .stager
+                .advance(&records, &plan, &mut self.manifests)
+                .await
+            {
                 // A stage moved: plan again from the stored state.
                 continue;
             }
-            let statuses = all_statuses(&records, &plan, &unreadable);
+            let statuses = all_statuses(&records, &plan, &unreadable, &mut self.manifests);
             self.publish(&records, statuses).await;
             times.lap("statuses");
             tracing::debug!(
@@ -566,7 +570,7 @@ impl Reconciler {
                     let Some((plan, _)) = plan_apart(apps, observed, &self.failures).await else {
                         return;
                     };
-                    let statuses = all_statuses(&records, &plan, &unreadable);
+                    let statuses = all_statuses(&records, &plan, &unreadable, &mut self.manifests);
                     self.publish(&records, statuses).await;
                 }
                 return;
@@ -694,8 +698,9 @@ fn all_statuses(
     records: &[AppRecord],
     plan: &crate::scaler::Plan,
     unreadable: &BTreeMap<AppName, String>,
+    manifests: &mut ManifestCache,
 ) -> Vec<AppStatus> {
-    let mut statuses = stager::statuses(records, plan, plan.statuses.clone());
+    let mut statuses = stager::statuses(records, plan, plan.statuses.clone(), manifests);
     statuses.extend(
         unreadable
             .iter()

@@ -16,7 +16,7 @@ use crate::manifest::{ComponentKind, HealthProbe, Manifest};
 use crate::observer::HostTracker;
 use crate::rollout::{Count, Input, Next, Phase, RolloutState, annotate};
 use crate::scaler::{Plan, Progress};
-use crate::store::{AppRecord, AppStore};
+use crate::store::{AppRecord, AppStore, ManifestCache};
 
 /// Bound on one health probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,10 +40,15 @@ struct Moving<'a> {
 impl Stager {
     /// Moves every rolling or baking rollout one step if it can; returns
     /// whether any stored state changed (then the caller plans again).
-    pub(crate) async fn advance(&self, records: &[AppRecord], plan: &Plan) -> bool {
+    pub(crate) async fn advance(
+        &self,
+        records: &[AppRecord],
+        plan: &Plan,
+        manifests: &mut ManifestCache,
+    ) -> bool {
         let mut changed = false;
         for record in records {
-            let Some(moving) = moving(record, plan) else {
+            let Some(moving) = moving(record, plan, manifests) else {
                 continue;
             };
             changed |= self.advance_one(moving).await;
@@ -211,7 +216,11 @@ impl Stager {
 
 /// The rollout of `record` if it may move: rolling or baking, with its
 /// new version deployed and planned.
-fn moving<'a>(record: &'a AppRecord, plan: &'a Plan) -> Option<Moving<'a>> {
+fn moving<'a>(
+    record: &'a AppRecord,
+    plan: &'a Plan,
+    manifests: &mut ManifestCache,
+) -> Option<Moving<'a>> {
     let state = record.rollout.as_ref()?;
     if !matches!(state.phase, Phase::Rolling | Phase::Baking { .. }) {
         return None;
@@ -219,7 +228,7 @@ fn moving<'a>(record: &'a AppRecord, plan: &'a Plan) -> Option<Moving<'a>> {
     if record.deployed.as_ref() != Some(&state.to) {
         return None;
     }
-    let manifest = record.manifest_of(&state.to).ok()?;
+    let manifest = manifests.manifest_of(record, &state.to).ok()?;
     let progress = plan.progress.get(&record.name)?;
     Some(Moving {
         record,
@@ -244,6 +253,7 @@ pub(crate) fn statuses(
     records: &[AppRecord],
     plan: &Plan,
     mut statuses: Vec<AppStatus>,
+    manifests: &mut ManifestCache,
 ) -> Vec<AppStatus> {
     for status in &mut statuses {
         let Some(record) = records.iter().find(|r| r.name == status.name) else {
@@ -252,8 +262,8 @@ pub(crate) fn statuses(
         let Some(state) = &record.rollout else {
             continue;
         };
-        let names: Vec<String> = record
-            .manifest_of(&state.to)
+        let names: Vec<String> = manifests
+            .manifest_of(record, &state.to)
             .ok()
             .and_then(|m| m.spec.rollout)
             .map(|r| r.stages.into_iter().map(|s| s.name).collect())

@@ -61,21 +61,29 @@ pub struct ManifestCache {
 impl ManifestCache {
     /// `record`'s deployed app, parsing only manifests not seen before.
     pub fn deployed_app(&mut self, record: &AppRecord) -> Option<Result<DeployedApp, String>> {
-        record.deployed_app_with(|version| {
-            let stored = record
-                .version(version)
-                .ok_or_else(|| format!("app {} has no stored version {version}", record.name))?;
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            stored.manifest.hash(&mut hasher);
-            let key = (record.name.clone(), version.clone(), hasher.finish());
-            self.used.insert(key.clone());
-            if let Some(manifest) = self.parsed.get(&key) {
-                return Ok(manifest.clone());
-            }
-            let manifest = record.manifest_of(version)?;
-            self.parsed.insert(key, manifest.clone());
-            Ok(manifest)
-        })
+        record.deployed_app_with(|version| self.manifest_of(record, version))
+    }
+
+    /// The stored manifest of `record`'s `version`, parsed only if it was
+    /// not seen before (the stager asks for rollout targets this way).
+    pub fn manifest_of(
+        &mut self,
+        record: &AppRecord,
+        version: &AppVersion,
+    ) -> Result<Manifest, String> {
+        let stored = record
+            .version(version)
+            .ok_or_else(|| format!("app {} has no stored version {version}", record.name))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stored.manifest.hash(&mut hasher);
+        let key = (record.name.clone(), version.clone(), hasher.finish());
+        self.used.insert(key.clone());
+        if let Some(manifest) = self.parsed.get(&key) {
+            return Ok(manifest.clone());
+        }
+        let manifest = record.manifest_of(version)?;
+        self.parsed.insert(key, manifest.clone());
+        Ok(manifest)
     }
 
     /// Drops what was not used since the last sweep (undeployed apps, old
@@ -533,6 +541,10 @@ spec:
         assert_eq!(cache.parsed.len(), 1);
         cache.sweep();
         assert_eq!(cache.deployed_app(&r).unwrap().unwrap(), a);
+        assert_eq!(cache.parsed.len(), 1, "served from the cache");
+        // The stager asks by version (a rollout's target): the same entry.
+        let deployed = r.deployed.clone().unwrap();
+        assert_eq!(cache.manifest_of(&r, &deployed).unwrap(), a.manifest);
         assert_eq!(cache.parsed.len(), 1, "served from the cache");
         // Same version, other text (deleted and stored again): parsed anew.
         r.versions[0].manifest = r.versions[0]
