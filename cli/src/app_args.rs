@@ -16,7 +16,7 @@ pub(crate) enum AppCommand {
     /// List stored apps with their deployed version and state.
     List,
     /// Show an app's status per component and trait.
-    Status(NameArgs),
+    Status(StatusArgs),
     /// List an app's stored versions.
     History(NameArgs),
     /// Print a stored manifest (the latest version unless --version).
@@ -103,6 +103,17 @@ pub(crate) struct DeployArgs {
 pub(crate) struct NameArgs {
     /// App name (`metadata.name`).
     pub name: String,
+}
+
+/// `trellis app status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// App name (`metadata.name`).
+    pub name: String,
+    /// Print the status again each time wadm reports a change, until
+    /// interrupted (Ctrl-C).
+    #[arg(long, short)]
+    pub watch: bool,
 }
 
 /// Commands naming one app and maybe a version.

@@ -112,6 +112,8 @@ pub(crate) enum Command {
     Registry(crate::oci_args::RegistryCommand),
     /// Call an exported function of a component, wherever it runs.
     Call(CallArgs),
+    /// Print lattice events as they happen.
+    Events(EventsArgs),
     /// Manage named config.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -342,6 +344,42 @@ pub(crate) struct CallArgs {
     /// lattice picks.
     #[arg(long)]
     pub host: Option<String>,
+}
+
+/// `trellis events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Only events of this type (repeatable): host_started, host_stopped,
+    /// host_heartbeat, component_scaled, component_scale_failed,
+    /// provider_started, provider_stopped, provider_health, link_put,
+    /// link_deleted, config_set, config_deleted, app_status. Heartbeats
+    /// (an inventory every few seconds per host) only when named here.
+    #[arg(long = "type", value_name = "TYPE", value_parser = event_type)]
+    pub types: Vec<trellis_protocol::EventType>,
+    /// Keep printing until interrupted (Ctrl-C).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Without --follow: how many seconds to listen.
+    #[arg(
+        long = "for",
+        value_name = "SECONDS",
+        default_value_t = 5,
+        conflicts_with = "follow"
+    )]
+    pub listen: u64,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+fn event_type(text: &str) -> Result<trellis_protocol::EventType, String> {
+    trellis_protocol::EventType::from_token(text).ok_or_else(|| {
+        let known: Vec<&str> = trellis_protocol::EventType::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        format!("unknown event type; use one of {}", known.join(", "))
+    })
 }
 
 /// `trellis get ...`.

@@ -116,6 +116,26 @@ impl Cli {
         }
     }
 
+    /// Starts `trellis --nats-url URL --lattice L --output FORMAT <args...>`
+    /// for a command that keeps running (`events --follow`, `app status
+    /// --watch`), with stdout and stderr piped; killed when dropped.
+    pub fn spawn(&self, format: &str, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
+        let mut full = self.full_args(&[]);
+        if let Some(last) = full.last_mut() {
+            *last = format;
+        }
+        full.extend_from_slice(args);
+        tokio::process::Command::new(trellis_bin())
+            .args(&full)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning trellis")
+    }
+
     /// Async variant of [`Cli::run`] (does not block the runtime thread).
     pub async fn run_async(&self, args: &[&str]) -> anyhow::Result<CliOutput> {
         let full = self.full_args(args);

@@ -59,6 +59,9 @@ pub(super) async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<
         AppCommand::List => list(global).await,
         AppCommand::Status(args) => {
             let lattice = connect(global).await?;
+            if args.watch {
+                return watch_status(global, &lattice, &args.name).await;
+            }
             let status: AppStatus =
                 request(&lattice, WadmOp::Status, &app_request(&args.name, None)?).await?;
             print(global.output, &status, || status_table(&status))
@@ -433,6 +436,53 @@ async fn rollback(global: &GlobalArgs, args: RollbackArgs) -> anyhow::Result<()>
         }
     };
     deploy_version(global, &lattice, &args.name, Some(&target), &args.wait).await
+}
+
+/// `trellis app status NAME --watch`: the status now, then again on every
+/// change wadm announces (`app_status` events), until interrupted. A
+/// terminal is redrawn; a pipe gets each status after the last (JSON: one
+/// line each).
+async fn watch_status(global: &GlobalArgs, lattice: &Lattice, name: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    // Watch first, so no change between the request and the watch is lost.
+    let mut events = lattice
+        .watch_events(&[trellis_protocol::EventType::AppStatus])
+        .await
+        .context("cannot watch app status events")?;
+    let mut status: AppStatus = request(lattice, WadmOp::Status, &app_request(name, None)?).await?;
+    let redraw = std::io::stdout().is_terminal();
+    loop {
+        match global.output {
+            OutputFormat::Json => println!("{}", serde_json::to_string(&status)?),
+            OutputFormat::Table => {
+                if redraw {
+                    // Clear the screen and go home.
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{}", status_table(&status).render());
+                println!("-- watching app {name} (Ctrl-C to stop)");
+            }
+        }
+        let next = loop {
+            let event = tokio::select! {
+                event = events.next() => event,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            match event {
+                None => bail!("the lattice connection closed while watching app {name}"),
+                Some(Err(bad)) => eprintln!("warning: {bad}"),
+                Some(Ok(event)) => {
+                    let Ok(changed) = serde_json::from_value::<AppStatus>(event.data) else {
+                        continue;
+                    };
+                    if changed.name.as_str() == name && changed != status {
+                        break changed;
+                    }
+                }
+            }
+        };
+        status = next;
+    }
 }
 
 fn status_table(status: &AppStatus) -> Table {

@@ -7,6 +7,7 @@ mod call;
 mod claims;
 mod config;
 mod devsign;
+mod events;
 mod get;
 mod host;
 mod keys;
@@ -76,6 +77,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(args) => oci::pull(&global, args).await,
         Command::Registry(cmd) => oci::run(&global, cmd).await,
         Command::Call(args) => call::run(&global, args).await,
+        Command::Events(args) => events::run(&global, args).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,

@@ -16,6 +16,7 @@ mod config_logging;
 mod control_errors;
 mod edge;
 mod edge_offline;
+mod events;
 mod external;
 mod fixture;
 mod harness_smoke;
