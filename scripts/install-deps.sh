@@ -4,6 +4,7 @@
 #   - nats-server >= NATS_MIN (end-to-end tests)
 #   - docker-registry (CNCF Distribution) and apache2-utils' htpasswd, for
 #     the OCI registry tests (tests/src/registry.rs)
+#   - prometheus (Debian's package), scraping hosts and wadm in the metrics test
 # Idempotent; works on a fresh Debian machine with Rust via rustup, as root
 # or through sudo.
 #
@@ -212,12 +213,15 @@ command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] ||
 command -v htpasswd >/dev/null 2>&1 || missing_pkgs+=(apache2-utils)
 # openssl makes the test CA and serves TLS in the dog-fetcher test.
 command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
+# A real Prometheus scrapes hosts and wadm in the metrics test.
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing_pkgs+=(prometheus)
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    log "docker-registry, htpasswd and openssl: found"
+    log "docker-registry, htpasswd, openssl and prometheus: found"
 elif can_apt; then
     log "installing ${missing_pkgs[*]} with apt-get"
     apt_update_once || die "apt-get update failed"
-    apt_get install -y -q "${missing_pkgs[@]}" || die "apt-get install ${missing_pkgs[*]} failed"
+    # No recommends: prometheus would bring its exporters and alertmanager.
+    apt_get install -y -q --no-install-recommends "${missing_pkgs[@]}" || die "apt-get install ${missing_pkgs[*]} failed"
 else
-    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd, the dog-fetcher test openssl)"
+    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd, the dog-fetcher test openssl, the metrics test prometheus)"
 fi

@@ -1,5 +1,6 @@
 //! Command-line grammar of `trellis app` and `trellis wadm`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -156,4 +157,7 @@ pub(crate) struct WadmArgs {
     /// unreachable, keeping its share, before wadm takes it for gone.
     #[arg(long, default_value_t = 600)]
     pub partition_grace_seconds: u64,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9465) at /metrics [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }

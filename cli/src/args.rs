@@ -185,6 +185,10 @@ pub(crate) struct HostFlags {
     /// Compile cache directory [default: ~/.trellis/cache].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464) at /metrics
+    /// [default: off; `trellis up`: 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Run components that carry no claims.
     #[arg(long)]
     pub allow_unsigned: bool,

@@ -34,6 +34,7 @@ pub async fn load(ctx: &HostContext, artifact: &ArtifactRef) -> Result<(Vec<u8>,
     match read_cached(&path, ctx.config.max_artifact_bytes).await {
         Ok(Some(bytes)) => {
             if Sha256Digest::from_bytes(&Sha256::digest(&bytes).into()) == artifact.sha256 {
+                ctx.counters.artifact(None);
                 return Ok((bytes, false));
             }
             tracing::warn!(path = %path.display(), "cached artifact is corrupt; fetching again");
@@ -48,6 +49,7 @@ pub async fn load(ctx: &HostContext, artifact: &ArtifactRef) -> Result<(Vec<u8>,
         .fetch(artifact, ctx.config.max_artifact_bytes)
         .await
         .map_err(|e| e.to_string())?;
+    ctx.counters.artifact(Some(bytes.len()));
     if let Err(e) = store(&path, &bytes) {
         tracing::warn!(path = %path.display(), %e, "could not cache artifact");
     }

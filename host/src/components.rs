@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+use trellis_metrics::Histogram;
 use trellis_protocol::ComponentId;
 use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
@@ -44,6 +45,29 @@ pub struct RunningComponent {
 struct Counters {
     invocations: AtomicU64,
     failures: AtomicU64,
+    /// How long HTTP requests took, admission included.
+    http: Histogram,
+    /// How long calls of other exports took, admission included.
+    calls: Histogram,
+    /// Invocations started and not yet answered.
+    in_flight: AtomicU64,
+}
+
+/// Counts one invocation in flight until dropped (a caller that stops
+/// waiting drops it too).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn start(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -65,6 +89,8 @@ impl Counters {
     fn reset(&self) {
         self.invocations.store(0, Ordering::Relaxed);
         self.failures.store(0, Ordering::Relaxed);
+        self.http.reset();
+        self.calls.reset();
     }
 }
 
@@ -109,6 +135,16 @@ impl RunningComponent {
             .clone();
         description.stats = self.stats.snapshot();
         description
+    }
+
+    /// Its latency histograms: HTTP requests, then calls of other exports.
+    pub fn durations(&self) -> [(&'static str, &Histogram); 2] {
+        [("http", &self.stats.http), ("call", &self.stats.calls)]
+    }
+
+    /// Invocations started and not yet answered.
+    pub fn in_flight(&self) -> u64 {
+        self.stats.in_flight.load(Ordering::Relaxed)
     }
 
     /// Function types of its custom interfaces (`component.types`), or
@@ -201,6 +237,8 @@ impl RunningComponent {
         request: HttpRequest,
         budget: Duration,
     ) -> InvocationReply<HttpResponse> {
+        let started = std::time::Instant::now();
+        let _in_flight = InFlight::start(&self.stats.in_flight);
         let reply = self
             .run(budget, |code, slots, caps| async move {
                 let http = code.http().ok_or_else(|| {
@@ -218,6 +256,7 @@ impl RunningComponent {
             .await;
         self.stats
             .record(matches!(&reply, Ok(response) if response.status < 500));
+        self.stats.http.observe(started.elapsed());
         reply
     }
 
@@ -232,7 +271,10 @@ impl RunningComponent {
         request: CallRequest,
         budget: Duration,
     ) -> InvocationReply<CallResponse> {
+        let started = std::time::Instant::now();
+        let _in_flight = InFlight::start(&self.stats.in_flight);
         let reply = self.call(interface, function, request, budget).await;
+        self.stats.calls.observe(started.elapsed());
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
         let callers_fault = matches!(
@@ -447,6 +489,19 @@ impl Components {
             .map(|c| c.description())
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Every running component, sorted by id.
+    pub fn all(&self) -> Vec<Arc<RunningComponent>> {
+        let mut all: Vec<_> = self
+            .by_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_cached_key(|c| c.description().id);
         all
     }
 

@@ -20,6 +20,7 @@ use crate::capabilities::outbound::OutboundRouter;
 use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
+use crate::counters::HostCounters;
 use crate::ports::{ArtifactSource, DataPlane, Directory, EventSink};
 use crate::providers::Providers;
 use crate::runtime::Runtime;
@@ -89,6 +90,8 @@ pub struct HostContext {
     /// Told of every workload verb that succeeded: the on-disk record a
     /// host resumes from offline, if enabled.
     pub journal: Option<Arc<dyn VerbJournal>>,
+    /// Host-wide counters (compiles, artifact fetches) for the metrics.
+    pub counters: HostCounters,
     /// Where [`HostContext::request_stop`] sends; the orchestrator waits on it.
     pub(crate) stop: watch::Sender<Option<String>>,
 }
@@ -172,6 +175,7 @@ impl HostContext {
             config,
             workload_locks: crate::locks::WorkloadLocks::default(),
             journal,
+            counters: HostCounters::default(),
             stop,
         });
         (ctx, stopped)

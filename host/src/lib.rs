@@ -5,6 +5,7 @@
 //! - [`identity`]: the host's Ed25519 key and `N...` id.
 //! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`store`]: the lattice's buckets, open now or once reachable.
+//! - [`counters`]: host-wide counts (compiles, artifact fetches) for the metrics.
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
@@ -21,6 +22,7 @@
 //! - [`control`]: the control interface, one file per command group.
 //! - [`resume`]: the on-disk record an edge host resumes from offline.
 //! - [`heartbeat`]: periodic inventory events.
+//! - [`metrics`]: the host's Prometheus metrics, read at scrape time.
 //! - [`orchestrator`]: starts the rest, serves, stops ([`run`]).
 
 pub mod artifacts;
@@ -30,12 +32,14 @@ pub mod components;
 pub mod config;
 pub mod context;
 mod control;
+pub mod counters;
 pub mod external;
 mod heartbeat;
 pub mod identity;
 pub mod invoker;
 mod link_watch;
 pub mod locks;
+pub mod metrics;
 pub mod orchestrator;
 pub mod ports;
 pub mod providers;

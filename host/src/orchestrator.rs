@@ -180,6 +180,12 @@ impl RunningHost {
         &self.ctx.info.id
     }
 
+    /// Its Prometheus metrics, to register with a
+    /// [`trellis_metrics::Registry`].
+    pub fn metrics(&self) -> crate::metrics::HostCollector {
+        crate::metrics::HostCollector::new(&self.ctx)
+    }
+
     /// Serves until `shutdown` resolves or a `host.stop` request arrives,
     /// then stops providers and components and publishes `host_stopped`.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {

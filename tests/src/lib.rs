@@ -26,6 +26,7 @@ mod manifests;
 mod nats;
 mod paths;
 mod process;
+mod prometheus;
 mod proxy;
 mod registry;
 mod sites;
@@ -46,6 +47,7 @@ pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,
 };
 pub use process::Process;
+pub use prometheus::{Prometheus, prometheus_bin};
 pub use proxy::Proxy;
 pub use registry::{OciRegistry, docker_registry_bin};
 pub use sites::{EdgeSite, UpSite, nats_config};

@@ -165,6 +165,20 @@ fn display_list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// An executable named by `env_var`, else `name` on PATH, else in
+/// /usr/bin; `None` when none of them is a file.
+pub(crate) fn system_bin(env_var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(bin));
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .chain(std::iter::once(PathBuf::from("/usr/bin").join(name)))
+        .find(|p| p.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -29,22 +29,10 @@ pub struct OciRegistry {
 /// else `/usr/bin/docker-registry`. Missing is an error that says how to
 /// install it, so a test that needs it fails instead of passing.
 pub fn docker_registry_bin() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("DOCKER_REGISTRY_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("docker-registry"))
-        .find(|p| p.is_file());
-    let bin = on_path.unwrap_or_else(|| PathBuf::from("/usr/bin/docker-registry"));
-    if !bin.is_file() {
-        bail!(
-            "docker-registry (CNCF Distribution) is not installed: run `apt-get install docker-registry` \
-             (or scripts/install-deps.sh), or set DOCKER_REGISTRY_BIN"
-        );
-    }
-    Ok(bin)
+    crate::paths::system_bin("DOCKER_REGISTRY_BIN", "docker-registry").with_context(|| {
+        "docker-registry (CNCF Distribution) is not installed: run `apt-get install docker-registry` \
+         (or scripts/install-deps.sh), or set DOCKER_REGISTRY_BIN"
+    })
 }
 
 impl OciRegistry {

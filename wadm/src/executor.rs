@@ -18,6 +18,7 @@ use trellis_protocol::{ControlVerb, HostId};
 use futures::StreamExt;
 
 use crate::lease::LeaseView;
+use crate::metrics::WadmMetrics;
 use crate::model::{Command, Step};
 use crate::observer::HostTracker;
 
@@ -235,13 +236,15 @@ pub type RunOutcome<'a> = (&'a Step, Option<Result<(), ControlError>>);
 /// (one at a time, `interval` apart, when an interval paces rollouts);
 /// returns each step with its outcome, in completion order: `None` for a
 /// step not sent because the lease ran out first (a former leader must
-/// not go on commanding).
+/// not go on commanding). Each command sent, and each that failed, is
+/// counted in `metrics`.
 pub async fn execute_run<'a>(
     lattice: &Lattice,
     run: Vec<&'a Step>,
     config: &ExecutorConfig,
     interval: Duration,
     lease: &LeaseView,
+    metrics: &WadmMetrics,
 ) -> Vec<RunOutcome<'a>> {
     let limit = if interval.is_zero() {
         config.max_in_flight.max(1)
@@ -253,7 +256,7 @@ pub async fn execute_run<'a>(
     let sends: Vec<_> = run
         .into_iter()
         .enumerate()
-        .map(|(i, step)| send_one(lattice, step, config, i, interval, lease))
+        .map(|(i, step)| send_one(lattice, step, config, i, interval, lease, metrics))
         .collect();
     futures::stream::iter(sends)
         .buffer_unordered(limit)
@@ -268,6 +271,7 @@ async fn send_one<'a>(
     index: usize,
     interval: Duration,
     lease: &LeaseView,
+    metrics: &WadmMetrics,
 ) -> RunOutcome<'a> {
     if index > 0 && !interval.is_zero() {
         tokio::time::sleep(interval).await;
@@ -276,7 +280,12 @@ async fn send_one<'a>(
         return (step, None);
     }
     tracing::info!(command = %step.command, "wadm executes");
-    (step, Some(execute(lattice, &step.command, config).await))
+    metrics.command_sent(&step.command);
+    let outcome = execute(lattice, &step.command, config).await;
+    if outcome.is_err() {
+        metrics.command_failed(&step.command);
+    }
+    (step, Some(outcome))
 }
 
 /// First pause before a failed command is sent again.

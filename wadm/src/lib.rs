@@ -17,12 +17,15 @@
 //! - [`lease`]: the leader lease that lets one of several wadms act.
 //! - [`api`]: the `trellis.{lattice}.wadm.app.*` API.
 //! - [`executor`]: runs commands as control requests.
+//! - [`metrics`]: what wadm counts for Prometheus (passes, commands, apps
+//!   by state, leadership), read by a collector at scrape time.
 //! - `types`: function types of linked components, fetched once per digest.
 //! - [`service`]: the orchestrator tying these together ([`start`]).
 
 pub mod api;
 pub mod executor;
 pub mod lease;
+pub mod metrics;
 pub mod observer;
 pub mod service;
 mod stager;

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use trellis_lattice::{ControlError, Lattice, LatticeConfig, LatticeError};
+use trellis_metrics::prometheus_client::collector::Collector;
 use trellis_protocol::event::CloudEvent;
 use trellis_protocol::event::data::HostStarted;
 use trellis_protocol::inventory::HostInventory;
@@ -20,6 +21,7 @@ use trellis_protocol::{AppName, ConfigName, EventType, HostId};
 
 use crate::executor::{Backoff, ExecutorConfig, execute_run, read_hosts, runs};
 use crate::lease::{Lease, LeaseView};
+use crate::metrics::WadmMetrics;
 use crate::model::{Command, DeployedApp, Observed};
 use crate::observer::HostTracker;
 use crate::scaler::desired::inline_configs;
@@ -93,12 +95,22 @@ pub struct WadmHandle {
     /// stop runs out of time.
     stuck: Vec<tokio::task::AbortHandle>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Arc<WadmMetrics>,
 }
 
 impl WadmHandle {
     /// This instance's id (in logs and the lease).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// This instance's Prometheus metrics ([`WadmMetrics`]), boxed as
+    /// `Registry::register_collector` takes them:
+    /// `registry.register_collector(wadm.metrics())`. The collector reads
+    /// the live counters at each scrape and outlives the handle; register
+    /// it once per registry (twice would write every series twice).
+    pub fn metrics(&self) -> Box<dyn Collector> {
+        Box::new(self.metrics.clone())
     }
 
     /// Runs until `signal` resolves, then stops (handing the lease over).
@@ -170,6 +182,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
     let (release, released) = watch::channel(false);
     let lease_task = tokio::spawn(lease.hold(claim, released));
     let lease = LeaseView::new(claim_view, config.lease_ttl);
+    let metrics = Arc::new(WadmMetrics::default());
     let stager = Stager {
         lattice: lattice.clone(),
         store: store.clone(),
@@ -191,6 +204,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         manifests: ManifestCache::default(),
         buckets: tokio::sync::OnceCell::new(),
         types: Default::default(),
+        metrics: metrics.clone(),
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
     let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
@@ -207,6 +221,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         leader,
         stuck,
         tasks,
+        metrics,
     })
 }
 
@@ -301,6 +316,9 @@ async fn lead(
         } else if !now_leading && leading {
             tracing::warn!(wadm = %r.id, "wadm lost the lease; following");
         }
+        if now_leading != leading {
+            r.metrics.leader(now_leading);
+        }
         leading = now_leading;
         if !leading {
             continue;
@@ -316,9 +334,12 @@ async fn lead(
             due = true;
         }
         if due {
+            let started = Instant::now();
             r.pass(&lease).await;
+            r.metrics.pass(started.elapsed());
         }
     }
+    r.metrics.leader(false);
     tracing::info!(wadm = %r.id, "wadm stopped");
 }
 
@@ -344,6 +365,8 @@ struct Reconciler {
     buckets: tokio::sync::OnceCell<trellis_lattice::store::LatticeStore>,
     /// Function types of linked components, by digest.
     types: crate::types::TypesCache,
+    /// What the loop counts for Prometheus.
+    metrics: Arc<WadmMetrics>,
 }
 
 /// Where a round's time went, for the debug log: the first thing to
@@ -518,8 +541,15 @@ impl Reconciler {
                     );
                     return;
                 }
-                let outcomes =
-                    execute_run(&self.lattice, run, &self.config.executor, interval, lease).await;
+                let outcomes = execute_run(
+                    &self.lattice,
+                    run,
+                    &self.config.executor,
+                    interval,
+                    lease,
+                    &self.metrics,
+                )
+                .await;
                 let mut lease_lost = false;
                 for (step, outcome) in outcomes {
                     let text = step.command.to_string();
@@ -689,6 +719,8 @@ impl Reconciler {
         for status in stored {
             self.published.insert(status.name.clone(), status);
         }
+        self.metrics
+            .apps(self.published.values().map(|status| status.state));
     }
 }
 

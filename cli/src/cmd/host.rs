@@ -118,6 +118,11 @@ pub(super) async fn shutdown_signal_then(
 
 pub(super) async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
     let config = host_config(global, &args.host)?;
-    trellis_host::run(config, shutdown_signal()).await?;
+    let host = trellis_host::start(config).await?;
+    let _metrics = match args.host.metrics_addr {
+        Some(addr) => Some(super::metrics::serve(addr, vec![Box::new(host.metrics())]).await?),
+        None => None,
+    };
+    host.run_until(shutdown_signal()).await;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod get;
 mod host;
 mod keys;
 mod link;
+mod metrics;
 mod nats_config;
 mod nats_roles;
 mod oci;

@@ -189,13 +189,34 @@ async fn serve(
         resync_seconds: 30,
         command_interval_ms: 0,
         partition_grace_seconds: 600,
+        metrics_addr: None,
     };
     // An edge site runs none: wadm lives with the buckets, in the cloud.
     let wadm = match with_wadm {
         true => Some(trellis_wadm::start(super::wadm::config(global, &wadm_args)?).await?),
         false => None,
     };
+    // Metrics on by default: the host's and wadm's on one address.
+    let mut collectors: Vec<Box<dyn trellis_metrics::prometheus_client::collector::Collector>> =
+        vec![Box::new(host.metrics())];
+    collectors.extend(wadm.as_ref().map(|w| w.metrics()));
+    let metrics = match args.host.metrics_addr {
+        Some(addr) => Some(super::metrics::serve(addr, collectors).await?),
+        None => {
+            let addr = super::metrics::UP_DEFAULT.parse()?;
+            match super::metrics::serve(addr, collectors).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    eprintln!("warning: {e:#}; running without metrics");
+                    None
+                }
+            }
+        }
+    };
     let mut ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
+    if let Some(server) = &metrics {
+        ready.push_str(&format!("metrics=http://{}/metrics\n", server.addr()));
+    }
     if let Role::Hub {
         leafnode_listen, ..
     } = role

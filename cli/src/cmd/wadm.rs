@@ -26,9 +26,22 @@ pub(super) fn config(global: &GlobalArgs, args: &WadmArgs) -> anyhow::Result<Wad
     })
 }
 
-/// Runs `trellis wadm`.
+/// Runs `trellis wadm`; with `--metrics-addr`, serves its metrics too
+/// until it stops.
 pub(super) async fn run(global: &GlobalArgs, args: WadmArgs) -> anyhow::Result<()> {
     let wadm = trellis_wadm::start(config(global, &args)?).await?;
+    // Held until wadm stops: dropping the server stops serving.
+    let _metrics = match args.metrics_addr {
+        Some(addr) => match super::metrics::serve(addr, vec![wadm.metrics()]).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                // Hand the lease over before failing.
+                wadm.stop().await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     eprintln!(
         "wadm {} is running on lattice {}; Ctrl-C stops it.",
         wadm.id(),

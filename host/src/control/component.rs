@@ -169,6 +169,8 @@ async fn prepare(
         .await
         .map_err(|e| Failure::internal(format!("compiling component {id} failed: {e}")))?
         .map_err(|e| Failure::invalid(format!("component {id}: {e}")))?;
+    ctx.counters
+        .prepared(matches!(outcome, CacheOutcome::Compiled));
     let provenance = Provenance {
         artifact: if fetched { "fetched" } else { "cache" },
         code: match outcome {

@@ -31,6 +31,7 @@ mod limits;
 mod managed_link;
 mod mesh;
 mod messaging;
+mod metrics;
 mod misbehave;
 mod oci;
 mod outbound;

@@ -6,6 +6,7 @@
 
 mod component;
 mod host;
+mod metrics;
 mod provider;
 
 use std::sync::{Arc, RwLock};

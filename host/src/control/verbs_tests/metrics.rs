@@ -1,0 +1,50 @@
+//! The host's metrics after real verbs and calls.
+
+use trellis_metrics::Registry;
+
+use super::{TestHost, calc};
+use crate::metrics::HostCollector;
+
+#[tokio::test]
+async fn metrics_count_what_ran_and_how_it_was_prepared() {
+    let host = TestHost::new().await;
+    let artifact = host.artifacts.upload("calc", &calc(0));
+    host.scale("calc", &artifact, 4).await.unwrap();
+    for (a, b) in [(1, 2), (3, 4)] {
+        let body = serde_json::json!({
+            "component_id": "calc", "interface": "test:calc/math", "function": "add",
+            "call": {"args": {"Wave": [a.to_string(), b.to_string()]}, "wave": false},
+            "timeout_ms": 5000,
+        });
+        host.run(
+            trellis_protocol::ControlVerb::ComponentCall(host.host()),
+            body,
+        )
+        .await
+        .unwrap();
+    }
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(HostCollector::new(&host.ctx)));
+    let text = trellis_metrics::encode(&registry).unwrap();
+    for line in [
+        "trellis_component_invocations_total{component=\"calc\"} 2\n",
+        "trellis_component_failures_total{component=\"calc\"} 0\n",
+        "trellis_component_in_flight{component=\"calc\"} 0\n",
+        "trellis_component_max_instances{component=\"calc\"} 4\n",
+        "trellis_component_invocation_duration_seconds_count{component=\"calc\",kind=\"call\"} 2\n",
+        "trellis_component_invocation_duration_seconds_bucket{le=\"+Inf\",component=\"calc\",kind=\"call\"} 2\n",
+        "trellis_component_invocation_duration_seconds_count{component=\"calc\",kind=\"http\"} 0\n",
+        "trellis_host_component_prepares_total{outcome=\"compiled\"} 1\n",
+        "trellis_host_artifact_loads_total{source=\"lattice\"} 1\n",
+        "trellis_host_info{host_id=\"",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    let fetched = calc(0).len();
+    assert!(
+        text.contains(&format!(
+            "trellis_host_artifact_fetched_bytes_total {fetched}\n"
+        )),
+        "{text}"
+    );
+}

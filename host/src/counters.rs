@@ -1,0 +1,67 @@
+//! What the host counts besides each component's own counters: how
+//! components were prepared and what artifact fetches cost. Atomics only;
+//! [`crate::metrics`] reads them at scrape time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Host-wide counters.
+#[derive(Debug, Default)]
+pub struct HostCounters {
+    compiled: AtomicU64,
+    compile_cache_hits: AtomicU64,
+    artifact_fetches: AtomicU64,
+    artifact_cache_hits: AtomicU64,
+    artifact_fetched_bytes: AtomicU64,
+}
+
+/// A snapshot of [`HostCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    /// Components compiled by wasmtime.
+    pub compiled: u64,
+    /// Components whose compiled code came from the on-disk cache.
+    pub compile_cache_hits: u64,
+    /// Artifacts fetched from the lattice.
+    pub artifact_fetches: u64,
+    /// Artifacts read from this host's disk cache instead.
+    pub artifact_cache_hits: u64,
+    /// Bytes of the fetched artifacts.
+    pub artifact_fetched_bytes: u64,
+}
+
+impl HostCounters {
+    /// Counts one prepared component: compiled, or loaded from the cache.
+    pub fn prepared(&self, compiled: bool) {
+        let counter = if compiled {
+            &self.compiled
+        } else {
+            &self.compile_cache_hits
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one artifact load: `Some(bytes)` fetched, `None` from disk.
+    pub fn artifact(&self, fetched: Option<usize>) {
+        match fetched {
+            Some(bytes) => {
+                self.artifact_fetches.fetch_add(1, Ordering::Relaxed);
+                self.artifact_fetched_bytes
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
+            }
+            None => {
+                self.artifact_cache_hits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            compiled: self.compiled.load(Ordering::Relaxed),
+            compile_cache_hits: self.compile_cache_hits.load(Ordering::Relaxed),
+            artifact_fetches: self.artifact_fetches.load(Ordering::Relaxed),
+            artifact_cache_hits: self.artifact_cache_hits.load(Ordering::Relaxed),
+            artifact_fetched_bytes: self.artifact_fetched_bytes.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A real Prometheus (Debian's `prometheus` package) scraping the given
+//! targets every second, with its query API for assertions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::http::{http_get, wait_for_http};
+use crate::paths::free_port;
+use crate::process::Process;
+
+/// How long Prometheus may take to be ready.
+const READY: Duration = Duration::from_secs(30);
+
+/// The prometheus executable: `PROMETHEUS_BIN`, then PATH, then /usr/bin.
+pub fn prometheus_bin() -> anyhow::Result<PathBuf> {
+    crate::paths::system_bin("PROMETHEUS_BIN", "prometheus").with_context(|| {
+        "prometheus is not installed: run `apt-get install --no-install-recommends prometheus` \
+         (or scripts/install-deps.sh), or set PROMETHEUS_BIN"
+    })
+}
+
+/// A running Prometheus; killed when dropped.
+pub struct Prometheus {
+    process: Process,
+    port: u16,
+    /// Its config and database.
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts one that scrapes `targets` (`host:port`, path /metrics)
+    /// every second, and waits until it is ready.
+    pub async fn start(targets: &[SocketAddr]) -> anyhow::Result<Prometheus> {
+        let bin = prometheus_bin()?;
+        let port = free_port();
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = format!(
+            "global: {{ scrape_interval: 1s, scrape_timeout: 1s }}\n\
+             scrape_configs:\n  - job_name: trellis\n    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        );
+        let mut cmd = Command::new(bin);
+        let dir = tempfile::Builder::new()
+            .prefix("trellis-prometheus-")
+            .tempdir()?;
+        let config_file = dir.path().join("prometheus.yml");
+        std::fs::write(&config_file, config)?;
+        cmd.arg(format!("--config.file={}", config_file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let process = Process::spawn(cmd, "prometheus")?;
+        let prometheus = Prometheus {
+            process,
+            port,
+            _dir: dir,
+        };
+        wait_for_http(&prometheus.url("/-/ready"), 200, READY)
+            .await
+            .with_context(|| {
+                format!("prometheus never got ready:\n{}", prometheus.process.log())
+            })?;
+        Ok(prometheus)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The values of an instant query's result vector.
+    pub async fn query(&self, promql: &str) -> anyhow::Result<Vec<f64>> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (status, _, body) =
+            http_get(&self.url(&format!("/api/v1/query?query={encoded}"))).await?;
+        let reply: serde_json::Value = serde_json::from_slice(&body)
+            .with_context(|| format!("query {promql}: status {status}, not JSON"))?;
+        anyhow::ensure!(reply["status"] == "success", "query {promql}: {reply}");
+        reply["data"]["result"]
+            .as_array()
+            .context("no result vector")?
+            .iter()
+            .map(|sample| {
+                sample["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .with_context(|| format!("query {promql}: bad sample {sample}"))
+            })
+            .collect()
+    }
+
+    /// Polls `promql` until its single value satisfies `want`, or fails
+    /// after `timeout` with the last answer.
+    pub async fn wait_for(
+        &self,
+        promql: &str,
+        want: impl Fn(f64) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<f64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let values = self.query(promql).await?;
+            if let [value] = values[..]
+                && want(value)
+            {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{promql} answered {values:?} for {timeout:?}; targets: {}",
+                    self.targets().await.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Prometheus' own view of its targets (health, last error), for
+    /// failure messages.
+    pub async fn targets(&self) -> anyhow::Result<String> {
+        let (_, _, body) = http_get(&self.url("/api/v1/targets")).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+}
