@@ -6,7 +6,8 @@
 # `return 200` (Debian's nginx-light, installed when missing) as the
 # HTTP-stack reference. Arguments go to trellis-bench:
 #   --seconds N   measure time per load row (default 10)
-#   --rows LIST   http,languages,cold,capability,density,orchestration
+#   --rows LIST   http,languages,mesh,messaging,metrics,cold,capability,
+#                 density,orchestration
 #                 (default all)
 #   --out FILE    JSON results (default target/bench/results.json)
 #   --smoke       a few seconds: does it start, does it print

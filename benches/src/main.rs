@@ -7,7 +7,7 @@
 //! `--concurrency LIST` (the http and mesh rows' concurrencies, default
 //! 1,16,64),
 //! `--out FILE` (JSON, default `target/bench/results.json`),
-//! `--rows http,languages,mesh,messaging,cold,capability,density,orchestration,scale`
+//! `--rows http,languages,mesh,messaging,metrics,cold,capability,density,orchestration,scale`
 //! (default all but `scale`, which runs for minutes; the smoke run does
 //! http and cold), `--scale-hosts N` and `--scale-apps N` (the scale
 //! row's simulated hosts and apps, default 1000 and 10000) and
@@ -19,7 +19,9 @@
 //! messages handled by a component through `builtin://messaging-nats` (one
 //! host) against a bare NATS responder, at concurrency 16 (throughput) and
 //! 1 (latency), printed after the table and kept under `messaging` in the
-//! JSON.
+//! JSON; the metrics row measures hello-http locally on a host with
+//! `--metrics-addr`, scraped every second, against host a without metrics
+//! at concurrency 16, alternately, and prints on/off (JSON `metrics`).
 
 mod capability;
 mod cold_start;
@@ -28,6 +30,7 @@ mod languages;
 mod load;
 mod mesh;
 mod messaging;
+mod metrics_cost;
 mod nats;
 mod nginx;
 mod orchestration;
@@ -60,6 +63,7 @@ const ROWS: &[&str] = &[
     "languages",
     "mesh",
     "messaging",
+    "metrics",
     "cold",
     "capability",
     "density",
@@ -225,6 +229,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let metrics = if want("metrics") {
+        Some(metrics_cost::measure(&lattice, 16, warmup, s.measure).await?)
+    } else {
+        None
+    };
     let messaging = if want("messaging") {
         Some(messaging::measure(&lattice, warmup, s.measure).await?)
     } else {
@@ -274,6 +283,12 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", m.table());
         if let Some(fields) = json.as_object_mut() {
             fields.insert("messaging".into(), serde_json::to_value(m)?);
+        }
+    }
+    if let Some(row) = &metrics {
+        print!("{}", row.table());
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("metrics".into(), serde_json::to_value(row)?);
         }
     }
     if let Some(row) = &scale {

@@ -51,6 +51,8 @@ struct Counters {
     calls: Histogram,
     /// Invocations started and not yet answered.
     in_flight: AtomicU64,
+    /// Whether invocations are timed into the histograms.
+    timed: bool,
 }
 
 /// Counts one invocation in flight until dropped (a caller that stops
@@ -71,6 +73,18 @@ impl Drop for InFlight<'_> {
 }
 
 impl Counters {
+    /// The clock reading an invocation starts with, when timed.
+    fn started(&self) -> Option<std::time::Instant> {
+        self.timed.then(std::time::Instant::now)
+    }
+
+    /// Adds the time since `started` to `histogram`, when timed.
+    fn finished(histogram: &Histogram, started: Option<std::time::Instant>) {
+        if let Some(started) = started {
+            histogram.observe(started.elapsed());
+        }
+    }
+
     fn record(&self, succeeded: bool) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
         if !succeeded {
@@ -108,11 +122,13 @@ impl Drop for RunningComponent {
 }
 
 impl RunningComponent {
-    /// Wraps prepared code with its description.
+    /// Wraps prepared code with its description; `timed` keeps latency
+    /// histograms of its invocations.
     pub fn new(
         description: ComponentDescription,
         code: PreparedComponent,
         caps: Arc<ComponentCaps>,
+        timed: bool,
     ) -> Self {
         Self {
             caps,
@@ -122,7 +138,10 @@ impl RunningComponent {
             code: RwLock::new((code, 0)),
             warm: Mutex::new(None),
             rpc_task: RwLock::new(None),
-            stats: Counters::default(),
+            stats: Counters {
+                timed,
+                ..Counters::default()
+            },
         }
     }
 
@@ -237,7 +256,7 @@ impl RunningComponent {
         request: HttpRequest,
         budget: Duration,
     ) -> InvocationReply<HttpResponse> {
-        let started = std::time::Instant::now();
+        let started = self.stats.started();
         let _in_flight = InFlight::start(&self.stats.in_flight);
         let reply = self
             .run(budget, |code, slots, caps| async move {
@@ -256,7 +275,7 @@ impl RunningComponent {
             .await;
         self.stats
             .record(matches!(&reply, Ok(response) if response.status < 500));
-        self.stats.http.observe(started.elapsed());
+        Counters::finished(&self.stats.http, started);
         reply
     }
 
@@ -271,10 +290,10 @@ impl RunningComponent {
         request: CallRequest,
         budget: Duration,
     ) -> InvocationReply<CallResponse> {
-        let started = std::time::Instant::now();
+        let started = self.stats.started();
         let _in_flight = InFlight::start(&self.stats.in_flight);
         let reply = self.call(interface, function, request, budget).await;
-        self.stats.calls.observe(started.elapsed());
+        Counters::finished(&self.stats.calls, started);
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
         let callers_fault = matches!(

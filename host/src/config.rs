@@ -40,6 +40,9 @@ pub struct HostConfig {
     /// (reported in the inventory; wadm gives such hosts a grace period
     /// when they go quiet).
     pub site: Option<String>,
+    /// Whether invocations are timed into latency histograms (on when the
+    /// host serves metrics; counts are kept either way).
+    pub metrics: bool,
     /// Where the host records what it runs (workloads, their links and
     /// config) so that it can resume them when it starts while the
     /// lattice's JetStream is unreachable; `None` keeps no record.
@@ -67,6 +70,7 @@ impl Default for HostConfig {
             trusted_issuers: Vec::new(),
             discovery_window: Duration::from_millis(500),
             site: None,
+            metrics: false,
             state_file: None,
             jetstream_wait: Duration::from_secs(3),
             secrets_key: None,

@@ -45,6 +45,7 @@ pub(super) fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Res
             .state_file
             .clone()
             .or_else(|| default_state_file(flags)),
+        metrics: flags.metrics_addr.is_some(),
         secrets_key: flags
             .secrets_key
             .as_deref()

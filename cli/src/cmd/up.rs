@@ -152,6 +152,8 @@ async fn serve(
     nats_pid: Option<u32>,
 ) -> anyhow::Result<()> {
     let mut config = host_config(global, &args.host)?;
+    // `up` serves metrics unless the default port is taken.
+    config.metrics = true;
     // The local dev loop keeps outbound HTTP open unless asked not to; a
     // hub or an edge site is a deployment and gets the production default.
     if matches!(role, Role::Single) && !args.deny_outbound && !config.allow_outbound {

@@ -115,7 +115,12 @@ async fn start(
             request.secrets.clone(),
         )),
     });
-    let component = Arc::new(RunningComponent::new(description.clone(), code, caps));
+    let component = Arc::new(RunningComponent::new(
+        description.clone(),
+        code,
+        caps,
+        ctx.config.metrics,
+    ));
     let task = ctx
         .data_plane
         .serve(id)

@@ -48,3 +48,33 @@ async fn metrics_count_what_ran_and_how_it_was_prepared() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_host_without_metrics_counts_but_does_not_time() {
+    let host = TestHost::with(|config| config.allow_unsigned = true).await;
+    let artifact = host.artifacts.upload("calc", &calc(0));
+    host.scale("calc", &artifact, 1).await.unwrap();
+    let body = serde_json::json!({
+        "component_id": "calc", "interface": "test:calc/math", "function": "add",
+        "call": {"args": {"Wave": ["1", "2"]}, "wave": false}, "timeout_ms": 5000,
+    });
+    host.run(
+        trellis_protocol::ControlVerb::ComponentCall(host.host()),
+        body,
+    )
+    .await
+    .unwrap();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(HostCollector::new(&host.ctx)));
+    let text = trellis_metrics::encode(&registry).unwrap();
+    assert!(
+        text.contains("trellis_component_invocations_total{component=\"calc\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "trellis_component_invocation_duration_seconds_count{component=\"calc\",kind=\"call\"} 0\n"
+        ),
+        "{text}"
+    );
+}

@@ -56,7 +56,11 @@ struct TestHost {
 impl TestHost {
     /// A host that runs unsigned components.
     async fn new() -> Self {
-        Self::with(|config| config.allow_unsigned = true).await
+        Self::with(|config| {
+            config.allow_unsigned = true;
+            config.metrics = true;
+        })
+        .await
     }
 
     /// A host whose settings `adjust` changes first.
