@@ -20,8 +20,9 @@
 //! host) against a bare NATS responder, at concurrency 16 (throughput) and
 //! 1 (latency), printed after the table and kept under `messaging` in the
 //! JSON; the metrics row measures hello-http locally on a host with
-//! `--metrics-addr`, scraped every second, against host a without metrics
-//! at concurrency 16, alternately, and prints on/off (JSON `metrics`).
+//! `--metrics-addr`, scraped every second, against a host started alike
+//! without metrics at concurrency 16, alternately, and prints on/off (JSON
+//! `metrics`).
 
 mod capability;
 mod cold_start;

@@ -1,8 +1,7 @@
 //! What metrics cost a request: hello-http served locally by a host that
 //! keeps latency histograms and is scraped every second (`--metrics-addr`)
-//! against the same component on the bench lattice's host a, which keeps
-//! neither, in the same run. Measured alternately (off, on, off, on) so a
-//! drift of the machine hits both sides.
+//! against a host started alike without metrics, in the same run,
+//! three rounds in alternating order.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -23,7 +22,7 @@ const SCRAPE_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct MetricsCost {
     /// Concurrent connections.
     pub concurrency: usize,
-    /// Host a, no metrics (each measurement).
+    /// The host without metrics (each measurement).
     pub off: Vec<LoadResult>,
     /// The metrics host, scraped every second (each measurement).
     pub on: Vec<LoadResult>,
@@ -35,45 +34,49 @@ fn mean(results: &[LoadResult]) -> f64 {
     results.iter().map(|r| r.rps).sum::<f64>() / results.len().max(1) as f64
 }
 
-/// Starts the metrics host next to `lattice`'s and measures both.
-pub(crate) async fn measure(
+/// A host of its own serving hello-http locally (its own HTTP provider)
+/// on the returned address; `metrics` adds `--metrics-addr`.
+async fn serving_host(
     lattice: &Lattice,
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<MetricsCost> {
-    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    name: &str,
+    metrics: Option<SocketAddr>,
+) -> anyhow::Result<(Host, SocketAddr)> {
+    let extra_args = match metrics {
+        Some(addr) => vec!["--metrics-addr".into(), addr.to_string()],
+        None => Vec::new(),
+    };
     let host = Host::spawn(
         &lattice.nats,
         HostOpts {
             lattice: lattice.name.clone(),
-            name: "m".into(),
-            extra_args: vec!["--metrics-addr".into(), metrics_addr.to_string()],
+            name: name.into(),
+            extra_args,
             ..HostOpts::default()
         },
     )?;
     let cli = &lattice.cli;
+    let (provider, component) = (format!("http-{name}"), format!("hello-{name}"));
     setup::run(
         cli,
         &[
             "start",
             "provider",
             "builtin://http-server",
-            "http-m",
+            &provider,
             "--host",
             host.id(),
         ],
     )?;
     let image = format!("file://{}", actor("hello_http").display());
-    setup::start_component(cli, &image, "hello-metrics", &host)?;
+    setup::start_component(cli, &image, &component, &host)?;
     let port = free_port();
-    let config = "hello-metrics-addr";
+    let config = format!("{component}-addr");
     setup::run(
         cli,
         &[
             "config",
             "put",
-            config,
+            &config,
             &format!("address=127.0.0.1:{port}"),
         ],
     )?;
@@ -82,25 +85,42 @@ pub(crate) async fn measure(
         &[
             "link",
             "put",
-            "http-m",
-            "hello-metrics",
+            &provider,
+            &component,
             "wasi",
             "http",
             "--interface",
             "incoming-handler",
             "--name",
-            "hello-metrics",
+            &component,
             "--source-config",
-            config,
+            &config,
         ],
     )?;
-    let on_addr = SocketAddr::from(([127, 0, 0, 1], port));
-    setup::wait_ready(on_addr).await?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    setup::wait_ready(addr).await?;
+    Ok((host, addr))
+}
 
+/// Starts two hosts alike but for metrics next to `lattice`'s and
+/// measures both.
+pub(crate) async fn measure(
+    lattice: &Lattice,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<MetricsCost> {
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let (off_host, off_addr) = serving_host(lattice, "plain", None).await?;
+    let (on_host, on_addr) = serving_host(lattice, "metered", Some(metrics_addr)).await?;
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (mut off, mut on) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        off.push(load::run(lattice.local, "/", concurrency, warmup, measure).await?);
+    // Off first, then on first, then off first: a machine that slows down
+    // (or warms up) during the row does not favour one side.
+    for round in 0..3 {
+        if round % 2 == 0 {
+            off.push(load::run(off_addr, "/", concurrency, warmup, measure).await?);
+        }
         let counter = answered.clone();
         let scraper = tokio::spawn(async move {
             loop {
@@ -112,9 +132,12 @@ pub(crate) async fn measure(
         });
         on.push(load::run(on_addr, "/", concurrency, warmup, measure).await?);
         scraper.abort();
+        if round % 2 == 1 {
+            off.push(load::run(off_addr, "/", concurrency, warmup, measure).await?);
+        }
     }
     let scrapes = answered.load(std::sync::atomic::Ordering::Relaxed);
-    drop(host);
+    drop((off_host, on_host));
     Ok(MetricsCost {
         concurrency,
         off,
