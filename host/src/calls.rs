@@ -18,6 +18,8 @@ use trellis_protocol::{ComponentId, LinkName};
 
 use trellis_provider_sdk::links::LinkState;
 
+use crate::counters::{Reached, RoutedCalls};
+
 /// The components running on this host, as calls see them. A port, so
 /// the router (which running components hold through their
 /// capabilities) need not know the component table that holds them.
@@ -45,6 +47,8 @@ pub struct CallRouter {
     /// capabilities), and the router must not keep them alive.
     components: Weak<dyn LocalTargets>,
     lattice: Lattice,
+    /// What the calls reached and how they ended.
+    counted: Arc<RoutedCalls>,
 }
 
 /// One call a guest made of an imported function.
@@ -66,16 +70,19 @@ pub struct OutgoingCall<'a> {
 }
 
 impl CallRouter {
-    /// A router over this host's links and components and the lattice.
+    /// A router over this host's links and components and the lattice,
+    /// counting into `counted`.
     pub fn new(
         links: Arc<LinkState>,
         components: Weak<dyn LocalTargets>,
         lattice: Lattice,
+        counted: Arc<RoutedCalls>,
     ) -> Self {
         Self {
             links,
             components,
             lattice,
+            counted,
         }
     }
 
@@ -113,6 +120,7 @@ impl CallRouter {
             Some(c) => c.call_local(&target, interface, function, request, budget),
             None => Err(request),
         };
+        let remote = local.is_err();
         let outcome = match local {
             Ok(answer) => answer.await,
             Err(request) => {
@@ -123,6 +131,8 @@ impl CallRouter {
             }
         }
         .map(|response| response.results);
+        self.counted
+            .record(Reached::Component, remote, outcome.is_ok());
         outcome.map_err(|e| {
             InvocationError::new(
                 e.kind,

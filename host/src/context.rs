@@ -20,7 +20,7 @@ use crate::capabilities::outbound::OutboundRouter;
 use crate::capabilities::route::ProviderRouter;
 use crate::components::Components;
 use crate::config::HostConfig;
-use crate::counters::HostCounters;
+use crate::counters::{HostCounters, RoutedCalls};
 use crate::ports::{ArtifactSource, DataPlane, Directory, EventSink};
 use crate::providers::Providers;
 use crate::runtime::Runtime;
@@ -92,6 +92,8 @@ pub struct HostContext {
     pub journal: Option<Arc<dyn VerbJournal>>,
     /// Host-wide counters (compiles, artifact fetches) for the metrics.
     pub counters: HostCounters,
+    /// Components' calls through their imports, as the routers count them.
+    pub routed: Arc<RoutedCalls>,
     /// Where [`HostContext::request_stop`] sends; the orchestrator waits on it.
     pub(crate) stop: watch::Sender<Option<String>>,
 }
@@ -141,16 +143,23 @@ impl HostContext {
         let (stop, stopped) = watch::channel(None);
         let links = Arc::new(LinkState::default());
         let providers = Arc::new(Providers::default());
+        let routed = Arc::new(RoutedCalls::default());
         let provider_calls = Arc::new(ProviderRouter::new(
             links.clone(),
             providers.clone(),
             lattice.clone(),
+            routed.clone(),
         ));
         let components = Arc::new(Components::default());
         // Weak: running components hold the router through their capabilities.
         let local: std::sync::Weak<dyn crate::calls::LocalTargets> =
             Arc::downgrade(&components) as _;
-        let calls = Arc::new(CallRouter::new(links.clone(), local, lattice.clone()));
+        let calls = Arc::new(CallRouter::new(
+            links.clone(),
+            local,
+            lattice.clone(),
+            routed.clone(),
+        ));
         let outbound = Arc::new(OutboundRouter::new(
             links.clone(),
             providers.clone(),
@@ -176,6 +185,7 @@ impl HostContext {
             workload_locks: crate::locks::WorkloadLocks::default(),
             journal,
             counters: HostCounters::default(),
+            routed,
             stop,
         });
         (ctx, stopped)

@@ -65,3 +65,72 @@ impl HostCounters {
         }
     }
 }
+
+/// What a routed call reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// A key-value provider (`wasi:keyvalue`).
+    Keyvalue,
+    /// A messaging provider (`wasmcloud:messaging`).
+    Messaging,
+    /// Another component's export (a linked custom interface).
+    Component,
+}
+
+impl Reached {
+    /// Every kind, in label order.
+    pub const ALL: [Reached; 3] = [Reached::Keyvalue, Reached::Messaging, Reached::Component];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reached::Keyvalue => "keyvalue",
+            Reached::Messaging => "messaging",
+            Reached::Component => "component",
+        }
+    }
+}
+
+/// Calls the host routed for its components' imports: what they reached,
+/// whether in process or across the lattice, and whether they succeeded.
+#[derive(Debug, Default)]
+pub struct RoutedCalls {
+    /// By reached (3) x remote (2) x failed (2).
+    counts: [AtomicU64; 12],
+}
+
+/// One row of [`RoutedCalls::snapshot`]: reached, route, outcome, count.
+pub type RoutedRow = (&'static str, &'static str, &'static str, u64);
+
+impl RoutedCalls {
+    fn index(reached: Reached, remote: bool, ok: bool) -> usize {
+        let reached = match reached {
+            Reached::Keyvalue => 0,
+            Reached::Messaging => 1,
+            Reached::Component => 2,
+        };
+        reached * 4 + usize::from(remote) * 2 + usize::from(!ok)
+    }
+
+    /// Counts one call.
+    pub fn record(&self, reached: Reached, remote: bool, ok: bool) {
+        self.counts[Self::index(reached, remote, ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every combination with its count (zeros included).
+    pub fn snapshot(&self) -> Vec<RoutedRow> {
+        let mut rows = Vec::with_capacity(self.counts.len());
+        for reached in Reached::ALL {
+            for remote in [false, true] {
+                for ok in [true, false] {
+                    let count =
+                        self.counts[Self::index(reached, remote, ok)].load(Ordering::Relaxed);
+                    let route = if remote { "lattice" } else { "local" };
+                    let outcome = if ok { "ok" } else { "error" };
+                    rows.push((reached.label(), route, outcome, count));
+                }
+            }
+        }
+        rows
+    }
+}

@@ -149,6 +149,24 @@ impl Collector for HostCollector {
             "1 while the provider runs without a reported failure, else 0.",
             &healthy,
         )?;
+        let routed: Vec<Sample<'_, 3, u64>> = ctx
+            .routed
+            .snapshot()
+            .into_iter()
+            .map(|(reached, route, outcome, n)| {
+                (
+                    [("reached", reached), ("route", route), ("outcome", outcome)],
+                    n,
+                )
+            })
+            .collect();
+        counters(
+            e,
+            "trellis_host_routed_calls",
+            "Calls components made through their imports: what they reached (keyvalue, \
+             messaging, component), in process or across the lattice, ok or error.",
+            &routed,
+        )?;
         let counts = ctx.counters.snapshot();
         counters(
             e,

@@ -13,6 +13,7 @@ use wasmtime::component::Resource;
 use super::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
+use crate::counters::Reached;
 
 /// Bound on one key-value call.
 pub const KV_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,16 +39,20 @@ impl ProviderRouter {
                  keyvalue --interface store --interface atomics --interface batch"
             )
         };
-        match self
+        let target = self
             .target(source, link_name, &interface, how)
-            .map_err(KvError::Other)?
-        {
+            .map_err(KvError::Other)?;
+        let remote = matches!(target, Target::Remote(_));
+        let reply = match target {
             Target::Local(local) => local.provider.keyvalue(Some(source.clone()), request).await,
             Target::Remote(target) => {
                 let ctx = CallContext::new(Some(source.clone()), link_name.clone(), KV_TIMEOUT);
                 self.lattice.invoke_keyvalue(&target, &request, &ctx).await
             }
-        }
+        };
+        self.counted
+            .record(Reached::Keyvalue, remote, reply.is_ok());
+        reply
     }
 }
 

@@ -12,6 +12,7 @@ use trellis_protocol::{ComponentId, LinkName};
 use super::bindings::wasmcloud::messaging::{consumer, types};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
+use crate::counters::Reached;
 
 /// Longest `consumer.request` wait a guest may ask for.
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,10 +38,13 @@ impl ProviderRouter {
         };
         let target = match self.target(source, link_name, &interface, how)? {
             Target::Local(local) => {
-                return local
+                let reply = local
                     .provider
                     .messaging(Some(source.clone()), request)
                     .await;
+                self.counted
+                    .record(Reached::Messaging, false, reply.is_ok());
+                return reply;
             }
             Target::Remote(target) => target,
         };
@@ -52,7 +56,9 @@ impl ProviderRouter {
             }
         };
         let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget);
-        self.lattice.invoke_messaging(&target, &request, &ctx).await
+        let reply = self.lattice.invoke_messaging(&target, &request, &ctx).await;
+        self.counted.record(Reached::Messaging, true, reply.is_ok());
+        reply
     }
 }
 

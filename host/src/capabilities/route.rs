@@ -8,6 +8,7 @@ use trellis_lattice::Lattice;
 use trellis_protocol::link::InterfaceRef;
 use trellis_protocol::{ComponentId, LinkName};
 
+use crate::counters::RoutedCalls;
 use crate::providers::{Providers, RunningProvider};
 use trellis_provider_sdk::links::LinkState;
 
@@ -24,15 +25,24 @@ pub struct ProviderRouter {
     links: Arc<LinkState>,
     providers: Arc<Providers>,
     pub(crate) lattice: Lattice,
+    /// What the calls reached and how they ended.
+    pub(crate) counted: Arc<RoutedCalls>,
 }
 
 impl ProviderRouter {
-    /// A router over this host's links and providers and the lattice.
-    pub fn new(links: Arc<LinkState>, providers: Arc<Providers>, lattice: Lattice) -> Self {
+    /// A router over this host's links and providers and the lattice,
+    /// counting into `counted`.
+    pub fn new(
+        links: Arc<LinkState>,
+        providers: Arc<Providers>,
+        lattice: Lattice,
+        counted: Arc<RoutedCalls>,
+    ) -> Self {
         Self {
             links,
             providers,
             lattice,
+            counted,
         }
     }
 

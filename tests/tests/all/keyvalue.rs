@@ -242,3 +242,46 @@ async fn keyvalue_link_switches_at_runtime_and_missing_link_is_named() -> anyhow
     assert!(lattice.b.log().matches("component started").count() == 1);
     Ok(())
 }
+
+/// `trellis_host_routed_calls_total` for `labels` on the page at `addr`.
+async fn routed(addr: std::net::SocketAddr, labels: &str) -> anyhow::Result<u64> {
+    let (status, _, body) = http_get(&format!("http://{addr}/metrics")).await?;
+    anyhow::ensure!(status == 200, "metrics answered {status}");
+    let prefix = format!("trellis_host_routed_calls_total{{{labels}}} ");
+    let text = String::from_utf8(body)?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .ok_or_else(|| anyhow::anyhow!("no {prefix} in\n{text}"))?;
+    Ok(line.parse()?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_value_calls_are_counted_by_route_in_the_metrics() -> anyhow::Result<()> {
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], trellis_tests::free_port()));
+    let lattice = Lattice::start("kvmetrics", &["--metrics-addr", &metrics.to_string()])?;
+    let data = tempfile::tempdir()?;
+    // The provider on a, the component on b: every call crosses the lattice.
+    start_sled(&lattice, &lattice.a, data.path())?;
+    lattice.start_component("kv_counter", "counter", &lattice.b, 4)?;
+    kv_link(&lattice, "kv")?;
+    let url = lattice.route("counter")?;
+    // Not set yet: 404 once the route and the provider answer.
+    wait_for_http(&format!("{url}/get?key=counter"), 404, ROUTE_READY).await?;
+    let ok = "reached=\"keyvalue\",route=\"lattice\",outcome=\"ok\"";
+    let before = routed(metrics, ok).await?;
+    for _ in 0..20 {
+        let (status, _, _) =
+            trellis_tests::http_request("POST", &format!("{url}/incr"), &[], Vec::new()).await?;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(count(&url, "counter").await?, 20);
+    // Each increment and the read are at least one call each.
+    let after = routed(metrics, ok).await?;
+    assert!(after >= before + 21, "{before} -> {after}");
+    let local = "reached=\"keyvalue\",route=\"local\",outcome=\"ok\"";
+    assert_eq!(routed(metrics, local).await?, 0, "no provider on b");
+    let failed = "reached=\"keyvalue\",route=\"lattice\",outcome=\"error\"";
+    assert_eq!(routed(metrics, failed).await?, 0);
+    Ok(())
+}
