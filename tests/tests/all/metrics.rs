@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use trellis_tests::{
     Cli, HelloApp, Host, HostOpts, NatsServer, Prometheus, Wadm, actor, free_port, http_get,
     unique_lattice, wait_for_http,
@@ -104,6 +106,26 @@ async fn prometheus_counts_every_request_across_hosts_and_sees_wadm() -> anyhow:
             SEEN,
         )
         .await?;
+    // Every panel of the example Grafana dashboard has data.
+    let file = trellis_tests::workspace_root().join("examples/grafana-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+    let panels = dashboard["panels"].as_array().context("panels")?;
+    assert!(panels.len() >= 10, "{} panels", panels.len());
+    for panel in panels {
+        for target in panel["targets"].as_array().context("targets")? {
+            let expr = target["expr"].as_str().context("expr")?;
+            // rate() needs two scrapes of a series inside its window.
+            let deadline = std::time::Instant::now() + SEEN;
+            while prometheus.query(expr).await?.is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "panel {}: {expr} has no data",
+                    panel["title"]
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
     Ok(())
 }
 
