@@ -28,6 +28,11 @@ impl Guest for HttpEcho {
         if let Some(trace) = &trace {
             headers.push(("x-trace", trace));
         }
+        // The W3C trace context the platform handed in, for the tracing tests.
+        let traceparent = header(&request, "traceparent");
+        if let Some(traceparent) = &traceparent {
+            headers.push(("x-seen-traceparent", traceparent));
+        }
 
         match path.as_str() {
             "/echo" => match read_body(request) {

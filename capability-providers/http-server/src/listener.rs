@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use trellis_protocol::context::CallContext;
 use trellis_protocol::link::LinkKey;
+use trellis_protocol::trace;
 use trellis_protocol::{ComponentId, LinkName};
 use trellis_provider_sdk::Invoker;
 
@@ -258,9 +259,19 @@ async fn serve(
             ));
         }
     };
-    let request = convert::to_invocation(&parts, body);
+    let mut request = convert::to_invocation(&parts, body);
+    // Continue the client's trace or start one; the component reads it as
+    // the request's `traceparent` and the hosts log its trace id.
+    let trace = trace::TraceParent::continue_or_start(
+        parts
+            .headers
+            .get(trace::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    convert::set_header(&mut request, trace::HEADER, trace.to_string());
     let left = route.timeout.saturating_sub(arrival.elapsed());
-    let call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left);
+    let mut call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left);
+    call.trace_id = trace.trace_id();
     // The invoker honours the deadline itself and says why it gave up
     // (busy, no instance, too slow); this outer bound only catches a path
     // that failed to, hence the grace.

@@ -15,6 +15,7 @@
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
 //! - [`context`]: who calls and until when (source, link, trace id, deadline).
+//! - [`trace`]: W3C `traceparent` values, parsed strictly.
 //! - [`value`]: component-model values (arguments, results) on the wire.
 //! - [`call`]: calls of any exported function (arguments, results, bounds).
 //! - [`signature`]: function types of components' interfaces, and the link check.
@@ -40,6 +41,7 @@ pub mod reply;
 pub mod secret;
 pub mod signature;
 pub mod subject;
+pub mod trace;
 pub mod value;
 pub mod wadm;
 

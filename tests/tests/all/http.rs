@@ -132,3 +132,40 @@ async fn link_delete_closes_the_listener() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The `traceparent` the component saw for one request sent with
+/// `traceparent` (or none).
+async fn seen_traceparent(url: &str, sent: Option<&str>) -> anyhow::Result<String> {
+    let headers: Vec<(&str, &str)> = sent.map(|t| ("traceparent", t)).into_iter().collect();
+    let (status, response, _) =
+        trellis_tests::http_request("GET", url, &headers, Vec::new()).await?;
+    anyhow::ensure!(status == 200, "status {status}");
+    trellis_tests::header(&response, "x-seen-traceparent")
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the component saw no traceparent"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_see_the_w3c_trace_context_across_hosts() -> anyhow::Result<()> {
+    use trellis_protocol::trace::TraceParent;
+    let lattice = Lattice::start("traceparent", &[])?;
+    // Provider on a, component on b: the context crosses NATS.
+    lattice.start_component("http_echo", "echo", &lattice.b, 2)?;
+    let url = format!("{}/", lattice.route("echo")?);
+    wait_for_http(&url, 200, ROUTE_READY).await?;
+
+    // A caller's trace is continued: same trace id, a new span.
+    let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let seen: TraceParent = seen_traceparent(&url, Some(sent)).await?.parse()?;
+    assert_eq!(seen.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(seen.to_string(), sent, "the provider's span is a new one");
+
+    // No context, or a malformed one, starts a trace per request.
+    let first: TraceParent = seen_traceparent(&url, None).await?.parse()?;
+    let second: TraceParent = seen_traceparent(&url, None).await?.parse()?;
+    assert_ne!(first.trace_id(), second.trace_id());
+    let forged = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nx: y";
+    let fresh: TraceParent = seen_traceparent(&url, Some(&forged[..54])).await?.parse()?;
+    assert_ne!(fresh.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    Ok(())
+}
