@@ -16,6 +16,7 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let port = free_port().to_string();
+    let metrics = format!("127.0.0.1:{}", free_port());
     let nats = nats_server_bin()?;
     let up = Command::new(trellis_bin())
         .args([
@@ -27,6 +28,8 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
             "zone=laptop",
             "--nats-port",
             &port,
+            "--metrics-addr",
+            &metrics,
         ])
         .arg("--data-dir")
         .arg(&data)
@@ -41,6 +44,18 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
     );
     let ready = String::from_utf8_lossy(&up.stdout);
     assert!(ready.contains("host_id=N"), "{ready}");
+    // The host's and wadm's metrics on the one address.
+    assert!(
+        ready.contains(&format!("metrics=http://{metrics}/metrics")),
+        "{ready}"
+    );
+    let page = scrape(&metrics)?;
+    assert!(
+        page.starts_with("HTTP/1.1 200")
+            && page.contains("trellis_host_info{")
+            && page.contains("trellis_wadm_leader "),
+        "{page}"
+    );
 
     let url = format!("nats://127.0.0.1:{port}");
     let hosts = Command::new(trellis_bin())
@@ -359,4 +374,15 @@ async fn a_hub_refuses_leaf_nodes_without_its_leaf_key() -> anyhow::Result<()> {
     assert!(down(&edge_data)?.status.success());
     assert!(down(&hub_data)?.status.success());
     Ok(())
+}
+
+/// `GET /metrics` from `addr` over a plain socket (bounded by timeouts).
+fn scrape(addr: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let mut page = String::new();
+    stream.read_to_string(&mut page)?;
+    Ok(page)
 }
