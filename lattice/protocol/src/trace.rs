@@ -1,7 +1,7 @@
 //! W3C Trace Context (`traceparent`): which trace a request belongs to
 //! and which span called. Trellis starts or continues one at the HTTP
-//! server provider and hands it to the component as a request header; the
-//! trace id is also what the host logs for the invocation.
+//! server provider and hands it to the component as a request header; its
+//! trace id is also the invocation's trace id on the lattice.
 //!
 //! A `traceparent` is a peer's claim: only the exact version-00 shape
 //! (55 characters, lowercase hex, ids not all zero) is accepted; anything
