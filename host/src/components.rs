@@ -500,28 +500,15 @@ impl Components {
 
     /// Descriptions of all components, sorted by id.
     pub fn descriptions(&self) -> Vec<ComponentDescription> {
-        let mut all: Vec<_> = self
-            .by_id
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(|c| c.description())
-            .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
+        self.all().iter().map(|c| c.description()).collect()
     }
 
     /// Every running component, sorted by id.
     pub fn all(&self) -> Vec<Arc<RunningComponent>> {
-        let mut all: Vec<_> = self
-            .by_id
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by_cached_key(|c| c.description().id);
-        all
+        let by_id = self.by_id.read().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<_> = by_id.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     /// Removes every component (host shutdown).

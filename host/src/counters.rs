@@ -70,11 +70,11 @@ impl HostCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reached {
     /// A key-value provider (`wasi:keyvalue`).
-    Keyvalue,
+    Keyvalue = 0,
     /// A messaging provider (`wasmcloud:messaging`).
-    Messaging,
+    Messaging = 1,
     /// Another component's export (a linked custom interface).
-    Component,
+    Component = 2,
 }
 
 impl Reached {
@@ -104,12 +104,7 @@ pub type RoutedRow = (&'static str, &'static str, &'static str, u64);
 
 impl RoutedCalls {
     fn index(reached: Reached, remote: bool, ok: bool) -> usize {
-        let reached = match reached {
-            Reached::Keyvalue => 0,
-            Reached::Messaging => 1,
-            Reached::Component => 2,
-        };
-        reached * 4 + usize::from(remote) * 2 + usize::from(!ok)
+        reached as usize * 4 + usize::from(remote) * 2 + usize::from(!ok)
     }
 
     /// Counts one call.

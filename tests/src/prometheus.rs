@@ -75,17 +75,8 @@ impl Prometheus {
 
     /// The values of an instant query's result vector.
     pub async fn query(&self, promql: &str) -> anyhow::Result<Vec<f64>> {
-        let encoded: String = promql
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let (status, _, body) =
-            http_get(&self.url(&format!("/api/v1/query?query={encoded}"))).await?;
+        let url = reqwest::Url::parse_with_params(&self.url("/api/v1/query"), [("query", promql)])?;
+        let (status, _, body) = http_get(url.as_str()).await?;
         let reply: serde_json::Value = serde_json::from_slice(&body)
             .with_context(|| format!("query {promql}: status {status}, not JSON"))?;
         anyhow::ensure!(reply["status"] == "success", "query {promql}: {reply}");
@@ -110,13 +101,30 @@ impl Prometheus {
         want: impl Fn(f64) -> bool,
         timeout: Duration,
     ) -> anyhow::Result<f64> {
+        let values = self
+            .wait_until(promql, |values| matches!(values, [v] if want(*v)), timeout)
+            .await?;
+        Ok(values[0])
+    }
+
+    /// Polls `promql` until it returns any sample (a `rate()` needs two
+    /// scrapes of a series inside its window), or fails after `timeout`.
+    pub async fn wait_for_data(&self, promql: &str, timeout: Duration) -> anyhow::Result<Vec<f64>> {
+        self.wait_until(promql, |values| !values.is_empty(), timeout)
+            .await
+    }
+
+    async fn wait_until(
+        &self,
+        promql: &str,
+        done: impl Fn(&[f64]) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<f64>> {
         let deadline = Instant::now() + timeout;
         loop {
             let values = self.query(promql).await?;
-            if let [value] = values[..]
-                && want(value)
-            {
-                return Ok(value);
+            if done(&values) {
+                return Ok(values);
             }
             if Instant::now() >= deadline {
                 bail!(
@@ -134,4 +142,26 @@ impl Prometheus {
         let (_, _, body) = http_get(&self.url("/api/v1/targets")).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
+}
+
+/// The `/metrics` page of a Trellis process at `addr`, as Prometheus
+/// would read it.
+pub async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    let (status, _, body) = http_get(&format!("http://{addr}/metrics")).await?;
+    anyhow::ensure!(status == 200, "GET http://{addr}/metrics answered {status}");
+    Ok(String::from_utf8(body)?)
+}
+
+/// The values of the samples on `page` whose name and labels start with
+/// `series` (e.g. `trellis_component_invocations_total{`).
+pub fn samples(page: &str, series: &str) -> anyhow::Result<Vec<f64>> {
+    page.lines()
+        .filter(|line| line.starts_with(series))
+        .map(|line| {
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            value
+                .parse::<f64>()
+                .with_context(|| format!("bad sample line {line:?}"))
+        })
+        .collect()
 }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use trellis_metrics::Histogram;
 use trellis_metrics::prometheus_client::collector::Collector;
-use trellis_metrics::prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
-use trellis_metrics::prometheus_client::metrics::MetricType;
+use trellis_metrics::prometheus_client::encoding::DescriptorEncoder;
 use trellis_metrics::prometheus_client::registry::Unit;
+use trellis_metrics::{MetricType, family, single};
 use trellis_protocol::wadm::StatusState;
 
 use crate::model::Command;
@@ -129,23 +129,21 @@ impl WadmMetrics {
 impl Collector for WadmMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-
-        let mut passes = encoder.encode_descriptor(
+        let e = &mut encoder;
+        single(
+            e,
             "trellis_wadm_reconcile_passes",
             "Reconcile passes this wadm ran while leading.",
-            None,
             MetricType::Counter,
+            load(&self.passes),
         )?;
-        passes.encode_counter::<NoLabelSet, _, u64>(&load(&self.passes), None)?;
-
-        let duration = encoder.encode_descriptor(
+        let duration = e.encode_descriptor(
             "trellis_wadm_reconcile_duration",
             "How long each reconcile pass took (reading hosts, planning, sending commands, publishing statuses).",
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
         self.pass_duration.encode(duration)?;
-
         for (name, help, counts) in [
             (
                 "trellis_wadm_commands",
@@ -158,32 +156,29 @@ impl Collector for WadmMetrics {
                 &self.command_failures,
             ),
         ] {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for (kind, count) in KINDS.iter().zip(counts) {
-                family
-                    .encode_family(&[("kind", *kind)])?
-                    .encode_counter::<NoLabelSet, _, u64>(&load(count), None)?;
-            }
+            let samples = KINDS
+                .iter()
+                .zip(counts)
+                .map(|(kind, n)| ([("kind", *kind)], load(n)));
+            family(e, name, help, MetricType::Counter, samples)?;
         }
-
-        let mut apps = encoder.encode_descriptor(
+        family(
+            e,
             "trellis_wadm_apps",
             "Apps by the state of the status this wadm last published while leading (0 on a follower).",
-            None,
             MetricType::Gauge,
+            STATES
+                .iter()
+                .zip(&self.apps)
+                .map(|(s, n)| ([("state", s.as_str())], load(n))),
         )?;
-        for (s, count) in STATES.iter().zip(&self.apps) {
-            apps.encode_family(&[("state", s.as_str())])?
-                .encode_gauge(&load(count))?;
-        }
-
-        let mut leader = encoder.encode_descriptor(
+        single(
+            e,
             "trellis_wadm_leader",
             "1 while this wadm holds the lattice's leader lease, else 0.",
-            None,
             MetricType::Gauge,
-        )?;
-        leader.encode_gauge(&u64::from(self.leader.load(Ordering::Relaxed)))
+            u64::from(self.leader.load(Ordering::Relaxed)),
+        )
     }
 }
 

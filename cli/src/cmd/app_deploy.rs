@@ -451,6 +451,8 @@ async fn watch_status(global: &GlobalArgs, lattice: &Lattice, name: &str) -> any
         .context("cannot watch app status events")?;
     let mut status: AppStatus = request(lattice, WadmOp::Status, &app_request(name, None)?).await?;
     let redraw = std::io::stdout().is_terminal();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         match global.output {
             OutputFormat::Json => println!("{}", serde_json::to_string(&status)?),
@@ -466,7 +468,7 @@ async fn watch_status(global: &GlobalArgs, lattice: &Lattice, name: &str) -> any
         let next = loop {
             let event = tokio::select! {
                 event = events.next() => event,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = &mut ctrl_c => return Ok(()),
             };
             match event {
                 None => bail!("the lattice connection closed while watching app {name}"),

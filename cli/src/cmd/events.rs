@@ -55,22 +55,22 @@ pub(super) async fn run(global: &GlobalArgs, args: EventsArgs) -> anyhow::Result
     if global.output == OutputFormat::Table {
         println!("{:<20}  {:<22}  {:<14}  DETAIL", "TIME", "TYPE", "SOURCE");
     }
-    let deadline =
-        (!args.follow).then(|| tokio::time::Instant::now() + Duration::from_secs(args.listen));
+    // One listener each for the whole run, not one per event.
+    let listen = Duration::from_secs(args.listen);
+    let stop = async {
+        match args.follow {
+            true => std::future::pending().await,
+            false => tokio::time::sleep(listen).await,
+        }
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(stop, ctrl_c);
     let mut printed = 0u64;
     while args.count.is_none_or(|n| printed < n) {
-        let next = async {
-            match deadline {
-                Some(at) => tokio::time::timeout_at(at, watch.next())
-                    .await
-                    .ok()
-                    .flatten(),
-                None => watch.next().await,
-            }
-        };
         let event = tokio::select! {
-            event = next => event,
-            _ = tokio::signal::ctrl_c() => None,
+            event = watch.next() => event,
+            _ = &mut stop => None,
+            _ = &mut ctrl_c => None,
         };
         match event {
             None => break,

@@ -29,18 +29,28 @@ pub struct BadTraceParent;
 /// The flag that says the caller sampled the trace.
 const SAMPLED: u8 = 0x01;
 
+/// 16 random bytes (a v4 UUID's: 122 random bits, plenty for an id).
 fn random_bytes() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
+}
+
+/// A new span id: random, and never all zero (the spec forbids it; a
+/// random id is all zero with probability 2^-64).
+fn new_span() -> [u8; 8] {
+    let mut span = [0u8; 8];
+    span.copy_from_slice(&random_bytes()[..8]);
+    if span == [0; 8] {
+        span[7] = 1;
+    }
+    span
 }
 
 impl TraceParent {
     /// A new trace (sampled), with a new span id.
     pub fn new_root() -> Self {
-        let mut span = [0u8; 8];
-        span.copy_from_slice(&random_bytes()[..8]);
         Self {
             trace_id: random_bytes(),
-            parent_id: nonzero(span),
+            parent_id: new_span(),
             flags: SAMPLED,
         }
     }
@@ -48,10 +58,8 @@ impl TraceParent {
     /// The context a callee of this span gets: the same trace and flags,
     /// a new span id.
     pub fn child(&self) -> Self {
-        let mut span = [0u8; 8];
-        span.copy_from_slice(&random_bytes()[..8]);
         Self {
-            parent_id: nonzero(span),
+            parent_id: new_span(),
             ..*self
         }
     }
@@ -74,14 +82,6 @@ impl TraceParent {
     pub fn sampled(&self) -> bool {
         self.flags & SAMPLED != 0
     }
-}
-
-/// A random id is all zero with probability 2^-64; the spec forbids it.
-fn nonzero(mut span: [u8; 8]) -> [u8; 8] {
-    if span == [0; 8] {
-        span[7] = 1;
-    }
-    span
 }
 
 fn hex(bytes: &[u8]) -> String {

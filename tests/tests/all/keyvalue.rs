@@ -245,15 +245,12 @@ async fn keyvalue_link_switches_at_runtime_and_missing_link_is_named() -> anyhow
 
 /// `trellis_host_routed_calls_total` for `labels` on the page at `addr`.
 async fn routed(addr: std::net::SocketAddr, labels: &str) -> anyhow::Result<u64> {
-    let (status, _, body) = http_get(&format!("http://{addr}/metrics")).await?;
-    anyhow::ensure!(status == 200, "metrics answered {status}");
-    let prefix = format!("trellis_host_routed_calls_total{{{labels}}} ");
-    let text = String::from_utf8(body)?;
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .ok_or_else(|| anyhow::anyhow!("no {prefix} in\n{text}"))?;
-    Ok(line.parse()?)
+    let page = trellis_tests::scrape(addr).await?;
+    let series = format!("trellis_host_routed_calls_total{{{labels}}} ");
+    match trellis_tests::samples(&page, &series)?[..] {
+        [value] => Ok(value as u64),
+        _ => anyhow::bail!("no single {series} in\n{page}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,16 +114,10 @@ async fn prometheus_counts_every_request_across_hosts_and_sees_wadm() -> anyhow:
     for panel in panels {
         for target in panel["targets"].as_array().context("targets")? {
             let expr = target["expr"].as_str().context("expr")?;
-            // rate() needs two scrapes of a series inside its window.
-            let deadline = std::time::Instant::now() + SEEN;
-            while prometheus.query(expr).await?.is_empty() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "panel {}: {expr} has no data",
-                    panel["title"]
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            prometheus
+                .wait_for_data(expr, SEEN)
+                .await
+                .with_context(|| format!("panel {}: no data", panel["title"]))?;
         }
     }
     Ok(())
@@ -134,15 +128,10 @@ async fn prometheus_counts_every_request_across_hosts_and_sees_wadm() -> anyhow:
 async fn invocations(hosts: &[SocketAddr]) -> anyhow::Result<f64> {
     let mut sum = 0.0;
     for host in hosts {
-        let (status, _, body) = http_get(&format!("http://{host}/metrics")).await?;
-        assert_eq!(status, 200);
-        for line in String::from_utf8_lossy(&body).lines() {
-            if line.starts_with("trellis_component_invocations_total{")
-                && let Some(value) = line.rsplit(' ').next()
-            {
-                sum += value.parse::<f64>()?;
-            }
-        }
+        let page = trellis_tests::scrape(*host).await?;
+        sum += trellis_tests::samples(&page, "trellis_component_invocations_total{")?
+            .iter()
+            .sum::<f64>();
     }
     Ok(sum)
 }

@@ -11,23 +11,6 @@ fn described(data: serde_json::Value) -> ComponentDescription {
     serde_json::from_value(data).expect("a component description")
 }
 
-/// `trellis call calc test:calc/math.add A B` on this host: the WAVE text
-/// of the result.
-async fn add(host: &TestHost, a: u32, b: u32) -> Result<String, FailureKind> {
-    let body = serde_json::json!({
-        "component_id": "calc", "interface": "test:calc/math", "function": "add",
-        "call": {"args": {"Wave": [a.to_string(), b.to_string()]}, "wave": true},
-        "timeout_ms": 5000,
-    });
-    match host
-        .run(ControlVerb::ComponentCall(host.host()), body)
-        .await
-    {
-        Ok(reply) => Ok(reply["wave"][0].as_str().unwrap_or_default().to_owned()),
-        Err(failure) => Err(failure.kind),
-    }
-}
-
 #[tokio::test]
 async fn scale_starts_rescales_and_stops_and_says_so() {
     let host = TestHost::new().await;
@@ -46,7 +29,7 @@ async fn scale_starts_rescales_and_stops_and_says_so() {
         (scaled["max"].as_u64(), scaled["artifact"].as_str()),
         (Some(2), Some("fetched"))
     );
-    assert_eq!(add(&host, 3, 4).await, Ok("7".to_owned()));
+    assert_eq!(host.add(3, 4).await, Ok("7".to_owned()));
 
     // Same bytes, new bound: no fetch, no second subscription.
     let rescaled = described(host.scale("calc", &artifact, 5).await.unwrap());
@@ -70,7 +53,7 @@ async fn scale_starts_rescales_and_stops_and_says_so() {
         vec![(id, false)],
         "stopped serving"
     );
-    assert_eq!(add(&host, 3, 4).await, Err(FailureKind::NotFound));
+    assert_eq!(host.add(3, 4).await, Err(FailureKind::NotFound));
 
     // Started again: the bytes come from the disk cache.
     host.scale("calc", &artifact, 1).await.unwrap();
@@ -90,7 +73,7 @@ async fn scale_refuses_other_bytes_for_a_running_id_and_stopping_what_is_not_run
     let conflict = failed(host.scale("calc", &other, 1).await, FailureKind::Conflict);
     assert!(conflict.message.contains("update"), "{}", conflict.message);
     assert_eq!(
-        add(&host, 1, 1).await,
+        host.add(1, 1).await,
         Ok("2".to_owned()),
         "the old bytes still run"
     );
@@ -158,7 +141,7 @@ async fn update_swaps_the_code_of_a_running_component_only() {
         (updated.digest.as_str(), updated.max),
         (new.sha256.as_str(), 2)
     );
-    assert_eq!(add(&host, 3, 4).await, Ok("107".to_owned()));
+    assert_eq!(host.add(3, 4).await, Ok("107".to_owned()));
     assert_eq!(
         host.data_plane.served().len(),
         1,
@@ -169,7 +152,7 @@ async fn update_swaps_the_code_of_a_running_component_only() {
 #[tokio::test]
 async fn call_checks_its_arguments_and_names_what_is_missing() {
     let host = TestHost::new().await;
-    assert_eq!(add(&host, 1, 2).await, Err(FailureKind::NotFound));
+    assert_eq!(host.add(1, 2).await, Err(FailureKind::NotFound));
     let artifact = host.artifacts.upload("calc", &calc(0));
     host.scale("calc", &artifact, 1).await.unwrap();
     let call = |function: &str, args: serde_json::Value| {

@@ -1,31 +1,15 @@
 //! The host's metrics after real verbs and calls.
 
-use trellis_metrics::Registry;
-
 use super::{TestHost, calc};
-use crate::metrics::HostCollector;
 
 #[tokio::test]
 async fn metrics_count_what_ran_and_how_it_was_prepared() {
     let host = TestHost::new().await;
     let artifact = host.artifacts.upload("calc", &calc(0));
     host.scale("calc", &artifact, 4).await.unwrap();
-    for (a, b) in [(1, 2), (3, 4)] {
-        let body = serde_json::json!({
-            "component_id": "calc", "interface": "test:calc/math", "function": "add",
-            "call": {"args": {"Wave": [a.to_string(), b.to_string()]}, "wave": false},
-            "timeout_ms": 5000,
-        });
-        host.run(
-            trellis_protocol::ControlVerb::ComponentCall(host.host()),
-            body,
-        )
-        .await
-        .unwrap();
-    }
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(HostCollector::new(&host.ctx)));
-    let text = trellis_metrics::encode(&registry).unwrap();
+    assert_eq!(host.add(1, 2).await, Ok("3".to_owned()));
+    assert_eq!(host.add(3, 4).await, Ok("7".to_owned()));
+    let text = host.scrape();
     for line in [
         "trellis_component_invocations_total{component=\"calc\"} 2\n",
         "trellis_component_failures_total{component=\"calc\"} 0\n",
@@ -54,19 +38,8 @@ async fn a_host_without_metrics_counts_but_does_not_time() {
     let host = TestHost::with(|config| config.allow_unsigned = true).await;
     let artifact = host.artifacts.upload("calc", &calc(0));
     host.scale("calc", &artifact, 1).await.unwrap();
-    let body = serde_json::json!({
-        "component_id": "calc", "interface": "test:calc/math", "function": "add",
-        "call": {"args": {"Wave": ["1", "2"]}, "wave": false}, "timeout_ms": 5000,
-    });
-    host.run(
-        trellis_protocol::ControlVerb::ComponentCall(host.host()),
-        body,
-    )
-    .await
-    .unwrap();
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(HostCollector::new(&host.ctx)));
-    let text = trellis_metrics::encode(&registry).unwrap();
+    assert_eq!(host.add(1, 2).await, Ok("3".to_owned()));
+    let text = host.scrape();
     assert!(
         text.contains("trellis_component_invocations_total{component=\"calc\"} 1\n"),
         "{text}"

@@ -144,6 +144,30 @@ impl TestHost {
             .await
     }
 
+    /// `trellis call calc test:calc/math.add A B` on this host: the WAVE
+    /// text of the result, or the failure's kind.
+    async fn add(&self, a: u32, b: u32) -> Result<String, FailureKind> {
+        let body = serde_json::json!({
+            "component_id": "calc", "interface": "test:calc/math", "function": "add",
+            "call": {"args": {"Wave": [a.to_string(), b.to_string()]}, "wave": true},
+            "timeout_ms": 5000,
+        });
+        match self
+            .run(ControlVerb::ComponentCall(self.host()), body)
+            .await
+        {
+            Ok(reply) => Ok(reply["wave"][0].as_str().unwrap_or_default().to_owned()),
+            Err(failure) => Err(failure.kind),
+        }
+    }
+
+    /// The host's metrics page, as a scrape would read it.
+    fn scrape(&self) -> String {
+        let mut registry = trellis_metrics::Registry::default();
+        registry.register_collector(Box::new(crate::metrics::HostCollector::new(&self.ctx)));
+        trellis_metrics::encode(&registry).expect("metrics encode")
+    }
+
     fn event_types(&self) -> Vec<EventType> {
         self.events.seen().into_iter().map(|(t, _)| t).collect()
     }
