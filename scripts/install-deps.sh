@@ -5,6 +5,7 @@
 #   - docker-registry (CNCF Distribution) and apache2-utils' htpasswd, for
 #     the OCI registry tests (tests/src/registry.rs)
 #   - prometheus (Debian's package), scraping hosts and wadm in the metrics test
+#   - chromium (Debian's package), loading the web dashboard in the ui test
 # Idempotent; works on a fresh Debian machine with Rust via rustup, as root
 # or through sudo.
 #
@@ -215,13 +216,16 @@ command -v htpasswd >/dev/null 2>&1 || missing_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
 # A real Prometheus scrapes hosts and wadm in the metrics test.
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing_pkgs+=(prometheus)
+# Headless Chromium renders the web dashboard (`trellis ui`) in the ui test.
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing_pkgs+=(chromium)
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    log "docker-registry, htpasswd, openssl and prometheus: found"
+    log "docker-registry, htpasswd, openssl, prometheus and chromium: found"
 elif can_apt; then
     log "installing ${missing_pkgs[*]} with apt-get"
     apt_update_once || die "apt-get update failed"
-    # No recommends: prometheus would bring its exporters and alertmanager.
+    # No recommends: prometheus would bring its exporters and alertmanager,
+    # chromium (through chromium-common) its GL drivers, upower and printing.
     apt_get install -y -q --no-install-recommends "${missing_pkgs[@]}" || die "apt-get install ${missing_pkgs[*]} failed"
 else
-    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd, the dog-fetcher test openssl, the metrics test prometheus)"
+    die "${missing_pkgs[*]} missing and apt-get unavailable: install them (the OCI tests need docker-registry and htpasswd, the dog-fetcher test openssl, the metrics test prometheus, the ui test chromium)"
 fi

@@ -1,7 +1,10 @@
-//! What metrics cost a request: hello-http served locally by a host that
-//! keeps latency histograms and is scraped every second (`--metrics-addr`)
-//! against a host started alike without metrics, in the same run,
-//! three rounds in alternating order.
+//! What metrics and tracing cost a request: hello-http served locally by a
+//! host that keeps latency histograms, is scraped every second
+//! (`--metrics-addr`) and traces every hop with an OTLP exporter set up
+//! at sampling 0 (`--otlp-endpoint`, `--trace-sampling 0`: spans are made
+//! and their context flows, none is exported), against a host started
+//! alike without either, in the same run, three rounds in alternating
+//! order.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -24,7 +27,8 @@ pub(crate) struct MetricsCost {
     pub concurrency: usize,
     /// The host without metrics (each measurement).
     pub off: Vec<LoadResult>,
-    /// The metrics host, scraped every second (each measurement).
+    /// The metrics host, scraped every second and tracing at sampling 0
+    /// (each measurement).
     pub on: Vec<LoadResult>,
     /// Scrapes answered 200 while the on side ran.
     pub scrapes: u64,
@@ -35,16 +39,12 @@ fn mean(results: &[LoadResult]) -> f64 {
 }
 
 /// A host of its own serving hello-http locally (its own HTTP provider)
-/// on the returned address; `metrics` adds `--metrics-addr`.
+/// on the returned address, started with `extra_args`.
 async fn serving_host(
     lattice: &Lattice,
     name: &str,
-    metrics: Option<SocketAddr>,
+    extra_args: Vec<String>,
 ) -> anyhow::Result<(Host, SocketAddr)> {
-    let extra_args = match metrics {
-        Some(addr) => vec!["--metrics-addr".into(), addr.to_string()],
-        None => Vec::new(),
-    };
     let host = Host::spawn(
         &lattice.nats,
         HostOpts {
@@ -111,8 +111,17 @@ pub(crate) async fn measure(
     measure: Duration,
 ) -> anyhow::Result<MetricsCost> {
     let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let (off_host, off_addr) = serving_host(lattice, "plain", None).await?;
-    let (on_host, on_addr) = serving_host(lattice, "metered", Some(metrics_addr)).await?;
+    let collector = trellis_tests::OtlpReceiver::start().await?;
+    let observed = vec![
+        "--metrics-addr".into(),
+        metrics_addr.to_string(),
+        "--otlp-endpoint".into(),
+        collector.endpoint(),
+        "--trace-sampling".into(),
+        "0".into(),
+    ];
+    let (off_host, off_addr) = serving_host(lattice, "plain", Vec::new()).await?;
+    let (on_host, on_addr) = serving_host(lattice, "metered", observed).await?;
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (mut off, mut on) = (Vec::new(), Vec::new());
     // Off first, then on first, then off first: a machine that slows down
@@ -138,6 +147,8 @@ pub(crate) async fn measure(
     }
     let scrapes = answered.load(std::sync::atomic::Ordering::Relaxed);
     drop((off_host, on_host));
+    let exported = collector.spans().len();
+    anyhow::ensure!(exported == 0, "sampling 0 exported {exported} spans");
     Ok(MetricsCost {
         concurrency,
         off,
@@ -154,17 +165,17 @@ impl MetricsCost {
         let _ = writeln!(
             out,
             "{:<40} {:>5} {:>10} {:>9}",
-            "metrics cost (hello, local)", "conc", "req/s", "on/off"
+            "metrics + tracing cost (hello, local)", "conc", "req/s", "on/off"
         );
         let _ = writeln!(
             out,
             "{:<40} {:>5} {:>10.0} {:>9}",
-            "metrics off", self.concurrency, off, "1.00x"
+            "metrics and tracing off", self.concurrency, off, "1.00x"
         );
         let _ = writeln!(
             out,
             "{:<40} {:>5} {:>10.0} {:>8.2}x",
-            "metrics on, scraped every 1 s",
+            "metrics (scraped 1/s) + tracing (0)",
             self.concurrency,
             on,
             if off > 0.0 { on / off } else { 0.0 }

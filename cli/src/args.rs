@@ -114,6 +114,9 @@ pub(crate) enum Command {
     Call(CallArgs),
     /// Print lattice events as they happen.
     Events(EventsArgs),
+    /// Serve a web dashboard of the lattice: hosts, apps, links, request
+    /// rates and live events.
+    Ui(UiArgs),
     /// Manage named config.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -189,6 +192,15 @@ pub(crate) struct HostFlags {
     /// [default: off; `trellis up`: 127.0.0.1:9464].
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Export a span per hop (HTTP request, invocation, each call out) to
+    /// an OpenTelemetry collector over OTLP/HTTP (protobuf), e.g.
+    /// http://127.0.0.1:4318 [default: off].
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of the traces this host starts that are exported, 0 to 1; a
+    /// trace that arrives from a caller follows the caller's choice.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+    pub trace_sampling: f64,
     /// Run components that carry no claims.
     #[arg(long)]
     pub allow_unsigned: bool,
@@ -268,6 +280,21 @@ pub(crate) struct UpArgs {
     /// `host --allow-outbound` does).
     #[arg(long, conflicts_with = "allow_outbound")]
     pub deny_outbound: bool,
+    /// Also serve the web dashboard (`trellis ui`), on ADDR or 127.0.0.1:9470.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = UI_DEFAULT_ADDR)]
+    pub ui: Option<std::net::SocketAddr>,
+}
+
+/// Where `trellis ui` and `trellis up --ui` serve the dashboard unless told.
+pub(crate) const UI_DEFAULT_ADDR: &str = "127.0.0.1:9470";
+
+/// `trellis ui`.
+#[derive(Debug, Args)]
+pub(crate) struct UiArgs {
+    /// Address to serve the dashboard on (port 0 picks a free one). It
+    /// has no login: 0.0.0.0 shows the lattice to anyone who reaches it.
+    #[arg(long, value_name = "ADDR", default_value = UI_DEFAULT_ADDR)]
+    pub addr: std::net::SocketAddr,
 }
 
 /// `trellis nats-config ...`: print a nats-server configuration.
@@ -614,6 +641,27 @@ mod tests {
         assert_eq!(args.registry.allow_insecure, ["r.io"]);
         assert!(Cli::try_parse_from(["trellis", "push", "a", "b", "c"]).is_err());
         assert!(Cli::try_parse_from(["trellis", "push"]).is_err());
+    }
+
+    #[test]
+    fn up_ui_takes_an_optional_address() {
+        let ui = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Up(up) = cli.command else {
+                panic!("not up")
+            };
+            up.ui.map(|addr| addr.to_string())
+        };
+        assert_eq!(ui(&["trellis", "up"]), None);
+        assert_eq!(
+            ui(&["trellis", "up", "--ui", "--detach"]).as_deref(),
+            Some(super::UI_DEFAULT_ADDR)
+        );
+        assert_eq!(
+            ui(&["trellis", "up", "--ui", "127.0.0.1:0"]).as_deref(),
+            Some("127.0.0.1:0")
+        );
+        assert!(Cli::try_parse_from(["trellis", "ui", "--addr", "nowhere"]).is_err());
     }
 
     #[test]

@@ -13,12 +13,14 @@ use trellis_protocol::call::{CallArgs, CallRequest, CallResponse};
 use trellis_protocol::context::CallContext;
 use trellis_protocol::invocation::{ErrorKind, InvocationError, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::trace::TraceParent;
 use trellis_protocol::value::Values;
 use trellis_protocol::{ComponentId, LinkName};
 
 use trellis_provider_sdk::links::LinkState;
 
 use crate::counters::{Reached, RoutedCalls};
+use crate::spans;
 
 /// The components running on this host, as calls see them. A port, so
 /// the router (which running components hold through their
@@ -37,6 +39,7 @@ pub trait LocalTargets: Send + Sync {
         function: &'a WitName,
         request: CallRequest,
         budget: Duration,
+        trace: Option<TraceParent>,
     ) -> Result<BoxFuture<'a, InvocationReply<CallResponse>>, CallRequest>;
 }
 
@@ -115,22 +118,34 @@ impl CallRouter {
             args: CallArgs::Values(args),
             wave: false,
         };
+        let mut span = spans::client("call component", source, link_name);
+        if span.is_recording() {
+            span.set("rpc.method", format!("{interface}.{function}"));
+            span.set("trellis.target", target.to_string());
+        }
+        let trace = Some(span.context());
         let components = self.components.upgrade();
         let local = match components.as_deref() {
-            Some(c) => c.call_local(&target, interface, function, request, budget),
+            Some(c) => c.call_local(&target, interface, function, request, budget, trace),
             None => Err(request),
         };
         let remote = local.is_err();
         let outcome = match local {
             Ok(answer) => answer.await,
             Err(request) => {
-                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget);
+                let ctx =
+                    CallContext::new(Some(source.clone()), link_name.clone(), budget).traced(trace);
                 self.lattice
                     .call(&target, interface, function, &request, &ctx)
                     .await
             }
         }
         .map(|response| response.results);
+        spans::finish(
+            &mut span,
+            remote,
+            outcome.as_ref().err().map(|e| &e.message),
+        );
         self.counted
             .record(Reached::Component, remote, outcome.is_ok());
         outcome.map_err(|e| {

@@ -15,13 +15,15 @@ use trellis_protocol::ComponentId;
 use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
 use trellis_protocol::invocation::{
-    ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
+    ErrorKind, Header, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
 use trellis_protocol::link::{InterfaceRef, WitName};
+use trellis_protocol::trace::{self, TraceParent};
 
 use crate::calls::LocalTargets;
 use crate::capabilities::ComponentCaps;
 use crate::runtime::{Admitted, PoolMember, PoolSlot, PreparedComponent, Reuse, Warm};
+use crate::spans;
 
 /// One scaled component.
 pub struct RunningComponent {
@@ -251,28 +253,42 @@ impl RunningComponent {
     /// Runs one HTTP request within `budget` (admitted as `run` says); a
     /// component without an HTTP handler answers not found. Every call
     /// counts in the component's stats, a 5xx as a failure.
+    ///
+    /// The invocation is a span under `trace` (the caller's context); the
+    /// component reads the span's context as the request's `traceparent`.
     pub async fn invoke_http(
         &self,
-        request: HttpRequest,
+        mut request: HttpRequest,
         budget: Duration,
+        trace: Option<TraceParent>,
     ) -> InvocationReply<HttpResponse> {
         let started = self.stats.started();
         let _in_flight = InFlight::start(&self.stats.in_flight);
-        let reply = self
-            .run(budget, |code, slots, caps| async move {
-                let http = code.http().ok_or_else(|| {
-                    InvocationError::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "the component has no HTTP handler (it exports {}); link the HTTP \
+        let mut span = self.span("invoke http", trace);
+        set_traceparent(&mut request, span.context());
+        let run = self.run(budget, |code, slots, caps| async move {
+            let http = code.http().ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "the component has no HTTP handler (it exports {}); link the HTTP \
                              server to a component that exports wasi:http/incoming-handler",
-                            code.interfaces().describe()
-                        ),
-                    )
-                })?;
-                http.handle(request, slots, caps).await
-            })
-            .await;
+                        code.interfaces().describe()
+                    ),
+                )
+            })?;
+            http.handle(request, slots, caps).await
+        });
+        let reply = spans::within(span.context(), run).await;
+        match &reply {
+            Ok(response) => {
+                span.set_i64("http.response.status_code", i64::from(response.status));
+                if response.status >= 500 {
+                    span.fail("server error");
+                }
+            }
+            Err(e) => span.fail(e.message.clone()),
+        }
         self.stats
             .record(matches!(&reply, Ok(response) if response.status < 500));
         Counters::finished(&self.stats.http, started);
@@ -289,10 +305,19 @@ impl RunningComponent {
         function: &WitName,
         request: CallRequest,
         budget: Duration,
+        trace: Option<TraceParent>,
     ) -> InvocationReply<CallResponse> {
         let started = self.stats.started();
         let _in_flight = InFlight::start(&self.stats.in_flight);
-        let reply = self.call(interface, function, request, budget).await;
+        let mut span = self.span("invoke call", trace);
+        if span.is_recording() {
+            span.set("rpc.method", format!("{interface}.{function}"));
+        }
+        let call = self.call(interface, function, request, budget);
+        let reply = spans::within(span.context(), call).await;
+        if let Err(e) = &reply {
+            span.fail(e.message.clone());
+        }
         Counters::finished(&self.stats.calls, started);
         // A call refused for the caller's mistake (no such function, wrong
         // arguments) says nothing about this version of the component.
@@ -339,6 +364,21 @@ impl RunningComponent {
             self.keep_warm(generation, warm);
         }
         reply
+    }
+
+    /// The span of one invocation of this component, under `trace`.
+    fn span(&self, name: &'static str, trace: Option<TraceParent>) -> trellis_telemetry::Span {
+        let mut span = trellis_telemetry::start(name, trellis_telemetry::Kind::Server, trace);
+        if span.is_recording() {
+            let id = self
+                .description
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .id
+                .to_string();
+            span.set("trellis.component", id);
+        }
+        span
     }
 
     /// Runs `guest` within `budget`: waiting for one of the component's
@@ -520,6 +560,18 @@ impl Components {
     }
 }
 
+/// Gives the component the invocation's context as its request's
+/// `traceparent`, in place of any the caller sent.
+fn set_traceparent(request: &mut HttpRequest, trace: TraceParent) {
+    request
+        .headers
+        .retain(|h| !h.name.eq_ignore_ascii_case(trace::HEADER));
+    request.headers.push(Header {
+        name: trace::HEADER.to_owned(),
+        value: trace.to_string().into_bytes(),
+    });
+}
+
 impl LocalTargets for Components {
     fn call_local<'a>(
         &'a self,
@@ -528,12 +580,13 @@ impl LocalTargets for Components {
         function: &'a WitName,
         request: CallRequest,
         budget: Duration,
+        trace: Option<TraceParent>,
     ) -> Result<futures::future::BoxFuture<'a, InvocationReply<CallResponse>>, CallRequest> {
         use futures::FutureExt;
         match self.get(target) {
             Some(component) => Ok(async move {
                 component
-                    .invoke_call(interface, function, request, budget)
+                    .invoke_call(interface, function, request, budget, trace)
                     .await
             }
             .boxed()),

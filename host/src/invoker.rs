@@ -42,7 +42,11 @@ impl Invoker for HostInvoker {
         let lattice = self.lattice.clone();
         async move {
             match local {
-                Some(component) => component.invoke_http(request, ctx.remaining()).await,
+                Some(component) => {
+                    component
+                        .invoke_http(request, ctx.remaining(), ctx.trace)
+                        .await
+                }
                 None => lattice.invoke_http(&target, request, &ctx).await,
             }
         }
@@ -63,7 +67,7 @@ impl Invoker for HostInvoker {
             match local {
                 Some(component) => {
                     component
-                        .invoke_call(&interface, &function, request, ctx.remaining())
+                        .invoke_call(&interface, &function, request, ctx.remaining(), ctx.trace)
                         .await
                 }
                 None => {

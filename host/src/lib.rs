@@ -6,6 +6,7 @@
 //! - [`locks`]: one lock per workload id, so verbs for one id never wait on another.
 //! - [`store`]: the lattice's buckets, open now or once reachable.
 //! - [`counters`]: host-wide counts (compiles, artifact fetches) for the metrics.
+//! - [`spans`]: the trace an invocation runs under, for its component's calls out.
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
@@ -46,6 +47,7 @@ pub mod providers;
 pub mod resume;
 pub mod runtime;
 mod serving;
+mod spans;
 pub mod store;
 
 pub use config::HostConfig;

@@ -28,7 +28,10 @@ pub(crate) async fn serve(
                 let component = for_http.get(&http_id);
                 async move {
                     match component {
-                        Some(c) => c.invoke_http(request, call.callee_budget()).await,
+                        Some(c) => {
+                            c.invoke_http(request, call.callee_budget(), call.trace)
+                                .await
+                        }
                         None => Err(stopped()),
                     }
                 }
@@ -39,7 +42,8 @@ pub(crate) async fn serve(
                     match component {
                         Some(c) => {
                             let budget = call.callee_budget();
-                            c.invoke_call(&route.interface, &route.function, request, budget)
+                            let (interface, function) = (&route.interface, &route.function);
+                            c.invoke_call(interface, function, request, budget, call.trace)
                                 .await
                         }
                         None => Err(stopped()),

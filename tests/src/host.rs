@@ -34,6 +34,8 @@ pub struct HostOpts {
     pub extra_args: Vec<String>,
     /// Leave out `--allow-unsigned` (hosts that must refuse unsigned code).
     pub require_signed: bool,
+    /// Environment variables set for the host process only.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for HostOpts {
@@ -47,6 +49,7 @@ impl Default for HostOpts {
             cache_dir: None,
             extra_args: Vec::new(),
             require_signed: false,
+            env: Vec::new(),
         }
     }
 }
@@ -96,6 +99,7 @@ impl Host {
             cmd.arg("--allow-unsigned");
         }
         cmd.args(&opts.extra_args);
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn(cmd, &format!("host-{}", opts.name))?;
         let id = process.wait_for("`host started ... id=N...`", READY_TIMEOUT, find_started_id)?;
         tracing::debug!(name = %opts.name, %id, "host ready");

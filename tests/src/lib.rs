@@ -18,12 +18,14 @@
 //! # let _ = (host, hosts); Ok(()) }
 //! ```
 
+mod chromium;
 mod cli;
 mod cluster;
 mod host;
 mod http;
 mod manifests;
 mod nats;
+mod otlp;
 mod paths;
 mod process;
 mod prometheus;
@@ -34,6 +36,7 @@ mod wadm;
 
 pub mod sim;
 
+pub use chromium::{Chromium, chromium_bin};
 pub use cli::{CLI_TIMEOUT, Cli, CliOutput};
 pub use cluster::{CLUSTER_SIZE, NatsCluster};
 pub use host::{Host, HostOpts, find_started_id};
@@ -43,6 +46,7 @@ pub use http::{
 };
 pub use manifests::HelloApp;
 pub use nats::{NATS_SERVER_MIN_VERSION, NatsServer, nats_server_bin};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,
 };

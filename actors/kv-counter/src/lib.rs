@@ -13,6 +13,9 @@
 //!   `u64` (e.g. `b"42"`).
 //! - `PUT /set`: `bucket.set(key, <request body>)`; answers `204`.
 //!
+//! Successful answers carry `x-seen-traceparent`: the `traceparent`
+//! request header the host handed in (empty without one).
+//!
 //! Any keyvalue error answers `500` with `keyvalue error: <text>`, where the
 //! text is the string of `error::other` verbatim (it names e.g. a missing
 //! link), or `no such store` / `access denied`. A known path with the wrong
@@ -24,8 +27,8 @@
 
 use actor_common::keyvalue::{atomics, store};
 use actor_common::{
-    Guest, IncomingRequest, Method, ResponseOutparam, path_and_query, query_param_decoded,
-    read_body, respond, respond_empty,
+    Guest, IncomingRequest, Method, ResponseOutparam, header, path_and_query,
+    query_param_decoded, read_body, respond, respond_empty,
 };
 
 const DEFAULT_KEY: &str = "counter";
@@ -39,12 +42,17 @@ type Reply = (u16, &'static str, Vec<u8>);
 
 impl Guest for KvCounter {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        // The trace context the host handed in, for the tracing test.
+        let seen = header(&request, "traceparent").unwrap_or_default();
         match route(request) {
-            Ok(None) => respond_empty(response_out, 204, &[]),
+            Ok(None) => respond_empty(response_out, 204, &[("x-seen-traceparent", &seen)]),
             Ok(Some((status, content_type, body))) => respond(
                 response_out,
                 status,
-                &[("content-type", content_type.as_bytes())],
+                &[
+                    ("content-type", content_type.as_bytes()),
+                    ("x-seen-traceparent", &seen),
+                ],
                 &body,
             ),
             Err((status, message)) => respond(response_out, status, TEXT, message.as_bytes()),

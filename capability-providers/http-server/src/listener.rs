@@ -19,6 +19,7 @@ use trellis_protocol::link::LinkKey;
 use trellis_protocol::trace;
 use trellis_protocol::{ComponentId, LinkName};
 use trellis_provider_sdk::Invoker;
+use trellis_telemetry::Kind;
 
 use crate::convert;
 use crate::routes::{Conflict, RouteTable, Rule};
@@ -260,18 +261,23 @@ async fn serve(
         }
     };
     let mut request = convert::to_invocation(&parts, body);
-    // Continue the client's trace or start one; the component reads it as
-    // the request's `traceparent` and the hosts log its trace id.
-    let trace = trace::TraceParent::continue_or_start(
-        parts
-            .headers
-            .get(trace::HEADER)
-            .and_then(|v| v.to_str().ok()),
-    );
-    convert::set_header(&mut request, trace::HEADER, trace.to_string());
+    // This hop's span continues the client's trace (a malformed
+    // `traceparent` starts a new one); the component's host opens its
+    // own span under it and hands that to the component.
+    let caller = parts
+        .headers
+        .get(trace::HEADER)
+        .and_then(|v| v.to_str().ok()?.parse::<trace::TraceParent>().ok());
+    let mut span = trellis_telemetry::start("http request", Kind::Server, caller);
+    if span.is_recording() {
+        span.set("http.request.method", parts.method.to_string());
+        span.set("url.path", parts.uri.path().to_owned());
+        span.set("trellis.component", route.target.to_string());
+    }
+    convert::set_header(&mut request, trace::HEADER, span.context().to_string());
     let left = route.timeout.saturating_sub(arrival.elapsed());
-    let mut call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left);
-    call.trace_id = trace.trace_id();
+    let call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left)
+        .traced(Some(span.context()));
     // The invoker honours the deadline itself and says why it gave up
     // (busy, no instance, too slow); this outer bound only catches a path
     // that failed to, hence the grace.
@@ -280,9 +286,15 @@ async fn serve(
         ctx.invoker.invoke_http(route.target.clone(), request, call),
     )
     .await;
-    Ok(match reply {
+    let response = match reply {
         Ok(Ok(response)) => convert::from_invocation(response),
         Ok(Err(e)) => convert::error_response(e.kind.http_status(), &e.message),
         Err(_) => convert::error_response(504, "component did not answer in time"),
-    })
+    };
+    let status = response.status().as_u16();
+    span.set_i64("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.fail("server error");
+    }
+    Ok(response)
 }

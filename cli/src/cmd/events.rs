@@ -101,7 +101,7 @@ fn row(event: &CloudEvent) -> String {
 }
 
 /// `key=value` for the fields in [`SHOWN`] that the data has.
-fn detail(data: &serde_json::Value) -> String {
+pub(super) fn detail(data: &serde_json::Value) -> String {
     SHOWN
         .iter()
         .filter_map(|key| {
@@ -120,7 +120,7 @@ fn detail(data: &serde_json::Value) -> String {
 
 /// `text` without control characters: an event's sender must not be able
 /// to move the cursor or recolour the operator's terminal.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

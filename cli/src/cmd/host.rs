@@ -120,10 +120,12 @@ pub(super) async fn shutdown_signal_then(
 pub(super) async fn run(global: &GlobalArgs, args: HostArgs) -> anyhow::Result<()> {
     let config = host_config(global, &args.host)?;
     let host = trellis_host::start(config).await?;
+    let telemetry = super::telemetry::install(&args.host, host.id().as_str())?;
     let _metrics = match args.host.metrics_addr {
         Some(addr) => Some(super::metrics::serve(addr, vec![Box::new(host.metrics())]).await?),
         None => None,
     };
     host.run_until(shutdown_signal()).await;
+    super::telemetry::flush(telemetry).await;
     Ok(())
 }

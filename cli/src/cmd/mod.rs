@@ -17,6 +17,8 @@ mod nats_config;
 mod nats_roles;
 mod oci;
 mod secrets;
+mod telemetry;
+mod ui;
 mod up;
 mod up_state;
 mod wadm;
@@ -79,6 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Registry(cmd) => oci::run(&global, cmd).await,
         Command::Call(args) => call::run(&global, args).await,
         Command::Events(args) => events::run(&global, args).await,
+        Command::Ui(args) => ui::run(&global, args).await,
         Command::Config(cmd) => config::run(&global, cmd).await,
         Command::Link(cmd) => link::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,

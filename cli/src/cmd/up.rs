@@ -186,6 +186,7 @@ async fn serve(
     let url = config.lattice.nats_url.clone();
     let lattice = config.lattice.lattice.clone();
     let host = trellis_host::start(config).await?;
+    let telemetry = super::telemetry::install(&args.host, host.id().as_str())?;
     let wadm_args = crate::app_args::WadmArgs {
         lease_seconds: 3,
         resync_seconds: 30,
@@ -215,9 +216,19 @@ async fn serve(
             }
         }
     };
+    // The dashboard only when asked for (`--ui`): an address it was
+    // given must be free.
+    let ui = match args.ui {
+        Some(addr) => Some(super::ui::UiServer::start(global, addr).await?),
+        None => None,
+    };
     let mut ready = format!("nats_url={url}\nlattice={lattice}\nhost_id={}\n", host.id());
     if let Some(server) = &metrics {
         ready.push_str(&format!("metrics=http://{}/metrics\n", server.addr()));
+    }
+    if let Some(server) = &ui {
+        ready.push_str(&format!("ui={}\n", server.url()));
+        eprintln!("Dashboard on {}", server.url());
     }
     if let Role::Hub {
         leafnode_listen, ..
@@ -253,6 +264,7 @@ async fn serve(
         }
     })
     .await;
+    super::telemetry::flush(telemetry).await;
     Ok(())
 }
 

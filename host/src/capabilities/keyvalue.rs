@@ -14,6 +14,7 @@ use super::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
 use crate::counters::Reached;
+use crate::spans;
 
 /// Bound on one key-value call.
 pub const KV_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,13 +44,16 @@ impl ProviderRouter {
             .target(source, link_name, &interface, how)
             .map_err(KvError::Other)?;
         let remote = matches!(target, Target::Remote(_));
+        let mut span = spans::provider_call("keyvalue", source, link_name, request.operation());
         let reply = match target {
             Target::Local(local) => local.provider.keyvalue(Some(source.clone()), request).await,
             Target::Remote(target) => {
-                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), KV_TIMEOUT);
+                let ctx = CallContext::new(Some(source.clone()), link_name.clone(), KV_TIMEOUT)
+                    .traced(Some(span.context()));
                 self.lattice.invoke_keyvalue(&target, &request, &ctx).await
             }
         };
+        spans::finish(&mut span, remote, reply.as_ref().err());
         self.counted
             .record(Reached::Keyvalue, remote, reply.is_ok());
         reply

@@ -13,6 +13,7 @@ use super::bindings::wasmcloud::messaging::{consumer, types};
 use crate::capabilities::CapabilityView;
 use crate::capabilities::route::{ProviderRouter, Target};
 use crate::counters::Reached;
+use crate::spans;
 
 /// Longest `consumer.request` wait a guest may ask for.
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,12 +37,15 @@ impl ProviderRouter {
                  wasmcloud messaging --interface consumer"
             )
         };
-        let target = match self.target(source, link_name, &interface, how)? {
+        let target = self.target(source, link_name, &interface, how)?;
+        let mut span = spans::provider_call("messaging", source, link_name, request.operation());
+        let target = match target {
             Target::Local(local) => {
                 let reply = local
                     .provider
                     .messaging(Some(source.clone()), request)
                     .await;
+                spans::finish(&mut span, false, reply.as_ref().err());
                 self.counted
                     .record(Reached::Messaging, false, reply.is_ok());
                 return reply;
@@ -55,8 +59,10 @@ impl ProviderRouter {
                     + Duration::from_secs(1)
             }
         };
-        let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget);
+        let ctx = CallContext::new(Some(source.clone()), link_name.clone(), budget)
+            .traced(Some(span.context()));
         let reply = self.lattice.invoke_messaging(&target, &request, &ctx).await;
+        spans::finish(&mut span, true, reply.as_ref().err());
         self.counted.record(Reached::Messaging, true, reply.is_ok());
         reply
     }

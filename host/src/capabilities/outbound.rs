@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use trellis_protocol::link::InterfaceRef;
+use trellis_protocol::trace;
 use trellis_protocol::{ComponentId, LinkName};
 use trellis_provider_sdk::outbound::{OutboundBody, OutboundError, RequestTimeouts};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::capabilities::ComponentCaps;
 use crate::providers::Providers;
+use crate::spans;
 use trellis_provider_sdk::links::LinkState;
 
 /// What a response future of the hooks resolves to.
@@ -147,6 +149,21 @@ fn to_wasi(e: OutboundError) -> Error {
     }
 }
 
+/// Names the request in its span and, unless the guest chose a trace
+/// context of its own, gives the server the span's `traceparent`.
+fn traced(request: &mut http::Request<WasiBody>, span: &mut trellis_telemetry::Span) {
+    if span.is_recording() {
+        span.set("http.request.method", request.method().to_string());
+        span.set("url.full", request.uri().to_string());
+    }
+    let headers = request.headers_mut();
+    if !headers.contains_key(trace::HEADER)
+        && let Ok(value) = http::HeaderValue::from_str(&span.context().to_string())
+    {
+        headers.insert(trace::HEADER, value);
+    }
+}
+
 /// The `wasi:http` hooks of one instance: its outgoing requests go
 /// through the component's link.
 pub struct OutboundHooks {
@@ -171,10 +188,27 @@ impl WasiHttpHooks for OutboundHooks {
         // here waits for it.
         drop(fut);
         let caps = self.caps.clone();
+        // The span starts here, inside the invocation: wasmtime may send
+        // the request from a task of its own, where the invocation's
+        // context is not current.
+        let mut span = spans::client("http outbound", &caps.component_id, &caps.link_name);
+        let mut request = request;
+        traced(&mut request, &mut span);
         Box::new(async move {
-            caps.outbound
+            let sent = caps
+                .outbound
                 .send(&caps.component_id, &caps.link_name, request, options)
-                .await
+                .await;
+            match &sent {
+                Ok((response, _)) => {
+                    span.set_i64(
+                        "http.response.status_code",
+                        i64::from(response.status().as_u16()),
+                    );
+                }
+                Err(e) => span.fail(format!("{e:?}")),
+            }
+            sent
         })
     }
 }

@@ -24,7 +24,7 @@ pub(super) async fn call(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
     let budget = Duration::from_millis(request.timeout_ms).min(MAX_CALL);
     let (interface, function) = (&request.interface, &request.function);
     let response = component
-        .invoke_call(interface, function, request.call.clone(), budget)
+        .invoke_call(interface, function, request.call.clone(), budget, None)
         .await
         .map_err(|e| {
             let message = format!(

@@ -27,9 +27,12 @@ pub(super) async fn probe(ctx: &Arc<HostContext>, body: &[u8]) -> Outcome {
         body: Body::Inline(Vec::new()),
     };
     let budget = Duration::from_millis(request.timeout_ms).min(MAX_PROBE);
-    let response = component.invoke_http(http, budget).await.map_err(|e| {
-        Failure::unavailable(format!("probe of {id} at {} failed: {e}", request.path))
-    })?;
+    let response = component
+        .invoke_http(http, budget, None)
+        .await
+        .map_err(|e| {
+            Failure::unavailable(format!("probe of {id} at {} failed: {e}", request.path))
+        })?;
     data(ProbeReply {
         status: response.status,
     })

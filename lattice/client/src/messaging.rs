@@ -85,17 +85,34 @@ impl Lattice {
         self.serve_rpc(target, move |payload, ctx, route| {
             let handlers = handlers.clone();
             async move {
+                // The provider's hop of the caller's trace.
+                let mut span = trellis_telemetry::start(
+                    "provider call",
+                    trellis_telemetry::Kind::Server,
+                    ctx.trace,
+                );
+                if span.is_recording() {
+                    let method = format!("{}.{}", route.interface, route.function);
+                    span.set("rpc.method", method);
+                }
+                let ctx = ctx.traced(Some(span.context()));
                 if route.interface.package.as_str() == "messaging" {
                     let reply = match invocation::decode::<MessagingRequest>(&payload) {
                         Ok(request) => (handlers.1)(request, ctx).await,
                         Err(e) => Err(format!("malformed messaging call: {e}")),
                     };
+                    if let Err(e) = &reply {
+                        span.fail(e.clone());
+                    }
                     return invocation::encode(&reply);
                 }
                 let reply = match invocation::decode::<KvRequest>(&payload) {
                     Ok(request) => (handlers.0)(request, ctx).await,
                     Err(e) => Err(KvError::Other(format!("malformed keyvalue call: {e}"))),
                 };
+                if let Err(e) = &reply {
+                    span.fail(e.to_string());
+                }
                 invocation::encode(&reply)
             }
         })

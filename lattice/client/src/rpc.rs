@@ -177,7 +177,7 @@ impl Lattice {
                 let (lattice, answer) = (lattice.clone(), answer.clone());
                 tokio::spawn(async move {
                     let ctx = context_from_headers(msg.headers.as_ref(), lattice.request_timeout);
-                    let trace_id = ctx.trace_id.clone();
+                    let trace_id = ctx.trace_id();
                     let payload = answer(msg.payload, ctx, route).await;
                     if let Err(e) = lattice.client.publish(reply_to, payload.into()).await {
                         tracing::warn!(%e, %trace_id, "could not send invocation reply");

@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::invocation::header;
+use crate::trace::TraceParent;
 use crate::{ComponentId, LinkName};
 
 /// The longest a callee works on one call, whatever deadline the caller
@@ -21,21 +22,33 @@ pub struct CallContext {
     pub source: Option<ComponentId>,
     /// Link the call goes through.
     pub link_name: LinkName,
-    /// Trace id for correlating logs across hosts.
-    pub trace_id: String,
+    /// The trace the call belongs to and the span that made it; `None`
+    /// when the caller traces nothing (the callee then starts a trace of
+    /// its own if it records spans).
+    pub trace: Option<TraceParent>,
     /// When the caller stops waiting.
     pub deadline: SystemTime,
 }
 
 impl CallContext {
-    /// A context with a fresh trace id and a deadline `timeout` from now.
+    /// A context with no trace and a deadline `timeout` from now.
     pub fn new(source: Option<ComponentId>, link_name: LinkName, timeout: Duration) -> Self {
         Self {
             source,
             link_name,
-            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            trace: None,
             deadline: SystemTime::now() + timeout.min(MAX_CALL_TIME),
         }
+    }
+
+    /// The same context under the calling span `trace`.
+    pub fn traced(self, trace: Option<TraceParent>) -> Self {
+        Self { trace, ..self }
+    }
+
+    /// The trace id as hex, for logs; empty without a trace.
+    pub fn trace_id(&self) -> String {
+        self.trace.map(|t| t.trace_id()).unwrap_or_default()
     }
 
     /// Time left until the deadline (zero when past).
@@ -60,7 +73,9 @@ impl CallContext {
             pairs.push((header::SOURCE, source.as_str().to_owned()));
         }
         pairs.push((header::LINK_NAME, self.link_name.as_str().to_owned()));
-        pairs.push((header::TRACE_ID, self.trace_id.clone()));
+        if let Some(trace) = &self.trace {
+            pairs.push((header::TRACEPARENT, trace.to_string()));
+        }
         let deadline_ms = self
             .deadline
             .duration_since(UNIX_EPOCH)
@@ -90,7 +105,7 @@ impl CallContext {
             link_name: get(header::LINK_NAME)
                 .and_then(|s| LinkName::new(s).ok())
                 .unwrap_or_default(),
-            trace_id: get(header::TRACE_ID).unwrap_or_default().to_owned(),
+            trace: get(header::TRACEPARENT).and_then(|s| s.parse().ok()),
             deadline,
         }
     }
@@ -112,12 +127,13 @@ mod tests {
             Some(ComponentId::new("http").unwrap()),
             LinkName::new("web").unwrap(),
             Duration::from_secs(5),
-        );
+        )
+        .traced(Some(TraceParent::new_root()));
         let pairs: HashMap<_, _> = ctx.header_pairs().into_iter().collect();
         let back = read(&pairs, Duration::from_secs(1));
         assert_eq!(back.source, ctx.source);
         assert_eq!(back.link_name, ctx.link_name);
-        assert_eq!(back.trace_id, ctx.trace_id);
+        assert_eq!(back.trace, ctx.trace);
         // Millisecond precision on the wire.
         let drift = ctx
             .deadline
@@ -141,12 +157,14 @@ mod tests {
             (header::DEADLINE_MS, u64::MAX.to_string()),
             (header::SOURCE, "not a component id!".to_owned()),
             (header::LINK_NAME, "BAD NAME".to_owned()),
+            (header::TRACEPARENT, "00-not-a-trace".to_owned()),
         ]);
         let ctx = read(&pairs, Duration::from_secs(2));
         assert!(ctx.remaining() <= MAX_CALL_TIME);
         assert!(ctx.remaining() > MAX_CALL_TIME - Duration::from_secs(60));
         assert!(ctx.source.is_none());
         assert_eq!(ctx.link_name, LinkName::default());
+        assert!(ctx.trace.is_none());
     }
 
     #[test]

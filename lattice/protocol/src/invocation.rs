@@ -37,8 +37,10 @@ pub mod header {
     pub const SOURCE: &str = "trellis-source";
     /// Link name the call was made through.
     pub const LINK_NAME: &str = "trellis-link-name";
-    /// Trace id, propagated across hosts.
-    pub const TRACE_ID: &str = "trellis-trace-id";
+    /// W3C trace context of the calling span (version 00), so that the
+    /// callee's span joins the caller's trace; the header name is the W3C
+    /// one, as wRPC and wasmCloud carry it over NATS.
+    pub const TRACEPARENT: &str = crate::trace::HEADER;
     /// Absolute deadline, milliseconds since the Unix epoch.
     pub const DEADLINE_MS: &str = "trellis-deadline-ms";
 }

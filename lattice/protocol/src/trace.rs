@@ -73,6 +73,31 @@ impl TraceParent {
         }
     }
 
+    /// A context from its parts, as a tracer reports a span it started;
+    /// `None` when an id is all zero (no valid span has one).
+    pub fn from_parts(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> Option<Self> {
+        (trace_id != [0; 16] && span_id != [0; 8]).then_some(Self {
+            trace_id,
+            parent_id: span_id,
+            flags,
+        })
+    }
+
+    /// The trace id's bytes.
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// The id of the span this context names as the parent of the next.
+    pub fn span_id_bytes(&self) -> [u8; 8] {
+        self.parent_id
+    }
+
+    /// The trace flags (bit 0: sampled).
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
     /// The trace id as 32 lowercase hex characters.
     pub fn trace_id(&self) -> String {
         hex(&self.trace_id)

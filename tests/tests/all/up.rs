@@ -17,6 +17,7 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
     let data = dir.path().join("data");
     let port = free_port().to_string();
     let metrics = format!("127.0.0.1:{}", free_port());
+    let ui = format!("127.0.0.1:{}", free_port());
     let nats = nats_server_bin()?;
     let up = Command::new(trellis_bin())
         .args([
@@ -30,6 +31,8 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
             &port,
             "--metrics-addr",
             &metrics,
+            "--ui",
+            &ui,
         ])
         .arg("--data-dir")
         .arg(&data)
@@ -55,6 +58,13 @@ fn up_detach_serves_a_lattice_and_down_stops_it() -> anyhow::Result<()> {
             && page.contains("trellis_host_info{")
             && page.contains("trellis_wadm_leader "),
         "{page}"
+    );
+    // The dashboard (`--ui`) next to the lattice, showing its host.
+    assert!(ready.contains(&format!("ui=http://{ui}/")), "{ready}");
+    let hosts = get(&ui, "/api/hosts")?;
+    assert!(
+        hosts.starts_with("HTTP/1.1 200") && hosts.contains("\"name\":\"dev\""),
+        "{hosts}"
     );
 
     let url = format!("nats://127.0.0.1:{port}");
@@ -378,10 +388,19 @@ async fn a_hub_refuses_leaf_nodes_without_its_leaf_key() -> anyhow::Result<()> {
 
 /// `GET /metrics` from `addr` over a plain socket (bounded by timeouts).
 fn scrape(addr: &str) -> anyhow::Result<String> {
+    get(addr, "/metrics")
+}
+
+/// `GET path` from `addr` over a plain socket (bounded by timeouts): the
+/// whole response, head included.
+fn get(addr: &str, path: &str) -> anyhow::Result<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut page = String::new();
     stream.read_to_string(&mut page)?;
     Ok(page)
