@@ -82,6 +82,8 @@ struct Seen {
     failure: Option<String>,
     /// How it took its links, from its last health reply.
     links: Vec<LinkStatus>,
+    /// Times the process was restarted after it ended.
+    restarts: u64,
 }
 
 impl Seen {
@@ -89,7 +91,13 @@ impl Seen {
         // The failure text comes from the process's health reply and ends
         // up in every heartbeat: cut it to size.
         let failure = failure.as_deref().map(LinkStatus::bounded_error);
-        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen { failure, links };
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.failure = failure;
+        seen.links = links;
+    }
+
+    fn restarting(seen: &Mutex<Seen>) {
+        seen.lock().unwrap_or_else(PoisonError::into_inner).restarts += 1;
     }
 }
 
@@ -119,6 +127,10 @@ impl Provider for ExternalProvider {
             ];
             let mut env = env;
             env.extend(trellis_lattice::connect::auth_env::to_env(&self.spec.auth));
+            if let Some((url, sampling)) = trellis_telemetry::exporting() {
+                env.push((env::OTLP_ENDPOINT, url.to_owned()));
+                env.push((env::TRACE_SAMPLING, sampling.to_string()));
+            }
             if let Some(key) = &self.spec.secrets_key {
                 env.push((env::SECRETS_KEY, key.to_text()));
             }
@@ -163,6 +175,13 @@ impl Provider for ExternalProvider {
             .unwrap_or_else(PoisonError::into_inner)
             .failure
             .clone()
+    }
+
+    fn restarts(&self) -> u64 {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restarts
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -290,6 +309,7 @@ async fn supervise(
             return;
         }
         tracing::warn!(provider = %spec.provider_id, %reason, ?backoff, "provider process ended; restarting");
+        Seen::restarting(&seen);
         Seen::set(
             &seen,
             Some(format!("process {reason}; restarting in {backoff:?}")),

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::sync::{Arc, Weak};
 
+use trellis_lattice::stats::RpcOutcome;
 use trellis_metrics::prometheus_client::collector::Collector;
 use trellis_metrics::prometheus_client::encoding::DescriptorEncoder;
 use trellis_metrics::{MetricType, family, single};
@@ -125,6 +126,16 @@ impl Collector for HostCollector {
         )?;
         family(
             e,
+            "trellis_provider_restarts",
+            "Times the provider's process was restarted after it ended (external providers).",
+            counter,
+            providers.iter().map(|p| {
+                let restarts = p.provider.restarts();
+                ([("provider", p.description.id.as_str())], restarts)
+            }),
+        )?;
+        family(
+            e,
             "trellis_host_routed_calls",
             "Calls components made through their imports: what they reached (keyvalue, \
              messaging, component), in process or across the lattice, ok or error.",
@@ -136,6 +147,18 @@ impl Collector for HostCollector {
                     let labels = [("reached", reached), ("route", route), ("outcome", outcome)];
                     (labels, n)
                 }),
+        )?;
+        let rpc = ctx.lattice.rpc_stats();
+        family(
+            e,
+            "trellis_host_lattice_requests",
+            "Invocations this host sent across NATS (HTTP and calls to components on other \
+             hosts, key-value and messaging calls to remote providers), by how each ended: \
+             answered, timed_out, no_responders, failed.",
+            counter,
+            RpcOutcome::ALL
+                .iter()
+                .map(|o| ([("outcome", o.label())], rpc.count(*o))),
         )?;
         let counts = ctx.counters.snapshot();
         family(

@@ -51,7 +51,7 @@ pub use paths::{
     actor, actor_dir, free_port, target_dir, trellis_bin, unique_lattice, workspace_root,
 };
 pub use process::Process;
-pub use prometheus::{Prometheus, prometheus_bin, samples, scrape};
+pub use prometheus::{Prometheus, prometheus_bin, samples, scrape, scrape_one};
 pub use proxy::Proxy;
 pub use registry::{OciRegistry, docker_registry_bin};
 pub use sites::{EdgeSite, UpSite, nats_config};

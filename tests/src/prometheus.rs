@@ -152,6 +152,16 @@ pub async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
     Ok(String::from_utf8(body)?)
 }
 
+/// The one sample of `series` (name and labels, then a space) on the
+/// metrics page at `addr`, as a count.
+pub async fn scrape_one(addr: SocketAddr, series: &str) -> anyhow::Result<u64> {
+    let page = scrape(addr).await?;
+    match samples(&page, series)?[..] {
+        [value] => Ok(value as u64),
+        _ => anyhow::bail!("no single {series} in\n{page}"),
+    }
+}
+
 /// The values of the samples on `page` whose name and labels start with
 /// `series` (e.g. `trellis_component_invocations_total{`).
 pub fn samples(page: &str, series: &str) -> anyhow::Result<Vec<f64>> {

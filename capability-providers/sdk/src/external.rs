@@ -18,6 +18,7 @@ use trellis_protocol::control::{ConfigValues, ProviderHealthReply};
 use trellis_protocol::invocation::{HttpRequest, HttpResponse, InvocationReply};
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
+use trellis_telemetry::TelemetryConfig;
 
 use crate::links::{self, LinkState, Notice};
 use crate::outcomes::{self, LinkOutcomes};
@@ -43,6 +44,11 @@ pub mod env {
     /// The lattice's secrets key (its text form), when the host has one:
     /// the process resolves its links' secrets itself.
     pub const SECRETS_KEY: &str = "TRELLIS_PROVIDER_SECRETS_KEY";
+    /// Where the host exports spans (its full OTLP traces URL), when it
+    /// does: the process exports its own spans there.
+    pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    /// The host's trace sampling ratio (0 to 1).
+    pub const TRACE_SAMPLING: &str = "TRELLIS_TRACE_SAMPLING";
 }
 
 /// Why an external provider could not run.
@@ -115,11 +121,40 @@ impl Invoker for LatticeInvoker {
     }
 }
 
-/// Runs `provider` until SIGTERM/SIGINT, as configured by a host.
+/// Runs `provider` until SIGTERM/SIGINT, as configured by a host; the
+/// spans still queued for export are sent before it returns.
 pub async fn run(provider: Arc<dyn Provider>) -> Result<(), ExternalError> {
     let lattice_name = parsed(env::LATTICE, LatticeName::new(var(env::LATTICE)?))?;
     let provider_id = parsed(env::PROVIDER_ID, ComponentId::new(var(env::PROVIDER_ID)?))?;
     let host_id = parsed(env::HOST_ID, HostId::new(var(env::HOST_ID)?))?;
+    let telemetry = trellis_telemetry::install(&TelemetryConfig {
+        endpoint: std::env::var(env::OTLP_ENDPOINT)
+            .ok()
+            .filter(|e| !e.is_empty()),
+        sampling: match std::env::var(env::TRACE_SAMPLING) {
+            Ok(text) => parsed(env::TRACE_SAMPLING, text.parse::<f64>())?,
+            Err(_) => 1.0,
+        },
+        service_name: "trellis-provider".into(),
+        instance_id: format!("{provider_id}@{host_id}"),
+        ..TelemetryConfig::default()
+    })
+    .map_err(|e| ExternalError::Env {
+        var: env::OTLP_ENDPOINT,
+        reason: e.to_string(),
+    })?;
+    let served = serve(provider, lattice_name, provider_id, host_id).await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served
+}
+
+/// [`run`] once its environment is read.
+async fn serve(
+    provider: Arc<dyn Provider>,
+    lattice_name: LatticeName,
+    provider_id: ComponentId,
+    host_id: HostId,
+) -> Result<(), ExternalError> {
     let config: ConfigValues = match std::env::var(env::CONFIG) {
         Ok(json) => parsed(env::CONFIG, serde_json::from_str(&json))?,
         Err(_) => ConfigValues::new(),

@@ -139,6 +139,12 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Times the provider was restarted since it was started here (an
+    /// external process that ended; one in process never is).
+    fn restarts(&self) -> u64 {
+        0
+    }
+
     /// Stops serving and releases every resource.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 

@@ -83,6 +83,8 @@ pub struct Lattice {
     pub(crate) max_body_bytes: u64,
     /// `host`/`port` of each configured NATS server.
     servers: std::sync::Arc<[(String, u16)]>,
+    /// How the invocations sent through this connection ended.
+    pub(crate) rpc_stats: std::sync::Arc<crate::stats::RpcStats>,
 }
 
 impl Lattice {
@@ -177,7 +179,14 @@ impl Lattice {
                 .iter()
                 .map(|a| (a.host().to_owned(), a.port()))
                 .collect(),
+            rpc_stats: Default::default(),
         }
+    }
+
+    /// How the invocations sent through this connection (and its clones)
+    /// ended: answered, timed out, no responders, failed.
+    pub fn rpc_stats(&self) -> &crate::stats::RpcStats {
+        &self.rpc_stats
     }
 
     /// The JetStream context of this connection (with its domain), for

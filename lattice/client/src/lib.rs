@@ -14,6 +14,7 @@
 //! - `snapshot`: every current value of a bucket in one streamed read.
 //! - [`buckets`]: get-or-create of every bucket with its replica count.
 //! - [`secrets`]: the secret store, values sealed under an operator's key.
+//! - [`stats`]: how the invocations a connection sent ended, for metrics.
 
 pub mod body;
 pub mod buckets;
@@ -27,6 +28,7 @@ pub mod messaging;
 pub mod rpc;
 pub mod secrets;
 mod snapshot;
+pub mod stats;
 pub mod store;
 pub mod wadm;
 

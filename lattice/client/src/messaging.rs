@@ -50,19 +50,17 @@ impl Lattice {
             .payload(payload.into())
             .headers(crate::rpc::to_headers(ctx))
             .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
-        let reply = self
-            .client
-            .send_request(subject.to_string(), msg)
-            .await
-            .map_err(|e| match e.kind() {
-                RequestErrorKind::NoResponders => {
-                    format!("{what} provider {target} is not running")
-                }
-                RequestErrorKind::TimedOut => {
-                    format!("{what} provider {target} did not answer in time")
-                }
-                RequestErrorKind::Other => format!("{what} call to {target} failed: {e}"),
-            })?;
+        let reply = self.client.send_request(subject.to_string(), msg).await;
+        self.rpc_stats.record(&reply);
+        let reply = reply.map_err(|e| match e.kind() {
+            RequestErrorKind::NoResponders => {
+                format!("{what} provider {target} is not running")
+            }
+            RequestErrorKind::TimedOut => {
+                format!("{what} provider {target} did not answer in time")
+            }
+            RequestErrorKind::Other => format!("{what} call to {target} failed: {e}"),
+        })?;
         Ok(reply.payload)
     }
 

@@ -114,23 +114,22 @@ impl Lattice {
             .payload(payload.into())
             .headers(to_headers(ctx))
             .timeout(Some(ctx.remaining().max(Duration::from_millis(1))));
-        self.client
-            .send_request(subject.to_string(), msg)
-            .await
-            .map_err(|e| match e.kind() {
-                RequestErrorKind::NoResponders => InvocationError::new(
-                    ErrorKind::NotFound,
-                    format!("no instance of {target} is running"),
-                ),
-                RequestErrorKind::TimedOut => InvocationError::new(
-                    ErrorKind::Timeout,
-                    format!("{target} did not answer in time"),
-                ),
-                RequestErrorKind::Other => InvocationError::new(
-                    ErrorKind::Internal,
-                    LatticeError::nats("invoke", e).to_string(),
-                ),
-            })
+        let reply = self.client.send_request(subject.to_string(), msg).await;
+        self.rpc_stats.record(&reply);
+        reply.map_err(|e| match e.kind() {
+            RequestErrorKind::NoResponders => InvocationError::new(
+                ErrorKind::NotFound,
+                format!("no instance of {target} is running"),
+            ),
+            RequestErrorKind::TimedOut => InvocationError::new(
+                ErrorKind::Timeout,
+                format!("{target} did not answer in time"),
+            ),
+            RequestErrorKind::Other => InvocationError::new(
+                ErrorKind::Internal,
+                LatticeError::nats("invoke", e).to_string(),
+            ),
+        })
     }
 
     /// Subscribes to every invocation subject of `target` in its queue

@@ -16,9 +16,19 @@ use crate::config::{TelemetryConfig, TelemetryError};
 /// their own processes.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
+/// Where the installed tracer exports and at which sampling ratio.
+static EXPORTING: OnceLock<(String, f64)> = OnceLock::new();
+
 /// The installed tracer, if any.
 pub(crate) fn tracer() -> Option<&'static SdkTracer> {
     TRACER.get()
+}
+
+/// The endpoint and sampling ratio this process exports with, if it
+/// does: a host hands them to the provider processes it starts, so that
+/// their spans join the same traces.
+pub fn exporting() -> Option<(&'static str, f64)> {
+    EXPORTING.get().map(|(url, ratio)| (url.as_str(), *ratio))
 }
 
 /// Owns the exporter: [`Telemetry::shutdown`] sends what is still queued.
@@ -39,6 +49,7 @@ pub fn install(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let Some(url) = config.traces_url()? else {
         return Ok(Telemetry { provider: None });
     };
+    let url_for_children = url.clone();
     if TRACER.get().is_some() {
         return Err(TelemetryError::AlreadyInstalled);
     }
@@ -69,6 +80,7 @@ pub fn install(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     TRACER
         .set(provider.tracer("trellis"))
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    let _ = EXPORTING.set((url_for_children, config.sampling));
     Ok(Telemetry {
         provider: Some(provider),
     })

@@ -18,5 +18,5 @@ mod install;
 pub mod span;
 
 pub use config::{TelemetryConfig, TelemetryError};
-pub use install::{Telemetry, install};
+pub use install::{Telemetry, exporting, install};
 pub use span::{Kind, Span, start};

@@ -22,7 +22,13 @@ fn alive(pid: i32) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Result<()> {
-    let lattice = Lattice::start("external", &[])?;
+    let port = || std::net::SocketAddr::from(([127, 0, 0, 1], trellis_tests::free_port()));
+    let (a_metrics, b_metrics) = (port(), port());
+    let lattice = Lattice::start_with(
+        "external",
+        &["--metrics-addr", &a_metrics.to_string()],
+        &["--metrics-addr", &b_metrics.to_string()],
+    )?;
     let client = lattice.nats_client().await?;
     let name = lattice.lattice();
     let mut started = client
@@ -89,6 +95,8 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     assert_eq!(body, b"1");
     let (_, _, body) = http_get(&format!("{url}/incr")).await?;
     assert_eq!(body, b"2");
+    let restarts = "trellis_provider_restarts_total{provider=\"kv\"} ";
+    assert_eq!(trellis_tests::scrape_one(a_metrics, restarts).await?, 0);
 
     // Kill the provider process; its host notices, says so, and restarts it.
     nix::sys::signal::kill(
@@ -110,6 +118,13 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     // it does only after it serves calls: the next increment works.
     let (status, _, body) = http_get(&format!("{url}/incr")).await?;
     assert_eq!((status, body.as_slice()), (200, &b"3"[..]));
+    assert_eq!(trellis_tests::scrape_one(a_metrics, restarts).await?, 1);
+    // The counter on b reached the provider on a across NATS: each
+    // increment is two answered requests (open, increment), none lost.
+    let answered = "trellis_host_lattice_requests_total{outcome=\"answered\"} ";
+    assert!(trellis_tests::scrape_one(b_metrics, answered).await? >= 6);
+    let timed_out = "trellis_host_lattice_requests_total{outcome=\"timed_out\"} ";
+    assert_eq!(trellis_tests::scrape_one(b_metrics, timed_out).await?, 0);
 
     // Stopping it ends the process.
     lattice.cli.run(&["stop", "provider", "kv"])?.ok()?;

@@ -245,12 +245,11 @@ async fn keyvalue_link_switches_at_runtime_and_missing_link_is_named() -> anyhow
 
 /// `trellis_host_routed_calls_total` for `labels` on the page at `addr`.
 async fn routed(addr: std::net::SocketAddr, labels: &str) -> anyhow::Result<u64> {
-    let page = trellis_tests::scrape(addr).await?;
-    let series = format!("trellis_host_routed_calls_total{{{labels}}} ");
-    match trellis_tests::samples(&page, &series)?[..] {
-        [value] => Ok(value as u64),
-        _ => anyhow::bail!("no single {series} in\n{page}"),
-    }
+    trellis_tests::scrape_one(
+        addr,
+        &format!("trellis_host_routed_calls_total{{{labels}}} "),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -189,6 +189,81 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
             .any(|s| s.trace_id == fresh && s.name == "http request" && s.parent_span_id.is_empty())
     })
     .await?;
+
+    // An external provider process exports its own spans into the same
+    // trace: the host passes it where it exports.
+    let exe = trellis_tests::target_dir().join("debug/trellis-provider-keyvalue-sled");
+    let image = format!("file://{}", exe.display());
+    let external = tempfile::tempdir()?;
+    let path = format!("path={}", external.path().display());
+    cli.run(&["config", "put", "kvx-data", &path])?.ok()?;
+    cli.run(&[
+        "start",
+        "provider",
+        &image,
+        "kvx",
+        "--host",
+        h3.id(),
+        "--config",
+        "kvx-data",
+    ])?
+    .ok()?;
+    cli.run(&["link", "del", "counter", "wasi", "keyvalue"])?
+        .ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        "counter",
+        "kvx",
+        "wasi",
+        "keyvalue",
+        "--interface",
+        "store",
+        "--interface",
+        "atomics",
+    ])?
+    .ok()?;
+    let second = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{second}-{CALLER_SPAN}-01");
+    let (status, _, body) = http_request(
+        "POST",
+        &format!("{url}/incr?key=traced"),
+        &[("traceparent", traceparent.as_str())],
+        Vec::new(),
+    )
+    .await?;
+    assert_eq!(
+        (status, body),
+        (200, b"1".to_vec()),
+        "a new provider, a new count"
+    );
+    let process = format!("kvx@{}", h3.id());
+    let spans = otlp
+        .wait_for(SPANS_ARRIVE, |spans| {
+            // Each process sends its own batches: wait for the answers
+            // and the calls they answer.
+            let answers: Vec<_> = spans
+                .iter()
+                .filter(|s| s.trace_id == second && s.instance == process)
+                .collect();
+            answers.len() >= 2
+                && answers
+                    .iter()
+                    .all(|a| spans.iter().any(|s| s.span_id == a.parent_span_id))
+        })
+        .await?;
+    let ours: Vec<ReceivedSpan> = spans.into_iter().filter(|s| s.trace_id == second).collect();
+    for answer in ours.iter().filter(|s| s.instance == process) {
+        let call = ours
+            .iter()
+            .find(|s| s.span_id == answer.parent_span_id)
+            .ok_or_else(|| anyhow::anyhow!("no parent of {answer:?} in {ours:#?}"))?;
+        assert_eq!(
+            (call.name.as_str(), call.instance.as_str()),
+            ("keyvalue", h2.id())
+        );
+    }
+
     assert!(
         otlp.requests()
             .iter()

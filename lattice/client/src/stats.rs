@@ -1,0 +1,92 @@
+//! How the invocations a connection sent across NATS ended, counted for a
+//! host's metrics: the lattice's own health as one host sees it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_nats::{RequestErrorKind, client::RequestError};
+
+/// How one request-reply across NATS ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcOutcome {
+    /// A reply came (whatever it says).
+    Answered,
+    /// No reply before the caller's deadline.
+    TimedOut,
+    /// Nobody subscribed to the subject.
+    NoResponders,
+    /// The connection failed the request.
+    Failed,
+}
+
+impl RpcOutcome {
+    /// Every outcome, in label order.
+    pub const ALL: [RpcOutcome; 4] = [
+        RpcOutcome::Answered,
+        RpcOutcome::TimedOut,
+        RpcOutcome::NoResponders,
+        RpcOutcome::Failed,
+    ];
+
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            RpcOutcome::Answered => "answered",
+            RpcOutcome::TimedOut => "timed_out",
+            RpcOutcome::NoResponders => "no_responders",
+            RpcOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Counts per [`RpcOutcome`], shared by every clone of one connection.
+#[derive(Debug, Default)]
+pub struct RpcStats {
+    counts: [AtomicU64; 4],
+}
+
+impl RpcStats {
+    /// Counts how a request ended.
+    pub(crate) fn record<T>(&self, result: &Result<T, RequestError>) {
+        let outcome = match result {
+            Ok(_) => RpcOutcome::Answered,
+            Err(e) => match e.kind() {
+                RequestErrorKind::TimedOut => RpcOutcome::TimedOut,
+                RequestErrorKind::NoResponders => RpcOutcome::NoResponders,
+                RequestErrorKind::Other => RpcOutcome::Failed,
+            },
+        };
+        self.counts[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests that ended with `outcome` since the connection was made.
+    pub fn count(&self, outcome: RpcOutcome) -> u64 {
+        self.counts[outcome as usize].load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_counts_under_its_own_label() {
+        let stats = RpcStats::default();
+        stats.record::<()>(&Ok(()));
+        stats.record::<()>(&Ok(()));
+        stats.record::<()>(&Err(RequestError::from(RequestErrorKind::TimedOut)));
+        stats.record::<()>(&Err(RequestError::from(RequestErrorKind::NoResponders)));
+        let counts: Vec<_> = RpcOutcome::ALL
+            .iter()
+            .map(|o| (o.label(), stats.count(*o)))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("answered", 2),
+                ("timed_out", 1),
+                ("no_responders", 1),
+                ("failed", 0)
+            ]
+        );
+    }
+}
