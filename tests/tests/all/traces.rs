@@ -48,6 +48,35 @@ fn one<'a>(
     }
 }
 
+/// Links the counter's key-value imports to `provider`.
+fn link_kv(cli: &Cli, provider: &str) -> anyhow::Result<()> {
+    cli.run(&[
+        "link",
+        "put",
+        "counter",
+        provider,
+        "wasi",
+        "keyvalue",
+        "--interface",
+        "store",
+        "--interface",
+        "atomics",
+    ])?
+    .ok()?;
+    Ok(())
+}
+
+/// One increment, under the caller's trace `trace` if given.
+async fn incr(url: &str, trace: Option<&str>) -> anyhow::Result<trellis_tests::HttpResponse> {
+    let traceparent = trace.map(|t| format!("00-{t}-{CALLER_SPAN}-01"));
+    let headers: Vec<(&str, &str)> = traceparent
+        .iter()
+        .map(|t| ("traceparent", t.as_str()))
+        .collect();
+    let url = format!("{url}/incr?key=traced");
+    http_request("POST", &url, &headers, Vec::new()).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
     let otlp = OtlpReceiver::start().await?;
@@ -85,19 +114,7 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
     let image = format!("file://{}", actor("kv_counter").display());
     cli.run(&["start", "component", &image, "counter", "--host", h2.id()])?
         .ok()?;
-    cli.run(&[
-        "link",
-        "put",
-        "counter",
-        "kv",
-        "wasi",
-        "keyvalue",
-        "--interface",
-        "store",
-        "--interface",
-        "atomics",
-    ])?
-    .ok()?;
+    link_kv(&cli, "kv")?;
     let port = free_port();
     let address = format!("address=127.0.0.1:{port}");
     cli.run(&["config", "put", "counter-http", &address])?
@@ -118,14 +135,7 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}");
     wait_for_http(&format!("{url}/get?key=warm"), 404, ROUTE_READY).await?;
 
-    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
-    let (status, headers, body) = http_request(
-        "POST",
-        &format!("{url}/incr?key=traced"),
-        &[("traceparent", traceparent.as_str())],
-        Vec::new(),
-    )
-    .await?;
+    let (status, headers, body) = incr(&url, Some(TRACE)).await?;
     assert_eq!((status, body), (200, b"1".to_vec()));
 
     let spans = otlp
@@ -176,8 +186,7 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
     assert_eq!(seen, format!("00-{TRACE}-{}-01", invoke.span_id));
 
     // A request without a trace context starts one at the listener.
-    let (status, headers, _) =
-        http_request("POST", &format!("{url}/incr?key=traced"), &[], Vec::new()).await?;
+    let (status, headers, _) = incr(&url, None).await?;
     assert_eq!(status, 200);
     let seen = trellis_tests::header(&headers, "x-seen-traceparent").unwrap_or_default();
     let fresh = seen.split('-').nth(1).unwrap_or_default().to_owned();
@@ -210,28 +219,9 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
     .ok()?;
     cli.run(&["link", "del", "counter", "wasi", "keyvalue"])?
         .ok()?;
-    cli.run(&[
-        "link",
-        "put",
-        "counter",
-        "kvx",
-        "wasi",
-        "keyvalue",
-        "--interface",
-        "store",
-        "--interface",
-        "atomics",
-    ])?
-    .ok()?;
+    link_kv(&cli, "kvx")?;
     let second = "0af7651916cd43dd8448eb211c80319c";
-    let traceparent = format!("00-{second}-{CALLER_SPAN}-01");
-    let (status, _, body) = http_request(
-        "POST",
-        &format!("{url}/incr?key=traced"),
-        &[("traceparent", traceparent.as_str())],
-        Vec::new(),
-    )
-    .await?;
+    let (status, _, body) = incr(&url, Some(second)).await?;
     assert_eq!(
         (status, body),
         (200, b"1".to_vec()),
