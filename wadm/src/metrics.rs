@@ -16,7 +16,7 @@ use trellis_metrics::prometheus_client::collector::Collector;
 use trellis_metrics::prometheus_client::encoding::DescriptorEncoder;
 use trellis_metrics::prometheus_client::registry::Unit;
 use trellis_metrics::{MetricType, family, single};
-use trellis_protocol::wadm::StatusState;
+use trellis_protocol::wadm::{RolloutPhase, StatusState};
 
 use crate::model::Command;
 
@@ -66,6 +66,26 @@ fn state(s: StatusState) -> usize {
     }
 }
 
+/// Every rollout phase, indexed by [`phase`].
+const PHASES: [RolloutPhase; 5] = [
+    RolloutPhase::Rolling,
+    RolloutPhase::Baking,
+    RolloutPhase::Paused,
+    RolloutPhase::RolledBack,
+    RolloutPhase::Done,
+];
+
+/// Where `p` is in [`PHASES`]; exhaustive like [`kind`].
+fn phase(p: RolloutPhase) -> usize {
+    match p {
+        RolloutPhase::Rolling => 0,
+        RolloutPhase::Baking => 1,
+        RolloutPhase::Paused => 2,
+        RolloutPhase::RolledBack => 3,
+        RolloutPhase::Done => 4,
+    }
+}
+
 /// One wadm instance's metrics. Register it (through
 /// [`WadmHandle::metrics`](crate::WadmHandle::metrics)) once per registry:
 /// every series is written by this one collector.
@@ -78,6 +98,8 @@ fn state(s: StatusState) -> usize {
 /// - `trellis_wadm_apps{state}`: apps by the state of the statuses this
 ///   instance last published while leading; all 0 on a follower, so a sum
 ///   over instances counts each app once.
+/// - `trellis_wadm_rollouts{phase}`: apps whose last published status
+///   has a staged rollout, by its phase (0 on a follower, likewise).
 /// - `trellis_wadm_leader`: 1 while this instance holds the lease.
 #[derive(Debug, Default)]
 pub struct WadmMetrics {
@@ -86,6 +108,7 @@ pub struct WadmMetrics {
     commands: [AtomicU64; KINDS.len()],
     command_failures: [AtomicU64; KINDS.len()],
     apps: [AtomicU64; STATES.len()],
+    rollouts: [AtomicU64; PHASES.len()],
     leader: AtomicBool,
 }
 
@@ -108,13 +131,13 @@ impl WadmMetrics {
 
     /// The published apps are now in `states` (one per app).
     pub(crate) fn apps(&self, states: impl IntoIterator<Item = StatusState>) {
-        let mut counts = [0u64; STATES.len()];
-        for s in states {
-            counts[state(s)] += 1;
-        }
-        for (gauge, count) in self.apps.iter().zip(counts) {
-            gauge.store(count, Ordering::Relaxed);
-        }
+        set_counts(&self.apps, states.into_iter().map(state));
+    }
+
+    /// The published apps' rollouts are now in `phases` (one per app
+    /// with a staged rollout).
+    pub(crate) fn rollouts(&self, phases: impl IntoIterator<Item = RolloutPhase>) {
+        set_counts(&self.rollouts, phases.into_iter().map(phase));
     }
 
     /// Whether this instance holds the lease; a follower reports no apps.
@@ -122,7 +145,19 @@ impl WadmMetrics {
         self.leader.store(leading, Ordering::Relaxed);
         if !leading {
             self.apps([]);
+            self.rollouts([]);
         }
+    }
+}
+
+/// Sets each gauge to how many of `indices` name it.
+fn set_counts<const N: usize>(gauges: &[AtomicU64; N], indices: impl Iterator<Item = usize>) {
+    let mut counts = [0u64; N];
+    for i in indices {
+        counts[i] += 1;
+    }
+    for (gauge, count) in gauges.iter().zip(counts) {
+        gauge.store(count, Ordering::Relaxed);
     }
 }
 
@@ -171,6 +206,17 @@ impl Collector for WadmMetrics {
                 .iter()
                 .zip(&self.apps)
                 .map(|(s, n)| ([("state", s.as_str())], load(n))),
+        )?;
+        family(
+            e,
+            "trellis_wadm_rollouts",
+            "Apps with a staged rollout in the status this wadm last published while leading, by \
+             the rollout's phase (0 on a follower).",
+            MetricType::Gauge,
+            PHASES
+                .iter()
+                .zip(&self.rollouts)
+                .map(|(p, n)| ([("phase", p.as_str())], load(n))),
         )?;
         single(
             e,
@@ -257,6 +303,11 @@ mod tests {
             StatusState::Failed,
             StatusState::Failed,
         ]);
+        metrics.rollouts([
+            RolloutPhase::Baking,
+            RolloutPhase::Baking,
+            RolloutPhase::Done,
+        ]);
         let text = encode(&metrics);
         for line in [
             "# TYPE trellis_wadm_reconcile_passes counter",
@@ -277,6 +328,9 @@ mod tests {
             "trellis_wadm_apps{state=\"reconciling\"} 0",
             "trellis_wadm_apps{state=\"waiting\"} 0",
             "trellis_wadm_apps{state=\"undeployed\"} 0",
+            "trellis_wadm_rollouts{phase=\"baking\"} 2",
+            "trellis_wadm_rollouts{phase=\"done\"} 1",
+            "trellis_wadm_rollouts{phase=\"paused\"} 0",
             "trellis_wadm_leader 1",
         ] {
             has(&text, line);

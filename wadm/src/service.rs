@@ -721,6 +721,11 @@ impl Reconciler {
         }
         self.metrics
             .apps(self.published.values().map(|status| status.state));
+        self.metrics.rollouts(
+            self.published
+                .values()
+                .filter_map(|status| Some(status.rollout.as_ref()?.phase)),
+        );
     }
 }
 

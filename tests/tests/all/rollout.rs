@@ -159,7 +159,12 @@ async fn a_staged_rollout_passes_its_stages_and_a_failing_version_rolls_back() -
     let _cloud = Host::spawn(&site.hub, opts("cloud", "cloud"))?;
     let _edge1 = Host::spawn(&site.leaf, opts("edge-1", "edge"))?;
     let _edge2 = Host::spawn(&site.leaf, opts("edge-2", "edge"))?;
-    let _wadm = Wadm::spawn(&site.hub, &lattice, &[])?;
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let _wadm = Wadm::spawn(
+        &site.hub,
+        &lattice,
+        &["--metrics-addr", &metrics.to_string()],
+    )?;
     let cli = Cli::new(&site.hub, &lattice);
     let (cloud_port, edge_port) = (free_port(), free_port());
     let deploy = |version: &str, wasm: &str| -> anyhow::Result<String> {
@@ -287,6 +292,19 @@ async fn a_staged_rollout_passes_its_stages_and_a_failing_version_rolls_back() -
         why.contains("invocations failed") || why.contains("health probe"),
         "{why}"
     );
+    // wadm's metrics count the app's rollout by phase once it publishes
+    // the status (the stored status may be read a moment before).
+    let rolled_back = "trellis_wadm_rollouts{phase=\"rolled_back\"} ";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while trellis_tests::scrape_one(metrics, rolled_back).await? != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "no rolled_back rollout in wadm's metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = "trellis_wadm_rollouts{phase=\"done\"} ";
+    assert_eq!(trellis_tests::scrape_one(metrics, done).await?, 0);
 
     // Once v2 runs everywhere again, every request is served by v2.
     let deadline = Instant::now() + Duration::from_secs(30);
