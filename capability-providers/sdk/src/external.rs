@@ -21,6 +21,7 @@ use trellis_protocol::{ComponentId, HostId, LatticeName, Subject};
 use trellis_telemetry::TelemetryConfig;
 
 use crate::links::{self, LinkState, Notice};
+use crate::metrics::{METRICS_ADDR_KEY, ProviderCollector};
 use crate::outcomes::{self, LinkOutcomes};
 use crate::secrets::link_with_secrets;
 use crate::{Health, Invoker, Provider, ProviderContext, ProviderError};
@@ -166,6 +167,18 @@ async fn serve(
         )?),
         Err(_) => None,
     };
+    let metrics_addr = match config.get(METRICS_ADDR_KEY) {
+        Some(text) => Some(text.parse::<std::net::SocketAddr>().map_err(|e| {
+            ExternalError::Env {
+                var: env::CONFIG,
+                reason: format!(
+                    "{METRICS_ADDR_KEY} `{text}` is not an address ({e}); give IP:PORT, e.g. \
+                     127.0.0.1:9471"
+                ),
+            }
+        })?),
+        None => None,
+    };
     let lattice = Lattice::connect(&LatticeConfig {
         nats_url: var(env::NATS_URL)?,
         lattice: lattice_name.clone(),
@@ -183,6 +196,27 @@ async fn serve(
             connection: lattice.clone(),
         })
         .await?;
+    // Served until this returns (the server stops when dropped).
+    let _metrics = match metrics_addr {
+        Some(addr) => {
+            let mut registry = trellis_metrics::Registry::default();
+            registry.register_collector(Box::new(ProviderCollector {
+                provider_id: provider_id.clone(),
+                host_id: host_id.clone(),
+                lattice: lattice.clone(),
+                provider: provider.clone(),
+            }));
+            let server = trellis_metrics::MetricsServer::start(addr, Arc::new(registry))
+                .await
+                .map_err(|e| ExternalError::Env {
+                    var: env::CONFIG,
+                    reason: format!("{METRICS_ADDR_KEY}: {e}"),
+                })?;
+            tracing::info!(addr = %server.addr(), "serving Prometheus metrics");
+            Some(server)
+        }
+        None => None,
+    };
 
     let state = Arc::new(LinkState::default());
     let outcomes = Arc::new(LinkOutcomes::default());

@@ -12,6 +12,7 @@
 //!   links they refused.
 //! - [`blobstore`]: blob storage of components, streamed through a linked provider.
 //! - [`external`]: running a provider as its own process under a host.
+//! - [`metrics`]: an external provider process's Prometheus metrics.
 //! - [`outbound`]: outgoing HTTP of components, sent by a linked provider.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub mod blobstore;
 pub mod external;
 pub mod links;
+pub mod metrics;
 pub mod outbound;
 pub mod outcomes;
 pub mod secrets;

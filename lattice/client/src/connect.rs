@@ -85,6 +85,8 @@ pub struct Lattice {
     servers: std::sync::Arc<[(String, u16)]>,
     /// How the invocations sent through this connection ended.
     pub(crate) rpc_stats: std::sync::Arc<crate::stats::RpcStats>,
+    /// The provider calls this connection answered.
+    pub(crate) served_stats: std::sync::Arc<crate::stats::ServedStats>,
 }
 
 impl Lattice {
@@ -180,6 +182,7 @@ impl Lattice {
                 .map(|a| (a.host().to_owned(), a.port()))
                 .collect(),
             rpc_stats: Default::default(),
+            served_stats: Default::default(),
         }
     }
 
@@ -187,6 +190,11 @@ impl Lattice {
     /// ended: answered, timed out, no responders, failed.
     pub fn rpc_stats(&self) -> &crate::stats::RpcStats {
         &self.rpc_stats
+    }
+
+    /// The provider calls this connection (and its clones) answered.
+    pub fn served_stats(&self) -> &crate::stats::ServedStats {
+        &self.served_stats
     }
 
     /// The JetStream context of this connection (with its domain), for

@@ -17,6 +17,8 @@ use crate::connect::Lattice;
 use crate::error::LatticeError;
 use trellis_protocol::context::CallContext;
 
+use crate::stats::ServedInterface;
+
 impl Lattice {
     /// Sends one messaging call to any instance of provider `target`.
     pub async fn invoke_messaging(
@@ -80,8 +82,9 @@ impl Lattice {
         MFut: Future<Output = MessagingReply> + Send + 'static,
     {
         let handlers = Arc::new((keyvalue, messaging));
+        let served = self.served_stats.clone();
         self.serve_rpc(target, move |payload, ctx, route| {
-            let handlers = handlers.clone();
+            let (handlers, served) = (handlers.clone(), served.clone());
             async move {
                 // The provider's hop of the caller's trace.
                 let mut span = trellis_telemetry::start(
@@ -102,6 +105,7 @@ impl Lattice {
                     if let Err(e) = &reply {
                         span.fail(e.clone());
                     }
+                    served.record(ServedInterface::Messaging, reply.is_ok());
                     return invocation::encode(&reply);
                 }
                 let reply = match invocation::decode::<KvRequest>(&payload) {
@@ -111,6 +115,7 @@ impl Lattice {
                 if let Err(e) = &reply {
                     span.fail(e.to_string());
                 }
+                served.record(ServedInterface::Keyvalue, reply.is_ok());
                 invocation::encode(&reply)
             }
         })

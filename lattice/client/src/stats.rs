@@ -1,5 +1,6 @@
-//! How the invocations a connection sent across NATS ended, counted for a
-//! host's metrics: the lattice's own health as one host sees it.
+//! How the invocations a connection sent across NATS ended, and the
+//! provider calls it answered, counted for a process's metrics: the
+//! lattice's own health as one host or provider sees it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -61,6 +62,47 @@ impl RpcStats {
     /// Requests that ended with `outcome` since the connection was made.
     pub fn count(&self, outcome: RpcOutcome) -> u64 {
         self.counts[outcome as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Which provider interface a served call was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedInterface {
+    /// `wasi:keyvalue`.
+    Keyvalue,
+    /// `wasmcloud:messaging`.
+    Messaging,
+}
+
+impl ServedInterface {
+    /// Both, in label order.
+    pub const ALL: [ServedInterface; 2] = [ServedInterface::Keyvalue, ServedInterface::Messaging];
+
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServedInterface::Keyvalue => "keyvalue",
+            ServedInterface::Messaging => "messaging",
+        }
+    }
+}
+
+/// Provider calls this connection answered, by interface and whether
+/// the answer was an error.
+#[derive(Debug, Default)]
+pub struct ServedStats {
+    counts: [[AtomicU64; 2]; 2],
+}
+
+impl ServedStats {
+    /// Counts one answered call.
+    pub(crate) fn record(&self, interface: ServedInterface, ok: bool) {
+        self.counts[interface as usize][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls of `interface` answered `ok` (or with an error).
+    pub fn count(&self, interface: ServedInterface, ok: bool) -> u64 {
+        self.counts[interface as usize][usize::from(!ok)].load(Ordering::Relaxed)
     }
 }
 

@@ -23,7 +23,7 @@ fn alive(pid: i32) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Result<()> {
     let port = || std::net::SocketAddr::from(([127, 0, 0, 1], trellis_tests::free_port()));
-    let (a_metrics, b_metrics) = (port(), port());
+    let (a_metrics, b_metrics, provider_metrics) = (port(), port(), port());
     let lattice = Lattice::start_with(
         "external",
         &["--metrics-addr", &a_metrics.to_string()],
@@ -47,6 +47,7 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
             "put",
             "kv-data",
             &format!("path={}", data.path().display()),
+            &format!("metrics_addr={provider_metrics}"),
         ])?
         .ok()?;
     let exe = target_dir().join("debug/trellis-provider-keyvalue-sled");
@@ -97,6 +98,18 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     assert_eq!(body, b"2");
     let restarts = "trellis_provider_restarts_total{provider=\"kv\"} ";
     assert_eq!(trellis_tests::scrape_one(a_metrics, restarts).await?, 0);
+    // The provider process serves its own metrics (config `metrics_addr`):
+    // two increments, each an open and an increment it answered.
+    let served = "trellis_provider_served_calls_total{interface=\"keyvalue\",outcome=\"ok\"} ";
+    assert_eq!(
+        trellis_tests::scrape_one(provider_metrics, served).await?,
+        4
+    );
+    let healthy = "trellis_provider_healthy ";
+    assert_eq!(
+        trellis_tests::scrape_one(provider_metrics, healthy).await?,
+        1
+    );
 
     // Kill the provider process; its host notices, says so, and restarts it.
     nix::sys::signal::kill(
@@ -119,6 +132,11 @@ async fn external_sled_provider_is_restarted_and_keeps_counting() -> anyhow::Res
     let (status, _, body) = http_get(&format!("{url}/incr")).await?;
     assert_eq!((status, body.as_slice()), (200, &b"3"[..]));
     assert_eq!(trellis_tests::scrape_one(a_metrics, restarts).await?, 1);
+    // The new process counts from its start: the one increment since.
+    assert_eq!(
+        trellis_tests::scrape_one(provider_metrics, served).await?,
+        2
+    );
     // The counter on b reached the provider on a across NATS: each
     // increment is two answered requests (open, increment), none lost.
     let answered = "trellis_host_lattice_requests_total{outcome=\"answered\"} ";
