@@ -131,4 +131,17 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn served_calls_count_by_interface_and_outcome() {
+        let stats = ServedStats::default();
+        stats.record(ServedInterface::Keyvalue, true);
+        stats.record(ServedInterface::Keyvalue, false);
+        stats.record(ServedInterface::Messaging, true);
+        stats.record(ServedInterface::Messaging, true);
+        assert_eq!(stats.count(ServedInterface::Keyvalue, true), 1);
+        assert_eq!(stats.count(ServedInterface::Keyvalue, false), 1);
+        assert_eq!(stats.count(ServedInterface::Messaging, true), 2);
+        assert_eq!(stats.count(ServedInterface::Messaging, false), 0);
+    }
 }
