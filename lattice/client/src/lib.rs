@@ -14,7 +14,8 @@
 //! - `snapshot`: every current value of a bucket in one streamed read.
 //! - [`buckets`]: get-or-create of every bucket with its replica count.
 //! - [`secrets`]: the secret store, values sealed under an operator's key.
-//! - [`stats`]: how the invocations a connection sent ended, for metrics.
+//! - [`stats`]: how the invocations a connection sent ended and the provider
+//!   calls it answered, for metrics.
 
 pub mod body;
 pub mod buckets;
