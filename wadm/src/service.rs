@@ -205,6 +205,7 @@ pub async fn start(config: WadmConfig) -> Result<WadmHandle, WadmError> {
         buckets: tokio::sync::OnceCell::new(),
         types: Default::default(),
         metrics: metrics.clone(),
+        hosts_settle_until: None,
     };
     let leader = tokio::spawn(lead(reconciler, lease, wake, stopped));
     let stuck = vec![leader.abort_handle(), lease_task.abort_handle()];
@@ -313,6 +314,8 @@ async fn lead(
         if now_leading && !leading {
             tracing::info!(wadm = %r.id, "wadm leads this lattice");
             next_resync = Instant::now();
+            r.hosts_settle_until =
+                Some(Instant::now() + r.config.default_heartbeat + r.config.discovery_window);
         } else if !now_leading && leading {
             tracing::warn!(wadm = %r.id, "wadm lost the lease; following");
         }
@@ -331,6 +334,13 @@ async fn lead(
             due = true;
         }
         if r.check_hosts().await {
+            due = true;
+        }
+        // The view is complete now: what waited on it is judged again.
+        if r.hosts_settle_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
+            r.hosts_settle_until = None;
             due = true;
         }
         if due {
@@ -367,6 +377,11 @@ struct Reconciler {
     types: crate::types::TypesCache,
     /// What the loop counts for Prometheus.
     metrics: Arc<WadmMetrics>,
+    /// Until when, after taking the lead, this wadm may not have heard
+    /// from every host yet (a ping reply can be missed; a heartbeat comes
+    /// within its period): a placement no known host meets is waited on
+    /// until then, not failed. `None` once a pass ran after it.
+    hosts_settle_until: Option<Instant>,
 }
 
 /// Where a round's time went, for the debug log: the first thing to
@@ -656,6 +671,7 @@ impl Reconciler {
             configs: BTreeMap::new(),
             unreadable: unreadable.keys().cloned().collect(),
             types: BTreeMap::new(),
+            hosts_settling: self.hosts_settle_until.is_some(),
         };
         let timeout = self.config.inventory_timeout;
         self.types.fill(&self.lattice, &mut observed, timeout).await;

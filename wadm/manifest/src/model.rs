@@ -158,6 +158,10 @@ pub struct Observed {
     /// Function types of the components at the ends of component-to-
     /// component links, by digest, where a host told them.
     pub types: BTreeMap<String, ComponentTypes>,
+    /// Whether hosts may be missing from `hosts` because the observer has
+    /// only just started listening: a placement no host meets then waits
+    /// instead of failing.
+    pub hosts_settling: bool,
 }
 
 /// Which app component a command works for (errors are reported there).

@@ -124,7 +124,19 @@ pub(super) fn app_status(
         for (i, t) in c.traits.iter().enumerate() {
             let kind = t.kind().to_owned();
             if let Some(problems) = desired.problems.get(&(owner.clone(), Some(i))) {
-                traits.push(failed(&kind, problems.join("; ")));
+                let problems = problems.join("; ");
+                traits.push(if observed.hosts_settling {
+                    TraitStatus {
+                        kind,
+                        state: StatusState::Waiting,
+                        message: Some(format!(
+                            "{problems} yet (wadm has just taken the lead and is still \
+                             hearing from hosts)"
+                        )),
+                    }
+                } else {
+                    failed(&kind, problems)
+                });
                 continue;
             }
             let status = match t {

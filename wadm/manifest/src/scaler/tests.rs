@@ -278,6 +278,30 @@ fn a_lost_host_moves_its_share_inside_its_group() {
 }
 
 #[test]
+fn unmet_requirements_wait_while_the_hosts_are_still_reporting() {
+    let mut o = lattice();
+    o.hosts_settling = true;
+    let apps = [app("web", "v1", &sha('a'), "mars")];
+    let p = plan(&apps, &o, &Failures::new());
+    let status = &p.statuses[0];
+    assert_ne!(status.state, StatusState::Failed);
+    let waiting: Vec<_> = status
+        .components
+        .iter()
+        .flat_map(|c| &c.traits)
+        .filter(|t| t.state == StatusState::Waiting)
+        .filter_map(|t| t.message.as_deref())
+        .collect();
+    assert!(
+        waiting.iter().any(|m| m.contains("no host matches zone=mars yet")),
+        "{status:#?}"
+    );
+    o.hosts_settling = false;
+    let p = plan(&apps, &o, &Failures::new());
+    assert_eq!(p.statuses[0].state, StatusState::Failed);
+}
+
+#[test]
 fn unmet_requirements_fail_with_the_reason_and_heal_when_a_host_comes() {
     let mut o = lattice();
     let apps = [app("web", "v1", &sha('a'), "mars")];
