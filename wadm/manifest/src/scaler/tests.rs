@@ -293,7 +293,9 @@ fn unmet_requirements_wait_while_the_hosts_are_still_reporting() {
         .filter_map(|t| t.message.as_deref())
         .collect();
     assert!(
-        waiting.iter().any(|m| m.contains("no host matches zone=mars yet")),
+        waiting
+            .iter()
+            .any(|m| m.contains("no host matches zone=mars yet")),
         "{status:#?}"
     );
     o.hosts_settling = false;
