@@ -15,7 +15,7 @@ use trellis_protocol::ComponentId;
 use trellis_protocol::call::{CallRequest, CallResponse};
 use trellis_protocol::inventory::{Annotations, ComponentDescription, InvocationStats};
 use trellis_protocol::invocation::{
-    ErrorKind, Header, HttpRequest, HttpResponse, InvocationError, InvocationReply,
+    ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::trace::{self, TraceParent};
@@ -265,7 +265,7 @@ impl RunningComponent {
         let started = self.stats.started();
         let _in_flight = InFlight::start(&self.stats.in_flight);
         let mut span = self.span("invoke http", trace);
-        set_traceparent(&mut request, span.context());
+        request.set_header(trace::HEADER, span.context().to_string());
         let run = self.run(budget, |code, slots, caps| async move {
             let http = code.http().ok_or_else(|| {
                 InvocationError::new(
@@ -558,18 +558,6 @@ impl Components {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
-}
-
-/// Gives the component the invocation's context as its request's
-/// `traceparent`, in place of any the caller sent.
-fn set_traceparent(request: &mut HttpRequest, trace: TraceParent) {
-    request
-        .headers
-        .retain(|h| !h.name.eq_ignore_ascii_case(trace::HEADER));
-    request.headers.push(Header {
-        name: trace::HEADER.to_owned(),
-        value: trace.to_string().into_bytes(),
-    });
 }
 
 impl LocalTargets for Components {

@@ -14,17 +14,6 @@ fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
-/// Replaces every `name` header of `request` (any case) with one `value`.
-pub(crate) fn set_header(request: &mut HttpRequest, name: &str, value: String) {
-    request
-        .headers
-        .retain(|h| !h.name.eq_ignore_ascii_case(name));
-    request.headers.push(Header {
-        name: name.to_owned(),
-        value: value.into_bytes(),
-    });
-}
-
 pub(crate) fn to_invocation(parts: &Parts, body: Bytes) -> HttpRequest {
     let authority = parts.uri.authority().map(|a| a.to_string()).or_else(|| {
         parts

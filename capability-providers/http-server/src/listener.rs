@@ -274,7 +274,7 @@ async fn serve(
         span.set("url.path", parts.uri.path().to_owned());
         span.set("trellis.component", route.target.to_string());
     }
-    convert::set_header(&mut request, trace::HEADER, span.context().to_string());
+    request.set_header(trace::HEADER, span.context().to_string());
     let left = route.timeout.saturating_sub(arrival.elapsed());
     let call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left)
         .traced(Some(span.context()));

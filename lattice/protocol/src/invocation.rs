@@ -122,6 +122,17 @@ pub struct HttpRequest {
     pub body: Body,
 }
 
+impl HttpRequest {
+    /// Replaces every `name` header (any case) with one `value`.
+    pub fn set_header(&mut self, name: &str, value: String) {
+        self.headers.retain(|h| !h.name.eq_ignore_ascii_case(name));
+        self.headers.push(Header {
+            name: name.to_owned(),
+            value: value.into_bytes(),
+        });
+    }
+}
+
 /// The answer to an [`HttpRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {
