@@ -260,10 +260,11 @@ async fn serve(
             ));
         }
     };
-    let mut request = convert::to_invocation(&parts, body);
+    let request = convert::to_invocation(&parts, body);
     // This hop's span continues the client's trace (a malformed
     // `traceparent` starts a new one); the component's host opens its
-    // own span under it and hands that to the component.
+    // own span under it (from the call context) and hands that to the
+    // component as its `traceparent` header, replacing the client's.
     let caller = parts
         .headers
         .get(trace::HEADER)
@@ -274,7 +275,6 @@ async fn serve(
         span.set("url.path", parts.uri.path().to_owned());
         span.set("trellis.component", route.target.to_string());
     }
-    request.set_header(trace::HEADER, span.context().to_string());
     let left = route.timeout.saturating_sub(arrival.elapsed());
     let call = CallContext::new(Some(ctx.provider_id.clone()), route.link_name.clone(), left)
         .traced(Some(span.context()));

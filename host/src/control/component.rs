@@ -183,7 +183,7 @@ async fn prepare(
             CacheOutcome::Compiled => "compiled",
         },
     };
-    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, wasi_http = code.kind(), exports = %code.interfaces().describe(), "component prepared");
+    tracing::info!(component = %id, artifact = provenance.artifact, code = provenance.code, wasi_http = code.kind(), engine = code.engine(), exports = %code.interfaces().describe(), "component prepared");
     Ok((code, provenance))
 }
 

@@ -19,6 +19,7 @@ pub struct PreparedComponent {
     interfaces: Arc<Interfaces>,
     pub(super) pool: Arc<InstancePool>,
     pub(super) limits: Limits,
+    concurrent: bool,
 }
 
 impl PreparedComponent {
@@ -28,6 +29,7 @@ impl PreparedComponent {
         interfaces: Interfaces,
         pool: Arc<InstancePool>,
         limits: Limits,
+        concurrent: bool,
     ) -> Self {
         Self {
             pre,
@@ -35,6 +37,17 @@ impl PreparedComponent {
             interfaces: Arc::new(interfaces),
             pool,
             limits,
+            concurrent,
+        }
+    }
+
+    /// Which engine runs it, for the log line that says it is ready:
+    /// `concurrent` (component-model async) or `sync`.
+    pub fn engine(&self) -> &'static str {
+        if self.concurrent {
+            "concurrent"
+        } else {
+            "sync"
         }
     }
 

@@ -101,20 +101,25 @@ struct Flavor {
     engine: Engine,
     linker: Linker<StoreState>,
     cache: CompileCache,
+    concurrent: bool,
 }
 
 impl Flavor {
-    /// An engine (copy-on-write memory images or not), its linker with all
-    /// of WASI 0.2 and 0.3, wasi:http (both) and the capability interfaces,
-    /// and its compile cache (a folder per engine configuration).
-    fn new(config: &RuntimeConfig, cow: bool) -> Result<Self, RuntimeError> {
-        let engine = build_engine(config, cow)?;
+    /// An engine (copy-on-write memory images or not; with or without
+    /// component-model async), its linker with WASI 0.2, wasi:http 0.2 and
+    /// the capability interfaces (and WASI 0.3 and wasi:http 0.3 where
+    /// the engine is concurrent), and its compile cache (a folder per
+    /// engine configuration).
+    fn new(config: &RuntimeConfig, cow: bool, concurrent: bool) -> Result<Self, RuntimeError> {
+        let engine = build_engine(config, cow, concurrent)?;
         let engine_error = |e: wasmtime::Error| RuntimeError::Engine(e.to_string());
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+        if concurrent {
+            wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+        }
         crate::capabilities::blobstore::add_to_linker(&mut linker, StoreState::blob_view)
             .map_err(engine_error)?;
         crate::capabilities::add_to_linker(&mut linker, |state: &mut StoreState| &mut state.caps)
@@ -124,14 +129,103 @@ impl Flavor {
             engine,
             linker,
             cache,
+            concurrent,
         })
     }
+
+    /// Compiles (or loads) and pre-instantiates `bytes` on this engine.
+    /// On an engine without component-model async, a component that needs
+    /// it (an async export or import, `stream`, `future`, any WASI 0.3
+    /// interface) is refused with [`Fallback::Concurrent`], for the
+    /// caller to prepare it on a concurrent engine.
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        config: &RuntimeConfig,
+        pool: &Arc<InstancePool>,
+    ) -> Result<(PreparedComponent, CacheOutcome), Fallback> {
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, bytes, sha256)
+            .map_err(|e| self.fallback(RuntimeError::Invalid(compile_hint(&format!("{e:#}")))))?;
+        if !self.concurrent && imports_wasi_0_3(&self.engine, &component) {
+            return Err(Fallback::Concurrent);
+        }
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            // Imports of its own interfaces: bound by links at run time.
+            Err(_) => {
+                let linker =
+                    super::imports::bind(&self.linker, &component, config.max_response_bytes)
+                        .map_err(|e| self.fallback(RuntimeError::Link(format!("{e:#}"))))?;
+                linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| self.fallback(RuntimeError::Link(format!("{e:#}"))))?
+            }
+        };
+        let interfaces = Interfaces::read(&self.engine, &component);
+        let limits = Limits::of(config);
+        // A 0.3 handler is tried first: a component may export both, and
+        // then the one that can serve concurrent requests wins.
+        let handler = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+            Ok(_) if !self.concurrent => return Err(Fallback::Concurrent),
+            Ok(service) => Some(Handler::P3(service)),
+            Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())
+                .ok()
+                .map(Handler::P2),
+        };
+        if handler.is_none() && !interfaces.has_functions() {
+            return Err(Fallback::Refused(RuntimeError::NothingToCall(
+                interfaces.describe(),
+            )));
+        }
+        let http = handler.map(|h| PreparedHttp::new(h, limits));
+        Ok((
+            PreparedComponent::new(pre, http, interfaces, pool.clone(), limits, self.concurrent),
+            outcome,
+        ))
+    }
+
+    /// What a failure on this engine means: on a concurrent one, the
+    /// component's own error; on the other, only that it needs one.
+    fn fallback(&self, error: RuntimeError) -> Fallback {
+        if self.concurrent {
+            Fallback::Refused(error)
+        } else {
+            Fallback::Concurrent
+        }
+    }
+}
+
+/// Why [`Flavor::prepare`] did not prepare a component.
+enum Fallback {
+    /// It needs an engine with component-model async.
+    Concurrent,
+    /// It cannot run on this host; the error says why.
+    Refused(RuntimeError),
+}
+
+/// Whether `component` imports a WASI 0.3 interface: only a concurrent
+/// engine's linker has them (on another one, `imports::bind` would stub
+/// them with traps).
+fn imports_wasi_0_3(engine: &Engine, component: &wasmtime::component::Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:") && name.contains("@0.3"))
 }
 
 /// The host's wasm runtime.
 pub struct Runtime {
     /// For components with a small memory image (see
-    /// [`COPY_IMAGE_MAX_BYTES`]).
+    /// [`COPY_IMAGE_MAX_BYTES`]) that need no component-model async: most
+    /// WASI 0.2 components. Without concurrency support wasmtime skips the
+    /// bookkeeping of concurrent guest tasks on every instantiation and
+    /// call (docs/benchmarks.md, "Engines without concurrency").
+    sync: Flavor,
+    /// For components with a small memory image that need
+    /// component-model async (WASI 0.3).
     copy: Flavor,
     /// For components with a large one.
     cow: Flavor,
@@ -141,14 +235,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engines (pooling allocator, epoch interruption,
-    /// component-model async; one copies memory images in, one maps them
-    /// copy-on-write) and their linkers.
+    /// Builds the engines (pooling allocator, epoch interruption; two copy
+    /// memory images in, with and without component-model async, and one
+    /// maps them copy-on-write) and their linkers.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let copy = Flavor::new(&config, false)?;
-        let cow = Flavor::new(&config, true)?;
+        let sync = Flavor::new(&config, false, false)?;
+        let copy = Flavor::new(&config, false, true)?;
+        let cow = Flavor::new(&config, true, true)?;
         Ok(Self {
-            _ticker: EpochTicker::start(vec![copy.engine.clone(), cow.engine.clone()]),
+            _ticker: EpochTicker::start(vec![
+                sync.engine.clone(),
+                copy.engine.clone(),
+                cow.engine.clone(),
+            ]),
+            sync,
             copy,
             cow,
             pool: InstancePool::new(config.max_instances),
@@ -164,53 +264,33 @@ impl Runtime {
     /// Compiles (or loads from cache) and pre-instantiates a component.
     /// Imports of custom interfaces are bound to functions that call
     /// through the component's links (see `imports`); a component must
-    /// export an HTTP handler or at least one function. CPU-bound: call it
-    /// from a blocking thread.
+    /// export an HTTP handler or at least one function. A component with
+    /// a small image that needs no component-model async is prepared on
+    /// the engine without it; a failed compile there is tried again on a
+    /// concurrent engine (validation fails before any code is compiled).
+    /// CPU-bound: call it from a blocking thread.
     pub fn prepare(&self, bytes: &[u8]) -> Result<(PreparedComponent, CacheOutcome), RuntimeError> {
         check_component_header(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let flavor = if image_bytes(bytes) <= COPY_IMAGE_MAX_BYTES {
-            &self.copy
-        } else {
-            &self.cow
-        };
-        let (component, outcome) = flavor
-            .cache
-            .load_or_compile(&flavor.engine, bytes, &sha256)
-            .map_err(|e| RuntimeError::Invalid(compile_hint(&format!("{e:#}"))))?;
-        let pre = match flavor.linker.instantiate_pre(&component) {
-            Ok(pre) => pre,
-            // Imports of its own interfaces: bound by links at run time.
-            Err(_) => {
-                let linker = super::imports::bind(
-                    &flavor.linker,
-                    &component,
-                    self.config.max_response_bytes,
-                )
-                .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-                linker
-                    .instantiate_pre(&component)
-                    .map_err(|e| RuntimeError::Link(format!("{e:#}")))?
+        let small = image_bytes(bytes) <= COPY_IMAGE_MAX_BYTES;
+        if small {
+            match self.sync.prepare(bytes, &sha256, &self.config, &self.pool) {
+                Ok(prepared) => return Ok(prepared),
+                Err(Fallback::Refused(e)) => return Err(e),
+                // A failed compile or link on the sync engine is judged
+                // again on the concurrent one, which also gives the error.
+                Err(Fallback::Concurrent) => {}
             }
-        };
-        let interfaces = Interfaces::read(&flavor.engine, &component);
-        let limits = Limits::of(&self.config);
-        // A 0.3 handler is tried first: a component may export both, and
-        // then the one that can serve concurrent requests wins.
-        let handler = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
-            Ok(service) => Some(Handler::P3(service)),
-            Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())
-                .ok()
-                .map(Handler::P2),
-        };
-        if handler.is_none() && !interfaces.has_functions() {
-            return Err(RuntimeError::NothingToCall(interfaces.describe()));
         }
-        let http = handler.map(|h| PreparedHttp::new(h, limits));
-        Ok((
-            PreparedComponent::new(pre, http, interfaces, self.pool.clone(), limits),
-            outcome,
-        ))
+        let flavor = if small { &self.copy } else { &self.cow };
+        flavor
+            .prepare(bytes, &sha256, &self.config, &self.pool)
+            .map_err(|fallback| match fallback {
+                Fallback::Refused(e) => e,
+                Fallback::Concurrent => {
+                    RuntimeError::Engine("a concurrent engine asked for a concurrent one".into())
+                }
+            })
     }
 }
 
@@ -284,13 +364,18 @@ fn has_component_header(bytes: &[u8]) -> bool {
 /// Freed memories and tables decommitted together (one `process_madvise`).
 const DECOMMIT_BATCH: u32 = 16;
 
-fn build_engine(config: &RuntimeConfig, cow: bool) -> Result<Engine, RuntimeError> {
+fn build_engine(
+    config: &RuntimeConfig,
+    cow: bool,
+    concurrent: bool,
+) -> Result<Engine, RuntimeError> {
     let mut wasm = Config::new();
     wasm.memory_init_cow(cow);
     // Component-model async is what WASI 0.3 (`stream`, `future`, async
     // exports such as wasi:http/handler@0.3) is built on.
     wasm.wasm_component_model(true)
-        .wasm_component_model_async(true)
+        .concurrency_support(concurrent)
+        .wasm_component_model_async(concurrent)
         .epoch_interruption(true);
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
@@ -357,13 +442,60 @@ mod tests {
         );
     }
 
-    #[test]
-    fn core_modules_and_garbage_are_refused_clearly() {
-        let runtime = Runtime::new(RuntimeConfig {
+    /// A runtime with a pool of four instances.
+    fn small_runtime() -> Runtime {
+        Runtime::new(RuntimeConfig {
             max_instances: 4,
             ..Default::default()
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A component exporting `test:t/i` with one function, lifted
+    /// synchronously or (`async`) with a callback.
+    fn one_export(async_lift: bool) -> Vec<u8> {
+        let (func_type, options, core_result) = if async_lift {
+            (
+                "(func async)",
+                r#"async (callback (core func $i "cb"))"#,
+                "(result i32) i32.const 0",
+            )
+        } else {
+            ("(func)", "", "")
+        };
+        wat::parse_str(format!(
+            r#"(component
+                 (core module $m
+                   (func (export "f") {core_result})
+                   (func (export "cb") (param i32 i32 i32) (result i32) unreachable))
+                 (core instance $i (instantiate $m))
+                 (type $ft {func_type})
+                 (func $f (type $ft) (canon lift (core func $i "f") {options}))
+                 (instance $iface (export "f" (func $f)))
+                 (export "test:t/i" (instance $iface)))"#
+        ))
+        .expect("the test component is valid text")
+    }
+
+    #[test]
+    fn only_components_that_need_async_run_on_a_concurrent_engine() {
+        let runtime = small_runtime();
+        let (sync, _) = runtime.prepare(&one_export(false)).unwrap();
+        assert_eq!(sync.engine(), "sync");
+        let (concurrent, _) = runtime.prepare(&one_export(true)).unwrap();
+        assert_eq!(concurrent.engine(), "concurrent");
+        // A component broken for any engine gets the concurrent engine's
+        // error, not "needs component-model async".
+        let mut broken = one_export(false);
+        let len = broken.len();
+        broken.truncate(len - 3);
+        let err = runtime.prepare(&broken).err().unwrap().to_string();
+        assert!(err.contains("does not compile"), "{err}");
+    }
+
+    #[test]
+    fn core_modules_and_garbage_are_refused_clearly() {
+        let runtime = small_runtime();
         let core_module = b"\0asm\x01\0\0\0";
         let err = runtime.prepare(core_module).err().unwrap().to_string();
         assert!(
