@@ -134,23 +134,21 @@ impl Flavor {
     }
 
     /// Compiles (or loads) and pre-instantiates `bytes` on this engine.
-    /// On an engine without component-model async, a component that needs
-    /// it (an async export or import, `stream`, `future`, any WASI 0.3
-    /// interface) is refused with [`Fallback::Concurrent`], for the
-    /// caller to prepare it on a concurrent engine.
+    /// An engine without component-model async also refuses a component
+    /// that would need it at run time (a WASI 0.3 import or handler).
     fn prepare(
         &self,
         bytes: &[u8],
         sha256: &str,
         config: &RuntimeConfig,
         pool: &Arc<InstancePool>,
-    ) -> Result<(PreparedComponent, CacheOutcome), Fallback> {
+    ) -> Result<(PreparedComponent, CacheOutcome), RuntimeError> {
         let (component, outcome) = self
             .cache
             .load_or_compile(&self.engine, bytes, sha256)
-            .map_err(|e| self.fallback(RuntimeError::Invalid(compile_hint(&format!("{e:#}")))))?;
+            .map_err(|e| RuntimeError::Invalid(compile_hint(&format!("{e:#}"))))?;
         if !self.concurrent && imports_wasi_0_3(&self.engine, &component) {
-            return Err(Fallback::Concurrent);
+            return Err(needs_concurrency());
         }
         let pre = match self.linker.instantiate_pre(&component) {
             Ok(pre) => pre,
@@ -158,10 +156,10 @@ impl Flavor {
             Err(_) => {
                 let linker =
                     super::imports::bind(&self.linker, &component, config.max_response_bytes)
-                        .map_err(|e| self.fallback(RuntimeError::Link(format!("{e:#}"))))?;
+                        .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
                 linker
                     .instantiate_pre(&component)
-                    .map_err(|e| self.fallback(RuntimeError::Link(format!("{e:#}"))))?
+                    .map_err(|e| RuntimeError::Link(format!("{e:#}")))?
             }
         };
         let interfaces = Interfaces::read(&self.engine, &component);
@@ -169,16 +167,14 @@ impl Flavor {
         // A 0.3 handler is tried first: a component may export both, and
         // then the one that can serve concurrent requests wins.
         let handler = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
-            Ok(_) if !self.concurrent => return Err(Fallback::Concurrent),
+            Ok(_) if !self.concurrent => return Err(needs_concurrency()),
             Ok(service) => Some(Handler::P3(service)),
             Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())
                 .ok()
                 .map(Handler::P2),
         };
         if handler.is_none() && !interfaces.has_functions() {
-            return Err(Fallback::Refused(RuntimeError::NothingToCall(
-                interfaces.describe(),
-            )));
+            return Err(RuntimeError::NothingToCall(interfaces.describe()));
         }
         let http = handler.map(|h| PreparedHttp::new(h, limits));
         Ok((
@@ -186,24 +182,13 @@ impl Flavor {
             outcome,
         ))
     }
-
-    /// What a failure on this engine means: on a concurrent one, the
-    /// component's own error; on the other, only that it needs one.
-    fn fallback(&self, error: RuntimeError) -> Fallback {
-        if self.concurrent {
-            Fallback::Refused(error)
-        } else {
-            Fallback::Concurrent
-        }
-    }
 }
 
-/// Why [`Flavor::prepare`] did not prepare a component.
-enum Fallback {
-    /// It needs an engine with component-model async.
-    Concurrent,
-    /// It cannot run on this host; the error says why.
-    Refused(RuntimeError),
+/// The sync engine's refusal of a component that compiles there but needs
+/// component-model async at run time; never shown, the concurrent engine
+/// prepares it instead.
+fn needs_concurrency() -> RuntimeError {
+    RuntimeError::Link("the component needs component-model async".into())
 }
 
 /// Whether `component` imports a WASI 0.3 interface: only a concurrent
@@ -266,31 +251,21 @@ impl Runtime {
     /// through the component's links (see `imports`); a component must
     /// export an HTTP handler or at least one function. A component with
     /// a small image that needs no component-model async is prepared on
-    /// the engine without it; a failed compile there is tried again on a
-    /// concurrent engine (validation fails before any code is compiled).
+    /// the engine without it; any failure there is tried again on a
+    /// concurrent engine (for a WASI 0.3 component, validation fails
+    /// before any code is compiled).
     /// CPU-bound: call it from a blocking thread.
     pub fn prepare(&self, bytes: &[u8]) -> Result<(PreparedComponent, CacheOutcome), RuntimeError> {
         check_component_header(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let small = image_bytes(bytes) <= COPY_IMAGE_MAX_BYTES;
-        if small {
-            match self.sync.prepare(bytes, &sha256, &self.config, &self.pool) {
-                Ok(prepared) => return Ok(prepared),
-                Err(Fallback::Refused(e)) => return Err(e),
-                // A failed compile or link on the sync engine is judged
-                // again on the concurrent one, which also gives the error.
-                Err(Fallback::Concurrent) => {}
-            }
+        // Any failure on the sync engine is judged again on the concurrent
+        // one, whose error is the one shown.
+        if small && let Ok(prepared) = self.sync.prepare(bytes, &sha256, &self.config, &self.pool) {
+            return Ok(prepared);
         }
         let flavor = if small { &self.copy } else { &self.cow };
-        flavor
-            .prepare(bytes, &sha256, &self.config, &self.pool)
-            .map_err(|fallback| match fallback {
-                Fallback::Refused(e) => e,
-                Fallback::Concurrent => {
-                    RuntimeError::Engine("a concurrent engine asked for a concurrent one".into())
-                }
-            })
+        flavor.prepare(bytes, &sha256, &self.config, &self.pool)
     }
 }
 
