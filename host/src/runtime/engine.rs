@@ -336,8 +336,19 @@ fn has_component_header(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
 }
 
-/// Freed memories and tables decommitted together (one `process_madvise`).
-const DECOMMIT_BATCH: u32 = 16;
+/// Freed memories and tables decommitted together (one `process_madvise`)
+/// on the engines for small images. Each flush is a system call and a TLB
+/// shootdown on every core running the host, whatever its size: 64 instead
+/// of 16 cut the host's CPU per hello-http request by about a fifth
+/// (docs/benchmarks.md, "Larger decommit batches"), and 128 bought nothing
+/// more.
+const DECOMMIT_BATCH: u32 = 64;
+
+/// The batch of the copy-on-write engine, whose components (interpreter
+/// snapshots) can leave tens of MiB dirty each: pages wait in the queue
+/// until it is flushed, so its batch stays small to bound what a quiet host
+/// holds on to.
+const DECOMMIT_BATCH_LARGE: u32 = 16;
 
 fn build_engine(
     config: &RuntimeConfig,
@@ -353,6 +364,11 @@ fn build_engine(
         .wasm_component_model_async(concurrent)
         .epoch_interruption(true);
     let n = config.max_instances.max(1);
+    let batch = if cow {
+        DECOMMIT_BATCH_LARGE
+    } else {
+        DECOMMIT_BATCH
+    };
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component instantiates a few core modules and memories; size
     // the pool so `n` component instances fit. Admission never runs more
@@ -366,17 +382,17 @@ fn build_engine(
     // reached" with 8 instances admitted.)
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(4))
-        .total_memories(n.saturating_mul(2).saturating_add(DECOMMIT_BATCH))
-        .total_tables(n.saturating_mul(2).saturating_add(DECOMMIT_BATCH))
-        .total_stacks(n.saturating_add(DECOMMIT_BATCH))
+        .total_memories(n.saturating_mul(2).saturating_add(batch))
+        .total_tables(n.saturating_mul(2).saturating_add(batch))
+        .total_stacks(n.saturating_add(batch))
         .max_memory_size(config.max_memory_bytes)
         // Every request frees an instance, and resetting its memory with
         // madvise costs a syscall and a TLB shootdown on every core: the
-        // largest item in a profile of the HTTP row. Batching 16 of them
-        // raised local throughput at concurrency 16 and 64 by about 10%
-        // (docs/benchmarks.md). Clearing memory with memset instead
-        // (`linear_memory_keep_resident`) was slower for small components.
-        .decommit_batch_size(DECOMMIT_BATCH as usize)
+        // largest item in a profile of the HTTP row. Batching them raised
+        // local throughput (docs/benchmarks.md). Clearing memory with
+        // memset instead (`linear_memory_keep_resident`, also with
+        // `pagemap_scan`) was slower for small components.
+        .decommit_batch_size(batch as usize)
         // A fresh instance's first write to each table page faulted (and
         // flushed the TLB of the other cores) once the page had been
         // decommitted: 13% of a host serving component-to-component calls.
