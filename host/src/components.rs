@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 use trellis_metrics::Histogram;
 use trellis_protocol::ComponentId;
 use trellis_protocol::call::{CallRequest, CallResponse};
@@ -279,7 +278,7 @@ impl RunningComponent {
             })?;
             http.handle(request, slots, caps).await
         });
-        let reply = spans::within(span.context(), run).await;
+        let reply = spans::within(span.context(), self.id(), run).await;
         match &reply {
             Ok(response) => {
                 span.set_i64("http.response.status_code", i64::from(response.status));
@@ -314,7 +313,7 @@ impl RunningComponent {
             span.set("rpc.method", format!("{interface}.{function}"));
         }
         let call = self.call(interface, function, request, budget);
-        let reply = spans::within(span.context(), call).await;
+        let reply = spans::within(span.context(), self.id(), call).await;
         if let Err(e) = &reply {
             span.fail(e.message.clone());
         }
@@ -370,15 +369,18 @@ impl RunningComponent {
     fn span(&self, name: &'static str, trace: Option<TraceParent>) -> trellis_telemetry::Span {
         let mut span = trellis_telemetry::start(name, trellis_telemetry::Kind::Server, trace);
         if span.is_recording() {
-            let id = self
-                .description
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .id
-                .to_string();
-            span.set("trellis.component", id);
+            span.set("trellis.component", self.id().to_string());
         }
         span
+    }
+
+    /// Its id.
+    fn id(&self) -> ComponentId {
+        self.description
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id
+            .clone()
     }
 
     /// Runs `guest` within `budget`: waiting for one of the component's
@@ -390,12 +392,7 @@ impl RunningComponent {
         Fut: Future<Output = InvocationReply<T>>,
     {
         let deadline = tokio::time::Instant::now() + budget;
-        let id = self
-            .description
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .id
-            .clone();
+        let id = self.id();
         let slots = self.admit(&id, deadline).await?;
         let (code, _) = self.current();
         // The slots go with the guest: a caller that stops waiting does not
@@ -494,7 +491,6 @@ async fn guarded<T>(
     deadline: tokio::time::Instant,
     guest: impl Future<Output = T>,
 ) -> Result<T, InvocationError> {
-    let guest = guest.instrument(tracing::info_span!("invoke", component = %id));
     tokio::time::timeout_at(deadline, guest).await.map_err(|_| {
         InvocationError::new(ErrorKind::Timeout, format!("{id} did not answer in time"))
     })

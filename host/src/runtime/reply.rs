@@ -11,6 +11,7 @@ use trellis_protocol::invocation::{
 use wasmtime::{PoolConcurrencyLimitError, Trap};
 
 use super::instance::{Alongside, Ended};
+use crate::spans::Running;
 
 /// The reply for a response the guest finished.
 pub(super) fn to_reply(parts: &http::response::Parts, body: Bytes) -> HttpResponse {
@@ -30,7 +31,7 @@ pub(super) fn to_reply(parts: &http::response::Parts, body: Bytes) -> HttpRespon
 
 /// The error for a response body over the host's limit.
 pub(super) fn too_large(status: u16, max: usize) -> InvocationError {
-    tracing::warn!(status, max, "component response body over the host's limit");
+    tracing::warn!(component = %Running, status, max, "component response body over the host's limit");
     InvocationError::new(
         ErrorKind::Internal,
         format!("component response body over {max} bytes (the host's --max-response-mb)"),
@@ -44,14 +45,14 @@ pub(super) fn deadline_error() -> InvocationError {
 }
 
 pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> InvocationError {
-    tracing::warn!(%e, "{what}");
+    tracing::warn!(component = %Running, %e, "{what}");
     InvocationError::new(ErrorKind::Internal, what.to_owned())
 }
 
 /// The error for a handler that answered with an `error-code` instead of
 /// a response.
 pub(super) fn handler_error(code: &dyn std::fmt::Debug) -> InvocationError {
-    tracing::debug!(?code, "guest answered with an error code");
+    tracing::debug!(component = %Running, ?code, "guest answered with an error code");
     InvocationError::new(
         ErrorKind::Internal,
         "component failed to handle the request",
@@ -71,7 +72,7 @@ pub(super) fn body_aborted(reason: impl std::fmt::Display) -> InvocationError {
 /// kind, and a message that says the body was incomplete. Logged, since
 /// the caller sees only the error, not what the guest had sent.
 pub(super) fn cut_short(status: u16, error: InvocationError) -> InvocationError {
-    tracing::warn!(status, reason = %error.message, "component response cut short: answering with an error instead");
+    tracing::warn!(component = %Running, status, reason = %error.message, "component response cut short: answering with an error instead");
     InvocationError::new(
         error.kind,
         format!(
@@ -142,12 +143,12 @@ pub(super) fn trap_error(e: &wasmtime::Error) -> InvocationError {
     // unusually many core instances or memories can still hit one of its
     // other limits: that is a full host, not a trap.
     if e.chain().any(|c| c.is::<PoolConcurrencyLimitError>()) {
-        tracing::warn!(error = %format!("{e:#}"), "instance pool exhausted");
+        tracing::warn!(component = %Running, error = %format!("{e:#}"), "instance pool exhausted");
         return InvocationError::new(
             ErrorKind::Busy,
             "this host has no free instance slot; try again",
         );
     }
-    tracing::info!(error = %format!("{e:#}"), "guest trapped");
+    tracing::info!(component = %Running, error = %format!("{e:#}"), "guest trapped");
     InvocationError::new(ErrorKind::Trapped, "component trapped")
 }
