@@ -26,6 +26,10 @@ use crate::spans;
 
 /// One scaled component.
 pub struct RunningComponent {
+    /// Its id, fixed for its life: kept outside the description's lock
+    /// because every invocation names it (shared, for the task-local of
+    /// [`spans::within`]).
+    id: Arc<ComponentId>,
     caps: Arc<ComponentCaps>,
     description: RwLock<ComponentDescription>,
     /// Its code, and a generation that changes with the code or the
@@ -132,6 +136,7 @@ impl RunningComponent {
         timed: bool,
     ) -> Self {
         Self {
+            id: Arc::new(description.id.clone()),
             caps,
             pool: code.pool().member(),
             permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
@@ -278,7 +283,7 @@ impl RunningComponent {
             })?;
             http.handle(request, slots, caps).await
         });
-        let reply = spans::within(span.context(), self.id(), run).await;
+        let reply = spans::within(span.context(), Arc::clone(&self.id), run).await;
         match &reply {
             Ok(response) => {
                 span.set_i64("http.response.status_code", i64::from(response.status));
@@ -313,7 +318,7 @@ impl RunningComponent {
             span.set("rpc.method", format!("{interface}.{function}"));
         }
         let call = self.call(interface, function, request, budget);
-        let reply = spans::within(span.context(), self.id(), call).await;
+        let reply = spans::within(span.context(), Arc::clone(&self.id), call).await;
         if let Err(e) = &reply {
             span.fail(e.message.clone());
         }
@@ -339,16 +344,16 @@ impl RunningComponent {
     ) -> InvocationReply<CallResponse> {
         let deadline = tokio::time::Instant::now() + budget;
         let (code, generation) = self.current();
-        let (id, reuse) = {
-            let description = self
-                .description
+        let reuse = Reuse::calls(
+            self.description
                 .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            (description.id.clone(), Reuse::calls(description.reuse))
-        };
+                .unwrap_or_else(PoisonError::into_inner)
+                .reuse,
+        );
+        let id = &*self.id;
         let admitted = match self.take_warm(generation) {
             Some(warm) => Admitted::Warm(warm),
-            None => Admitted::Fresh(self.admit(&id, deadline).await?),
+            None => Admitted::Fresh(self.admit(id, deadline).await?),
         };
         let call = code.call(
             interface,
@@ -358,7 +363,7 @@ impl RunningComponent {
             self.caps.clone(),
             reuse,
         );
-        let (reply, warm) = guarded(&id, deadline, call).await?;
+        let (reply, warm) = guarded(id, deadline, call).await?;
         if let Some(warm) = warm {
             self.keep_warm(generation, warm);
         }
@@ -369,18 +374,9 @@ impl RunningComponent {
     fn span(&self, name: &'static str, trace: Option<TraceParent>) -> trellis_telemetry::Span {
         let mut span = trellis_telemetry::start(name, trellis_telemetry::Kind::Server, trace);
         if span.is_recording() {
-            span.set("trellis.component", self.id().to_string());
+            span.set("trellis.component", self.id.to_string());
         }
         span
-    }
-
-    /// Its id.
-    fn id(&self) -> ComponentId {
-        self.description
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .id
-            .clone()
     }
 
     /// Runs `guest` within `budget`: waiting for one of the component's
@@ -392,12 +388,12 @@ impl RunningComponent {
         Fut: Future<Output = InvocationReply<T>>,
     {
         let deadline = tokio::time::Instant::now() + budget;
-        let id = self.id();
-        let slots = self.admit(&id, deadline).await?;
+        let id = &*self.id;
+        let slots = self.admit(id, deadline).await?;
         let (code, _) = self.current();
         // The slots go with the guest: a caller that stops waiting does not
         // free them while the instance still runs.
-        guarded(&id, deadline, guest(code, slots, self.caps.clone())).await?
+        guarded(id, deadline, guest(code, slots, self.caps.clone())).await?
     }
 
     /// One of the component's `max` permits, then room in the host's
@@ -518,7 +514,7 @@ impl Components {
 
     /// Adds a component (the caller checked it is not running).
     pub fn insert(&self, component: Arc<RunningComponent>) {
-        let id = component.description().id;
+        let id = ComponentId::clone(&component.id);
         self.by_id
             .write()
             .unwrap_or_else(PoisonError::into_inner)

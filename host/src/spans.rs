@@ -9,6 +9,7 @@
 //! runtime.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use trellis_protocol::link::{InterfaceRef, WitName};
 use trellis_protocol::trace::TraceParent;
@@ -19,7 +20,7 @@ use trellis_telemetry::{Kind, Span};
 /// the host's log lines about it name.
 struct Invocation {
     trace: TraceParent,
-    component: ComponentId,
+    component: Arc<ComponentId>,
 }
 
 tokio::task_local! {
@@ -34,7 +35,7 @@ tokio::task_local! {
 /// request's host time, for the rare line that needs it.
 pub(crate) async fn within<F: Future>(
     trace: TraceParent,
-    component: ComponentId,
+    component: Arc<ComponentId>,
     work: F,
 ) -> F::Output {
     CURRENT.scope(Invocation { trace, component }, work).await
@@ -101,7 +102,7 @@ mod tests {
         let component: ComponentId = "echo".parse().expect("valid id");
         assert_eq!(current(), None);
         assert_eq!(Running.to_string(), "-");
-        let seen = within(trace, component, async {
+        let seen = within(trace, Arc::new(component), async {
             tokio::task::yield_now().await;
             (current(), Running.to_string())
         })
