@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use trellis_metrics::Histogram;
 use trellis_protocol::ComponentId;
@@ -39,6 +39,9 @@ pub struct RunningComponent {
     /// At most one instance kept between calls, when the component opts in
     /// to reuse (see `runtime::warm`), with its generation.
     warm: Mutex<Option<(u64, Warm<Slots>)>>,
+    /// Signalled when an instance is kept: calls waiting for admission
+    /// may be waiting for the very permit and slot it holds.
+    kept: Notify,
     /// Its share of the host's instance pool (see `runtime::pool`).
     pool: PoolMember,
     rpc_task: RwLock<Option<JoinHandle<()>>>,
@@ -143,6 +146,7 @@ impl RunningComponent {
             description: RwLock::new(description),
             code: RwLock::new((code, 0)),
             warm: Mutex::new(None),
+            kept: Notify::new(),
             rpc_task: RwLock::new(None),
             stats: Counters {
                 timed,
@@ -351,10 +355,7 @@ impl RunningComponent {
                 .reuse,
         );
         let id = &*self.id;
-        let admitted = match self.take_warm(generation) {
-            Some(warm) => Admitted::Warm(warm),
-            None => Admitted::Fresh(self.admit(id, deadline).await?),
-        };
+        let admitted = self.admit_or_take_kept(id, generation, deadline).await?;
         let call = code.call(
             interface,
             function,
@@ -394,6 +395,34 @@ impl RunningComponent {
         // The slots go with the guest: a caller that stops waiting does not
         // free them while the instance still runs.
         guarded(id, deadline, guest(code, slots, self.caps.clone())).await?
+    }
+
+    /// The kept instance if there is one, else a fresh admission; while
+    /// the call waits for that, an instance kept in the meantime is taken
+    /// instead. It holds a permit, and with `--max 1` the only one: a call
+    /// that only waited for a permit would wait out its deadline.
+    async fn admit_or_take_kept(
+        &self,
+        id: &ComponentId,
+        generation: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Admitted<Slots>, InvocationError> {
+        // Pinned once: the call keeps its place in the permit queue while
+        // it looks at kept instances.
+        let mut admit = std::pin::pin!(self.admit(id, deadline));
+        loop {
+            // Registered before the look, so an instance kept in between
+            // still wakes this call.
+            let mut kept = std::pin::pin!(self.kept.notified());
+            kept.as_mut().enable();
+            if let Some(warm) = self.take_warm(generation) {
+                return Ok(Admitted::Warm(warm));
+            }
+            tokio::select! {
+                slots = &mut admit => return Ok(Admitted::Fresh(slots?)),
+                () = kept => {}
+            }
+        }
     }
 
     /// One of the component's `max` permits, then room in the host's
@@ -476,6 +505,8 @@ impl RunningComponent {
         let mut kept = self.warm.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.is_none() {
             *kept = Some((generation, warm));
+            drop(kept);
+            self.kept.notify_waiters();
         }
     }
 }

@@ -271,3 +271,78 @@ async fn reuse_serves_calls_in_one_instance_up_to_its_count_and_never_after_a_fa
     );
     Ok(())
 }
+
+/// A kept instance holds the permit of a component with the default
+/// `--max 1`: calls that queued for that permit while the instance ran
+/// are served by it once it is kept, not left waiting out their deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_queued_behind_a_kept_instance_are_served_by_it() -> anyhow::Result<()> {
+    use trellis_protocol::call::{CallArgs, CallRequest};
+    use trellis_protocol::context::CallContext;
+    use trellis_protocol::value::Values;
+    use trellis_protocol::{ComponentId, LatticeName, LinkName};
+
+    const CALLS: usize = 64;
+    let lattice = Lattice::start("reuse-queue", &[])?;
+    let image = format!("file://{}", trellis_tests::actor("pingpong").display());
+    lattice
+        .cli
+        .run(&[
+            "start",
+            "component",
+            &image,
+            "kept",
+            "--host",
+            lattice.b.id(),
+            "--reuse",
+            "1000",
+        ])?
+        .ok()?;
+    let client = trellis_lattice::Lattice::connect(&trellis_lattice::LatticeConfig {
+        nats_url: lattice.nats.url(),
+        lattice: LatticeName::new(lattice.name.clone())?,
+        ..trellis_lattice::LatticeConfig::default()
+    })
+    .await?;
+    let target = ComponentId::new("kept")?;
+    let interface = "trellis:examples/shapes".parse()?;
+    let function = trellis_protocol::link::WitName::new("served")?;
+    let request = CallRequest {
+        args: CallArgs::Values(Values::empty()),
+        wave: false,
+    };
+    // All at once: NATS hands them to the host together, so all but one
+    // wait for the component's single permit.
+    let calls = (0..CALLS).map(|_| {
+        let ctx = CallContext::new(None, LinkName::default(), Duration::from_secs(5));
+        let (client, target, interface, function, request) =
+            (&client, &target, &interface, &function, &request);
+        async move {
+            client
+                .call(target, interface, function, request, &ctx)
+                .await
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let failed: Vec<String> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err().map(|e| e.message.clone()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {CALLS} calls failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    // One instance answered them all, and answers this call too: the
+    // instance counts its calls of `served`.
+    let served = lattice.cli.run(&[
+        "call",
+        "kept",
+        "trellis:examples/shapes.served",
+        "--output",
+        "table",
+    ])?;
+    assert_eq!(served.ok()?.stdout.trim(), (CALLS + 1).to_string());
+    Ok(())
+}
