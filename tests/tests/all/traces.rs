@@ -1,7 +1,8 @@
 //! OpenTelemetry traces across hosts: one request through the HTTP server
 //! provider on host 1, the component on host 2 and the key-value provider
 //! on host 3 is one trace, each hop a span under the one before, as an
-//! OTLP receiver gets them from the three hosts.
+//! OTLP receiver gets them from the three hosts. Component-to-component
+//! calls are spans of the same trace, whether they cross NATS or not.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -261,5 +262,114 @@ async fn one_request_is_one_trace_across_three_hosts() -> anyhow::Result<()> {
         "{:?}",
         otlp.requests()
     );
+    Ok(())
+}
+
+/// Component-to-component calls are spans of the request's trace: a call
+/// across hosts and one in process each a client span under the calling
+/// invocation, and the callee's invocation under that.
+#[tokio::test(flavor = "multi_thread")]
+async fn component_calls_are_spans_of_the_callers_trace() -> anyhow::Result<()> {
+    let otlp = OtlpReceiver::start().await?;
+    let nats = NatsServer::start()?;
+    let lattice = unique_lattice("call-traces");
+    let (h1, h2) = (
+        host(&nats, &lattice, "h1", &otlp)?,
+        host(&nats, &lattice, "h2", &otlp)?,
+    );
+    let cli = Cli::new(&nats, &lattice);
+    // front on h1 calls relay on h2 (over NATS), which calls pong beside
+    // it (in process).
+    let h1_http = ["builtin://http-server", "http", "--host", h1.id()];
+    cli.run(&[&["start", "provider"][..], &h1_http].concat())?
+        .ok()?;
+    for (wasm, id, host) in [
+        ("http_relay", "front", &h1),
+        ("relay", "relay", &h2),
+        ("pingpong", "pong", &h2),
+    ] {
+        let image = format!("file://{}", actor(wasm).display());
+        cli.run(&["start", "component", &image, id, "--host", host.id()])?
+            .ok()?;
+    }
+    for (source, target, pkg, iface) in [
+        ("front", "relay", "examples", "relay"),
+        ("relay", "pong", "pong", "pingpong"),
+    ] {
+        let ns = if pkg == "pong" { "example" } else { "trellis" };
+        let argv = ["link", "put", source, target, ns, pkg, "--interface", iface];
+        cli.run(&argv)?.ok()?;
+    }
+    let port = free_port();
+    cli.run(&[
+        "config",
+        "put",
+        "front-http",
+        &format!("address=127.0.0.1:{port}"),
+    ])?
+    .ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        "http",
+        "front",
+        "wasi",
+        "http",
+        "--interface",
+        "incoming-handler",
+        "--source-config",
+        "front-http",
+    ])?
+    .ok()?;
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for_http(&url, 200, ROUTE_READY).await?;
+
+    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let (status, _, body) =
+        http_request("GET", &url, &[("traceparent", &traceparent)], Vec::new()).await?;
+    assert_eq!((status, body), (200, b"http -> relayed pong".to_vec()));
+
+    let spans = otlp
+        .wait_for(SPANS_ARRIVE, |spans| {
+            // http, three invocations, two calls.
+            spans.iter().filter(|s| s.trace_id == TRACE).count() >= 6
+        })
+        .await?;
+    let ours: Vec<ReceivedSpan> = spans.into_iter().filter(|s| s.trace_id == TRACE).collect();
+    let http = one(&ours, "http request", CALLER_SPAN)?;
+    let front = one(&ours, "invoke http", &http.span_id)?;
+    assert_eq!(
+        (
+            front.instance.as_str(),
+            front.attributes["trellis.component"].as_str()
+        ),
+        (h1.id(), "front")
+    );
+    let mut caller = front;
+    for (callee, host, route, method) in [
+        (
+            "relay",
+            &h2,
+            "lattice",
+            "trellis:examples/relay.ping-through",
+        ),
+        ("pong", &h2, "local", "example:pong/pingpong.ping"),
+    ] {
+        let call = one(&ours, "call component", &caller.span_id)?;
+        assert_eq!(call.instance, caller.instance, "{call:?}");
+        assert_eq!(
+            call.attributes["trellis.component"],
+            caller.attributes["trellis.component"]
+        );
+        assert_eq!(call.attributes["trellis.target"], callee, "{call:?}");
+        assert_eq!(call.attributes["trellis.route"], route, "{call:?}");
+        assert_eq!(call.attributes["rpc.method"], method, "{call:?}");
+        assert!(!call.failed, "{call:?}");
+        let invoked = one(&ours, "invoke call", &call.span_id)?;
+        assert_eq!(invoked.instance, host.id());
+        assert_eq!(invoked.attributes["trellis.component"], callee);
+        assert_eq!(invoked.attributes["rpc.method"], method);
+        caller = invoked;
+    }
     Ok(())
 }
