@@ -511,8 +511,9 @@ impl RunningComponent {
     }
 }
 
-/// Runs `guest` until `deadline`, in a span that names the component (so
-/// what the runtime logs about the call says whose it is).
+/// Runs `guest` until `deadline`; past it, the timeout names component
+/// `id`. (What the runtime logs meanwhile names it through
+/// `spans::Running`.)
 async fn guarded<T>(
     id: &ComponentId,
     deadline: tokio::time::Instant,

@@ -99,29 +99,7 @@ impl Lattice {
         link: &str,
         settings: &[&str],
     ) -> anyhow::Result<String> {
-        let port = free_port();
-        let config = format!("{link}-http");
-        let address = format!("address=127.0.0.1:{port}");
-        let mut put = vec!["config", "put", &config, &address];
-        put.extend_from_slice(settings);
-        self.cli.run(&put)?.ok()?;
-        self.cli
-            .run(&[
-                "link",
-                "put",
-                "http",
-                target,
-                "wasi",
-                "http",
-                "--interface",
-                "incoming-handler",
-                "--name",
-                link,
-                "--source-config",
-                &config,
-            ])?
-            .ok()?;
-        Ok(format!("http://127.0.0.1:{port}"))
+        route_with(&self.cli, target, link, settings)
     }
 
     /// A NATS client of the test itself (to watch subjects).
@@ -208,3 +186,35 @@ pub(crate) const PONG_U32: &str = r#"(component
     (instance $pingpong (export "ping" (func $ping)))
     (export "example:pong/pingpong" (instance $pingpong))
 )"#;
+
+/// Links the lattice's `http` provider to `target` through link `link` on
+/// a fresh port (with extra `k=v` settings) and returns the base URL.
+pub(crate) fn route_with(
+    cli: &Cli,
+    target: &str,
+    link: &str,
+    settings: &[&str],
+) -> anyhow::Result<String> {
+    let port = free_port();
+    let config = format!("{link}-http");
+    let address = format!("address=127.0.0.1:{port}");
+    let mut put = vec!["config", "put", &config, &address];
+    put.extend_from_slice(settings);
+    cli.run(&put)?.ok()?;
+    cli.run(&[
+        "link",
+        "put",
+        "http",
+        target,
+        "wasi",
+        "http",
+        "--interface",
+        "incoming-handler",
+        "--name",
+        link,
+        "--source-config",
+        &config,
+    ])?
+    .ok()?;
+    Ok(format!("http://127.0.0.1:{port}"))
+}

@@ -300,28 +300,10 @@ async fn component_calls_are_spans_of_the_callers_trace() -> anyhow::Result<()> 
         let argv = ["link", "put", source, target, ns, pkg, "--interface", iface];
         cli.run(&argv)?.ok()?;
     }
-    let port = free_port();
-    cli.run(&[
-        "config",
-        "put",
-        "front-http",
-        &format!("address=127.0.0.1:{port}"),
-    ])?
-    .ok()?;
-    cli.run(&[
-        "link",
-        "put",
-        "http",
-        "front",
-        "wasi",
-        "http",
-        "--interface",
-        "incoming-handler",
-        "--source-config",
-        "front-http",
-    ])?
-    .ok()?;
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!(
+        "{}/",
+        crate::fixture::route_with(&cli, "front", "front", &[])?
+    );
     wait_for_http(&url, 200, ROUTE_READY).await?;
 
     let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
