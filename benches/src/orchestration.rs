@@ -113,9 +113,8 @@ pub(crate) async fn measure(hosts: usize, apps: usize) -> anyhow::Result<Orchest
 async fn wait_all_deployed(client: &Lattice, apps: usize) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        let list: Option<Vec<AppSummary>> = client.wadm_request(WadmOp::List, &(), API).await?;
+        let list: Vec<AppSummary> = client.apps(None, API).await?;
         let deployed = list
-            .unwrap_or_default()
             .iter()
             .filter(|a| a.state == StatusState::Deployed)
             .count();

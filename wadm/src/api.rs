@@ -7,10 +7,12 @@ use serde::Serialize;
 use trellis_lattice::Lattice;
 use trellis_protocol::AppName;
 use trellis_protocol::control::{Failure, Reply, parse_request};
+use trellis_protocol::limits;
+use trellis_protocol::page::Pager;
 use trellis_protocol::subject::WadmOp;
 use trellis_protocol::wadm::{
-    AppRequest, AppStatus, AppSummary, DeployReply, GetReply, ImageResolution,
-    MAX_IMAGE_RESOLUTIONS, PutReply, PutRequest, RolloutRequest, StatusState,
+    AppListRequest, AppPage, AppRequest, AppStatus, AppSummary, DeployReply, GetReply,
+    ImageResolution, MAX_IMAGE_RESOLUTIONS, PutReply, PutRequest, RolloutRequest, StatusState,
 };
 
 use crate::manifest::{self, ImageRef, ManifestError};
@@ -35,16 +37,21 @@ async fn answer(lattice: &Lattice, store: &AppStore, msg: async_nats::Message) {
     let Some(reply_to) = msg.reply.clone() else {
         return;
     };
+    let max_payload = lattice.nats().server_info().max_payload;
     let answer = match lattice.wadm_op(&msg.subject) {
-        Ok(op) => handle(store, op, &msg.payload).await,
+        Ok(op) => handle(store, op, &msg.payload, max_payload).await,
         Err(e) => Err(Failure::invalid(e.to_string())),
     };
-    let reply = match answer {
-        Ok(data) => Reply::success(data),
-        Err(error) => Reply::failure(error),
-    };
-    let body = serde_json::to_vec(&reply).unwrap_or_default();
-    if let Err(e) = lattice.nats().publish(reply_to, body.into()).await {
+    // A reply the server would drop must still tell the caller why.
+    let reply = Reply::encode(answer, max_payload);
+    if let Some(bytes) = reply.oversized {
+        tracing::warn!(
+            bytes,
+            max_payload,
+            "wadm reply too large; sent an error instead"
+        );
+    }
+    if let Err(e) = lattice.nats().publish(reply_to, reply.payload.into()).await {
         tracing::warn!(%e, "could not answer a wadm API request");
     }
 }
@@ -69,10 +76,10 @@ fn no_app(name: &AppName) -> Failure {
     ))
 }
 
-async fn handle(store: &AppStore, op: WadmOp, body: &[u8]) -> Answer {
+async fn handle(store: &AppStore, op: WadmOp, body: &[u8], max_payload: usize) -> Answer {
     match op {
         WadmOp::Put => put(store, parse_request(body)?).await,
-        WadmOp::List => list(store).await,
+        WadmOp::List => list(store, body, limits::inventory_page_limit(max_payload)).await,
         WadmOp::Get => get(store, parse_request(body)?).await,
         WadmOp::Deploy => deploy(store, parse_request(body)?).await,
         WadmOp::Undeploy => undeploy(store, parse_request(body)?).await,
@@ -322,11 +329,19 @@ async fn status(store: &AppStore, request: AppRequest) -> Answer {
 /// The status of `record`: what the leader last wrote, when it is about
 /// the deployed version; otherwise `undeployed` or not yet looked at.
 async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatus, Failure> {
-    let Some(deployed) = &record.deployed else {
-        return Ok(AppStatus::undeployed(record.name.clone()));
-    };
+    if record.deployed.is_none() {
+        return Ok(status_of(record, None));
+    }
     let stored = store.status(&record.name).await.map_err(stored)?;
-    Ok(match stored {
+    Ok(status_of(record, stored))
+}
+
+/// The status of `record` given the one the leader last wrote for it.
+fn status_of(record: &AppRecord, stored: Option<AppStatus>) -> AppStatus {
+    let Some(deployed) = &record.deployed else {
+        return AppStatus::undeployed(record.name.clone());
+    };
+    match stored {
         Some(s) if s.version.as_ref() == Some(deployed) => s,
         _ => AppStatus {
             name: record.name.clone(),
@@ -337,25 +352,43 @@ async fn current_status(store: &AppStore, record: &AppRecord) -> Result<AppStatu
             rollout: None,
             images: Vec::new(),
         },
-    })
+    }
 }
 
-async fn list(store: &AppStore) -> Answer {
-    let mut apps = Vec::new();
-    for record in store.list().await.map_err(stored)? {
-        let Some(latest) = record.latest() else {
-            continue;
-        };
-        let status = current_status(store, &record).await?;
-        apps.push(AppSummary {
+/// Every stored app (an empty or `null` body, as callers before paging
+/// sent), or one page of them: two streamed reads either way, records
+/// and statuses, not a read per app.
+async fn list(store: &AppStore, body: &[u8], page_limit: usize) -> Answer {
+    let records = store.list().await.map_err(stored)?;
+    let mut statuses = store.statuses().await.map_err(stored)?;
+    let summaries = records.iter().filter_map(|record| {
+        let latest = record.latest()?;
+        let status = status_of(record, statuses.remove(&record.name));
+        Some(AppSummary {
             name: record.name.clone(),
             latest_version: latest.version.clone(),
             deployed_version: record.deployed.clone(),
             state: status.state,
             message: status.message,
-        });
+        })
+    });
+    if matches!(body, b"" | b"null") {
+        return json(summaries.collect::<Vec<_>>());
     }
-    json(apps)
+    let request: AppListRequest = parse_request(body)?;
+    // Pages must fit this connection's max_payload, whatever the caller
+    // asked for. Records come sorted by name.
+    let mut page = Pager::new(Some(
+        request.page_bytes.map_or(page_limit, |b| b.min(page_limit)),
+    ));
+    let after = request.after.as_ref();
+    for summary in summaries.filter(|s| after.is_none_or(|after| &s.name > after)) {
+        if !page.push(summary) {
+            break;
+        }
+    }
+    let (apps, next) = page.finish(|s| s.name.clone());
+    json(AppPage { apps, next })
 }
 
 fn now() -> String {

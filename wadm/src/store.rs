@@ -5,7 +5,7 @@
 //! compare-and-set, so two wadm instances answering the API cannot lose
 //! each other's updates. The leader writes `status.{name}`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use trellis_protocol::reply::Failure;
 
@@ -333,8 +333,11 @@ fn app_key(name: &AppName) -> String {
 }
 
 fn status_key(name: &AppName) -> String {
-    format!("status.{name}")
+    format!("{STATUS_PREFIX}{name}")
 }
+
+/// Key prefix of the statuses the leader writes.
+const STATUS_PREFIX: &str = "status.";
 
 /// Key prefix of app records.
 pub const APP_PREFIX: &str = "app.";
@@ -416,6 +419,18 @@ impl AppStore {
             .get::<AppStatus>(&status_key(name))
             .await?
             .map(|v| v.value))
+    }
+
+    /// Every status the leader wrote, by app, in one streamed read.
+    pub async fn statuses(&self) -> Result<BTreeMap<AppName, AppStatus>, StoreError> {
+        let filter = format!("{STATUS_PREFIX}>");
+        Ok(self
+            .kv
+            .values::<AppStatus>(&filter)
+            .await?
+            .into_iter()
+            .map(|(_, v)| (v.value.name.clone(), v.value))
+            .collect())
     }
 
     /// Records the status of an app.

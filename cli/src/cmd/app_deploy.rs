@@ -146,7 +146,11 @@ pub(super) async fn run(global: &GlobalArgs, cmd: AppCommand) -> anyhow::Result<
 /// `trellis app list` (and `trellis get apps`).
 pub(super) async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
     let lattice = connect(global).await?;
-    let apps: Vec<AppSummary> = request(&lattice, WadmOp::List, &()).await?;
+    // Paged: one reply must fit in a NATS message, and 10,000 apps do not.
+    let apps: Vec<AppSummary> = lattice
+        .apps(None, API_TIMEOUT)
+        .await
+        .map_err(|e| wadm_error(&lattice, e))?;
     print(global.output, &apps, || {
         let mut t = Table::new(&["NAME", "DEPLOYED", "LATEST", "STATE", "MESSAGE"]);
         for a in &apps {
@@ -179,16 +183,22 @@ async fn request<Req: Serialize, Resp: DeserializeOwned>(
     op: WadmOp,
     req: &Req,
 ) -> anyhow::Result<Resp> {
-    let reply: Option<Resp> = lattice.wadm_request(op, req, API_TIMEOUT).await.map_err(
-        |e| match e {
-            trellis_lattice::ControlError::NoResponders { .. } => anyhow::anyhow!(
-                "no wadm answers on lattice `{}`; start one with `trellis wadm` (or `trellis up`)",
-                lattice.name()
-            ),
-            other => other.into(),
-        },
-    )?;
+    let reply: Option<Resp> = lattice
+        .wadm_request(op, req, API_TIMEOUT)
+        .await
+        .map_err(|e| wadm_error(lattice, e))?;
     reply.with_context(|| format!("wadm sent an empty reply to `{op}`"))
+}
+
+/// A failed wadm request, saying what to do when no wadm runs.
+pub(super) fn wadm_error(lattice: &Lattice, e: trellis_lattice::ControlError) -> anyhow::Error {
+    match e {
+        trellis_lattice::ControlError::NoResponders { .. } => anyhow::anyhow!(
+            "no wadm answers on lattice `{}`; start one with `trellis wadm` (or `trellis up`)",
+            lattice.name()
+        ),
+        other => other.into(),
+    }
 }
 
 /// Reads and validates a manifest file (offline), listing every problem.

@@ -161,36 +161,22 @@ impl Lattice {
     /// Every link of the lattice, read page by page.
     pub async fn links(&self, page_bytes: Option<usize>) -> Result<Vec<Link>, ControlError> {
         let verb = ControlVerb::LinkList;
-        let mut request = LinkListRequest {
-            after: None,
-            page_bytes,
-        };
-        let mut links = Vec::new();
-        for _ in 0..MAX_INVENTORY_PAGES {
-            let page: LinkPage = self
-                .control(verb.clone(), &request, None)
-                .await?
-                .unwrap_or_default();
-            links.extend(page.links);
-            match page.next {
-                // Pages must move forward: a host that repeats or goes back
-                // (A, B, A, ...) would otherwise be read until the page cap.
-                Some(next) if request.after.as_ref().is_none_or(|after| &next > after) => {
-                    request.after = Some(next)
-                }
-                Some(next) => {
-                    return Err(ControlError::BadReply {
-                        subject: verb_subject(self, &verb),
-                        reason: format!("link pages do not advance past {next:?}"),
-                    });
-                }
-                None => return Ok(links),
+        let subject = || verb_subject(self, &verb);
+        crate::pages::read_all(subject, "link", |after| {
+            let request = LinkListRequest {
+                after: after.cloned(),
+                page_bytes,
+            };
+            let verb = verb.clone();
+            async move {
+                let page: LinkPage = self
+                    .control(verb, &request, None)
+                    .await?
+                    .unwrap_or_default();
+                Ok((page.links, page.next))
             }
-        }
-        Err(ControlError::BadReply {
-            subject: verb_subject(self, &verb),
-            reason: format!("more than {MAX_INVENTORY_PAGES} pages of links"),
         })
+        .await
     }
 
     /// The whole inventory of one host, read page by page (`page_bytes`

@@ -11,6 +11,7 @@
 //! - [`store`]: links and named config in JetStream KV, artifacts in the
 //!   object store.
 //! - [`wadm`]: wadm's KV bucket and requests to the wadm API.
+//! - `pages`: reading a paged listing (links, apps) to its end.
 //! - `snapshot`: every current value of a bucket in one streamed read.
 //! - [`buckets`]: get-or-create of every bucket with its replica count.
 //! - [`secrets`]: the secret store, values sealed under an operator's key.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod keyvalue;
 pub mod messaging;
+mod pages;
 pub mod rpc;
 pub mod secrets;
 mod snapshot;

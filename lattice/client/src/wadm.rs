@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use trellis_protocol::subject::{WadmOp, pattern};
+use trellis_protocol::wadm::{AppListRequest, AppPage, AppSummary};
 use trellis_protocol::{Subject, SubjectError};
 
 use crate::connect::Lattice;
@@ -64,6 +65,36 @@ impl Lattice {
         }
         .to_string();
         self.request_json(subject, request, timeout).await
+    }
+
+    /// Every stored app, read page by page (`page_bytes` asks for smaller
+    /// pages than wadm's default); each request gets `timeout`.
+    pub async fn apps(
+        &self,
+        page_bytes: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Vec<AppSummary>, ControlError> {
+        let subject = || {
+            Subject::Wadm {
+                lattice: self.lattice.clone(),
+                op: WadmOp::List,
+            }
+            .to_string()
+        };
+        crate::pages::read_all(subject, "app", |after| {
+            let request = AppListRequest {
+                after: after.cloned(),
+                page_bytes,
+            };
+            async move {
+                let page: AppPage = self
+                    .wadm_request(WadmOp::List, &request, timeout)
+                    .await?
+                    .unwrap_or_default();
+                Ok((page.apps, page.next))
+            }
+        })
+        .await
     }
 
     /// Subscribes to every wadm API subject of this lattice, in a queue

@@ -15,6 +15,7 @@ use crate::id::{ComponentId, ConfigName, LinkName};
 use crate::inventory::{Annotations, InventoryCursor};
 use crate::limits::{self, LimitError};
 use crate::link::{InterfaceRef, Link, LinkKey, WitName};
+use crate::page::Pager;
 pub use crate::reply::{ControlRequest, EncodedReply, Failure, FailureKind, Reply};
 
 /// Parses a request body; on failure, an `invalid` failure that says
@@ -375,25 +376,14 @@ impl LinkPage {
             .after
             .as_ref()
             .map_or(0, |after| links.partition_point(|l| &l.key() <= after));
-        let budget = request
-            .page_bytes
-            .unwrap_or(limits::INVENTORY_PAGE_BYTES)
-            .clamp(
-                limits::MIN_INVENTORY_PAGE_BYTES,
-                limits::INVENTORY_PAGE_BYTES,
-            );
-        let mut page = LinkPage::default();
-        let mut used = 0usize;
+        let mut page = Pager::new(request.page_bytes);
         for link in links.into_iter().skip(from) {
-            let len = serde_json::to_vec(&link).map_or(0, |v| v.len()) + 1;
-            if !page.links.is_empty() && used + len > budget {
-                page.next = page.links.last().map(Link::key);
+            if !page.push(link) {
                 break;
             }
-            used += len;
-            page.links.push(link);
         }
-        page
+        let (links, next) = page.finish(Link::key);
+        LinkPage { links, next }
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`annotations`]: the free-form markers on workloads and links.
 //! - [`inventory`]: what a host runs; the heartbeat carries the same shape.
 //! - [`limits`]: bounds on every user-supplied string and list, checked at the edge.
+//! - [`page`]: pages of listings that must each fit in one message.
 //! - [`link`]: links between components/providers and their WIT interfaces.
 //! - [`event`]: CloudEvents 1.0 lattice events.
 //! - [`invocation`]: the versioned binary encoding of calls between hosts.
@@ -37,6 +38,7 @@ pub mod keyvalue;
 pub mod limits;
 pub mod link;
 pub mod messaging;
+pub mod page;
 pub mod reply;
 pub mod secret;
 pub mod signature;

@@ -164,6 +164,30 @@ pub struct VersionInfo {
     pub deployed: bool,
 }
 
+/// `list` with a body: one page of the stored apps, by name. An empty
+/// or `null` body (callers from before paging) gets every app as a plain
+/// array instead, which fails once it outgrows one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppListRequest {
+    /// Apps whose name sorts after this one: the `next` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AppName>,
+    /// Bytes of apps per page; wadm clamps it as hosts clamp inventory
+    /// pages, and to what its NATS connection can send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_bytes: Option<usize>,
+}
+
+/// Reply data of a paged `list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPage {
+    /// Apps of this page, by name.
+    pub apps: Vec<AppSummary>,
+    /// Where the next page starts; `None` on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<AppName>,
+}
+
 /// One app of `list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSummary {

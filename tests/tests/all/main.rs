@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
+mod app_list;
 mod app_validate;
 mod artifacts;
 mod auth;

@@ -189,7 +189,12 @@ impl Api {
     /// Every app wadm keeps, with the status of the first
     /// [`MAX_APP_STATUSES`].
     pub(super) async fn apps(&self) -> anyhow::Result<Vec<AppView>> {
-        let apps: Vec<AppSummary> = self.wadm(WadmOp::List, &()).await?;
+        // Paged: one reply must fit in a NATS message, and 10,000 apps do not.
+        let apps: Vec<AppSummary> = self
+            .lattice
+            .apps(None, CALL_TIMEOUT)
+            .await
+            .map_err(|e| self.wadm_failure(WadmOp::List, e))?;
         let requests: Vec<AppRequest> = apps
             .iter()
             .take(MAX_APP_STATUSES)
@@ -240,14 +245,15 @@ impl Api {
         let call = self.lattice.wadm_request(op, request, CALL_TIMEOUT);
         match tokio::time::timeout(CALL_TIMEOUT + Duration::from_secs(1), call).await {
             Err(_) => anyhow::bail!("wadm `{op}` timed out after {CALL_TIMEOUT:?}"),
-            Ok(Err(ControlError::NoResponders { .. })) => anyhow::bail!(
-                "no wadm answers on lattice `{}`; start one with `trellis wadm` (or `trellis up`)",
-                self.lattice.name()
-            ),
-            Ok(Err(e)) => Err(anyhow::Error::from(e).context(format!("wadm `{op}`"))),
+            Ok(Err(e)) => Err(self.wadm_failure(op, e)),
             Ok(Ok(None)) => anyhow::bail!("wadm sent an empty reply to `{op}`"),
             Ok(Ok(Some(reply))) => Ok(reply),
         }
+    }
+
+    /// A failed wadm request, saying what to do when no wadm runs.
+    fn wadm_failure(&self, op: WadmOp, e: ControlError) -> anyhow::Error {
+        super::super::app_deploy::wadm_error(&self.lattice, e).context(format!("wadm `{op}`"))
     }
 }
 
