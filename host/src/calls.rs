@@ -4,7 +4,7 @@
 //! group) otherwise.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
@@ -114,6 +114,7 @@ impl CallRouter {
                 InvocationError::new(ErrorKind::NotFound, message)
             })?;
         let target = link.target_id;
+        let started = Instant::now();
         let request = CallRequest {
             args: CallArgs::Values(args),
             wave: false,
@@ -147,7 +148,7 @@ impl CallRouter {
             outcome.as_ref().err().map(|e| &e.message),
         );
         self.counted
-            .record(Reached::Component, remote, outcome.is_ok());
+            .record(Reached::Component, remote, outcome.is_ok(), started);
         outcome.map_err(|e| {
             InvocationError::new(
                 e.kind,

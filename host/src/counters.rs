@@ -3,6 +3,9 @@
 //! [`crate::metrics`] reads them at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use trellis_metrics::Histogram;
 
 /// Host-wide counters.
 #[derive(Debug, Default)]
@@ -92,24 +95,45 @@ impl Reached {
 }
 
 /// Calls the host routed for its components' imports: what they reached,
-/// whether in process or across the lattice, and whether they succeeded.
+/// whether in process or across the lattice, whether they succeeded, and
+/// how long they took.
 #[derive(Debug, Default)]
 pub struct RoutedCalls {
     /// By reached (3) x remote (2) x failed (2).
     counts: [AtomicU64; 12],
+    /// By reached (3) x remote (2): the caller's wait, so a call that
+    /// crosses the lattice shows what crossing costs next to local ones.
+    durations: [Histogram; 6],
 }
 
 /// One row of [`RoutedCalls::snapshot`]: reached, route, outcome, count.
 pub type RoutedRow = (&'static str, &'static str, &'static str, u64);
+
+fn route_label(remote: bool) -> &'static str {
+    if remote { "lattice" } else { "local" }
+}
 
 impl RoutedCalls {
     fn index(reached: Reached, remote: bool, ok: bool) -> usize {
         reached as usize * 4 + usize::from(remote) * 2 + usize::from(!ok)
     }
 
-    /// Counts one call.
-    pub fn record(&self, reached: Reached, remote: bool, ok: bool) {
+    /// Counts one call that started at `started` and has just ended.
+    pub fn record(&self, reached: Reached, remote: bool, ok: bool, started: Instant) {
         self.counts[Self::index(reached, remote, ok)].fetch_add(1, Ordering::Relaxed);
+        self.durations[reached as usize * 2 + usize::from(remote)].observe(started.elapsed());
+    }
+
+    /// The latency histogram of each reached kind and route.
+    pub fn durations(&self) -> Vec<(&'static str, &'static str, &Histogram)> {
+        let mut rows = Vec::with_capacity(self.durations.len());
+        for reached in Reached::ALL {
+            for remote in [false, true] {
+                let histogram = &self.durations[reached as usize * 2 + usize::from(remote)];
+                rows.push((reached.label(), route_label(remote), histogram));
+            }
+        }
+        rows
     }
 
     /// Every combination with its count (zeros included).
@@ -120,12 +144,46 @@ impl RoutedCalls {
                 for ok in [true, false] {
                     let count =
                         self.counts[Self::index(reached, remote, ok)].load(Ordering::Relaxed);
-                    let route = if remote { "lattice" } else { "local" };
                     let outcome = if ok { "ok" } else { "error" };
-                    rows.push((reached.label(), route, outcome, count));
+                    rows.push((reached.label(), route_label(remote), outcome, count));
                 }
             }
         }
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routed_calls_are_timed_under_their_kind_and_route() {
+        let routed = RoutedCalls::default();
+        let started = Instant::now();
+        routed.record(Reached::Component, true, true, started);
+        routed.record(Reached::Component, true, false, started);
+        routed.record(Reached::Keyvalue, false, true, started);
+        let counts: Vec<_> = routed
+            .durations()
+            .into_iter()
+            .map(|(reached, route, h)| (reached, route, h.count()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("keyvalue", "local", 1),
+                ("keyvalue", "lattice", 0),
+                ("messaging", "local", 0),
+                ("messaging", "lattice", 0),
+                ("component", "local", 0),
+                ("component", "lattice", 2),
+            ]
+        );
+        let failed = routed
+            .snapshot()
+            .into_iter()
+            .find(|r| r.0 == "component" && r.1 == "lattice" && r.2 == "error");
+        assert_eq!(failed.map(|r| r.3), Some(1));
     }
 }

@@ -148,6 +148,17 @@ impl Collector for HostCollector {
                     (labels, n)
                 }),
         )?;
+        let mut metric = e.encode_descriptor(
+            "trellis_host_routed_call_duration_seconds",
+            "How long components waited for the calls they made through their imports, by \
+             what they reached and whether in process or across the lattice.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (reached, route, histogram) in ctx.routed.durations() {
+            let labels = [("reached", reached), ("route", route)];
+            histogram.encode(metric.encode_family(&labels)?)?;
+        }
         let rpc = ctx.lattice.rpc_stats();
         family(
             e,

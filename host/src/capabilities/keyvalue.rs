@@ -3,7 +3,7 @@
 //! provider runs on this host, over NATS otherwise. The link is looked up
 //! on every call, so a link changed at runtime applies to the next call.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use trellis_protocol::context::CallContext;
 use trellis_protocol::keyvalue::{KvError, KvReply, KvRequest, KvResponse};
@@ -44,6 +44,7 @@ impl ProviderRouter {
             .target(source, link_name, &interface, how)
             .map_err(KvError::Other)?;
         let remote = matches!(target, Target::Remote(_));
+        let started = Instant::now();
         let mut span = spans::provider_call("keyvalue", source, link_name, request.operation());
         let reply = match target {
             Target::Local(local) => local.provider.keyvalue(Some(source.clone()), request).await,
@@ -55,7 +56,7 @@ impl ProviderRouter {
         };
         spans::finish(&mut span, remote, reply.as_ref().err());
         self.counted
-            .record(Reached::Keyvalue, remote, reply.is_ok());
+            .record(Reached::Keyvalue, remote, reply.is_ok(), started);
         reply
     }
 }

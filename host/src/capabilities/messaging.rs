@@ -3,7 +3,7 @@
 //! it runs on this host, over NATS otherwise (the `handler` direction is
 //! the provider's: it calls the component's export).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use trellis_protocol::context::CallContext;
 use trellis_protocol::messaging::{BrokerMessage, MessagingReply, MessagingRequest};
@@ -38,6 +38,7 @@ impl ProviderRouter {
             )
         };
         let target = self.target(source, link_name, &interface, how)?;
+        let started = Instant::now();
         let mut span = spans::provider_call("messaging", source, link_name, request.operation());
         let target = match target {
             Target::Local(local) => {
@@ -47,7 +48,7 @@ impl ProviderRouter {
                     .await;
                 spans::finish(&mut span, false, reply.as_ref().err());
                 self.counted
-                    .record(Reached::Messaging, false, reply.is_ok());
+                    .record(Reached::Messaging, false, reply.is_ok(), started);
                 return reply;
             }
             Target::Remote(target) => target,
@@ -63,7 +64,8 @@ impl ProviderRouter {
             .traced(Some(span.context()));
         let reply = self.lattice.invoke_messaging(&target, &request, &ctx).await;
         spans::finish(&mut span, true, reply.as_ref().err());
-        self.counted.record(Reached::Messaging, true, reply.is_ok());
+        self.counted
+            .record(Reached::Messaging, true, reply.is_ok(), started);
         reply
     }
 }

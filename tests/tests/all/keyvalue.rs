@@ -279,5 +279,19 @@ async fn key_value_calls_are_counted_by_route_in_the_metrics() -> anyhow::Result
     assert_eq!(routed(metrics, local).await?, 0, "no provider on b");
     let failed = "reached=\"keyvalue\",route=\"lattice\",outcome=\"error\"";
     assert_eq!(routed(metrics, failed).await?, 0);
+    // Every counted call was timed, under its route.
+    let timed = |route: &str| {
+        format!(
+            "trellis_host_routed_call_duration_seconds_count{{reached=\"keyvalue\",route=\"{route}\"}} "
+        )
+    };
+    assert_eq!(
+        trellis_tests::scrape_one(metrics, &timed("lattice")).await?,
+        after
+    );
+    assert_eq!(
+        trellis_tests::scrape_one(metrics, &timed("local")).await?,
+        0
+    );
     Ok(())
 }
