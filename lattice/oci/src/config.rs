@@ -71,34 +71,92 @@ impl RegistryConfig {
         }
     }
 
-    /// The `(user, password)` stored for `registry`, if any.
-    pub fn credentials_for(&self, registry: &str) -> Result<Option<(String, String)>, OciError> {
+    /// Where the login for `registry` is, if anywhere. As docker does, a
+    /// helper named for the registry in `credHelpers` comes first; unlike
+    /// docker, a login stored in `auths` (what `trellis registry login`
+    /// writes) comes before the `credsStore` default helper, so a login
+    /// made here is the one used.
+    pub fn credential_source(&self, registry: &str) -> Result<Option<CredentialSource>, OciError> {
         let Some(path) = self.docker_config_path() else {
             return Ok(None);
         };
         let Some(doc) = read_docker_config(&path)? else {
             return Ok(None);
         };
-        let Some(entry) = doc.get("auths").and_then(|a| a.get(registry)) else {
-            return Ok(None);
-        };
-        let bad = |what: &str| OciError::DockerConfig {
+        let keys = config_keys(registry);
+        let bad = |what: String| OciError::DockerConfig {
             path: path.clone(),
-            reason: format!("auths.\"{registry}\" {what}"),
+            reason: what,
         };
-        if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-            let decoded = STANDARD
-                .decode(auth.trim())
-                .map_err(|_| bad("has an `auth` that is not base64"))?;
-            let text =
-                String::from_utf8(decoded).map_err(|_| bad("has an `auth` that is not UTF-8"))?;
-            let (user, password) = text
-                .split_once(':')
-                .ok_or_else(|| bad("has an `auth` that is not base64 of user:password"))?;
-            return Ok(Some((user.to_owned(), password.to_owned())));
+        let helper_name = |value: &serde_json::Value, field: String| match value.as_str() {
+            Some(name) => Ok(name.to_owned()),
+            None => Err(bad(format!("{field} is not a string"))),
+        };
+        if let Some((key, name)) = keys.iter().find_map(|k| {
+            doc.get("credHelpers")
+                .and_then(|h| h.get(*k))
+                .map(|name| (*k, name))
+        }) {
+            let name = helper_name(name, format!("credHelpers.\"{key}\""))?;
+            return Ok(Some(CredentialSource::Helper(name)));
         }
-        let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        Ok(field("username").zip(field("password")))
+        let entry = keys
+            .iter()
+            .find_map(|k| doc.get("auths").and_then(|a| a.get(*k)).map(|e| (*k, e)));
+        if let Some((key, entry)) = entry {
+            let bad = |what: &str| bad(format!("auths.\"{key}\" {what}"));
+            if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+                let decoded = STANDARD
+                    .decode(auth.trim())
+                    .map_err(|_| bad("has an `auth` that is not base64"))?;
+                let text = String::from_utf8(decoded)
+                    .map_err(|_| bad("has an `auth` that is not UTF-8"))?;
+                let (user, password) = text
+                    .split_once(':')
+                    .ok_or_else(|| bad("has an `auth` that is not base64 of user:password"))?;
+                return Ok(Some(CredentialSource::Stored(
+                    user.to_owned(),
+                    password.to_owned(),
+                )));
+            }
+            let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            if let Some((user, password)) = field("username").zip(field("password")) {
+                return Ok(Some(CredentialSource::Stored(user, password)));
+            }
+            // An empty entry is what docker leaves when a helper holds
+            // the login: fall through to it.
+        }
+        match doc.get("credsStore") {
+            Some(name) => {
+                let name = helper_name(name, "credsStore".into())?;
+                Ok(Some(CredentialSource::DefaultHelper(name)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Where a registry's login is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// In the config.json itself: user and password (or token).
+    Stored(String, String),
+    /// With the credential helper `docker-credential-NAME` that
+    /// `credHelpers` names for this registry.
+    Helper(String),
+    /// With the `credsStore` helper, the default for every registry; when
+    /// it is not installed (a config.json copied from a desktop), public
+    /// images still pull anonymously.
+    DefaultHelper(String),
+}
+
+/// The keys a registry's entries may have in the config.json: its name,
+/// and for Docker Hub the URL docker writes.
+fn config_keys(registry: &str) -> Vec<&str> {
+    const DOCKER_HUB: &str = "https://index.docker.io/v1/";
+    match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => vec![registry, DOCKER_HUB],
+        _ => vec![registry],
     }
 }
 
@@ -222,7 +280,7 @@ mod tests {
             credentials: Credentials::DockerConfigAt(path.clone()),
             ..RegistryConfig::default()
         };
-        assert_eq!(config.credentials_for("r.example:5000").unwrap(), None);
+        assert_eq!(config.credential_source("r.example:5000").unwrap(), None);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(
             &path,
@@ -231,12 +289,17 @@ mod tests {
         .unwrap();
         store_credentials(&path, "r.example:5000", "me", "s:ecret").unwrap();
         assert_eq!(
-            config.credentials_for("r.example:5000").unwrap(),
-            Some(("me".into(), "s:ecret".into()))
+            config.credential_source("r.example:5000").unwrap(),
+            Some(CredentialSource::Stored("me".into(), "s:ecret".into()))
         );
         assert_eq!(
-            config.credentials_for("other.io").unwrap(),
-            Some(("u".into(), "p".into()))
+            config.credential_source("other.io").unwrap(),
+            Some(CredentialSource::Stored("u".into(), "p".into()))
+        );
+        // Not in auths: the default helper.
+        assert_eq!(
+            config.credential_source("third.io").unwrap(),
+            Some(CredentialSource::DefaultHelper("x".into()))
         );
         let doc: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -250,6 +313,38 @@ mod tests {
     }
 
     #[test]
+    fn helpers_are_found_as_docker_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"ecr.io":{"auth":"dTpw"},"https://index.docker.io/v1/":{}},
+                "credHelpers":{"ecr.io":"ecr-login","bad.io":7},"credsStore":"desktop"}"#,
+        )
+        .unwrap();
+        let config = RegistryConfig {
+            credentials: Credentials::DockerConfigAt(path),
+            ..RegistryConfig::default()
+        };
+        let helper = |name: &str| Some(CredentialSource::Helper(name.into()));
+        let default = || Some(CredentialSource::DefaultHelper("desktop".into()));
+        // A registry's own helper before its stored login.
+        assert_eq!(
+            config.credential_source("ecr.io").unwrap(),
+            helper("ecr-login")
+        );
+        // Docker Hub's empty entry (a helper holds it) and unknown
+        // registries go to the default helper.
+        assert_eq!(config.credential_source("docker.io").unwrap(), default());
+        assert_eq!(config.credential_source("gcr.io").unwrap(), default());
+        let err = config.credential_source("bad.io").unwrap_err().to_string();
+        assert!(
+            err.contains("credHelpers.\"bad.io\" is not a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_broken_config_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
@@ -258,7 +353,7 @@ mod tests {
             credentials: Credentials::DockerConfigAt(path.clone()),
             ..RegistryConfig::default()
         };
-        let err = config.credentials_for("r.io").unwrap_err().to_string();
+        let err = config.credential_source("r.io").unwrap_err().to_string();
         assert!(
             err.contains("config.json") && err.contains("base64"),
             "{err}"

@@ -126,6 +126,16 @@ pub enum OciError {
         /// What is wrong.
         reason: String,
     },
+    /// A docker credential helper named in the config.json failed.
+    #[error("credential helper {program} for registry {registry}: {reason}")]
+    CredentialHelper {
+        /// The helper program (`docker-credential-NAME`).
+        program: String,
+        /// The registry asked about.
+        registry: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// Login has no place to keep the credentials.
     #[error("no docker config.json location: set DOCKER_CONFIG or HOME")]
     NoDockerConfig,

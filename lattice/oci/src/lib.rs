@@ -9,11 +9,12 @@
 
 mod config;
 mod error;
+mod helper;
 mod reference;
 mod registry;
 
 pub use config::{
-    Credentials, DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_TIMEOUT, RegistryConfig,
+    CredentialSource, Credentials, DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_TIMEOUT, RegistryConfig,
     default_docker_config, store_credentials,
 };
 pub use error::OciError;

@@ -10,7 +10,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::{RegistryConfig, store_credentials};
+use crate::config::{CredentialSource, RegistryConfig, store_credentials};
 use crate::{
     ACCEPTED_LAYER_MEDIA_TYPES, ImageReference, OCI_MANIFEST_MEDIA_TYPE, OciError,
     WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
@@ -65,8 +65,18 @@ impl Registry {
         &self.config
     }
 
-    fn auth(&self, registry: &str) -> Result<RegistryAuth, OciError> {
-        Ok(match self.config.credentials_for(registry)? {
+    async fn auth(&self, registry: &str) -> Result<RegistryAuth, OciError> {
+        let login = match self.config.credential_source(registry)? {
+            Some(CredentialSource::Stored(user, password)) => Some((user, password)),
+            Some(CredentialSource::Helper(name)) => {
+                crate::helper::get(&name, registry, self.config.timeout, false).await?
+            }
+            Some(CredentialSource::DefaultHelper(name)) => {
+                crate::helper::get(&name, registry, self.config.timeout, true).await?
+            }
+            None => None,
+        };
+        Ok(match login {
             Some((user, password)) => RegistryAuth::Basic(user, password),
             None => RegistryAuth::Anonymous,
         })
@@ -102,7 +112,7 @@ impl Registry {
     /// checking its digest.
     pub async fn pull(&self, reference: &ImageReference) -> Result<Pulled, OciError> {
         let what = format!("pull of {reference}");
-        let auth = self.auth(reference.registry())?;
+        let auth = self.auth(reference.registry()).await?;
         let client_ref = reference.to_client();
         let (manifest, manifest_digest) = self
             .bounded(
@@ -189,7 +199,7 @@ impl Registry {
                 limit,
             });
         }
-        let auth = self.auth(reference.registry())?;
+        let auth = self.auth(reference.registry()).await?;
         let client_ref = reference.to_client();
         let layer_digest = sha256_digest(&bytes);
         let layer_size = bytes.len() as i64;

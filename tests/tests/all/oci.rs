@@ -38,14 +38,29 @@ async fn trellis_as(
     args: &[&str],
     stdin: Option<&str>,
 ) -> anyhow::Result<CliOutput> {
+    let cmd = command(format, lattice, docker_config);
+    run(cmd, args, stdin).await
+}
+
+/// `trellis [lattice flags] --output FORMAT` with its own docker config.
+fn command(format: &str, lattice: Option<&Cli>, docker_config: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(trellis_bin());
     if let Some(cli) = lattice {
         cmd.args(["--nats-url", &cli.nats_url, "--lattice", &cli.lattice]);
     }
     cmd.args(["--output", format])
-        .args(args)
         .env("DOCKER_CONFIG", docker_config)
-        .env("NO_COLOR", "1")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `cmd ARGS`, optionally with something on standard input.
+async fn run(
+    mut cmd: tokio::process::Command,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> anyhow::Result<CliOutput> {
+    cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -150,6 +165,93 @@ async fn push_and_pull_round_trip_through_a_registry_with_login() -> anyhow::Res
     pull.extend(insecure);
     trellis(None, docker, &pull, None).await?.ok()?;
     assert_eq!(std::fs::read(&by_digest)?, std::fs::read(&wasm)?);
+    Ok(())
+}
+
+/// Writes `docker-credential-NAME` into `bin`: a shell script of `body`.
+fn helper_script(bin: &Path, name: &str, body: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n"))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_helpers_named_in_the_docker_config_log_in() -> anyhow::Result<()> {
+    let registry = OciRegistry::start_with_auth("trellis", "s3cret")?;
+    let addr = registry.address();
+    let dir = tempfile::tempdir()?;
+    let (docker, bin) = (dir.path().join("docker"), dir.path().join("bin"));
+    std::fs::create_dir_all(&docker)?;
+    std::fs::create_dir_all(&bin)?;
+    // Helpers as ECR's or a desktop keychain's behave: one that has the
+    // login, one that has none, one that waits for a prompt forever.
+    let asked = dir.path().join("asked");
+    helper_script(
+        &bin,
+        "trellis-ok",
+        &format!(
+            "cat > '{}'\necho '{{\"ServerURL\":\"x\",\"Username\":\"trellis\",\"Secret\":\"s3cret\"}}'",
+            asked.display()
+        ),
+    )?;
+    helper_script(
+        &bin,
+        "trellis-none",
+        "cat > /dev/null\necho 'credentials not found in native keychain'\nexit 1",
+    )?;
+    helper_script(&bin, "trellis-hang", "exec sleep 60")?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let using = |helper: &str| -> anyhow::Result<tokio::process::Command> {
+        let config = serde_json::json!({ "credHelpers": { addr.as_str(): helper } });
+        std::fs::write(docker.join("config.json"), config.to_string())?;
+        let mut cmd = command("json", None, &docker);
+        cmd.env("PATH", &path);
+        Ok(cmd)
+    };
+    let wasm = actor("hello_http");
+    let wasm_arg = wasm.display().to_string();
+    let target = format!("oci://{addr}/demo/helped:0.1.0");
+    let pulled = dir.path().join("pulled.wasm").display().to_string();
+    let push = ["push", &target, &wasm_arg, "--allow-insecure", &addr];
+    let pull = ["pull", &target, "-o", &pulled, "--allow-insecure", &addr];
+
+    // The helper's login pushes and pulls; it was asked about this registry.
+    run(using("trellis-ok")?, &push, None).await?.ok()?;
+    assert_eq!(std::fs::read_to_string(&asked)?, addr);
+    run(using("trellis-ok")?, &pull, None).await?.ok()?;
+    assert_eq!(std::fs::read(&pulled)?, std::fs::read(&wasm)?);
+
+    // No login with the helper: anonymous, refused, with what to do.
+    let out = run(using("trellis-none")?, &pull, None).await?;
+    failed_with(&out, &format!("run `trellis registry login {addr}`"))?;
+
+    // A helper that never answers is cut off by the registry timeout.
+    let mut bounded: Vec<&str> = pull.to_vec();
+    bounded.extend(["--registry-timeout", "2"]);
+    let out = run(using("trellis-hang")?, &bounded, None).await?;
+    failed_with(&out, "docker-credential-trellis-hang")?;
+    failed_with(&out, "did not answer within 2s")?;
+
+    // One that is not installed is named, with the fix.
+    let out = run(using("trellis-missing")?, &pull, None).await?;
+    failed_with(&out, "docker-credential-trellis-missing")?;
+    failed_with(&out, "not on PATH")?;
+
+    // A default store that is not installed (a desktop's config.json)
+    // stands for no login: anonymous, refused here as with no config.
+    let cmd = using("unused")?;
+    std::fs::write(
+        docker.join("config.json"),
+        r#"{"credsStore":"trellis-missing"}"#,
+    )?;
+    let out = run(cmd, &pull, None).await?;
+    failed_with(&out, &format!("run `trellis registry login {addr}`"))?;
     Ok(())
 }
 
