@@ -52,5 +52,8 @@ fn init_tracing(command: &args::Command) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        .event_format(trellis_host::log_format::NamesComponent(
+            tracing_subscriber::fmt::format(),
+        ))
         .init();
 }

@@ -7,6 +7,7 @@
 //! - [`store`]: the lattice's buckets, open now or once reachable.
 //! - [`counters`]: host-wide counts (compiles, artifact fetches) for the metrics.
 //! - [`spans`]: the trace an invocation runs under, for its component's calls out.
+//! - [`log_format`]: log lines logged inside an invocation name its component.
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
 //! - [`calls`]: components' calls of imported interfaces, routed by link, local first.
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod invoker;
 mod link_watch;
 pub mod locks;
+pub mod log_format;
 pub mod metrics;
 pub mod orchestrator;
 pub mod ports;

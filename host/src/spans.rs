@@ -46,6 +46,13 @@ pub(crate) fn current() -> Option<TraceParent> {
     CURRENT.try_with(|invocation| invocation.trace).ok()
 }
 
+/// The component of the invocation being run, if any.
+pub(crate) fn component() -> Option<Arc<ComponentId>> {
+    CURRENT
+        .try_with(|invocation| Arc::clone(&invocation.component))
+        .ok()
+}
+
 /// Displays the component of the invocation being run (`-` outside one),
 /// as the `component` field of a log line.
 pub(crate) struct Running;

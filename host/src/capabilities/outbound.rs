@@ -194,7 +194,11 @@ impl WasiHttpHooks for OutboundHooks {
         let mut span = spans::client("http outbound", &caps.component_id, &caps.link_name);
         let mut request = request;
         traced(&mut request, &mut span);
-        Box::new(async move {
+        // And for the same reason the send runs as part of the invocation
+        // again: what wasmtime-wasi-http logs about it ("connect error")
+        // names the component (crate::log_format).
+        let (trace, component) = (span.context(), Arc::new(caps.component_id.clone()));
+        let send = async move {
             let sent = caps
                 .outbound
                 .send(&caps.component_id, &caps.link_name, request, options)
@@ -209,6 +213,7 @@ impl WasiHttpHooks for OutboundHooks {
                 Err(e) => span.fail(format!("{e:?}")),
             }
             sent
-        })
+        };
+        Box::new(spans::within(trace, component, send))
     }
 }

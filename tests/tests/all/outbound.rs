@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use trellis_tests::{http_get, wait_for_http};
@@ -252,5 +253,20 @@ async fn outbound_http_needs_a_link_and_stays_inside_its_allow_list() -> anyhow:
     let (status, body) = fetch(&dev, &elsewhere.url("/hello")).await?;
     assert_eq!((status, body.as_str()), (200, "hello from target"));
     assert_eq!(elsewhere.accepted(), 1);
+
+    // Nothing listens there: wasmtime-wasi-http logs the failed connect,
+    // and the host's line names the component it failed for.
+    let closed = trellis_tests::free_port();
+    let (status, body) = fetch(&dev, &format!("http://127.0.0.1:{closed}/")).await?;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "outbound error: ConnectionRefused")
+    );
+    let log = lattice.b.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("connect error"))
+        .with_context(|| format!("no connect error logged:\n{log}"))?;
+    assert!(line.ends_with("component=dev-fetcher"), "{line}");
     Ok(())
 }
