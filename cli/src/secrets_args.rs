@@ -47,6 +47,29 @@ pub(crate) enum SecretsCommand {
     },
     /// List the stored keys (never values).
     List,
+    /// Start a key rotation: write a new key file holding a fresh key,
+    /// which seals from now on, and the current one (--secrets-key), which
+    /// still opens what it sealed. With --finish: write the current key
+    /// alone, once `rekey` has sealed every secret with it.
+    Rotate {
+        /// The new key file (never overwritten).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        file: PathBuf,
+        /// End the rotation: keep only the current key, refused while a
+        /// secret is still sealed with an earlier one.
+        #[arg(long)]
+        finish: bool,
+        /// The key file to rotate from.
+        #[command(flatten)]
+        key_file: SecretsKeyArg,
+    },
+    /// Seal every stored secret again with the current key of the key
+    /// file (its earlier keys open them): the middle step of a rotation.
+    Rekey {
+        /// The key file, as `rotate` wrote it.
+        #[command(flatten)]
+        key_file: SecretsKeyArg,
+    },
 }
 
 /// `trellis secrets put`.

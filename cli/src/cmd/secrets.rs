@@ -1,4 +1,5 @@
-//! `trellis secrets keygen|put|get|del|list`: the lattice's secret store.
+//! `trellis secrets keygen|put|get|del|list|rotate|rekey`: the lattice's
+//! secret store.
 //! Values are sealed here, before they leave the machine, and only
 //! `get --reveal` ever prints one.
 
@@ -84,6 +85,12 @@ pub(super) async fn run(global: &GlobalArgs, cmd: SecretsCommand) -> anyhow::Res
                 &format!("Secret {key} deleted."),
             )
         }
+        SecretsCommand::Rotate {
+            file,
+            finish,
+            key_file,
+        } => rotate(global, &file, finish, &key_file).await,
+        SecretsCommand::Rekey { key_file } => rekey(global, &key_file).await,
         SecretsCommand::List => {
             let keys = connect(global)
                 .await?
@@ -100,6 +107,92 @@ pub(super) async fn run(global: &GlobalArgs, cmd: SecretsCommand) -> anyhow::Res
             })
         }
     }
+}
+
+/// `secrets rotate`: the first step (a new key file that also opens what
+/// the old key sealed) or, with `finish`, the last (the current key alone).
+async fn rotate(
+    global: &GlobalArgs,
+    file: &Path,
+    finish: bool,
+    key_file: &SecretsKeyArg,
+) -> anyhow::Result<()> {
+    let key = load_key(key_file)?;
+    if !finish {
+        let next = SecretsKey::generate()?.rotated_from(&key)?;
+        next.write_new_file(file)?;
+        return done(
+            global.output,
+            &serde_json::json!({
+                "file": file, "key_id": next.id_hex(), "previous": next.previous_ids(),
+            }),
+            &format!(
+                "Wrote {} (key id {}, still opening {}). Next: give it to every host and \
+                 restart them, then run `trellis secrets rekey --secrets-key {}`.",
+                file.display(),
+                next.id_hex(),
+                next.previous_ids().join(", "),
+                file.display()
+            ),
+        );
+    }
+    let store = connect(global)
+        .await?
+        .secret_store(Some(key.clone()))
+        .await?;
+    let others = store.sealed_with_other_keys().await?;
+    if !others.is_empty() {
+        let list: Vec<String> = others.iter().map(|(k, id)| format!("{k} ({id})")).collect();
+        bail!(
+            "{} secret(s) are not sealed with key {} yet: {}; run `trellis secrets rekey` first \
+             (dropping the earlier keys now would leave them unopenable)",
+            others.len(),
+            key.id_hex(),
+            list.join(", ")
+        );
+    }
+    let last = key.without_previous();
+    last.write_new_file(file)?;
+    done(
+        global.output,
+        &serde_json::json!({"file": file, "key_id": last.id_hex(), "previous": []}),
+        &format!(
+            "Wrote {} (key id {} alone). Give it to every host in place of the rotation's file; \
+             the earlier keys open nothing that is stored.",
+            file.display(),
+            last.id_hex()
+        ),
+    )
+}
+
+/// `secrets rekey`: every secret sealed again with the current key.
+async fn rekey(global: &GlobalArgs, key_file: &SecretsKeyArg) -> anyhow::Result<()> {
+    let key = load_key(key_file)?;
+    let store = connect(global).await?.secret_store(Some(key)).await?;
+    let report = store.rekey().await?;
+    if !report.failed.is_empty() {
+        let list: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(k, why)| format!("{k}: {why}"))
+            .collect();
+        bail!(
+            "sealed {} secret(s) again ({} already current), but {} were left as they were:\n  {}",
+            report.rekeyed.len(),
+            report.current,
+            report.failed.len(),
+            list.join("\n  ")
+        );
+    }
+    done(
+        global.output,
+        &report,
+        &format!(
+            "Sealed {} secret(s) again; {} were current already.",
+            report.rekeyed.len(),
+            report.current
+        ),
+    )
 }
 
 async fn put(global: &GlobalArgs, args: SecretsPutArgs) -> anyhow::Result<()> {
@@ -121,19 +214,22 @@ async fn put(global: &GlobalArgs, args: SecretsPutArgs) -> anyhow::Result<()> {
             value
         }
     };
-    let ours = secrets_key.id_hex();
+    let (ours, previous) = (secrets_key.id_hex(), secrets_key.previous_ids());
     let store = connect(global)
         .await?
         .secret_store(Some(secrets_key))
         .await?;
-    // Hosts hold one key: a value sealed with another would not open there.
+    // Hosts hold one key file: a value sealed with a key it lacks would
+    // not open there. Mid-rotation (theirs is an earlier key of ours) the
+    // hosts are meant to have this file already.
     if let Some(theirs) = store.sealing_key_id(&key).await?
         && theirs != ours
+        && !previous.contains(&theirs)
     {
         eprintln!(
             "warning: secrets of this lattice are sealed with key id {theirs}, this key is {ours}; \
-             hosts with the other key cannot open {key} (use the lattice's key file, or put \
-             every secret again when changing keys)"
+             hosts with the other key cannot open {key} (use the lattice's key file, or \
+             change keys with `trellis secrets rotate`)"
         );
     }
     let revision = store.put(&key, &value).await?;

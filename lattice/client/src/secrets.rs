@@ -173,6 +173,17 @@ pub struct SecretInfo {
     pub key_id: String,
 }
 
+/// What [`SecretStore::rekey`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rekeyed {
+    /// Keys whose records were sealed again with the current key.
+    pub rekeyed: Vec<String>,
+    /// Records that were sealed with the current key already.
+    pub current: usize,
+    /// Keys left as they were, and why (no key here opens them, ...).
+    pub failed: Vec<(String, String)>,
+}
+
 /// The lattice's secrets bucket, with the key when there is one.
 #[derive(Clone)]
 pub struct SecretStore {
@@ -353,6 +364,99 @@ impl SecretStore {
         let mut keys = keys;
         keys.sort();
         Ok(keys)
+    }
+
+    /// Seals every record again with the store's current key: the middle
+    /// step of a key rotation. A record sealed with an earlier key the
+    /// store's key file still holds is opened and written back under a
+    /// compare-and-set of its revision, so a `put` racing it is never
+    /// overwritten (the record is read again and, sealed by that put,
+    /// counted as current). Records no key here opens are listed, not
+    /// touched; nothing is deleted.
+    pub async fn rekey(&self) -> Result<Rekeyed, SecretStoreError> {
+        let current = self.key()?.id_hex();
+        let mut report = Rekeyed::default();
+        for name in self.list().await? {
+            let Ok(key) = SecretKey::new(name.clone()) else {
+                report.failed.push((name, "not a valid store key".into()));
+                continue;
+            };
+            match self.rekey_one(&key, &current).await {
+                Ok(Some(true)) => report.rekeyed.push(name),
+                Ok(Some(false)) => report.current += 1,
+                Ok(None) => {}
+                Err(e) => report.failed.push((name, e.to_string())),
+            }
+        }
+        Ok(report)
+    }
+
+    /// `Some(true)` when `key` was sealed again, `Some(false)` when it is
+    /// sealed with `current` already, `None` when it is gone.
+    async fn rekey_one(
+        &self,
+        key: &SecretKey,
+        current: &str,
+    ) -> Result<Option<bool>, SecretStoreError> {
+        // Two tries: a put between the read and the write wins, and the
+        // second read sees it.
+        for _ in 0..2 {
+            let Some(entry) = self.record(key).await? else {
+                return Ok(None);
+            };
+            check_size(key, entry.value.len())?;
+            if seal::record_key_id(key.as_str(), &entry.value)? == current {
+                return Ok(Some(false));
+            }
+            let secrets_key = self.key()?;
+            let plain = seal::open(secrets_key, &self.lattice, key.as_str(), &entry.value)?;
+            let record = seal::seal(secrets_key, &self.lattice, key.as_str(), &plain)?;
+            let written = tokio::time::timeout(
+                SECRET_TIMEOUT,
+                self.kv.update(key.as_str(), record.into(), entry.revision),
+            )
+            .await;
+            match written {
+                Ok(Ok(_)) => return Ok(Some(true)),
+                Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Ok(Err(e)) => {
+                    return Err(LatticeError::storage(format!("store secret {key}"), e).into());
+                }
+                Err(_) => {
+                    return Err(LatticeError::storage(
+                        format!("store secret {key}"),
+                        format!("no answer within {SECRET_TIMEOUT:?}"),
+                    )
+                    .into());
+                }
+            }
+        }
+        Err(SecretStoreError::Corrupt {
+            key: key.to_string(),
+            reason: "it changed twice while being sealed again; run `trellis secrets rekey` again"
+                .into(),
+        })
+    }
+
+    /// The stored keys whose records are not sealed with the store's
+    /// current key (or are not records), with the key id each has.
+    pub async fn sealed_with_other_keys(&self) -> Result<Vec<(String, String)>, SecretStoreError> {
+        let current = self.key()?.id_hex();
+        let mut others = Vec::new();
+        for name in self.list().await? {
+            let Ok(key) = SecretKey::new(name.clone()) else {
+                others.push((name, "-".into()));
+                continue;
+            };
+            match self.info(&key).await {
+                Ok(Some(info)) if info.key_id != current => others.push((name, info.key_id)),
+                Ok(_) => {}
+                // Unreadable: it does not count as sealed with this key.
+                Err(SecretStoreError::Corrupt { .. }) => others.push((name, "unreadable".into())),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(others)
     }
 
     /// The raw sealed bytes under `key`, for tests and audits that check

@@ -107,6 +107,29 @@ struct Setup {
     wadm: Wadm,
 }
 
+/// The lattice's host, named `name`, given the key file `key` if any.
+fn host_with_key(
+    nats: &NatsServer,
+    lattice: &str,
+    name: &str,
+    key: Option<&Path>,
+) -> anyhow::Result<Host> {
+    let extra_args = match key {
+        Some(key) => vec!["--secrets-key".into(), key.display().to_string()],
+        None => Vec::new(),
+    };
+    Host::spawn(
+        nats,
+        HostOpts {
+            lattice: lattice.to_owned(),
+            name: name.into(),
+            heartbeat_ms: Some(500),
+            extra_args,
+            ..HostOpts::default()
+        },
+    )
+}
+
 fn setup(dir: &Path, prefix: &str, host_has_key: bool) -> anyhow::Result<Setup> {
     let nats = NatsServer::start()?;
     let lattice = unique_lattice(prefix);
@@ -114,20 +137,7 @@ fn setup(dir: &Path, prefix: &str, host_has_key: bool) -> anyhow::Result<Setup> 
     let key = dir.join("lattice.key");
     let key_arg = key.display().to_string();
     cli.run(&["secrets", "keygen", "-o", &key_arg])?.ok()?;
-    let extra_args = match host_has_key {
-        true => vec!["--secrets-key".to_string(), key_arg],
-        false => Vec::new(),
-    };
-    let host = Host::spawn(
-        &nats,
-        HostOpts {
-            lattice: lattice.clone(),
-            name: "h".into(),
-            heartbeat_ms: Some(500),
-            extra_args,
-            ..HostOpts::default()
-        },
-    )?;
+    let host = host_with_key(&nats, &lattice, "h", host_has_key.then_some(key.as_path()))?;
     let wadm = Wadm::spawn(&nats, &lattice, &[])?;
     Ok(Setup {
         nats,
@@ -448,5 +458,127 @@ async fn a_new_app_version_gives_the_running_component_its_new_secrets() -> anyh
     s.deploy(&v2).await?;
     let (status, _, body) = http_get(&url).await?;
     assert_eq!((status, body), (200, new.into_bytes()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_rotation_keeps_every_secret_readable_and_ends_with_one_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut s = setup(dir.path(), "rekey", true)?;
+    let (password, newer) = (random_value("pw"), random_value("newer"));
+    s.put(dir.path(), "api_password", &password)?;
+    s.put(dir.path(), "db_creds", r#"{"user":"svc"}"#)?;
+    let port = free_port();
+    s.deploy(&manifest(dir.path(), "rotating", Address::Config(port))?)
+        .await?;
+    let url = format!("http://127.0.0.1:{port}/api-password");
+    wait_for_http(&url, 200, Duration::from_secs(20)).await?;
+    let old_key = s.key.display().to_string();
+    let key_id = |args: &[&str]| -> anyhow::Result<String> {
+        let out = s.cli.run(args)?.ok()?.json()?;
+        Ok(out["key_id"].as_str().unwrap_or_default().to_owned())
+    };
+    let old_id = key_id(&["secrets", "get", "api_password", "--output", "json"])?;
+
+    // Step 1: a key file with a fresh key that also opens the old one's.
+    let ring = dir.path().join("ring.key");
+    let ring_arg = ring.display().to_string();
+    let rotated = s
+        .cli
+        .run(&[
+            "secrets",
+            "rotate",
+            "-o",
+            &ring_arg,
+            "--secrets-key",
+            &old_key,
+            "--output",
+            "json",
+        ])?
+        .ok()?
+        .json()?;
+    let new_id = rotated["key_id"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(new_id, old_id);
+    assert_eq!(rotated["previous"], serde_json::json!([old_id]));
+
+    // The host restarts with it and still reads the old key's secret;
+    // what is put now is sealed with the new key.
+    drop(std::mem::replace(
+        &mut s.host,
+        host_with_key(&s.nats, &s.lattice, "h2", Some(&ring))?,
+    ));
+    wait_for_http(&url, 200, Duration::from_secs(30)).await?;
+    assert_eq!(http_get(&url).await?.2, password.as_bytes());
+    s.key = ring.clone();
+    s.put(dir.path(), "api_password_v2", &newer)?;
+    let v2_id = key_id(&["secrets", "get", "api_password_v2", "--output", "json"])?;
+    assert_eq!(v2_id, new_id);
+
+    // Dropping the old key now would strand two secrets: refused.
+    let last = dir.path().join("final.key");
+    let last_arg = last.display().to_string();
+    let finish = [
+        "secrets",
+        "rotate",
+        "--finish",
+        "-o",
+        &last_arg,
+        "--secrets-key",
+        &ring_arg,
+    ];
+    let out = s.cli.run(&finish)?;
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("2 secret(s) are not sealed with key")
+            && out.stderr.contains("api_password (")
+            && out.stderr.contains("secrets rekey"),
+        "{}",
+        out.stderr
+    );
+    assert!(!last.exists());
+
+    // Step 2: everything sealed again with the new key.
+    let report = s
+        .cli
+        .run(&[
+            "secrets",
+            "rekey",
+            "--secrets-key",
+            &ring_arg,
+            "--output",
+            "json",
+        ])?
+        .ok()?
+        .json()?;
+    assert_eq!(
+        report["rekeyed"],
+        serde_json::json!(["api_password", "db_creds"])
+    );
+    assert_eq!(report["current"], 1);
+    assert_eq!(
+        key_id(&["secrets", "get", "api_password", "--output", "json"])?,
+        new_id
+    );
+    assert_eq!(http_get(&url).await?.2, password.as_bytes());
+
+    // Step 3: the new key alone, which opens everything; the old one
+    // opens nothing any more.
+    s.cli.run(&finish)?.ok()?;
+    assert_eq!(std::fs::read_to_string(&last)?.lines().count(), 1);
+    let reveal = |key: &str| {
+        s.cli.run(&[
+            "secrets",
+            "get",
+            "api_password",
+            "--reveal",
+            "--secrets-key",
+            key,
+        ])
+    };
+    let out = reveal(&last_arg)?;
+    assert_eq!(out.ok()?.stdout, password);
+    let out = reveal(&old_key)?;
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("does not match"), "{}", out.stderr);
     Ok(())
 }

@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::SecretStoreError;
 
-/// Prefix of the key file's one line; the version says how to read the rest.
+/// Prefix of each line of the key file; the version says how to read the rest.
 pub const KEY_FILE_PREFIX: &str = "trellis-secrets-key-v1:";
-/// Largest key file read (the real one is about 70 bytes).
+/// Largest key file read (one key is about 70 bytes).
 const MAX_KEY_FILE_BYTES: u64 = 1024;
 /// First bytes of every sealed record.
 const MAGIC: &[u8; 4] = b"TSK1";
@@ -26,17 +26,44 @@ const KEY_ID_LEN: usize = 8;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = MAGIC.len() + KEY_ID_LEN + NONCE_LEN;
 
-/// The 32-byte key that seals a lattice's secrets. Its `Debug` shows only
-/// the key id.
+/// Most earlier keys a key file may carry next to the current one.
+pub const MAX_PREVIOUS_KEYS: usize = 8;
+
+/// The 32-byte key that seals a lattice's secrets, with the keys it
+/// replaced while a rotation is under way: those still open records sealed
+/// with them, and seal nothing. Its `Debug` shows only key ids.
 #[derive(Clone)]
 pub struct SecretsKey {
     bytes: [u8; 32],
+    /// Earlier keys, newest first (the key file's later lines).
+    previous: Vec<[u8; 32]>,
 }
 
 impl fmt::Debug for SecretsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretsKey(id {})", self.id_hex())
+        write!(f, "SecretsKey(id {}", self.id_hex())?;
+        for old in &self.previous {
+            write!(f, ", previous {}", hex::encode(key_id(old)))?;
+        }
+        f.write_str(")")
     }
+}
+
+/// The public fingerprint of key bytes.
+fn key_id(bytes: &[u8; 32]) -> [u8; KEY_ID_LEN] {
+    let digest = Sha256::new()
+        .chain_update(b"trellis-secrets-key-id-v1\0")
+        .chain_update(bytes)
+        .finalize();
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(&digest[..KEY_ID_LEN]);
+    id
+}
+
+fn aead_of(bytes: &[u8; 32]) -> LessSafeKey {
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes)
+        .unwrap_or_else(|_| unreachable!("a ChaCha20-Poly1305 key is 32 bytes"));
+    LessSafeKey::new(unbound)
 }
 
 impl SecretsKey {
@@ -46,35 +73,107 @@ impl SecretsKey {
         SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| SecretStoreError::Random)?;
-        Ok(Self { bytes })
+        Ok(Self {
+            bytes,
+            previous: Vec::new(),
+        })
     }
 
-    /// The key file's text: [`KEY_FILE_PREFIX`] and the key in base64.
+    /// This key, sealing from now on, with `old` (and the keys `old`
+    /// still opens) kept for opening: the first step of a rotation.
+    pub fn rotated_from(self, old: &SecretsKey) -> Result<Self, SecretStoreError> {
+        let mut previous: Vec<[u8; 32]> = std::iter::once(old.bytes)
+            .chain(old.previous.iter().copied())
+            .filter(|b| *b != self.bytes)
+            .collect();
+        previous.dedup();
+        if previous.len() > MAX_PREVIOUS_KEYS {
+            return Err(SecretStoreError::KeyFile {
+                path: "the rotated key".into(),
+                reason: format!(
+                    "it would keep {} earlier keys, more than {MAX_PREVIOUS_KEYS}; finish the \
+                     last rotation first (`trellis secrets rekey`, then drop the old keys)",
+                    previous.len()
+                ),
+            });
+        }
+        Ok(Self { previous, ..self })
+    }
+
+    /// The current key alone, without the earlier ones: the last step of
+    /// a rotation, once every record is sealed with it.
+    pub fn without_previous(&self) -> Self {
+        Self {
+            bytes: self.bytes,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Ids of the earlier keys this one still opens records of.
+    pub fn previous_ids(&self) -> Vec<String> {
+        self.previous
+            .iter()
+            .map(|b| hex::encode(key_id(b)))
+            .collect()
+    }
+
+    /// The key file's text: one line of [`KEY_FILE_PREFIX`] and the key in
+    /// base64, then one such line per earlier key.
     pub fn to_text(&self) -> String {
-        format!(
-            "{KEY_FILE_PREFIX}{}\n",
-            base64::engine::general_purpose::STANDARD.encode(self.bytes)
-        )
+        std::iter::once(&self.bytes)
+            .chain(&self.previous)
+            .map(|bytes| {
+                format!(
+                    "{KEY_FILE_PREFIX}{}\n",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                )
+            })
+            .collect()
     }
 
-    /// Reads the key file's text (`what` names its origin in errors).
+    /// Reads the key file's text (`what` names its origin in errors): the
+    /// current key's line, then any earlier keys' lines.
     pub fn parse(text: &str, what: &str) -> Result<Self, SecretStoreError> {
         let bad = |reason: &str| SecretStoreError::KeyFile {
             path: what.to_owned(),
             reason: reason.to_owned(),
         };
-        let body = text.trim().strip_prefix(KEY_FILE_PREFIX).ok_or_else(|| {
-            bad(&format!(
-                "it does not start with `{KEY_FILE_PREFIX}`; make one with `trellis secrets keygen -o FILE`"
-            ))
-        })?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|_| bad("the key is not valid base64"))?;
-        let bytes: [u8; 32] = decoded
-            .try_into()
-            .map_err(|_| bad("the key is not 32 bytes long"))?;
-        Ok(Self { bytes })
+        let mut keys = Vec::new();
+        for (i, line) in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let n = i + 1;
+            let body = line.strip_prefix(KEY_FILE_PREFIX).ok_or_else(|| {
+                bad(&format!(
+                    "key {n} does not start with `{KEY_FILE_PREFIX}`; make one with `trellis secrets keygen -o FILE`"
+                ))
+            })?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .map_err(|_| bad(&format!("key {n} is not valid base64")))?;
+            let bytes: [u8; 32] = decoded
+                .try_into()
+                .map_err(|_| bad(&format!("key {n} is not 32 bytes long")))?;
+            keys.push(bytes);
+        }
+        let Some((&bytes, previous)) = keys.split_first() else {
+            return Err(bad(&format!(
+                "it holds no key (a line starting `{KEY_FILE_PREFIX}`); make one with `trellis secrets keygen -o FILE`"
+            )));
+        };
+        if previous.len() > MAX_PREVIOUS_KEYS {
+            return Err(bad(&format!(
+                "it holds {} earlier keys, more than {MAX_PREVIOUS_KEYS}",
+                previous.len()
+            )));
+        }
+        Ok(Self {
+            bytes,
+            previous: previous.to_vec(),
+        })
     }
 
     /// Reads a key file, refusing one that others may read (the key
@@ -140,19 +239,19 @@ impl SecretsKey {
     }
 
     fn id(&self) -> [u8; KEY_ID_LEN] {
-        let digest = Sha256::new()
-            .chain_update(b"trellis-secrets-key-id-v1\0")
-            .chain_update(self.bytes)
-            .finalize();
-        let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        id
+        key_id(&self.bytes)
     }
 
     fn aead(&self) -> LessSafeKey {
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &self.bytes)
-            .unwrap_or_else(|_| unreachable!("a ChaCha20-Poly1305 key is 32 bytes"));
-        LessSafeKey::new(unbound)
+        aead_of(&self.bytes)
+    }
+
+    /// The key (current or earlier) whose id is `id`.
+    fn opener(&self, id: &str) -> Option<LessSafeKey> {
+        std::iter::once(&self.bytes)
+            .chain(&self.previous)
+            .find(|bytes| hex::encode(key_id(bytes)) == id)
+            .map(aead_of)
     }
 }
 
@@ -212,18 +311,17 @@ pub fn open(
     record: &[u8],
 ) -> Result<Vec<u8>, SecretStoreError> {
     let stored_id = record_key_id(key, record)?;
-    if stored_id != secrets_key.id_hex() {
+    let Some(opener) = secrets_key.opener(&stored_id) else {
         return Err(SecretStoreError::KeyMismatch {
             key: key.to_owned(),
             stored: stored_id,
             have: secrets_key.id_hex(),
         });
-    }
+    };
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&record[MAGIC.len() + KEY_ID_LEN..HEADER_LEN]);
     let mut body = record[HEADER_LEN..].to_vec();
-    let plain_len = secrets_key
-        .aead()
+    let plain_len = opener
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad(lattice, key)),
@@ -298,6 +396,64 @@ mod tests {
             let err = SecretStoreError::to_string(&SecretsKey::parse(bad, "f").unwrap_err());
             assert!(err.contains("key file f"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_rotated_key_opens_what_its_predecessors_sealed_and_seals_with_itself() {
+        let first = SecretsKey::generate().unwrap();
+        let second = SecretsKey::generate()
+            .unwrap()
+            .rotated_from(&first)
+            .unwrap();
+        let third = SecretsKey::generate()
+            .unwrap()
+            .rotated_from(&second)
+            .unwrap();
+        assert_eq!(third.previous_ids(), [second.id_hex(), first.id_hex()]);
+        let old = seal(&first, "l", "k", b"v1").unwrap();
+        assert_eq!(open(&third, "l", "k", &old).unwrap(), b"v1");
+        let new = seal(&third, "l", "k", b"v3").unwrap();
+        assert_eq!(record_key_id("k", &new).unwrap(), third.id_hex());
+        // The old key alone cannot open what the new one sealed, and the
+        // new one alone no longer opens the old records.
+        assert!(matches!(
+            open(&first, "l", "k", &new),
+            Err(SecretStoreError::KeyMismatch { .. })
+        ));
+        assert!(open(&third.without_previous(), "l", "k", &old).is_err());
+
+        // The file holds every key, current first, and reads back the same.
+        let text = third.to_text();
+        assert_eq!(text.lines().count(), 3);
+        let again = SecretsKey::parse(&format!("\n{text}\n\n"), "f").unwrap();
+        assert_eq!(again.id_hex(), third.id_hex());
+        assert_eq!(again.previous_ids(), third.previous_ids());
+        assert!(!format!("{third:?}").contains(text.lines().nth(1).unwrap()));
+
+        // Bounded: a rotation that never finishes stops at the limit.
+        let mut ring = first;
+        for _ in 0..MAX_PREVIOUS_KEYS {
+            ring = SecretsKey::generate().unwrap().rotated_from(&ring).unwrap();
+        }
+        let err = SecretsKey::generate()
+            .unwrap()
+            .rotated_from(&ring)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("finish the last rotation"),
+            "{err}"
+        );
+        let too_many = format!(
+            "{}{}",
+            SecretsKey::generate().unwrap().to_text(),
+            ring.to_text()
+        );
+        let err = SecretsKey::parse(&too_many, "f").unwrap_err().to_string();
+        assert!(err.contains("earlier keys, more than"), "{err}");
+        let err = SecretsKey::parse(&format!("{}junk\n", ring.to_text()), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key 10 does not start with"), "{err}");
     }
 
     #[cfg(unix)]
