@@ -14,21 +14,28 @@ use crate::config::{TelemetryConfig, TelemetryError};
 /// The tracer spans start from; unset while nothing exports. A process
 /// has one exporter, as it has one log: hosts, providers and wadm run as
 /// their own processes.
-static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
 
-/// Where the installed tracer exports and at which sampling ratio.
-static EXPORTING: OnceLock<(String, f64)> = OnceLock::new();
+/// The installed tracer with where it exports and at which sampling
+/// ratio: set together, so no reader sees one without the other.
+struct Installed {
+    tracer: SdkTracer,
+    url: String,
+    sampling: f64,
+}
 
 /// The installed tracer, if any.
 pub(crate) fn tracer() -> Option<&'static SdkTracer> {
-    TRACER.get()
+    INSTALLED.get().map(|installed| &installed.tracer)
 }
 
 /// The endpoint and sampling ratio this process exports with, if it
 /// does: a host hands them to the provider processes it starts, so that
 /// their spans join the same traces.
 pub fn exporting() -> Option<(&'static str, f64)> {
-    EXPORTING.get().map(|(url, ratio)| (url.as_str(), *ratio))
+    INSTALLED
+        .get()
+        .map(|installed| (installed.url.as_str(), installed.sampling))
 }
 
 /// Owns the exporter: [`Telemetry::shutdown`] sends what is still queued.
@@ -50,7 +57,7 @@ pub fn install(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         return Ok(Telemetry { provider: None });
     };
     let url_for_children = url.clone();
-    if TRACER.get().is_some() {
+    if INSTALLED.get().is_some() {
         return Err(TelemetryError::AlreadyInstalled);
     }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -77,10 +84,14 @@ pub fn install(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         ))))
         .with_resource(resource)
         .build();
-    TRACER
-        .set(provider.tracer("trellis"))
+    let installed = Installed {
+        tracer: provider.tracer("trellis"),
+        url: url_for_children,
+        sampling: config.sampling,
+    };
+    INSTALLED
+        .set(installed)
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    let _ = EXPORTING.set((url_for_children, config.sampling));
     Ok(Telemetry {
         provider: Some(provider),
     })
