@@ -115,13 +115,17 @@ fn route_label(remote: bool) -> &'static str {
 
 impl RoutedCalls {
     fn index(reached: Reached, remote: bool, ok: bool) -> usize {
-        reached as usize * 4 + usize::from(remote) * 2 + usize::from(!ok)
+        Self::route_index(reached, remote) * 2 + usize::from(!ok)
+    }
+
+    fn route_index(reached: Reached, remote: bool) -> usize {
+        reached as usize * 2 + usize::from(remote)
     }
 
     /// Counts one call that started at `started` and has just ended.
     pub fn record(&self, reached: Reached, remote: bool, ok: bool, started: Instant) {
         self.counts[Self::index(reached, remote, ok)].fetch_add(1, Ordering::Relaxed);
-        self.durations[reached as usize * 2 + usize::from(remote)].observe(started.elapsed());
+        self.durations[Self::route_index(reached, remote)].observe(started.elapsed());
     }
 
     /// The latency histogram of each reached kind and route.
@@ -129,7 +133,7 @@ impl RoutedCalls {
         let mut rows = Vec::with_capacity(self.durations.len());
         for reached in Reached::ALL {
             for remote in [false, true] {
-                let histogram = &self.durations[reached as usize * 2 + usize::from(remote)];
+                let histogram = &self.durations[Self::route_index(reached, remote)];
                 rows.push((reached.label(), route_label(remote), histogram));
             }
         }

@@ -372,10 +372,19 @@ impl AppStore {
     /// record made each reconcile round wait most of a second at 10,000
     /// apps).
     pub async fn list(&self) -> Result<Vec<AppRecord>, StoreError> {
-        let filter = format!("{APP_PREFIX}>");
+        self.all(APP_PREFIX).await
+    }
+
+    /// Every value whose key starts with `prefix`, by key, in one
+    /// streamed read.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let filter = format!("{prefix}>");
         Ok(self
             .kv
-            .values::<AppRecord>(&filter)
+            .values::<T>(&filter)
             .await?
             .into_iter()
             .map(|(_, v)| v.value)
@@ -423,14 +432,8 @@ impl AppStore {
 
     /// Every status the leader wrote, by app, in one streamed read.
     pub async fn statuses(&self) -> Result<BTreeMap<AppName, AppStatus>, StoreError> {
-        let filter = format!("{STATUS_PREFIX}>");
-        Ok(self
-            .kv
-            .values::<AppStatus>(&filter)
-            .await?
-            .into_iter()
-            .map(|(_, v)| (v.value.name.clone(), v.value))
-            .collect())
+        let statuses: Vec<AppStatus> = self.all(STATUS_PREFIX).await?;
+        Ok(statuses.into_iter().map(|s| (s.name.clone(), s)).collect())
     }
 
     /// Records the status of an app.

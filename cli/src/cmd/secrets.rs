@@ -121,17 +121,18 @@ async fn rotate(
     if !finish {
         let next = SecretsKey::generate()?.rotated_from(&key)?;
         next.write_new_file(file)?;
+        let previous = next.previous_ids();
         return done(
             global.output,
             &serde_json::json!({
-                "file": file, "key_id": next.id_hex(), "previous": next.previous_ids(),
+                "file": file, "key_id": next.id_hex(), "previous": previous,
             }),
             &format!(
                 "Wrote {} (key id {}, still opening {}). Next: give it to every host and \
                  restart them, then run `trellis secrets rekey --secrets-key {}`.",
                 file.display(),
                 next.id_hex(),
-                next.previous_ids().join(", "),
+                previous.join(", "),
                 file.display()
             ),
         );

@@ -197,7 +197,10 @@ impl WasiHttpHooks for OutboundHooks {
         // And for the same reason the send runs as part of the invocation
         // again: what wasmtime-wasi-http logs about it ("connect error")
         // names the component (crate::log_format).
-        let (trace, component) = (span.context(), Arc::new(caps.component_id.clone()));
+        // The invocation's own id, shared; only a send from outside one
+        // (none is) would need its own.
+        let component = spans::component().unwrap_or_else(|| Arc::new(caps.component_id.clone()));
+        let trace = span.context();
         let send = async move {
             let sent = caps
                 .outbound

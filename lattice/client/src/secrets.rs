@@ -411,24 +411,21 @@ impl SecretStore {
             let secrets_key = self.key()?;
             let plain = seal::open(secrets_key, &self.lattice, key.as_str(), &entry.value)?;
             let record = seal::seal(secrets_key, &self.lattice, key.as_str(), &plain)?;
-            let written = tokio::time::timeout(
-                SECRET_TIMEOUT,
-                self.kv.update(key.as_str(), record.into(), entry.revision),
-            )
-            .await;
-            match written {
-                Ok(Ok(_)) => return Ok(Some(true)),
-                Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                Ok(Err(e)) => {
-                    return Err(LatticeError::storage(format!("store secret {key}"), e).into());
+            // `false`: a put got in between; read again.
+            let written = bounded(format!("store secret {key}"), async {
+                match self
+                    .kv
+                    .update(key.as_str(), record.into(), entry.revision)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+                    Err(e) => Err(e),
                 }
-                Err(_) => {
-                    return Err(LatticeError::storage(
-                        format!("store secret {key}"),
-                        format!("no answer within {SECRET_TIMEOUT:?}"),
-                    )
-                    .into());
-                }
+            })
+            .await?;
+            if written {
+                return Ok(Some(true));
             }
         }
         Err(SecretStoreError::Corrupt {

@@ -83,7 +83,6 @@ impl RegistryConfig {
         let Some(doc) = read_docker_config(&path)? else {
             return Ok(None);
         };
-        let keys = config_keys(registry);
         let bad = |what: String| OciError::DockerConfig {
             path: path.clone(),
             reason: what,
@@ -92,18 +91,11 @@ impl RegistryConfig {
             Some(name) => Ok(name.to_owned()),
             None => Err(bad(format!("{field} is not a string"))),
         };
-        if let Some((key, name)) = keys.iter().find_map(|k| {
-            doc.get("credHelpers")
-                .and_then(|h| h.get(*k))
-                .map(|name| (*k, name))
-        }) {
+        if let Some((key, name)) = entry_for(&doc, "credHelpers", registry) {
             let name = helper_name(name, format!("credHelpers.\"{key}\""))?;
             return Ok(Some(CredentialSource::Helper(name)));
         }
-        let entry = keys
-            .iter()
-            .find_map(|k| doc.get("auths").and_then(|a| a.get(*k)).map(|e| (*k, e)));
-        if let Some((key, entry)) = entry {
+        if let Some((key, entry)) = entry_for(&doc, "auths", registry) {
             let bad = |what: &str| bad(format!("auths.\"{key}\" {what}"));
             if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
                 let decoded = STANDARD
@@ -150,14 +142,24 @@ pub enum CredentialSource {
     DefaultHelper(String),
 }
 
-/// The keys a registry's entries may have in the config.json: its name,
-/// and for Docker Hub the URL docker writes.
-fn config_keys(registry: &str) -> Vec<&str> {
+/// The entry for `registry` in `section` of the config.json (`auths`,
+/// `credHelpers`) and the key it is under: the registry's name, or for
+/// Docker Hub also the URL docker writes.
+fn entry_for<'a>(
+    doc: &'a serde_json::Value,
+    section: &str,
+    registry: &'a str,
+) -> Option<(&'a str, &'a serde_json::Value)> {
     const DOCKER_HUB: &str = "https://index.docker.io/v1/";
-    match registry {
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" => vec![registry, DOCKER_HUB],
-        _ => vec![registry],
-    }
+    let hub = matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+    .then_some(DOCKER_HUB);
+    let section = doc.get(section)?;
+    std::iter::once(registry)
+        .chain(hub)
+        .find_map(|key| section.get(key).map(|entry| (key, entry)))
 }
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.

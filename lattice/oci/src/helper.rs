@@ -82,14 +82,25 @@ pub(crate) async fn get(
             // A helper that exits without reading is answered by its exit.
             let _ = stdin.write_all(registry.as_bytes()).await;
         }
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            stdout.take(MAX_ANSWER_BYTES).read_to_end(&mut out).await?;
-        }
-        if let Some(stderr) = child.stderr.take() {
-            stderr.take(MAX_ANSWER_BYTES).read_to_end(&mut err).await?;
-        }
+        // Both pipes at once: a helper that fills one while the other is
+        // read would otherwise wait for the timeout.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let read_out = async {
+            match stdout {
+                Some(pipe) => pipe.take(MAX_ANSWER_BYTES).read_to_end(&mut out).await,
+                None => Ok(0),
+            }
+        };
+        let read_err = async {
+            match stderr {
+                Some(pipe) => pipe.take(MAX_ANSWER_BYTES).read_to_end(&mut err).await,
+                None => Ok(0),
+            }
+        };
+        let (read_out, read_err) = tokio::join!(read_out, read_err);
+        read_out?;
+        read_err?;
         let status = child.wait().await?;
         Ok::<_, std::io::Error>((status, out, err))
     };
