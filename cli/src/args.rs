@@ -166,6 +166,13 @@ pub(crate) struct HostFlags {
     /// Instances that may exist at once on this host.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// Make no spare instances: by default, once a call of a component
+    /// with no HTTP handler has ended and the host is otherwise idle, the
+    /// instance for its next call is made ahead (still fresh, no call ran
+    /// in it). Off saves the memory of one idle instance per such
+    /// component.
+    #[arg(long)]
+    pub no_spare_instances: bool,
     /// Largest response body a component may send, in MiB (it is buffered
     /// in the host before the head is sent). The same default as
     /// --max-body-mb, so what a component answers locally also crosses hosts.

@@ -21,8 +21,8 @@ use trellis_protocol::trace::{self, TraceParent};
 
 use crate::calls::LocalTargets;
 use crate::capabilities::ComponentCaps;
-use crate::runtime::{Admitted, PoolMember, PoolSlot, PreparedComponent, Reuse, Warm};
-use crate::spans;
+use crate::runtime::{Admitted, PoolMember, PoolSlot, PreparedComponent, Reuse, Spares, Warm};
+use crate::{deferred, spans};
 
 /// One scaled component.
 pub struct RunningComponent {
@@ -44,6 +44,9 @@ pub struct RunningComponent {
     kept: Notify,
     /// Its share of the host's instance pool (see `runtime::pool`).
     pool: PoolMember,
+    /// The host's spare instances (see `runtime::warm`), and the count of
+    /// its invocations running, which every invocation takes part in.
+    spares: Arc<Spares>,
     rpc_task: RwLock<Option<JoinHandle<()>>>,
     stats: Counters,
 }
@@ -142,6 +145,7 @@ impl RunningComponent {
             id: Arc::new(description.id.clone()),
             caps,
             pool: code.pool().member(),
+            spares: code.spares().clone(),
             permits: RwLock::new(Arc::new(Semaphore::new(description.max as usize))),
             description: RwLock::new(description),
             code: RwLock::new((code, 0)),
@@ -287,7 +291,8 @@ impl RunningComponent {
             })?;
             http.handle(request, slots, caps).await
         });
-        let reply = spans::within(span.context(), Arc::clone(&self.id), run).await;
+        let run = spans::within(span.context(), Arc::clone(&self.id), run);
+        let reply = deferred::outermost(self.spares.running(), run).await;
         match &reply {
             Ok(response) => {
                 span.set_i64("http.response.status_code", i64::from(response.status));
@@ -308,7 +313,7 @@ impl RunningComponent {
     /// earlier call, if the component opts in to reuse); an error the
     /// component caused (a trap, the deadline, busy) counts as a failure.
     pub async fn invoke_call(
-        &self,
+        self: &Arc<Self>,
         interface: &InterfaceRef,
         function: &WitName,
         request: CallRequest,
@@ -322,7 +327,8 @@ impl RunningComponent {
             span.set("rpc.method", format!("{interface}.{function}"));
         }
         let call = self.call(interface, function, request, budget);
-        let reply = spans::within(span.context(), Arc::clone(&self.id), call).await;
+        let call = spans::within(span.context(), Arc::clone(&self.id), call);
+        let reply = deferred::outermost(self.spares.running(), call).await;
         if let Err(e) = &reply {
             span.fail(e.message.clone());
         }
@@ -338,9 +344,10 @@ impl RunningComponent {
     }
 
     /// The call itself: admitted (or in the kept instance), within
-    /// `budget`; a clean call's instance is kept if reuse allows it.
+    /// `budget`; a clean call's instance is kept if reuse allows it, and
+    /// otherwise a spare is made for the next call.
     async fn call(
-        &self,
+        self: &Arc<Self>,
         interface: &InterfaceRef,
         function: &WitName,
         request: CallRequest,
@@ -365,10 +372,56 @@ impl RunningComponent {
             reuse,
         );
         let (reply, warm) = guarded(id, deadline, call).await?;
-        if let Some(warm) = warm {
-            self.keep_warm(generation, warm);
+        match warm {
+            Some(warm) => self.keep_warm(generation, warm),
+            None => self.make_spare(generation, code, reuse),
         }
         reply
+    }
+
+    /// Has the next call's instance made once this invocation has its
+    /// reply (see `runtime::warm`, spares, and `deferred`), if the
+    /// component wants spares.
+    fn make_spare(self: &Arc<Self>, generation: u64, code: PreparedComponent, reuse: Reuse) {
+        if code.wants_spares() {
+            let this = Arc::clone(self);
+            deferred::defer(async move { this.spare(generation, code, reuse).await });
+        }
+    }
+
+    /// Makes a spare if the component's reserved pool slot is idle: then
+    /// no call of it runs, none is kept and no other spare is being made,
+    /// which all hold that slot. Taken when the job runs, not when it is
+    /// deferred: a later call in the same request may need the permit.
+    async fn spare(self: Arc<Self>, generation: u64, code: PreparedComponent, reuse: Reuse) {
+        // Looked at again now: under load, another request has started by
+        // the time this runs, and its instance comes first.
+        if self
+            .spares
+            .running()
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
+            return;
+        }
+        let Some(pooled) = self.pool.try_idle_reserved() else {
+            return;
+        };
+        let permits = self
+            .permits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Ok(permit) = permits.try_acquire_owned() else {
+            return;
+        };
+        let made = code.spare((permit, pooled), self.caps.clone(), reuse);
+        match spans::within(TraceParent::new_root(), Arc::clone(&self.id), made).await {
+            Ok(spare) => self.keep_warm(generation, spare),
+            // The next call makes its own instance and reports why that
+            // fails, to its caller.
+            Err(e) => tracing::debug!(component = %self.id, "no spare instance: {e:#}"),
+        }
     }
 
     /// The span of one invocation of this component, under `trace`.
@@ -390,8 +443,14 @@ impl RunningComponent {
     {
         let deadline = tokio::time::Instant::now() + budget;
         let id = &*self.id;
-        let slots = self.admit(id, deadline).await?;
-        let (code, _) = self.current();
+        let (code, generation) = self.current();
+        // A kept instance (reused or spare) holds a permit, with `--max 1`
+        // the only one: the request takes its admission, and the instance
+        // goes, since a request needs one of the HTTP handler's kind.
+        let slots = match self.admit_or_take_kept(id, generation, deadline).await? {
+            Admitted::Fresh(slots) => slots,
+            Admitted::Warm(kept) => kept.into_slot(),
+        };
         // The slots go with the guest: a caller that stops waiting does not
         // free them while the instance still runs.
         guarded(id, deadline, guest(code, slots, self.caps.clone())).await?
@@ -416,6 +475,7 @@ impl RunningComponent {
             let mut kept = std::pin::pin!(self.kept.notified());
             kept.as_mut().enable();
             if let Some(warm) = self.take_warm(generation) {
+                warm.taken(&self.spares);
                 return Ok(Admitted::Warm(warm));
             }
             tokio::select! {
@@ -498,11 +558,14 @@ impl RunningComponent {
     /// generation is past, or the component has no reserved pool slot (a
     /// kept instance must not hold a slot other components share).
     fn keep_warm(&self, generation: u64, warm: Warm<Slots>) {
+        // The generation is read under the lock `next_generation` takes
+        // after changing it: an instance of a past generation either sees
+        // the new one here or is taken and dropped there.
+        let mut kept = self.warm.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.code.read().unwrap_or_else(PoisonError::into_inner).1;
         if generation != current || !self.pool.reserved() {
             return;
         }
-        let mut kept = self.warm.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.is_none() {
             *kept = Some((generation, warm));
             drop(kept);

@@ -7,6 +7,7 @@
 //! - [`store`]: the lattice's buckets, open now or once reachable.
 //! - [`counters`]: host-wide counts (compiles, artifact fetches) for the metrics.
 //! - [`spans`]: the trace an invocation runs under, for its component's calls out.
+//! - [`deferred`]: work an invocation leaves for after its reply (spare instances).
 //! - [`log_format`]: log lines logged inside an invocation name its component.
 //! - [`providers`]: providers running in the host.
 //! - [`external`]: supervised external provider processes.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod context;
 mod control;
 pub mod counters;
+mod deferred;
 pub mod external;
 mod heartbeat;
 pub mod identity;

@@ -182,6 +182,18 @@ impl Collector for HostCollector {
                 ([("outcome", "cache")], counts.compile_cache_hits),
             ],
         )?;
+        let (prepared, used) = ctx.runtime.spares().counts();
+        family(
+            e,
+            "trellis_host_spare_instances",
+            "Instances made ahead of a component's next call (spares), and spares a call ran \
+             in.",
+            counter,
+            [
+                ([("outcome", "prepared")], prepared),
+                ([("outcome", "used")], used),
+            ],
+        )?;
         family(
             e,
             "trellis_host_artifact_loads",

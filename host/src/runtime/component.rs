@@ -9,6 +9,7 @@ use super::http::PreparedHttp;
 use super::instance::Limits;
 use super::interfaces::Interfaces;
 use super::pool::InstancePool;
+use super::spares::Spares;
 use super::state::StoreState;
 
 /// A compiled, pre-linked component; cheap to clone.
@@ -19,6 +20,8 @@ pub struct PreparedComponent {
     interfaces: Arc<Interfaces>,
     pub(super) pool: Arc<InstancePool>,
     pub(super) limits: Limits,
+    /// The runtime's spare instance switch and counts (see `warm`).
+    pub(super) spares: Arc<Spares>,
     concurrent: bool,
 }
 
@@ -29,6 +32,7 @@ impl PreparedComponent {
         interfaces: Interfaces,
         pool: Arc<InstancePool>,
         limits: Limits,
+        spares: Arc<Spares>,
         concurrent: bool,
     ) -> Self {
         Self {
@@ -37,6 +41,7 @@ impl PreparedComponent {
             interfaces: Arc::new(interfaces),
             pool,
             limits,
+            spares,
             concurrent,
         }
     }
@@ -70,6 +75,18 @@ impl PreparedComponent {
     /// The host's instance pool, which every call must be admitted to.
     pub fn pool(&self) -> &Arc<InstancePool> {
         &self.pool
+    }
+
+    /// Whether calls of it get spare instances (see `warm`): when the
+    /// runtime makes them and it has no HTTP handler (HTTP requests need
+    /// an instance of their own kind).
+    pub fn wants_spares(&self) -> bool {
+        self.spares.enabled() && self.http.is_none()
+    }
+
+    /// The runtime's spare counts, shared by every component.
+    pub fn spares(&self) -> &Arc<Spares> {
+        &self.spares
     }
 
     /// What the log line that says a component is ready names it by: its

@@ -26,6 +26,9 @@ pub struct RuntimeConfig {
     pub max_call_elements: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Whether a component with no HTTP handler gets its next call's
+    /// instance made ahead, once a call has ended (see `warm`, "spares").
+    pub spare_instances: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -39,6 +42,7 @@ impl Default for RuntimeConfig {
             max_response_bytes: trellis_protocol::invocation::DEFAULT_MAX_BODY_BYTES as usize,
             max_call_elements: 16 << 20,
             cache_dir: None,
+            spare_instances: true,
         }
     }
 }

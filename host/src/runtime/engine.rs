@@ -15,6 +15,7 @@ use super::http::{Handler, PreparedHttp};
 use super::instance::Limits;
 use super::interfaces::Interfaces;
 use super::pool::InstancePool;
+use super::spares::Spares;
 use super::state::StoreState;
 
 /// How often the epoch advances; the granularity of execution deadlines.
@@ -141,7 +142,7 @@ impl Flavor {
         bytes: &[u8],
         sha256: &str,
         config: &RuntimeConfig,
-        pool: &Arc<InstancePool>,
+        (pool, spares): (&Arc<InstancePool>, &Arc<Spares>),
     ) -> Result<(PreparedComponent, CacheOutcome), RuntimeError> {
         let (component, outcome) = self
             .cache
@@ -178,7 +179,15 @@ impl Flavor {
         }
         let http = handler.map(|h| PreparedHttp::new(h, limits));
         Ok((
-            PreparedComponent::new(pre, http, interfaces, pool.clone(), limits, self.concurrent),
+            PreparedComponent::new(
+                pre,
+                http,
+                interfaces,
+                pool.clone(),
+                limits,
+                spares.clone(),
+                self.concurrent,
+            ),
             outcome,
         ))
     }
@@ -216,6 +225,7 @@ pub struct Runtime {
     cow: Flavor,
     config: RuntimeConfig,
     pool: Arc<InstancePool>,
+    spares: Arc<Spares>,
     _ticker: EpochTicker,
 }
 
@@ -237,6 +247,7 @@ impl Runtime {
             copy,
             cow,
             pool: InstancePool::new(config.max_instances),
+            spares: Spares::new(config.spare_instances),
             config,
         })
     }
@@ -244,6 +255,16 @@ impl Runtime {
     /// The runtime's limits.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Spare instances: whether they are made, and the counts.
+    pub fn spares(&self) -> &Spares {
+        &self.spares
+    }
+
+    /// What every prepared component shares: the pool and the spares.
+    fn shared(&self) -> (&Arc<InstancePool>, &Arc<Spares>) {
+        (&self.pool, &self.spares)
     }
 
     /// Compiles (or loads from cache) and pre-instantiates a component.
@@ -261,11 +282,15 @@ impl Runtime {
         let small = image_bytes(bytes) <= COPY_IMAGE_MAX_BYTES;
         // Any failure on the sync engine is judged again on the concurrent
         // one, whose error is the one shown.
-        if small && let Ok(prepared) = self.sync.prepare(bytes, &sha256, &self.config, &self.pool) {
+        if small
+            && let Ok(prepared) = self
+                .sync
+                .prepare(bytes, &sha256, &self.config, self.shared())
+        {
             return Ok(prepared);
         }
         let flavor = if small { &self.copy } else { &self.cow };
-        flavor.prepare(bytes, &sha256, &self.config, &self.pool)
+        flavor.prepare(bytes, &sha256, &self.config, self.shared())
     }
 }
 

@@ -16,7 +16,8 @@
 //! - [`http_p3`]: the same through `wasi:http/handler@0.3` (component-model async).
 //! - [`reply`]: how a guest's run ended, as the reply or error callers see.
 //! - [`pool`]: admission to the instance pool, fair between components.
-//! - [`warm`]: instances kept between calls, for components that opt in.
+//! - [`spares`]: whether spare instances are made, and their counts.
+//! - [`warm`]: instances kept between calls (opt-in) or made ahead of them (spares).
 
 pub mod cache;
 mod call;
@@ -32,6 +33,7 @@ pub mod interfaces;
 pub mod pool;
 mod reply;
 mod signature;
+mod spares;
 mod state;
 pub(crate) mod values;
 mod warm;
@@ -41,4 +43,5 @@ pub use config::RuntimeConfig;
 pub use engine::{Runtime, RuntimeError, check_component_header};
 pub use http::PreparedHttp;
 pub use pool::{InstancePool, PoolFull, PoolMember, PoolSlot};
+pub use spares::Spares;
 pub use warm::{Admitted, Reuse, Warm};

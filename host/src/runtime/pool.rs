@@ -129,11 +129,26 @@ impl PoolMember {
         }
     }
 
+    /// The component's reserved slot, if it holds one and nothing of the
+    /// component runs: what an instance made ahead of a call may take
+    /// (see `warm`), so that it never holds a slot other components share.
+    pub fn try_idle_reserved(&self) -> Option<PoolSlot> {
+        self.take(true)
+    }
+
     fn try_admit(&self) -> Option<PoolSlot> {
+        self.take(false)
+    }
+
+    /// A slot if one fits (only the idle reserved one if `reserved_only`).
+    fn take(&self, reserved_only: bool) -> Option<PoolSlot> {
         let pool = &self.pool;
         let mut state = pool.lock();
         let running = self.shared.running.load(Ordering::Relaxed);
         let own_reserved = self.shared.reserved.load(Ordering::Relaxed) && running == 0;
+        if reserved_only && !own_reserved {
+            return None;
+        }
         let fits = if own_reserved {
             // Already counted in `idle_reserved`; the check only matters
             // right after registering into a pool that was full.
@@ -253,6 +268,26 @@ mod tests {
         drop(a);
         assert!(waiter.await.unwrap().is_ok());
         drop(b);
+    }
+
+    #[tokio::test]
+    async fn only_an_idle_reserved_slot_is_taken_for_later() {
+        let pool = InstancePool::new(4);
+        let member = pool.member();
+        let spare = member
+            .try_idle_reserved()
+            .expect("the reserved slot is idle");
+        assert!(member.try_idle_reserved().is_none(), "taken already");
+        drop(spare);
+        let running = member.admit(soon()).await.unwrap();
+        assert!(member.try_idle_reserved().is_none(), "a call holds it");
+        drop(running);
+        assert!(member.try_idle_reserved().is_some());
+        // Over the reservations (half of 4): no reserved slot to take.
+        let (_a, _b) = (pool.member(), pool.member());
+        let shared = pool.member();
+        assert!(shared.try_idle_reserved().is_none());
+        assert!(shared.try_admit().is_some());
     }
 
     #[tokio::test]

@@ -13,13 +13,24 @@
 //! and an instance is never reused after a trap, a deadline, a panic, or a
 //! call of a component-model async function (which may leave tasks
 //! running in the store).
+//!
+//! The same slot holds **spares**, on by default: an instance made ahead
+//! of the next call, once a call of a component with no HTTP handler has
+//! ended and nothing else runs on the host (see `deferred`). The next call
+//! then starts in an instance that is as fresh as one made for it (no call
+//! ran in it), without waiting for the store and the instantiation
+//! (docs/actors.md, "Spare instances"). A spare only ever takes the
+//! component's reserved pool slot, so it never keeps a slot its
+//! neighbours share.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::Instance;
 
 use super::instance::Limits;
+use super::spares::Spares;
 use super::state::StoreState;
 
 /// How many calls one instance of a component may serve (at least 1).
@@ -41,13 +52,15 @@ impl Reuse {
     }
 }
 
-/// An instance kept after a call, with the admission it ran under (which
-/// it keeps holding while it waits for the next call).
+/// An instance kept after a call, or made ahead of one (a spare), with the
+/// admission it holds while it waits for the next call.
 pub struct Warm<S> {
     store: Store<StoreState>,
     instance: Instance,
     /// Calls it may still serve.
     left: u32,
+    /// Made ahead, no call ran in it yet.
+    spare: bool,
     /// Last: dropped after the store, so the pool slot is free only once
     /// the instance is gone.
     slot: S,
@@ -60,8 +73,48 @@ impl<S> Warm<S> {
             store,
             instance,
             left,
+            spare: false,
             slot,
         }
+    }
+
+    /// Its admission, for a call that will not run in it (an HTTP request,
+    /// which needs an instance of its own kind): the instance goes first.
+    pub fn into_slot(self) -> S {
+        let Warm { store, slot, .. } = self;
+        drop(store);
+        slot
+    }
+
+    /// Counts it as used if it is a spare: a call is about to run in it.
+    pub fn taken(&self, spares: &Spares) {
+        if self.spare {
+            spares.used_one();
+        }
+    }
+}
+
+impl super::PreparedComponent {
+    /// A spare: a new store and instance under `slot`, ready for a call
+    /// that has not come yet and able to serve as many calls as `reuse`
+    /// allows a fresh one. Instantiation runs the component's start code
+    /// under the usual limits.
+    pub async fn spare<S>(
+        &self,
+        slot: S,
+        caps: Arc<crate::capabilities::ComponentCaps>,
+        reuse: Reuse,
+    ) -> wasmtime::Result<Warm<S>> {
+        let mut store = self.limits.new_store(self.pre.engine(), caps);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        self.spares.prepared_one();
+        Ok(Warm {
+            store,
+            instance,
+            left: reuse.0,
+            spare: true,
+            slot,
+        })
     }
 }
 

@@ -272,6 +272,73 @@ async fn reuse_serves_calls_in_one_instance_up_to_its_count_and_never_after_a_fa
     Ok(())
 }
 
+/// Spares: once a call of a component with no HTTP handler has ended, the
+/// host makes the instance for its next call ahead, and that call runs in
+/// it, as fresh as one made for it. A host started with
+/// `--no-spare-instances` makes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_calls_instance_is_made_ahead_and_is_still_fresh() -> anyhow::Result<()> {
+    let port = || std::net::SocketAddr::from(([127, 0, 0, 1], trellis_tests::free_port()));
+    let (a_metrics, b_metrics) = (port(), port());
+    let lattice = Lattice::start_with(
+        "spares",
+        &[
+            "--metrics-addr",
+            &a_metrics.to_string(),
+            "--no-spare-instances",
+        ],
+        &["--metrics-addr", &b_metrics.to_string()],
+    )?;
+    let image = format!("file://{}", trellis_tests::actor("pingpong").display());
+    for (id, host) in [("on-a", &lattice.a), ("on-b", &lattice.b)] {
+        let argv = ["start", "component", &image, id, "--host", host.id()];
+        lattice.cli.run(&argv)?.ok()?;
+    }
+    let served = |id: &str| -> anyhow::Result<String> {
+        let argv = [
+            "call",
+            id,
+            "trellis:examples/shapes.served",
+            "--output",
+            "table",
+        ];
+        Ok(lattice.cli.run(&argv)?.ok()?.stdout.trim().to_owned())
+    };
+    let prepared = "trellis_host_spare_instances_total{outcome=\"prepared\"} ";
+    let used = "trellis_host_spare_instances_total{outcome=\"used\"} ";
+    // Made in the background after the call answered: waited for, bounded.
+    let spares_made = |addr, count: u64| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let made = trellis_tests::scrape_one(addr, prepared).await?;
+            if made >= count {
+                return anyhow::Ok(made);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{made} spares made, {count} expected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+
+    for round in 1..=3 {
+        // A call in a spare counts from 1: no call ran there before.
+        assert_eq!(served("on-b")?, "1", "call {round}");
+        assert_eq!(trellis_tests::scrape_one(b_metrics, used).await?, round - 1);
+        assert_eq!(spares_made(b_metrics, round).await?, round, "one per call");
+    }
+    assert_eq!(served("on-b")?, "1");
+    assert_eq!(trellis_tests::scrape_one(b_metrics, used).await?, 3);
+
+    for _ in 0..3 {
+        assert_eq!(served("on-a")?, "1");
+    }
+    assert_eq!(trellis_tests::scrape_one(a_metrics, prepared).await?, 0);
+    assert_eq!(trellis_tests::scrape_one(a_metrics, used).await?, 0);
+    Ok(())
+}
+
 /// A kept instance holds the permit of a component with the default
 /// `--max 1`: calls that queued for that permit while the instance ran
 /// are served by it once it is kept, not left waiting out their deadline.
