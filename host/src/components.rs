@@ -396,23 +396,13 @@ impl RunningComponent {
     async fn spare(self: Arc<Self>, generation: u64, code: PreparedComponent, reuse: Reuse) {
         // Looked at again now: under load, another request has started by
         // the time this runs, and its instance comes first.
-        if self
-            .spares
-            .running()
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-        {
+        if self.spares.running().load(Ordering::Relaxed) > 0 {
             return;
         }
         let Some(pooled) = self.pool.try_idle_reserved() else {
             return;
         };
-        let permits = self
-            .permits
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let Ok(permit) = permits.try_acquire_owned() else {
+        let Ok(permit) = self.permits().try_acquire_owned() else {
             return;
         };
         let made = code.spare((permit, pooled), self.caps.clone(), reuse);
@@ -492,12 +482,7 @@ impl RunningComponent {
         id: &ComponentId,
         deadline: tokio::time::Instant,
     ) -> Result<Slots, InvocationError> {
-        let permits = self
-            .permits
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let permit = match tokio::time::timeout_at(deadline, permits.acquire_owned()).await {
+        let permit = match tokio::time::timeout_at(deadline, self.permits().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
                 return Err(InvocationError::new(
@@ -513,6 +498,15 @@ impl RunningComponent {
             )
         })?;
         Ok((permit, pooled))
+    }
+
+    /// The semaphore of its current `max` (a cheap clone: the lock is not
+    /// held while a call waits for a permit).
+    fn permits(&self) -> Arc<Semaphore> {
+        self.permits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Its code and that code's generation (cheap clones).
