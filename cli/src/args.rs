@@ -171,8 +171,17 @@ pub(crate) struct HostFlags {
     /// instance for its next call is made ahead (still fresh, no call ran
     /// in it). Off saves the memory of one idle instance per such
     /// component.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "http_spare_instances")]
     pub no_spare_instances: bool,
+    /// Make spare instances for components with a WASI 0.2 HTTP handler
+    /// too, for their next request or call: lower latency at low load
+    /// for HTTP components (about a third off hello-http's median at
+    /// concurrency 1). Off by default: a request that called other
+    /// components on this host leaves several spares to make, and under
+    /// back-to-back requests making them all costs those calls more than
+    /// it saves (docs/benchmarks.md, "Spares for HTTP requests").
+    #[arg(long)]
+    pub http_spare_instances: bool,
     /// Largest response body a component may send, in MiB (it is buffered
     /// in the host before the head is sent). The same default as
     /// --max-body-mb, so what a component answers locally also crosses hosts.

@@ -269,7 +269,7 @@ impl RunningComponent {
     /// The invocation is a span under `trace` (the caller's context); the
     /// component reads the span's context as the request's `traceparent`.
     pub async fn invoke_http(
-        &self,
+        self: &Arc<Self>,
         mut request: HttpRequest,
         budget: Duration,
         trace: Option<TraceParent>,
@@ -278,7 +278,7 @@ impl RunningComponent {
         let _in_flight = InFlight::start(&self.stats.in_flight);
         let mut span = self.span("invoke http", trace);
         request.set_header(trace::HEADER, span.context().to_string());
-        let run = self.run(budget, |code, slots, caps| async move {
+        let run = self.run(budget, |code, admitted, caps| async move {
             let http = code.http().ok_or_else(|| {
                 InvocationError::new(
                     ErrorKind::NotFound,
@@ -289,7 +289,7 @@ impl RunningComponent {
                     ),
                 )
             })?;
-            http.handle(request, slots, caps).await
+            http.handle(request, admitted, caps).await
         });
         let run = spans::within(span.context(), Arc::clone(&self.id), run);
         let reply = deferred::outermost(self.spares.running(), run).await;
@@ -355,12 +355,7 @@ impl RunningComponent {
     ) -> InvocationReply<CallResponse> {
         let deadline = tokio::time::Instant::now() + budget;
         let (code, generation) = self.current();
-        let reuse = Reuse::calls(
-            self.description
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .reuse,
-        );
+        let reuse = self.reuse();
         let id = &*self.id;
         let admitted = self.admit_or_take_kept(id, generation, deadline).await?;
         let call = code.call(
@@ -423,27 +418,42 @@ impl RunningComponent {
         span
     }
 
-    /// Runs `guest` within `budget`: waiting for one of the component's
-    /// `max` slots and then for room in the host's instance pool (busy
-    /// when either stays full), then for the guest's answer (timeout).
-    async fn run<T, F, Fut>(&self, budget: Duration, guest: F) -> InvocationReply<T>
+    /// Runs `guest` within `budget`: in the kept instance's admission, or
+    /// waiting for one of the component's `max` slots and then for room in
+    /// the host's instance pool (busy when either stays full), then for the
+    /// guest's answer (timeout); a spare is made for the next one after.
+    async fn run<T, F, Fut>(self: &Arc<Self>, budget: Duration, guest: F) -> InvocationReply<T>
     where
-        F: FnOnce(PreparedComponent, Slots, Arc<ComponentCaps>) -> Fut,
+        F: FnOnce(PreparedComponent, Admitted<Slots>, Arc<ComponentCaps>) -> Fut,
         Fut: Future<Output = InvocationReply<T>>,
     {
         let deadline = tokio::time::Instant::now() + budget;
         let id = &*self.id;
         let (code, generation) = self.current();
         // A kept instance (reused or spare) holds a permit, with `--max 1`
-        // the only one: the request takes its admission, and the instance
-        // goes, since a request needs one of the HTTP handler's kind.
-        let slots = match self.admit_or_take_kept(id, generation, deadline).await? {
-            Admitted::Fresh(slots) => slots,
-            Admitted::Warm(kept) => kept.into_slot(),
-        };
+        // the only one: the request takes its admission, and runs in it
+        // only if it is a spare (see `PreparedHttp::handle`).
+        let admitted = self.admit_or_take_kept(id, generation, deadline).await?;
         // The slots go with the guest: a caller that stops waiting does not
         // free them while the instance still runs.
-        guarded(id, deadline, guest(code, slots, self.caps.clone())).await?
+        let reply = guarded(
+            id,
+            deadline,
+            guest(code.clone(), admitted, self.caps.clone()),
+        )
+        .await?;
+        self.make_spare(generation, code, self.reuse());
+        reply
+    }
+
+    /// How many calls one instance may serve, as last set.
+    fn reuse(&self) -> Reuse {
+        Reuse::calls(
+            self.description
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reuse,
+        )
     }
 
     /// The kept instance if there is one, else a fresh admission; while

@@ -1,5 +1,6 @@
 //! Work an invocation leaves for after its reply: making the spare
-//! instance of each component it called (`components`, spares).
+//! instance of each component it called or sent a request to
+//! (`components`, spares).
 //!
 //! Why not a task per job at once: the job would then compete with the
 //! reply it is meant to stay out of the way of. A second task spawned in
@@ -48,8 +49,10 @@ pub(crate) async fn outermost<F: Future>(running: &AtomicU64, work: F) -> F::Out
         })
         .await;
     if counted.end_idle() && !jobs.is_empty() {
+        // Last deferred first: the outermost invocation's job comes last,
+        // and its instance is the one the next request needs first.
         tokio::spawn(async move {
-            for job in jobs {
+            for job in jobs.into_iter().rev() {
                 job.await;
             }
         });

@@ -186,8 +186,8 @@ impl Collector for HostCollector {
         family(
             e,
             "trellis_host_spare_instances",
-            "Instances made ahead of a component's next call (spares), and spares a call ran \
-             in.",
+            "Instances made ahead of a component's next call or HTTP request (spares), and \
+             spares one ran in.",
             counter,
             [
                 ([("outcome", "prepared")], prepared),

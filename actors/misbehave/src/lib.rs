@@ -10,9 +10,13 @@
 //!   `content-length` of twice `N`, writes `N` bytes of the `/big` pattern,
 //!   then spins, eats memory, panics or finishes the (short) body and
 //!   returns: a response cut short mid-body.
+//! - `/served`: `200` with the number of requests this instance has
+//!   served, this one included: `1` in an instance no request ran in
+//!   before (how tests tell a fresh or spare instance from a reused one).
 //! - `/ok` and anything else: `200` with body `ok`.
 
 use core::hint::black_box;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use actor_common::{
     Guest, IncomingRequest, MAX_CHUNK, ResponseOutparam, path_and_query, query_param, respond,
@@ -21,10 +25,18 @@ use actor_common::{
 
 struct Misbehave;
 
+/// Requests this instance has served.
+static SERVED: AtomicU32 = AtomicU32::new(0);
+
 impl Guest for Misbehave {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
         let (path, query) = path_and_query(&request);
         match path.as_str() {
+            "/served" => {
+                let body = served.to_string();
+                respond(response_out, 200, &[("content-type", b"text/plain")], body.as_bytes());
+            }
             "/trap" => panic!("misbehave: /trap requested"),
             "/loop" => spin_forever(),
             "/oom" => exhaust_memory(),

@@ -36,6 +36,7 @@ pub(super) fn host_config(global: &GlobalArgs, flags: &HostFlags) -> anyhow::Res
                 .unwrap_or(usize::MAX),
             cache_dir,
             spare_instances: !flags.no_spare_instances,
+            http_spare_instances: flags.http_spare_instances,
         },
         max_artifact_bytes: flags.max_artifact_mb.saturating_mul(1 << 20),
         allow_unsigned: flags.allow_unsigned,

@@ -11,6 +11,7 @@ use super::interfaces::Interfaces;
 use super::pool::InstancePool;
 use super::spares::Spares;
 use super::state::StoreState;
+use super::warm::{Reuse, Warm};
 
 /// A compiled, pre-linked component; cheap to clone.
 #[derive(Clone)]
@@ -77,11 +78,15 @@ impl PreparedComponent {
         &self.pool
     }
 
-    /// Whether calls of it get spare instances (see `warm`): when the
-    /// runtime makes them and it has no HTTP handler (HTTP requests need
+    /// Whether its invocations get spare instances (see `warm`): when the
+    /// runtime makes them and it has no HTTP handler, or, if the runtime
+    /// makes them for HTTP too, a 0.2 one (a 0.3 handler's requests need
     /// an instance of their own kind).
     pub fn wants_spares(&self) -> bool {
-        self.spares.enabled() && self.http.is_none()
+        match &self.http {
+            None => self.spares.enabled(),
+            Some(http) => self.spares.for_http() && http.takes_spares(),
+        }
     }
 
     /// The runtime's spare counts, shared by every component.
@@ -96,5 +101,21 @@ impl PreparedComponent {
             Some(http) => http.wasi_http(),
             None => "none",
         }
+    }
+
+    /// A spare (see `warm`): a new store and instance under `slot`, ready
+    /// for a call or request that has not come yet and able to serve as
+    /// many calls as `reuse` allows a fresh one. Instantiation runs the
+    /// component's start code under the usual limits.
+    pub async fn spare<S>(
+        &self,
+        slot: S,
+        caps: Arc<crate::capabilities::ComponentCaps>,
+        reuse: Reuse,
+    ) -> wasmtime::Result<Warm<S>> {
+        let mut store = self.limits.new_store(self.pre.engine(), caps);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        self.spares.prepared_one();
+        Ok(Warm::made_ahead(store, instance, reuse, slot))
     }
 }

@@ -26,9 +26,13 @@ pub struct RuntimeConfig {
     pub max_call_elements: usize,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Whether a component with no HTTP handler gets its next call's
-    /// instance made ahead, once a call has ended (see `warm`, "spares").
+    /// Whether a component gets the instance of its next call made ahead,
+    /// once an invocation has ended (see `warm`, "spares").
     pub spare_instances: bool,
+    /// Whether components with a WASI 0.2 HTTP handler get spares too,
+    /// for their next call or request (with `spare_instances` only). Off
+    /// by default: see `warm`.
+    pub http_spare_instances: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -43,6 +47,7 @@ impl Default for RuntimeConfig {
             max_call_elements: 16 << 20,
             cache_dir: None,
             spare_instances: true,
+            http_spare_instances: false,
         }
     }
 }

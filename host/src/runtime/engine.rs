@@ -171,8 +171,8 @@ impl Flavor {
             Ok(_) if !self.concurrent => return Err(needs_concurrency()),
             Ok(service) => Some(Handler::P3(service)),
             Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())
-                .ok()
-                .map(Handler::P2),
+                .and_then(Handler::p2)
+                .ok(),
         };
         if handler.is_none() && !interfaces.has_functions() {
             return Err(RuntimeError::NothingToCall(interfaces.describe()));
@@ -247,7 +247,7 @@ impl Runtime {
             copy,
             cow,
             pool: InstancePool::new(config.max_instances),
-            spares: Spares::new(config.spare_instances),
+            spares: Spares::new(config.spare_instances, config.http_spare_instances),
             config,
         })
     }

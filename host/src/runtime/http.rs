@@ -12,9 +12,10 @@ use trellis_protocol::invocation::{
     Body, ErrorKind, HttpRequest, HttpResponse, InvocationError, InvocationReply,
 };
 use wasmtime::Store;
+use wasmtime::component::Instance;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::{ProxyIndices, ProxyPre};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use super::instance::{Alongside, Limits};
@@ -23,6 +24,7 @@ use super::reply::{
     too_large,
 };
 use super::state::StoreState;
+use super::warm::Admitted;
 use crate::capabilities::ComponentCaps;
 
 /// A compiled, pre-linked HTTP component; cheap to clone.
@@ -36,9 +38,18 @@ pub struct PreparedHttp {
 #[derive(Clone)]
 pub(super) enum Handler {
     /// `wasi:http/incoming-handler@0.2.x`: one synchronous call per request.
-    P2(ProxyPre<StoreState>),
+    /// The indices find the handler in an instance made ahead (a spare).
+    P2(ProxyPre<StoreState>, ProxyIndices),
     /// `wasi:http/handler@0.3.x`: an async export (component-model async).
     P3(ServicePre<StoreState>),
+}
+
+impl Handler {
+    /// The 0.2 handler of a component that exports one.
+    pub(super) fn p2(pre: ProxyPre<StoreState>) -> wasmtime::Result<Self> {
+        let indices = ProxyIndices::new(pre.instance_pre())?;
+        Ok(Handler::P2(pre, indices))
+    }
 }
 
 impl PreparedHttp {
@@ -50,28 +61,54 @@ impl PreparedHttp {
     /// `0.3`), for the log line that says a component is ready.
     pub fn wasi_http(&self) -> &'static str {
         match self.handler {
-            Handler::P2(_) => "0.2",
+            Handler::P2(..) => "0.2",
             Handler::P3(_) => "0.3",
         }
     }
 
-    /// Runs the request in a new instance. A trap, a blown deadline or a
-    /// memory cap hit fails only this request, also when the guest already
-    /// sent the response head and part of the body: the body is buffered,
-    /// so the caller gets an error instead of a short body.
-    /// `slot` (the request's admission) is held until the guest's store is
-    /// gone, even if the caller stops waiting earlier.
+    /// Whether a request can run in a spare instance (see `warm`): a 0.2
+    /// handler is a plain export of the instance every call makes; a 0.3
+    /// one is instantiated as a service of its own.
+    pub(super) fn takes_spares(&self) -> bool {
+        matches!(self.handler, Handler::P2(..))
+    }
+
+    /// Runs the request in a new instance, or in a spare if it was
+    /// admitted with one (made ahead, no request or call ran in it: as
+    /// fresh as a new one). A kept instance that did serve calls is never
+    /// used: it goes, and the request makes its own. A trap, a blown
+    /// deadline or a memory cap hit fails only this request, also when the
+    /// guest already sent the response head and part of the body: the body
+    /// is buffered, so the caller gets an error instead of a short body.
+    /// The request's admission is held until the guest's store is gone,
+    /// even if the caller stops waiting earlier.
     pub async fn handle<S: Send + 'static>(
         &self,
         request: HttpRequest,
-        slot: S,
+        admitted: Admitted<S>,
         caps: Arc<ComponentCaps>,
     ) -> InvocationReply<HttpResponse> {
         let hyper_request = to_hyper(request)?;
-        let store = self.new_store(caps);
         match &self.handler {
-            Handler::P2(proxy) => self.handle_p2(proxy, store, hyper_request, slot).await,
+            Handler::P2(proxy, indices) => {
+                let (store, made, slot) = match admitted.into_spare() {
+                    Ok((mut store, instance, slot)) => {
+                        let deadline = std::time::Instant::now() + self.limits.max_execution;
+                        self.limits.renew(&mut store, deadline);
+                        (store, Some(instance), slot)
+                    }
+                    Err(slot) => (self.new_store(caps), None, slot),
+                };
+                let proxy = Made {
+                    proxy,
+                    indices,
+                    made,
+                };
+                self.handle_p2(proxy, store, hyper_request, slot).await
+            }
             Handler::P3(service) => {
+                let slot = admitted.into_slot();
+                let store = self.new_store(caps);
                 super::http_p3::handle(service, store, hyper_request, slot, self.limits).await
             }
         }
@@ -79,7 +116,7 @@ impl PreparedHttp {
 
     fn new_store(&self, caps: Arc<ComponentCaps>) -> Store<StoreState> {
         let engine = match &self.handler {
-            Handler::P2(proxy) => proxy.engine(),
+            Handler::P2(proxy, _) => proxy.engine(),
             Handler::P3(service) => service.engine(),
         };
         self.limits.new_store(engine, caps)
@@ -87,7 +124,7 @@ impl PreparedHttp {
 
     async fn handle_p2<S: Send + 'static>(
         &self,
-        proxy: &ProxyPre<StoreState>,
+        proxy: Made<'_>,
         mut store: Store<StoreState>,
         hyper_request: hyper::Request<Full<Bytes>>,
         slot: S,
@@ -105,7 +142,10 @@ impl PreparedHttp {
         // The guest may keep writing the body after it sends the head, so
         // it runs alongside the reading of the head and body.
         let guest = async move {
-            let instance = proxy.instantiate_async(&mut store).await?;
+            let instance = match proxy.made {
+                Some(made) => proxy.indices.load(&mut store, &made)?,
+                None => proxy.proxy.instantiate_async(&mut store).await?,
+            };
             instance
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
@@ -117,6 +157,13 @@ impl PreparedHttp {
             .await
             .unwrap_or_else(|_| Err(deadline_error()))
     }
+}
+
+/// A 0.2 handler, and the instance made ahead for this request, if any.
+struct Made<'a> {
+    proxy: &'a ProxyPre<StoreState>,
+    indices: &'a ProxyIndices,
+    made: Option<Instance>,
 }
 
 /// The head the guest sends through its response outparam.

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug)]
 pub struct Spares {
     enabled: bool,
+    /// Also for components with an HTTP handler (0.2).
+    http: bool,
     prepared: AtomicU64,
     used: AtomicU64,
     /// Invocations running on the host: spares are made only when none do.
@@ -17,10 +19,12 @@ pub struct Spares {
 }
 
 impl Spares {
-    /// Counts from zero; `enabled` is the runtime's `spare_instances`.
-    pub(super) fn new(enabled: bool) -> Arc<Self> {
+    /// Counts from zero; `enabled` and `http` are the runtime's
+    /// `spare_instances` and `http_spare_instances`.
+    pub(super) fn new(enabled: bool, http: bool) -> Arc<Self> {
         Arc::new(Self {
             enabled,
+            http: enabled && http,
             prepared: AtomicU64::new(0),
             used: AtomicU64::new(0),
             running: AtomicU64::new(0),
@@ -30,6 +34,11 @@ impl Spares {
     /// Whether spares are made at all.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether components with an HTTP handler get them too.
+    pub fn for_http(&self) -> bool {
+        self.http
     }
 
     /// The count of invocations running on the host, which an

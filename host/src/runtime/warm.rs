@@ -15,15 +15,15 @@
 //! running in the store).
 //!
 //! The same slot holds **spares**, on by default: an instance made ahead
-//! of the next call, once a call of a component with no HTTP handler has
-//! ended and nothing else runs on the host (see `deferred`). The next call
-//! then starts in an instance that is as fresh as one made for it (no call
-//! ran in it), without waiting for the store and the instantiation
+//! of the next call (or HTTP request, for a 0.2 handler when the runtime's
+//! `http_spare_instances` is on: see `http`), once an invocation has ended
+//! and nothing else runs on the host (see `deferred`). The next
+//! one then starts in an instance that is as fresh as one made for it
+//! (nothing ran in it), without waiting for the store and the instantiation
 //! (docs/actors.md, "Spare instances"). A spare only ever takes the
 //! component's reserved pool slot, so it never keeps a slot its
 //! neighbours share.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::Store;
@@ -78,12 +78,39 @@ impl<S> Warm<S> {
         }
     }
 
-    /// Its admission, for a call that will not run in it (an HTTP request,
-    /// which needs an instance of its own kind): the instance goes first.
-    pub fn into_slot(self) -> S {
+    /// A spare: made ahead under `slot`, able to serve as many calls as
+    /// `reuse` allows a fresh instance.
+    pub(super) fn made_ahead(
+        store: Store<StoreState>,
+        instance: Instance,
+        reuse: Reuse,
+        slot: S,
+    ) -> Self {
+        Warm {
+            store,
+            instance,
+            left: reuse.0,
+            spare: true,
+            slot,
+        }
+    }
+
+    /// Its admission, for an invocation that will not run in it: the
+    /// instance goes first.
+    fn into_slot(self) -> S {
         let Warm { store, slot, .. } = self;
         drop(store);
         slot
+    }
+
+    /// Its store, instance and admission if it is a spare (no call ran in
+    /// it); otherwise only its admission, the instance gone.
+    fn into_spare(self) -> Result<(Store<StoreState>, Instance, S), S> {
+        if self.spare {
+            Ok((self.store, self.instance, self.slot))
+        } else {
+            Err(self.into_slot())
+        }
     }
 
     /// Counts it as used if it is a spare: a call is about to run in it.
@@ -91,30 +118,6 @@ impl<S> Warm<S> {
         if self.spare {
             spares.used_one();
         }
-    }
-}
-
-impl super::PreparedComponent {
-    /// A spare: a new store and instance under `slot`, ready for a call
-    /// that has not come yet and able to serve as many calls as `reuse`
-    /// allows a fresh one. Instantiation runs the component's start code
-    /// under the usual limits.
-    pub async fn spare<S>(
-        &self,
-        slot: S,
-        caps: Arc<crate::capabilities::ComponentCaps>,
-        reuse: Reuse,
-    ) -> wasmtime::Result<Warm<S>> {
-        let mut store = self.limits.new_store(self.pre.engine(), caps);
-        let instance = self.pre.instantiate_async(&mut store).await?;
-        self.spares.prepared_one();
-        Ok(Warm {
-            store,
-            instance,
-            left: reuse.0,
-            spare: true,
-            slot,
-        })
     }
 }
 
@@ -128,6 +131,23 @@ pub enum Admitted<S> {
 }
 
 impl<S> Admitted<S> {
+    /// Its admission alone, for a request that makes its own instance.
+    pub(super) fn into_slot(self) -> S {
+        match self {
+            Admitted::Fresh(slot) => slot,
+            Admitted::Warm(warm) => warm.into_slot(),
+        }
+    }
+
+    /// A spare's store, instance and admission; otherwise the admission
+    /// alone (a kept instance that served calls goes).
+    pub(super) fn into_spare(self) -> Result<(Store<StoreState>, Instance, S), S> {
+        match self {
+            Admitted::Fresh(slot) => Err(slot),
+            Admitted::Warm(warm) => warm.into_spare(),
+        }
+    }
+
     /// The kept instance back, for a call that never ran.
     pub(super) fn unused(self) -> Option<Warm<S>> {
         match self {

@@ -42,6 +42,7 @@ mod scale_sim;
 mod secrets;
 mod shutdown;
 mod snapshot_reads;
+mod spares;
 mod starvation;
 mod traces;
 mod truncation;
