@@ -10,7 +10,7 @@
 use std::fmt;
 
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{Format, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -21,11 +21,11 @@ use crate::spans;
 #[derive(Debug, Clone, Default)]
 pub struct NamesComponent<F>(pub F);
 
-impl<S, N, F> FormatEvent<S, N> for NamesComponent<F>
+impl<S, N, L, T> FormatEvent<S, N> for NamesComponent<Format<L, T>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'w> FormatFields<'w> + 'static,
-    F: FormatEvent<S, N>,
+    Format<L, T>: FormatEvent<S, N> + Clone,
 {
     fn format_event(
         &self,
@@ -40,9 +40,11 @@ where
         };
         // Rare lines only (inside an invocation, from code that cannot
         // name it): formatted into a buffer to put the field before the
-        // newline. The buffer has no terminal colours.
+        // newline. A buffer's writer has no terminal colours of its own,
+        // so the format is told whether the real one has.
         let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let format = self.0.clone().with_ansi(writer.has_ansi_escapes());
+        format.format_event(ctx, Writer::new(&mut line), event)?;
         let line = line.strip_suffix('\n').unwrap_or(&line);
         writer.write_str(line)?;
         writeln!(writer, " component={component}")
@@ -78,11 +80,13 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn lines_inside_an_invocation_name_its_component() {
+    /// What a subscriber with this format writes (`ansi`: as on a
+    /// terminal) for one line outside an invocation, then `inside`'s lines
+    /// logged inside one of component "fetcher".
+    async fn logged(ansi: bool, inside: impl std::future::Future<Output = ()>) -> String {
         let lines = Lines::default();
         let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
+            .with_ansi(ansi)
             .with_writer(lines.clone())
             .event_format(NamesComponent(tracing_subscriber::fmt::format()))
             .finish();
@@ -90,12 +94,30 @@ mod tests {
         let id = Arc::new(trellis_protocol::ComponentId::new("fetcher").unwrap());
         let trace = trellis_protocol::trace::TraceParent::new_root();
         tracing::warn!("outside");
-        spans::within(trace, id, async {
+        spans::within(trace, id, inside).await;
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn named_lines_keep_the_terminals_colours() {
+        let text = logged(true, async { tracing::warn!("connect error") }).await;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        // The level is coloured the same way inside an invocation as
+        // outside it.
+        let warn = "\u{1b}[33m WARN\u{1b}[0m";
+        assert!(lines[0].contains(warn), "{text:?}");
+        assert!(lines[1].contains(warn), "{text:?}");
+        assert!(lines[1].ends_with(" component=fetcher"), "{text:?}");
+    }
+
+    #[tokio::test]
+    async fn lines_inside_an_invocation_name_its_component() {
+        let text = logged(false, async {
             tracing::warn!(target: "wasmtime_wasi_http", "connect error: refused");
             tracing::warn!(component = "other", "already named");
         })
         .await;
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].ends_with("outside"), "{text}");
