@@ -75,6 +75,30 @@ const ROWS: &[&str] = &[
 /// Rows left out unless asked for by name.
 const LONG_ROWS: &[&str] = &["scale"];
 
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: trellis-bench [--smoke] [--seconds N] [--concurrency LIST] [--rows LIST]
+                     [--out FILE] [--scale-hosts N] [--scale-apps N] [--scale-heartbeat-ms N]
+
+  --smoke               a few seconds: does it start, does it print (http and cold rows)
+  --seconds N           measure time per load row (default 10)
+  --concurrency LIST    concurrencies of the http and mesh rows (default 1,16,64)
+  --rows LIST           rows to run (default all but {long}), from
+                        {rows}
+  --out FILE            JSON results (default target/bench/results.json)
+  --scale-hosts N       the scale row's simulated hosts (default 1000)
+  --scale-apps N        the scale row's apps (default 10000)
+  --scale-heartbeat-ms N
+                        the simulated hosts' heartbeat (default 5000)
+  -h, --help            this text
+
+Environment: NATS_SERVER_BIN (the nats-server to start; default the one
+scripts/install-deps.sh installs, else PATH), TRELLIS_BIN (the trellis binary
+the hosts run; default the one beside this binary), TRELLIS_CHILD_LOG (the
+hosts' log filter; default info). docs/benchmarks.md says what each row
+measures.
+";
+
 fn settings() -> anyhow::Result<Settings> {
     let mut s = Settings {
         smoke: false,
@@ -91,6 +115,15 @@ fn settings() -> anyhow::Result<Settings> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--help" | "-h" => {
+                print!(
+                    "{}",
+                    USAGE
+                        .replace("{rows}", &ROWS.join(","))
+                        .replace("{long}", &LONG_ROWS.join(","))
+                );
+                std::process::exit(0);
+            }
             "--smoke" => s.smoke = true,
             "--seconds" => {
                 let n: u64 = args
@@ -126,10 +159,7 @@ fn settings() -> anyhow::Result<Settings> {
                     bail!("unknown row `{bad}`; rows are {}", ROWS.join(","));
                 }
             }
-            other => bail!(
-                "unknown argument `{other}`; use --smoke, --seconds N, --out FILE, --rows LIST, \
-                 --concurrency LIST, --scale-hosts N, --scale-apps N, --scale-heartbeat-ms N"
-            ),
+            other => bail!("unknown argument `{other}`; trellis-bench --help lists the flags"),
         }
     }
     if s.smoke {

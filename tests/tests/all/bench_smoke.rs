@@ -42,3 +42,27 @@ fn the_benchmark_harness_runs_and_prints_a_table() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn the_benchmark_harness_lists_its_flags_and_names_a_wrong_one() -> anyhow::Result<()> {
+    let bench = trellis_tests::trellis_bin().with_file_name("trellis-bench");
+    let help = Command::new(&bench).arg("--help").output()?;
+    let stdout = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{stdout}");
+    for flag in [
+        "--rows LIST",
+        "--concurrency LIST",
+        "mesh,messaging",
+        "NATS_SERVER_BIN",
+    ] {
+        assert!(stdout.contains(flag), "missing {flag}:\n{stdout}");
+    }
+    let wrong = Command::new(&bench)
+        .arg("--rows")
+        .arg("mesh,nope")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(stderr.contains("unknown row `nope`"), "{stderr}");
+    Ok(())
+}
