@@ -369,7 +369,7 @@ impl RunningComponent {
         let (reply, warm) = guarded(id, deadline, call).await?;
         match warm {
             Some(warm) => self.keep_warm(generation, warm),
-            None => self.make_spare(generation, code, reuse),
+            None => self.make_spare(generation, code),
         }
         reply
     }
@@ -377,18 +377,19 @@ impl RunningComponent {
     /// Has the next call's instance made once this invocation has its
     /// reply (see `runtime::warm`, spares, and `deferred`), if the
     /// component wants spares.
-    fn make_spare(self: &Arc<Self>, generation: u64, code: PreparedComponent, reuse: Reuse) {
+    fn make_spare(self: &Arc<Self>, generation: u64, code: PreparedComponent) {
         if code.wants_spares() {
             let this = Arc::clone(self);
-            deferred::defer(async move { this.spare(generation, code, reuse).await });
+            deferred::defer(async move { this.spare(generation, code).await });
         }
     }
 
     /// Makes a spare if the component's reserved pool slot is idle: then
     /// no call of it runs, none is kept and no other spare is being made,
     /// which all hold that slot. Taken when the job runs, not when it is
-    /// deferred: a later call in the same request may need the permit.
-    async fn spare(self: Arc<Self>, generation: u64, code: PreparedComponent, reuse: Reuse) {
+    /// deferred: a later call in the same request may need the permit
+    /// (and the reuse setting is read then, off the request's path).
+    async fn spare(self: Arc<Self>, generation: u64, code: PreparedComponent) {
         // Looked at again now: under load, another request has started by
         // the time this runs, and its instance comes first.
         if self.spares.running().load(Ordering::Relaxed) > 0 {
@@ -400,7 +401,7 @@ impl RunningComponent {
         let Ok(permit) = self.permits().try_acquire_owned() else {
             return;
         };
-        let made = code.spare((permit, pooled), self.caps.clone(), reuse);
+        let made = code.spare((permit, pooled), self.caps.clone(), self.reuse());
         match spans::within(TraceParent::new_root(), Arc::clone(&self.id), made).await {
             Ok(spare) => self.keep_warm(generation, spare),
             // The next call makes its own instance and reports why that
@@ -442,7 +443,7 @@ impl RunningComponent {
             guest(code.clone(), admitted, self.caps.clone()),
         )
         .await?;
-        self.make_spare(generation, code, self.reuse());
+        self.make_spare(generation, code);
         reply
     }
 

@@ -93,18 +93,17 @@ impl PreparedHttp {
             Handler::P2(proxy, indices) => {
                 let (store, made, slot) = match admitted.into_spare() {
                     Ok((mut store, instance, slot)) => {
-                        let deadline = std::time::Instant::now() + self.limits.max_execution;
-                        self.limits.renew(&mut store, deadline);
+                        self.limits.renew_now(&mut store);
                         (store, Some(instance), slot)
                     }
                     Err(slot) => (self.new_store(caps), None, slot),
                 };
-                let proxy = Made {
+                let handler = Made {
                     proxy,
                     indices,
                     made,
                 };
-                self.handle_p2(proxy, store, hyper_request, slot).await
+                self.handle_p2(handler, store, hyper_request, slot).await
             }
             Handler::P3(service) => {
                 let slot = admitted.into_slot();
@@ -124,7 +123,7 @@ impl PreparedHttp {
 
     async fn handle_p2<S: Send + 'static>(
         &self,
-        proxy: Made<'_>,
+        handler: Made<'_>,
         mut store: Store<StoreState>,
         hyper_request: hyper::Request<Full<Bytes>>,
         slot: S,
@@ -142,9 +141,9 @@ impl PreparedHttp {
         // The guest may keep writing the body after it sends the head, so
         // it runs alongside the reading of the head and body.
         let guest = async move {
-            let instance = match proxy.made {
-                Some(made) => proxy.indices.load(&mut store, &made)?,
-                None => proxy.proxy.instantiate_async(&mut store).await?,
+            let instance = match handler.made {
+                Some(made) => handler.indices.load(&mut store, &made)?,
+                None => handler.proxy.instantiate_async(&mut store).await?,
             };
             instance
                 .wasi_http_incoming_handler()

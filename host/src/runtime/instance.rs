@@ -67,8 +67,14 @@ impl Limits {
         store
     }
 
+    /// Readies a kept `store` for one more call, with the whole
+    /// `max_execution` from now.
+    pub(super) fn renew_now(&self, store: &mut Store<StoreState>) {
+        self.renew(store, Instant::now() + self.max_execution);
+    }
+
     /// Readies `store` for one call that must end by `deadline`.
-    pub(super) fn renew(&self, store: &mut Store<StoreState>, deadline: Instant) {
+    fn renew(&self, store: &mut Store<StoreState>, deadline: Instant) {
         store.data_mut().deadline = deadline;
         // wasmtime charges a call that lifts values out of the guest by the
         // host memory they take (a `Val` per list element); the default

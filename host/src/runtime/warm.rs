@@ -24,8 +24,6 @@
 //! component's reserved pool slot, so it never keeps a slot its
 //! neighbours share.
 
-use std::time::Instant;
-
 use wasmtime::Store;
 use wasmtime::component::Instance;
 
@@ -175,7 +173,7 @@ impl<S> Admitted<S> {
             },
             Admitted::Warm(warm) => {
                 let mut store = warm.store;
-                limits.renew(&mut store, Instant::now() + limits.max_execution);
+                limits.renew_now(&mut store);
                 Ready {
                     store,
                     instance: Some(warm.instance),

@@ -1,21 +1,28 @@
 //! The benchmark harness starts and prints its table (a smoke run of a few
 //! seconds; the numbers themselves are never asserted).
 
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The harness built beside `trellis`.
+fn bench() -> PathBuf {
+    trellis_tests::trellis_bin().with_file_name("trellis-bench")
+}
+
+/// Runs the harness with `args`: its exit, stdout and stderr.
+fn run(args: &[&std::ffi::OsStr]) -> anyhow::Result<(Output, String, String)> {
+    let out = Command::new(bench()).args(args).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    Ok((out, stdout, stderr))
+}
 
 #[test]
 fn the_benchmark_harness_runs_and_prints_a_table() -> anyhow::Result<()> {
-    let bench = trellis_tests::trellis_bin().with_file_name("trellis-bench");
-    assert!(bench.is_file(), "{} not built", bench.display());
+    assert!(bench().is_file(), "{} not built", bench().display());
     let dir = tempfile::tempdir()?;
     let out_file = dir.path().join("results.json");
-    let out = Command::new(&bench)
-        .arg("--smoke")
-        .arg("--out")
-        .arg(&out_file)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stdout, stderr) = run(&["--smoke".as_ref(), "--out".as_ref(), out_file.as_ref()])?;
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for row in [
         "http trellis local",
@@ -45,9 +52,7 @@ fn the_benchmark_harness_runs_and_prints_a_table() -> anyhow::Result<()> {
 
 #[test]
 fn the_benchmark_harness_lists_its_flags_and_names_a_wrong_one() -> anyhow::Result<()> {
-    let bench = trellis_tests::trellis_bin().with_file_name("trellis-bench");
-    let help = Command::new(&bench).arg("--help").output()?;
-    let stdout = String::from_utf8_lossy(&help.stdout);
+    let (help, stdout, _) = run(&["--help".as_ref()])?;
     assert!(help.status.success(), "{stdout}");
     for flag in [
         "--rows LIST",
@@ -57,11 +62,7 @@ fn the_benchmark_harness_lists_its_flags_and_names_a_wrong_one() -> anyhow::Resu
     ] {
         assert!(stdout.contains(flag), "missing {flag}:\n{stdout}");
     }
-    let wrong = Command::new(&bench)
-        .arg("--rows")
-        .arg("mesh,nope")
-        .output()?;
-    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    let (wrong, _, stderr) = run(&["--rows".as_ref(), "mesh,nope".as_ref()])?;
     assert!(!wrong.status.success());
     assert!(stderr.contains("unknown row `nope`"), "{stderr}");
     Ok(())

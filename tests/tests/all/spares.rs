@@ -41,21 +41,30 @@ async fn spares(addr: SocketAddr) -> anyhow::Result<(u64, u64)> {
     Ok((prepared, used))
 }
 
-/// Waits (bounded) until `count` spares were made: they are made in the
-/// background after the invocation answered.
-async fn spares_made(addr: SocketAddr, count: u64) -> anyhow::Result<u64> {
+/// Waits (bounded) until the spares made and used on the host at `addr`
+/// satisfy `done`: they are made in the background after the invocation
+/// answered.
+async fn spares_until(
+    addr: SocketAddr,
+    done: impl Fn(u64, u64) -> bool,
+) -> anyhow::Result<(u64, u64)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let made = trellis_tests::scrape_one(addr, PREPARED).await?;
-        if made >= count {
-            return Ok(made);
+        let (prepared, used) = spares(addr).await?;
+        if done(prepared, used) {
+            return Ok((prepared, used));
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
-            "{made} spares made, {count} expected"
+            "still {prepared} spares made and {used} used after 10 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits (bounded) until `count` spares were made.
+async fn spares_made(addr: SocketAddr, count: u64) -> anyhow::Result<u64> {
+    Ok(spares_until(addr, |made, _| made >= count).await?.0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,18 +126,8 @@ async fn the_next_requests_instance_is_made_ahead_and_is_still_fresh() -> anyhow
 
     // The readiness requests left one spare waiting: every spare made is
     // used by a request or still kept, and one is kept at most.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let (mut prepared, mut used) = loop {
-        let (prepared, used) = spares(b_metrics).await?;
-        if prepared == used + 1 {
-            break (prepared, used);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{prepared} spares made and {used} used after the readiness requests"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (mut prepared, mut used) =
+        spares_until(b_metrics, |prepared, used| prepared == used + 1).await?;
     for round in 1..=3 {
         assert_eq!(served(&on_b).await?, "1", "request {round}");
         used += 1;
